@@ -1,0 +1,304 @@
+//! The context `Component::configure` gets: adding sub-components,
+//! service discovery, templates, paths.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+
+use minijinja::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{Component, EnvironmentInfo, HostInfo, Node, Registry, Sub};
+use crate::configure::Resources;
+use crate::error::{Error, Result};
+use crate::template::Templates;
+use crate::vfs::PathMapper;
+
+/// What one root's configure pass shares between its components.
+pub(crate) struct Scope<'a> {
+    pub registry: &'a Registry,
+    pub templates: &'a Templates,
+    pub env_info: &'a EnvironmentInfo,
+    pub host: &'a HostInfo,
+    pub host_value: Value,
+    pub env_value: Value,
+    pub root_id: usize,
+    pub root_name: &'a str,
+    pub features: &'a [String],
+    pub platform: Option<&'a str>,
+    pub resources: &'a RefCell<Resources>,
+    pub mapper: &'a PathMapper,
+    /// The root's attributes, the default template context.
+    pub root_context: Value,
+    pub logs: RefCell<Vec<String>>,
+}
+
+/// Options for [`Configure::require_with`].
+///
+/// ```
+/// use batou_core::component::Require;
+/// // Only values provided by roots on host `db1`; fine if there are none.
+/// let r = Require::new().host("db1").optional();
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Require {
+    host: Option<String>,
+    optional: bool,
+    reverse: bool,
+}
+
+impl Require {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only values provided by roots on this host.
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
+        self
+    }
+
+    /// No provider at the end of configuration is fine (batou's
+    /// `strict=False`).
+    pub fn optional(mut self) -> Self {
+        self.optional = true;
+        self
+    }
+
+    /// Deploy the providers *after* this component instead of before.
+    pub fn reverse(mut self) -> Self {
+        self.reverse = true;
+        self
+    }
+}
+
+/// The context of [`Component::configure`].
+pub struct Configure<'a> {
+    pub(crate) scope: &'a Scope<'a>,
+    pub(crate) children: &'a mut Vec<Node>,
+    pub(crate) breadcrumbs: String,
+    pub(crate) workdir: PathBuf,
+}
+
+impl<'a> Configure<'a> {
+    /// The host this component is configured for.
+    pub fn host(&self) -> &HostInfo {
+        self.scope.host
+    }
+
+    pub fn environment(&self) -> &EnvironmentInfo {
+        self.scope.env_info
+    }
+
+    /// The registered name of the root component, e.g. `nginx`.
+    pub fn root_name(&self) -> &str {
+        self.scope.root_name
+    }
+
+    /// Features from the environment (`nginx:ssl`); empty if none given.
+    pub fn features(&self) -> &[String] {
+        self.scope.features
+    }
+
+    pub fn has_feature(&self, feature: &str) -> bool {
+        self.scope.features.iter().any(|f| f == feature)
+    }
+
+    /// The host's platform (see `Environment::platform_of`).
+    pub fn platform(&self) -> Option<&str> {
+        self.scope.platform
+    }
+
+    /// `work/<root>` under the project (or as the agent places it).
+    pub fn workdir(&self) -> &Path {
+        &self.workdir
+    }
+
+    /// Where a path given by a component really is: `~` expanded,
+    /// relative paths under the workdir, absolute ones through `[vfs]`.
+    pub fn map(&self, path: impl AsRef<Path>) -> PathBuf {
+        self.scope.mapper.map(&self.workdir, path.as_ref())
+    }
+
+    /// `Hello > File('x')`: how this component appears in output.
+    pub fn breadcrumbs(&self) -> &str {
+        &self.breadcrumbs
+    }
+
+    /// Adds a sub-component: configures it now, deploys it before this
+    /// component. Returns a handle for [`super::Deploy::changed`].
+    pub fn add<C: Component>(&mut self, component: C) -> Result<Sub> {
+        self.add_boxed(Box::new(component))
+    }
+
+    pub(crate) fn add_boxed(&mut self, mut component: Box<dyn Component>) -> Result<Sub> {
+        let breadcrumbs = format!("{} > {}", self.breadcrumbs, component.label());
+        let mut children = Vec::new();
+        {
+            let mut child = Configure {
+                scope: self.scope,
+                children: &mut children,
+                breadcrumbs: breadcrumbs.clone(),
+                workdir: self.workdir.clone(),
+            };
+            component.configure(&mut child)?;
+            child.add_platform_variant(component.as_ref())?;
+        }
+        self.children.push(Node {
+            component,
+            children,
+            breadcrumbs,
+            workdir: self.workdir.clone(),
+            changed: false,
+        });
+        Ok(Sub(self.children.len() - 1))
+    }
+
+    /// Adds the variant registered for `base`'s type and the host's
+    /// platform, as the last sub-component.
+    pub(crate) fn add_platform_variant(&mut self, base: &dyn Component) -> Result<()> {
+        let Some(platform) = self.scope.platform else {
+            return Ok(());
+        };
+        if let Some(variant) = self.scope.registry.variant_for(base, platform) {
+            self.add_boxed(variant)?;
+        }
+        Ok(())
+    }
+
+    /// Offers `value` under `key` to every component of the environment.
+    pub fn provide(&mut self, key: &str, value: impl Serialize) -> Result<()> {
+        let value = serde_json::to_value(value).map_err(|e| Error::Resource {
+            key: key.to_string(),
+            message: format!("cannot serialize the provided value: {e}"),
+        })?;
+        self.scope
+            .resources
+            .borrow_mut()
+            .provide(self.scope.root_id, key, value);
+        Ok(())
+    }
+
+    /// All values provided under `key`, from every host. Until the
+    /// providers are configured this may be empty; the engine configures
+    /// this root again once they are, and at the end a `key` nobody
+    /// provides is an error.
+    pub fn require<T: DeserializeOwned>(&mut self, key: &str) -> Result<Vec<T>> {
+        self.require_with(key, Require::new())
+    }
+
+    /// [`Configure::require`] with options.
+    pub fn require_with<T: DeserializeOwned>(&mut self, key: &str, opts: Require) -> Result<Vec<T>> {
+        let values = self.scope.resources.borrow_mut().subscribe(
+            self.scope.root_id,
+            key,
+            opts.host.as_deref(),
+            !opts.optional,
+            opts.reverse,
+        );
+        values
+            .into_iter()
+            .map(|v| {
+                serde_json::from_value(v).map_err(|e| Error::Resource {
+                    key: key.to_string(),
+                    message: format!("provided value has the wrong shape: {e}"),
+                })
+            })
+            .collect()
+    }
+
+    /// Exactly one value for `key`. None yet: this root waits and is
+    /// configured again later; several: an error.
+    pub fn require_one<T: DeserializeOwned>(&mut self, key: &str) -> Result<T> {
+        match self.require_one_with(key, Require::new())? {
+            Some(v) => Ok(v),
+            None => Err(Error::Retry {
+                key: key.to_string(),
+            }),
+        }
+    }
+
+    /// [`Configure::require_one`] with options; `None` only when optional.
+    pub fn require_one_with<T: DeserializeOwned>(&mut self, key: &str, opts: Require) -> Result<Option<T>> {
+        let host = opts.host.clone();
+        let optional = opts.optional;
+        let mut values: Vec<T> = self.require_with(key, opts)?;
+        match values.len() {
+            0 if optional => Ok(None),
+            0 => Err(Error::Retry {
+                key: key.to_string(),
+            }),
+            1 => Ok(values.pop()),
+            n => Err(Error::Resource {
+                key: key.to_string(),
+                message: format!(
+                    "expected only one value{}, got {n}",
+                    host.map(|h| format!(" on host `{h}`")).unwrap_or_default()
+                ),
+            }),
+        }
+    }
+
+    /// Renders a template with `host`, `environment`, `component` (the
+    /// root's attributes) and `batou_generated_header`.
+    pub fn render(&self, name: &str, source: &str) -> Result<String> {
+        self.render_template(name, source, None, &[])
+    }
+
+    /// Renders with `component` set to `context` (e.g. `self`, to see
+    /// values computed in `configure`).
+    pub fn render_with(&self, name: &str, source: &str, context: &impl Serialize) -> Result<String> {
+        let value = Value::from(minijinja::value::Serde(context));
+        self.render_template(name, source, Some(&value), &[])
+    }
+
+    /// The general form: an explicit component context and extra variables.
+    pub fn render_template(
+        &self,
+        name: &str,
+        source: &str,
+        component: Option<&Value>,
+        extra: &[(String, Value)],
+    ) -> Result<String> {
+        let context = self.template_context(component, extra);
+        self.scope
+            .templates
+            .render(name, source, &context)
+            .map_err(Error::from)
+    }
+
+    /// Expands a short string the same way (no caching).
+    pub fn expand(&self, text: &str) -> Result<String> {
+        let context = self.template_context(None, &[]);
+        self.scope
+            .templates
+            .expand(&self.breadcrumbs, text, &context)
+            .map_err(Error::from)
+    }
+
+    fn template_context(&self, component: Option<&Value>, extra: &[(String, Value)]) -> Value {
+        let mut map: indexmap::IndexMap<String, Value> = indexmap::IndexMap::new();
+        map.insert("host".into(), self.scope.host_value.clone());
+        map.insert("environment".into(), self.scope.env_value.clone());
+        map.insert(
+            "component".into(),
+            component.cloned().unwrap_or_else(|| self.scope.root_context.clone()),
+        );
+        map.insert(
+            "batou_generated_header".into(),
+            Value::from(format!(
+                "File is generated by batou for component {}. Don't edit manually.",
+                self.breadcrumbs
+            )),
+        );
+        for (k, v) in extra {
+            map.insert(k.clone(), v.clone());
+        }
+        Value::from_iter(map)
+    }
+
+    /// A message shown after configuration (only the final pass's).
+    pub fn log(&mut self, message: impl Into<String>) {
+        self.scope.logs.borrow_mut().push(message.into());
+    }
+}

@@ -1,0 +1,124 @@
+//! The context `verify` and `update` get.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{EnvironmentInfo, HostInfo, Node, Sub};
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::host::{CommandOutput, CommandSpec, Host};
+use crate::vfs::PathMapper;
+
+/// The context of [`super::Component::verify`] and
+/// [`super::Component::update`]: the target [`Host`], whether we are only
+/// predicting, and the sub-components' results.
+pub struct Deploy<'a> {
+    pub(crate) host: &'a Host,
+    pub(crate) info: &'a HostInfo,
+    pub(crate) env: &'a EnvironmentInfo,
+    pub(crate) predicting: bool,
+    pub(crate) children: &'a [Node],
+    pub(crate) breadcrumbs: &'a str,
+    pub(crate) workdir: &'a Path,
+    pub(crate) mapper: &'a PathMapper,
+    /// Events held back until the runner knows whether this component
+    /// shows up at all (batou's output buffer).
+    pub(crate) pending: Vec<Event>,
+}
+
+impl<'a> Deploy<'a> {
+    /// The target's files and processes.
+    pub fn host(&self) -> &Host {
+        self.host
+    }
+
+    pub fn host_info(&self) -> &HostInfo {
+        self.info
+    }
+
+    pub fn environment(&self) -> &EnvironmentInfo {
+        self.env
+    }
+
+    /// True in `--predict-only` runs: `update` will not be called; verify
+    /// should report what it would change, and write nothing.
+    pub fn predicting(&self) -> bool {
+        self.predicting
+    }
+
+    pub fn workdir(&self) -> &Path {
+        self.workdir
+    }
+
+    /// As [`super::Configure::map`].
+    pub fn map(&self, path: impl AsRef<Path>) -> PathBuf {
+        self.mapper.map(self.workdir, path.as_ref())
+    }
+
+    pub fn breadcrumbs(&self) -> &str {
+        self.breadcrumbs
+    }
+
+    /// Whether the sub-component `sub` changed (or, predicting, would).
+    pub fn changed(&self, sub: Sub) -> bool {
+        self.children.get(sub.0).is_some_and(|n| n.changed)
+    }
+
+    /// Whether any direct sub-component changed (batou's
+    /// `assert_no_subcomponent_changes`).
+    pub fn any_sub_changed(&self) -> bool {
+        self.children.iter().any(|n| n.changed)
+    }
+
+    /// Shows a diff under this component's line.
+    pub fn show_diff(&mut self, label: impl Into<String>, lines: Vec<String>) {
+        self.pending.push(Event::Diff {
+            host: self.info.name.clone(),
+            component: self.breadcrumbs.to_string(),
+            label: label.into(),
+            lines,
+        });
+    }
+
+    /// Says that a diff exists but is not shown, and why.
+    pub fn hide_diff(&mut self, label: impl Into<String>, reason: impl Into<String>) {
+        self.pending.push(Event::DiffHidden {
+            host: self.info.name.clone(),
+            component: self.breadcrumbs.to_string(),
+            label: label.into(),
+            reason: reason.into(),
+        });
+    }
+
+    /// A message under this component's line.
+    pub fn log(&mut self, message: impl Into<String>) {
+        self.pending.push(Event::Log {
+            host: self.info.name.clone(),
+            component: Some(self.breadcrumbs.to_string()),
+            message: message.into(),
+        });
+    }
+
+    pub fn warn(&mut self, message: impl Into<String>) {
+        self.pending.push(Event::Warning {
+            host: Some(self.info.name.clone()),
+            component: Some(self.breadcrumbs.to_string()),
+            message: message.into(),
+        });
+    }
+
+    /// Runs a shell command in the workdir; a non-zero exit is an error.
+    pub fn cmd(&self, line: &str) -> Result<CommandOutput> {
+        self.run(&CommandSpec::shell(line).cwd(self.workdir))
+    }
+
+    /// Runs a command as given.
+    pub fn run(&self, spec: &CommandSpec) -> Result<CommandOutput> {
+        self.host.run(spec).map_err(Error::from)
+    }
+
+    /// The environment's `timeout` setting.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.env.timeout)
+    }
+}

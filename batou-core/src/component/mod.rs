@@ -1,0 +1,103 @@
+//! Components: the `Component` trait, the contexts its methods get, and the
+//! registry that names components for environments.
+
+pub(crate) mod configure;
+mod deploy;
+mod info;
+mod node;
+mod registry;
+
+pub use configure::{Configure, Require};
+pub use deploy::Deploy;
+pub use info::{EnvironmentInfo, HostInfo};
+pub(crate) use node::Node;
+pub use registry::Registry;
+pub(crate) use registry::BuildFailure;
+
+use crate::error::Result;
+
+/// Whether the target is as the component wants it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    UpToDate,
+    NeedsUpdate,
+}
+
+impl Verdict {
+    /// `NeedsUpdate` if `needs_update` is true.
+    ///
+    /// ```
+    /// use batou_core::Verdict;
+    /// assert_eq!(Verdict::update_if(true), Verdict::NeedsUpdate);
+    /// ```
+    pub fn update_if(needs_update: bool) -> Self {
+        if needs_update {
+            Verdict::NeedsUpdate
+        } else {
+            Verdict::UpToDate
+        }
+    }
+}
+
+/// A handle to a sub-component added in `configure`; ask the deploy
+/// context whether it changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sub(pub(crate) usize);
+
+/// A piece of a deployment.
+///
+/// `configure` builds the model (adds sub-components, provides and requires
+/// resources) and must not touch the target: it may run several times and
+/// runs before any host is contacted. `verify` checks the target through
+/// [`Deploy::host`]; if it answers [`Verdict::NeedsUpdate`], `update` makes
+/// it so (unless predicting). Sub-components are deployed first, in the
+/// order they were added. A component that only adds sub-components (a
+/// composite) needs neither `verify` nor `update`.
+///
+/// Root components (the ones an environment names) also derive `Default`,
+/// `Serialize` and `Deserialize`: their serde fields are the attributes an
+/// environment can override.
+///
+/// ```
+/// use batou_core::prelude::*;
+///
+/// #[derive(Default, Serialize, Deserialize)]
+/// struct Motd {
+///     text: String,
+/// }
+///
+/// impl Component for Motd {
+///     fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
+///         ctx.add(File::new("/etc/motd").content(self.text.clone()))?;
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait Component: std::any::Any + Send {
+    /// Builds the model. Runs on the controller, possibly several times.
+    fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
+        let _ = ctx;
+        Ok(())
+    }
+
+    /// Checks the target. The default (for composites) is "up to date".
+    fn verify(&mut self, ctx: &mut Deploy<'_>) -> Result<Verdict> {
+        let _ = ctx;
+        Ok(Verdict::UpToDate)
+    }
+
+    /// Brings the target to the wanted state. Called only after `verify`
+    /// said so, and never when predicting.
+    fn update(&mut self, ctx: &mut Deploy<'_>) -> Result<()> {
+        let _ = ctx;
+        Ok(())
+    }
+
+    /// How the component appears in breadcrumbs, e.g. `File('app.conf')`.
+    /// Defaults to the type's name.
+    fn label(&self) -> String {
+        let full = std::any::type_name_of_val(self);
+        let base = full.split('<').next().unwrap_or(full);
+        base.rsplit("::").next().unwrap_or(base).to_string()
+    }
+}

@@ -1,0 +1,199 @@
+//! The registry: component names as environments use them, and platform
+//! variants. A deployment's `main` fills one and hands it to the CLI.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+
+use indexmap::IndexMap;
+use minijinja::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::Component;
+use crate::convert::{self, Override, OverrideErrorKind, OverrideValue};
+use crate::environment::AttributeValue;
+
+/// A freshly built root component, overrides applied.
+pub(crate) struct Built {
+    pub component: Box<dyn Component>,
+    /// Its attributes, as templates see `component`.
+    pub context: Value,
+}
+
+/// Why a root component could not be built from its overrides.
+#[derive(Debug)]
+pub(crate) enum BuildFailure {
+    UnknownAttribute { key: String, known: Vec<String> },
+    Conversion { key: String, message: String },
+    Expansion { key: String, message: String },
+    Internal { message: String },
+}
+
+/// Expands an override's text in the component's context:
+/// `(key, text, component attributes) -> expanded text`.
+pub(crate) type Expand<'a> = &'a dyn Fn(&str, &str, &Value) -> Result<String, String>;
+
+type BuildFn =
+    dyn Fn(&[(String, AttributeValue)], Expand<'_>) -> Result<Built, Vec<BuildFailure>> + Send + Sync;
+type VariantFn = dyn Fn(&dyn Any) -> Option<Box<dyn Component>> + Send + Sync;
+
+struct Entry {
+    build: Box<BuildFn>,
+    attributes: Box<dyn Fn() -> Vec<String> + Send + Sync>,
+}
+
+/// Names the components an environment can assign to hosts.
+///
+/// ```
+/// use batou_core::prelude::*;
+///
+/// #[derive(Default, Serialize, Deserialize)]
+/// struct Nginx { port: u16 }
+/// impl Component for Nginx {}
+///
+/// struct DebianNginx { port: u16 }
+/// impl Component for DebianNginx {}
+///
+/// let mut registry = Registry::new();
+/// registry
+///     .component::<Nginx>("nginx")
+///     // On hosts whose platform is `debian`, every `Nginx` gets a
+///     // `DebianNginx` as its last sub-component.
+///     .platform("debian", |base: &Nginx| DebianNginx { port: base.port });
+/// assert_eq!(registry.names(), ["nginx"]);
+/// ```
+#[derive(Default)]
+pub struct Registry {
+    components: IndexMap<String, Entry>,
+    variants: HashMap<(TypeId, String), Box<VariantFn>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers `C` as a root component named `name` (batou used the
+    /// lowercased class name; here the name is explicit).
+    pub fn component<C>(&mut self, name: &str) -> &mut Self
+    where
+        C: Component + Default + Serialize + DeserializeOwned,
+    {
+        let build = |overrides: &[(String, AttributeValue)], expand: Expand<'_>| {
+            build::<C>(overrides, expand)
+        };
+        let attributes = || convert::attribute_names(&C::default()).unwrap_or_default();
+        self.components.insert(
+            name.to_string(),
+            Entry {
+                build: Box::new(build),
+                attributes: Box::new(attributes),
+            },
+        );
+        self
+    }
+
+    /// Registers `make` to build the variant of `B` for `platform`.
+    pub fn platform<B, V>(&mut self, platform: &str, make: impl Fn(&B) -> V + Send + Sync + 'static) -> &mut Self
+    where
+        B: Component,
+        V: Component,
+    {
+        let f = move |base: &dyn Any| {
+            base.downcast_ref::<B>()
+                .map(|b| Box::new(make(b)) as Box<dyn Component>)
+        };
+        self.variants
+            .insert((TypeId::of::<B>(), platform.to_string()), Box::new(f));
+        self
+    }
+
+    /// Registered names, in registration order.
+    pub fn names(&self) -> Vec<String> {
+        self.components.keys().cloned().collect()
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.components.contains_key(name)
+    }
+
+    /// The attributes an environment may set on component `name`.
+    pub fn attributes(&self, name: &str) -> Option<Vec<String>> {
+        self.components.get(name).map(|e| (e.attributes)())
+    }
+
+    pub(crate) fn build(
+        &self,
+        name: &str,
+        overrides: &[(String, AttributeValue)],
+        expand: Expand<'_>,
+    ) -> Option<Result<Built, Vec<BuildFailure>>> {
+        self.components
+            .get(name)
+            .map(|entry| (entry.build)(overrides, expand))
+    }
+
+    pub(crate) fn variant_for(&self, base: &dyn Component, platform: &str) -> Option<Box<dyn Component>> {
+        let any: &dyn Any = base;
+        let f = self.variants.get(&(any.type_id(), platform.to_string()))?;
+        f(any)
+    }
+}
+
+fn build<C>(overrides: &[(String, AttributeValue)], expand: Expand<'_>) -> Result<Built, Vec<BuildFailure>>
+where
+    C: Component + Default + Serialize + DeserializeOwned,
+{
+    let base = C::default();
+    let base_context = Value::from(minijinja::value::Serde(&base));
+    let mut failures = Vec::new();
+    let mut converted = Vec::new();
+    for (key, value) in overrides {
+        let value = match value {
+            AttributeValue::Text(text) => match expand(key, text, &base_context) {
+                Ok(expanded) => OverrideValue::Text(expanded),
+                Err(message) => {
+                    failures.push(BuildFailure::Expansion {
+                        key: key.clone(),
+                        message,
+                    });
+                    continue;
+                }
+            },
+            AttributeValue::Typed(v) => OverrideValue::Typed(v.clone()),
+        };
+        converted.push(Override {
+            key: key.clone(),
+            value,
+        });
+    }
+    let component = if converted.is_empty() {
+        Ok(base)
+    } else {
+        convert::apply_overrides(&base, &converted)
+    };
+    let component = match component {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in errors {
+                let text = e.to_string();
+                failures.push(match e.kind {
+                    OverrideErrorKind::UnknownAttribute { known } => BuildFailure::UnknownAttribute { key: e.key, known },
+                    OverrideErrorKind::Conversion { message, .. } => {
+                        BuildFailure::Conversion { key: e.key, message }
+                    }
+                    _ => BuildFailure::Internal { message: text },
+                });
+            }
+            return Err(failures);
+        }
+    };
+    if !failures.is_empty() {
+        return Err(failures);
+    }
+    let context = Value::from(minijinja::value::Serde(&component));
+    Ok(Built {
+        component: Box::new(component),
+        context,
+    })
+}

@@ -1,0 +1,549 @@
+//! The configure engine: builds every root component of every host,
+//! iterating to a fixpoint of service discovery (reference §3.7), orders the
+//! roots by their dependencies (§3.8), and collects every error.
+
+mod graph;
+mod resources;
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use minijinja::Value;
+use minijinja::value::Serde;
+
+pub(crate) use resources::Resources;
+
+use crate::address::{AddressDefaults, Resolver, ResolverOverrides};
+use crate::component::configure::Scope;
+use crate::component::{BuildFailure, Configure, EnvironmentInfo, HostInfo, Node, Registry};
+use crate::environment::{AttributeValue, Environment};
+use crate::error::{ConfigError, Error, Origin, Unsatisfied, Unused};
+use crate::template::Templates;
+use crate::vfs::PathMapper;
+
+/// Choices that change how the model is configured.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigureOptions {
+    /// `-p/--platform`: overrides every host's platform; `Some("")` means
+    /// none.
+    pub platform: Option<String>,
+    /// Configure roots in reverse order in every pass. The result must not
+    /// change; tests use this to prove it.
+    pub reverse_iteration: bool,
+    /// The home directory `~` maps to (default: `$HOME`).
+    pub home: Option<PathBuf>,
+}
+
+/// One root component on one host.
+pub struct Root {
+    pub id: usize,
+    pub host: String,
+    pub name: String,
+    pub features: Vec<String>,
+    /// `!name` in the environment.
+    pub ignored: bool,
+    pub host_ignored: bool,
+    pub host_info: HostInfo,
+    pub(crate) tree: Option<Node>,
+    pub(crate) logs: Vec<String>,
+}
+
+impl Root {
+    /// `name` or, when the environment has several hosts, `name@host`.
+    pub fn display(&self, many_hosts: bool) -> String {
+        if many_hosts {
+            format!("{}@{}", self.name, self.host)
+        } else {
+            self.name.clone()
+        }
+    }
+
+    /// Number of components in this root's tree.
+    pub fn component_count(&self) -> usize {
+        self.tree.as_ref().map_or(0, Node::count)
+    }
+}
+
+/// The configured model of an environment, ready to deploy.
+pub struct Model {
+    pub env: Environment,
+    pub env_info: EnvironmentInfo,
+    pub roots: Vec<Root>,
+    /// Deploy order: indices into `roots`, dependencies first.
+    pub order: Vec<usize>,
+    /// `(a, b)`: root a depends on root b.
+    pub edges: Vec<(usize, usize)>,
+    pub(crate) resolver: Arc<Resolver>,
+    pub(crate) mapper: PathMapper,
+}
+
+impl Model {
+    pub fn resolver(&self) -> Arc<Resolver> {
+        self.resolver.clone()
+    }
+
+    /// Messages components logged in `configure`, in deploy order.
+    pub fn configure_logs(&self) -> Vec<(String, String, String)> {
+        self.order
+            .iter()
+            .flat_map(|i| {
+                let r = &self.roots[*i];
+                r.logs
+                    .iter()
+                    .map(move |m| (r.host.clone(), r.name.clone(), m.clone()))
+            })
+            .collect()
+    }
+}
+
+/// Configures `env` with the components of `registry`.
+pub fn configure(env: Environment, registry: &Registry, options: &ConfigureOptions) -> Result<Model, Vec<ConfigError>> {
+    let mut errors = validate(&env, registry);
+    let resolver = match build_resolver(&env) {
+        Ok(r) => Some(r),
+        Err(mut e) => {
+            errors.append(&mut e);
+            None
+        }
+    };
+    if !errors.is_empty() {
+        return Err(sorted(errors));
+    }
+    let resolver = resolver.expect("no errors means a resolver");
+    let env_info = EnvironmentInfo::from_environment(&env);
+    let home = options
+        .home
+        .clone()
+        .or_else(|| std::env::var_os("HOME").map(PathBuf::from));
+    let mapper = PathMapper::new(&env.project_dir, env.vfs.clone(), home);
+
+    let mut roots = Vec::new();
+    for host in env.hosts.values() {
+        let info = HostInfo {
+            name: host.name.clone(),
+            fqdn: env.fqdn_of(host),
+            platform: env.platform_of(host, options.platform.as_deref()),
+            data: host.data.clone(),
+            service_user: host
+                .service_user
+                .clone()
+                .or_else(|| env.settings.service_user.clone()),
+            ignore: host.ignore,
+        };
+        for entry in &host.components {
+            roots.push(Root {
+                id: roots.len(),
+                host: host.name.clone(),
+                name: entry.name.clone(),
+                features: entry.features.clone(),
+                ignored: entry.ignored,
+                host_ignored: host.ignore,
+                host_info: info.clone(),
+                tree: None,
+                logs: Vec::new(),
+            });
+        }
+    }
+
+    let engine = Engine {
+        env: &env,
+        env_info: &env_info,
+        registry,
+        templates: Templates::new(),
+        mapper: &mapper,
+        resources: RefCell::new(Resources::new(roots.iter().map(|r| r.host.clone()).collect())),
+    };
+    let outcome = crate::address::with_resolver(resolver.clone(), || engine.fixpoint(&mut roots, options));
+    let mut errors = engine.collect_errors(&roots, outcome);
+    let edges = engine.edges();
+    let order = match graph::topo_sort(roots.len(), &edges) {
+        Ok(order) => order,
+        Err(cycle) => {
+            let many = env.hosts.len() > 1;
+            let mut members: Vec<String> = cycle.iter().map(|i| roots[*i].display(many)).collect();
+            if let Some(first) = members.first().cloned() {
+                members.push(first);
+            }
+            errors.push(ConfigError::Cycle { members });
+            Vec::new()
+        }
+    };
+    if !errors.is_empty() {
+        return Err(sorted(errors));
+    }
+    drop(engine);
+    Ok(Model {
+        env,
+        env_info,
+        roots,
+        order,
+        edges,
+        resolver,
+        mapper,
+    })
+}
+
+fn sorted(mut errors: Vec<ConfigError>) -> Vec<ConfigError> {
+    errors.sort_by_key(ConfigError::sort_key);
+    errors
+}
+
+/// Checks that every name the environment uses exists.
+fn validate(env: &Environment, registry: &Registry) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    for host in env.hosts.values() {
+        for entry in &host.components {
+            if !registry.contains(&entry.name) {
+                errors.push(ConfigError::UnknownComponent {
+                    origin: entry.origin.clone(),
+                    host: host.name.clone(),
+                    component: entry.name.clone(),
+                    known: registry.names(),
+                });
+            }
+        }
+    }
+    for (name, section) in &env.overrides {
+        if !registry.contains(name) {
+            errors.push(ConfigError::SuperfluousComponentSection {
+                origin: section.origin.clone(),
+                component: name.clone(),
+                known: registry.names(),
+            });
+        }
+    }
+    errors
+}
+
+fn build_resolver(env: &Environment) -> Result<Arc<Resolver>, Vec<ConfigError>> {
+    let entries = env
+        .resolver
+        .iter()
+        .map(|e| (e.host.clone(), e.value.clone(), e.origin.line));
+    let overrides = ResolverOverrides::parse(entries).map_err(|bad| {
+        bad.into_iter()
+            .map(|b| {
+                let origin = env
+                    .resolver
+                    .iter()
+                    .find(|e| e.host == b.host && e.origin.line == b.line)
+                    .map(|e| e.origin.clone())
+                    .unwrap_or_else(|| Origin::new(&env.file, b.line, None));
+                ConfigError::InvalidIpAddress {
+                    origin,
+                    host: b.host,
+                    value: b.value,
+                }
+            })
+            .collect::<Vec<_>>()
+    })?;
+    let defaults = AddressDefaults {
+        require_v4: env.settings.require_v4,
+        require_v6: env.settings.require_v6,
+    };
+    Ok(Arc::new(Resolver::system(overrides, defaults)))
+}
+
+/// How the fixpoint ended for a root that is not configured.
+enum Failure {
+    Build(Vec<BuildFailure>),
+    Component(Error),
+}
+
+struct Engine<'a> {
+    env: &'a Environment,
+    env_info: &'a EnvironmentInfo,
+    registry: &'a Registry,
+    templates: Templates,
+    mapper: &'a PathMapper,
+    resources: RefCell<Resources>,
+}
+
+/// What is left after the fixpoint: failures by root, and roots still
+/// stale when iteration stopped.
+struct Outcome {
+    failures: Vec<Option<Failure>>,
+    stale: Vec<usize>,
+}
+
+impl Engine<'_> {
+    fn fixpoint(&self, roots: &mut [Root], options: &ConfigureOptions) -> Outcome {
+        let mut failures: Vec<Option<Failure>> = (0..roots.len()).map(|_| None).collect();
+        let mut working: Vec<usize> = (0..roots.len()).collect();
+        let mut history: Vec<Vec<usize>> = Vec::new();
+        // A bound on top of batou's "same working set again" rule, so a
+        // pathological model cannot loop for long.
+        let max_passes = 2 * roots.len() + 10;
+        loop {
+            let mut pass = working.clone();
+            if options.reverse_iteration {
+                pass.reverse();
+            }
+            for &id in &pass {
+                match self.configure_root(&roots[id]) {
+                    Ok((tree, logs)) => {
+                        roots[id].tree = Some(tree);
+                        roots[id].logs = logs;
+                        failures[id] = None;
+                    }
+                    Err(f) => {
+                        roots[id].tree = None;
+                        failures[id] = Some(f);
+                    }
+                }
+            }
+            let mut retry = self.resources.borrow().stale_roots();
+            retry.extend((0..roots.len()).filter(|i| failures[*i].is_some()));
+            retry.sort_unstable();
+            retry.dedup();
+            if retry.is_empty() {
+                return Outcome {
+                    failures,
+                    stale: Vec::new(),
+                };
+            }
+            history.push(working);
+            if history.contains(&retry) || history.len() >= max_passes {
+                let stale = self.resources.borrow().stale_roots();
+                return Outcome { failures, stale };
+            }
+            working = retry;
+        }
+    }
+
+    fn configure_root(&self, root: &Root) -> Result<(Node, Vec<String>), Failure> {
+        self.resources.borrow_mut().clear_root(root.id);
+        let overrides: Vec<(String, AttributeValue)> = self
+            .env
+            .overrides
+            .get(&root.name)
+            .map(|o| {
+                o.values
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.value.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let host_value = Value::from(Serde(&root.host_info));
+        let env_value = Value::from(Serde(self.env_info));
+        let expand = |key: &str, text: &str, component: &Value| {
+            let ctx = minijinja::context! {
+                host => host_value.clone(),
+                environment => env_value.clone(),
+                component => component.clone(),
+            };
+            self.templates
+                .expand(&format!("{}.{key}", root.name), text, &ctx)
+                .map_err(|e| e.message)
+        };
+        let built = match self.registry.build(&root.name, &overrides, &expand) {
+            Some(Ok(b)) => b,
+            Some(Err(f)) => return Err(Failure::Build(f)),
+            None => {
+                return Err(Failure::Component(Error::msg(format!(
+                    "missing component: {}",
+                    root.name
+                ))));
+            }
+        };
+        let mut component = built.component;
+        let scope = Scope {
+            registry: self.registry,
+            templates: &self.templates,
+            env_info: self.env_info,
+            host: &root.host_info,
+            host_value,
+            env_value,
+            root_id: root.id,
+            root_name: &root.name,
+            features: &root.features,
+            platform: root.host_info.platform.as_deref(),
+            resources: &self.resources,
+            mapper: self.mapper,
+            root_context: built.context,
+            logs: RefCell::new(Vec::new()),
+        };
+        let workdir = self.env_info.workdir_base.join(&root.name);
+        let breadcrumbs = component.label();
+        let mut children = Vec::new();
+        {
+            let mut ctx = Configure {
+                scope: &scope,
+                children: &mut children,
+                breadcrumbs: breadcrumbs.clone(),
+                workdir: workdir.clone(),
+            };
+            component.configure(&mut ctx).map_err(Failure::Component)?;
+            ctx.add_platform_variant(component.as_ref())
+                .map_err(Failure::Component)?;
+        }
+        let logs = scope.logs.into_inner();
+        Ok((
+            Node {
+                component,
+                children,
+                breadcrumbs,
+                workdir,
+                changed: false,
+            },
+            logs,
+        ))
+    }
+
+    /// `(a, b)` for every root a that required something root b provided.
+    fn edges(&self) -> Vec<(usize, usize)> {
+        let res = self.resources.borrow();
+        let mut edges = Vec::new();
+        for sub in res.subscriptions() {
+            for (provider, _) in res.query(&sub.key, sub.host.as_deref()) {
+                if provider == sub.root {
+                    continue;
+                }
+                edges.push(if sub.reverse {
+                    (provider, sub.root)
+                } else {
+                    (sub.root, provider)
+                });
+            }
+        }
+        edges.sort_unstable();
+        edges.dedup();
+        edges
+    }
+
+    fn collect_errors(&self, roots: &[Root], outcome: Outcome) -> Vec<ConfigError> {
+        let many = self.env.hosts.len() > 1;
+        let mut errors = Vec::new();
+        let mut waiting = Vec::new();
+        for (id, failure) in outcome.failures.into_iter().enumerate() {
+            let root = &roots[id];
+            match failure {
+                None => {}
+                Some(Failure::Component(Error::Retry { .. })) => waiting.push(id),
+                Some(Failure::Component(source)) => errors.push(ConfigError::Component {
+                    host: root.host.clone(),
+                    component: root.name.clone(),
+                    source,
+                }),
+                Some(Failure::Build(failures)) => {
+                    for f in failures {
+                        errors.push(self.build_error(root, f));
+                    }
+                }
+            }
+        }
+        // The same override problem shows on every host the component is
+        // on; report it once.
+        let mut seen = std::collections::HashSet::new();
+        errors.retain(|e| match e.origin() {
+            Some(o) => seen.insert((o.file.clone(), o.line, e.to_string())),
+            None => true,
+        });
+
+        let res = self.resources.borrow();
+        let mut unsatisfied: Vec<Unsatisfied> = Vec::new();
+        for sub in res.subscriptions().iter().filter(|s| s.strict) {
+            if !res.query(&sub.key, sub.host.as_deref()).is_empty() {
+                continue;
+            }
+            let who = roots[sub.root].display(many);
+            match unsatisfied
+                .iter_mut()
+                .find(|u| u.key == sub.key && u.host == sub.host)
+            {
+                Some(u) if !u.required_by.contains(&who) => u.required_by.push(who),
+                Some(_) => {}
+                None => unsatisfied.push(Unsatisfied {
+                    key: sub.key.clone(),
+                    host: sub.host.clone(),
+                    required_by: vec![who],
+                }),
+            }
+        }
+        let explained: Vec<usize> = res
+            .subscriptions()
+            .iter()
+            .filter(|s| s.strict && res.query(&s.key, s.host.as_deref()).is_empty())
+            .map(|s| s.root)
+            .collect();
+        if !unsatisfied.is_empty() {
+            errors.push(ConfigError::UnsatisfiedResources {
+                resources: unsatisfied,
+            });
+        }
+        let mut unconfigured: Vec<usize> = waiting
+            .into_iter()
+            .chain(outcome.stale)
+            .filter(|id| !explained.contains(id))
+            .collect();
+        unconfigured.sort_unstable();
+        unconfigured.dedup();
+        if !unconfigured.is_empty() {
+            errors.push(ConfigError::NonConvergence {
+                components: unconfigured.iter().map(|i| roots[*i].display(many)).collect(),
+            });
+        }
+
+        let mut unused = Vec::new();
+        for (key, provider, value) in res.provisions() {
+            let provider_host = res.host_of(provider);
+            let used = res
+                .subscriptions()
+                .iter()
+                .any(|s| s.key == key && s.host.as_deref().is_none_or(|h| h == provider_host));
+            if !used {
+                unused.push(Unused {
+                    key: key.to_string(),
+                    provided_by: roots[provider].display(many),
+                    value: value.to_string(),
+                });
+            }
+        }
+        if !unused.is_empty() {
+            errors.push(ConfigError::UnusedResources { resources: unused });
+        }
+        errors
+    }
+
+    fn build_error(&self, root: &Root, failure: BuildFailure) -> ConfigError {
+        let section = self.env.overrides.get(&root.name);
+        let origin_of = |key: &str| {
+            section
+                .and_then(|s| s.values.get(key))
+                .map(|v| v.origin.clone())
+                .or_else(|| section.map(|s| s.origin.clone()))
+                .unwrap_or_else(|| Origin::new(&self.env.file, 0, None))
+        };
+        let host = root.host.clone();
+        let component = root.name.clone();
+        match failure {
+            BuildFailure::UnknownAttribute { key, known } => ConfigError::UnknownAttribute {
+                origin: origin_of(&key),
+                host,
+                component,
+                key,
+                known,
+            },
+            BuildFailure::Conversion { key, message } => ConfigError::Conversion {
+                origin: origin_of(&key),
+                host,
+                component,
+                key,
+                message,
+            },
+            BuildFailure::Expansion { key, message } => ConfigError::Expansion {
+                origin: origin_of(&key),
+                host,
+                component,
+                key,
+                message,
+            },
+            BuildFailure::Internal { message } => ConfigError::Component {
+                host,
+                component,
+                source: Error::msg(message),
+            },
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The overrides an environment hands over, and what can go wrong with them.
+
+use serde_json::Value;
+
+/// A value an environment assigns to a component attribute.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OverrideValue {
+    /// From INI (always) or a TOML string: converted according to the
+    /// field's type (see [`TextDeserializer`](super::TextDeserializer)).
+    Text(String),
+    /// A typed TOML value (number, bool, array, table) already as JSON:
+    /// deserialized directly, so strings nested inside it are plain JSON
+    /// strings (`ports = ["80"]` does not fit a `Vec<u16>`). A top-level
+    /// JSON string is treated like [`OverrideValue::Text`], so TOML
+    /// `port = "8080"` fits a `u16`.
+    Typed(Value),
+}
+
+impl OverrideValue {
+    /// The value as people wrote it, for error messages: the text itself,
+    /// or compact JSON.
+    pub fn display(&self) -> String {
+        match self {
+            OverrideValue::Text(text) | OverrideValue::Typed(Value::String(text)) => text.clone(),
+            OverrideValue::Typed(value) => value.to_string(),
+        }
+    }
+
+    /// How the value is converted: strings by the text deserializer, all
+    /// other JSON directly.
+    pub(crate) fn input(&self) -> Input<'_> {
+        match self {
+            OverrideValue::Text(text) | OverrideValue::Typed(Value::String(text)) => {
+                Input::Text(text)
+            }
+            OverrideValue::Typed(value) => Input::Json(value),
+        }
+    }
+}
+
+pub(crate) enum Input<'a> {
+    Text(&'a str),
+    Json(&'a Value),
+}
+
+/// One `key = value` an environment sets on a component.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Override {
+    pub key: String,
+    pub value: OverrideValue,
+}
+
+impl Override {
+    /// An override from a config string, e.g. an INI line `port = 8080`.
+    pub fn text(key: impl Into<String>, text: impl Into<String>) -> Override {
+        Override {
+            key: key.into(),
+            value: OverrideValue::Text(text.into()),
+        }
+    }
+
+    /// An override from a typed (TOML) value.
+    pub fn typed(key: impl Into<String>, value: Value) -> Override {
+        Override {
+            key: key.into(),
+            value: OverrideValue::Typed(value),
+        }
+    }
+}
+
+/// An override that cannot be applied.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", describe(.key, .kind))]
+pub struct OverrideError {
+    /// The attribute as the environment spelt it; empty when the problem is
+    /// with the component as a whole ([`OverrideErrorKind::RoundTrip`]).
+    pub key: String,
+    pub kind: OverrideErrorKind,
+}
+
+/// What is wrong with an override.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OverrideErrorKind {
+    /// The component has no such attribute; `known` lists the ones it has.
+    UnknownAttribute { known: Vec<String> },
+    /// The value does not convert to the attribute's type. `message` is the
+    /// whole explanation, e.g. `cannot convert "abc" to an integer: invalid
+    /// digit found in string`.
+    Conversion { value: String, message: String },
+    /// The component does not serialize as a struct (a map of attributes).
+    NotAStruct,
+    /// The component cannot be rebuilt from its own serialized attributes
+    /// (e.g. a `#[serde(skip_serializing)]` field without a default), or
+    /// the overrides are each fine but rejected together.
+    RoundTrip { message: String },
+}
+
+fn describe(key: &str, kind: &OverrideErrorKind) -> String {
+    match kind {
+        OverrideErrorKind::UnknownAttribute { known } if known.is_empty() => {
+            format!("no attribute `{key}` on this component (it has none)")
+        }
+        OverrideErrorKind::UnknownAttribute { known } => format!(
+            "no attribute `{key}` on this component (it has: {})",
+            known.join(", ")
+        ),
+        OverrideErrorKind::Conversion { message, .. } => format!("attribute `{key}`: {message}"),
+        OverrideErrorKind::NotAStruct => format!(
+            "cannot set `{key}`: the component does not serialize as a struct, so it has no attributes"
+        ),
+        OverrideErrorKind::RoundTrip { message } if key.is_empty() => message.clone(),
+        OverrideErrorKind::RoundTrip { message } => format!("attribute `{key}`: {message}"),
+    }
+}
+
+/// An error about `key`.
+pub(crate) fn error(key: &str, kind: OverrideErrorKind) -> OverrideError {
+    OverrideError {
+        key: key.to_owned(),
+        kind,
+    }
+}
+
+/// An error about the component as a whole.
+pub(crate) fn whole(message: String) -> OverrideError {
+    error("", OverrideErrorKind::RoundTrip { message })
+}

@@ -1,0 +1,256 @@
+//! Loading batou's INI environment format (reference §2).
+
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+
+use super::{
+    AttributeOverride, AttributeValue, ComponentOverrides, Environment, HostConfig, LoadWarning,
+    ResolverEntry, Vfs, parse_component_list,
+};
+use crate::convert::{parse_bool, split_list};
+use crate::error::{ConfigError, Origin};
+use crate::ini::{self, Entry};
+
+/// Fills `env` from INI text; returns every problem found.
+pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
+    let file = env.file.clone();
+    let doc = match ini::parse(source) {
+        Ok(doc) => doc,
+        Err(e) => {
+            return vec![ConfigError::Syntax {
+                origin: Origin::new(&file, e.line, Some(e.span.clone())),
+                message: e.to_string(),
+            }];
+        }
+    };
+    let at = |e: &Entry| Origin::new(&file, e.line, Some(e.value_span.clone()));
+    let at_key = |e: &Entry| Origin::new(&file, e.line, Some(e.key_span.clone()));
+    let mut errors = Vec::new();
+    let mut host_origins: IndexMap<String, Origin> = IndexMap::new();
+
+    for (name, section) in &doc.sections {
+        let section_origin = Origin::new(&file, section.line, Some(section.span.clone()));
+        let items = doc.items(name).unwrap_or_default();
+        match name.as_str() {
+            "environment" => {
+                for e in &items {
+                    match env.settings.set(&e.key, &e.value, &at(e)) {
+                        Ok(true) => {}
+                        Ok(false) => env.warnings.push(LoadWarning {
+                            origin: at_key(e),
+                            message: format!("unknown key `{}` in [environment] is ignored", e.key),
+                        }),
+                        Err(err) => errors.push(err),
+                    }
+                }
+            }
+            "hosts" => {
+                for e in &items {
+                    let (ignore, host) = match e.key.strip_prefix('!') {
+                        Some(h) => (true, h.trim().to_string()),
+                        None => (false, e.key.clone()),
+                    };
+                    let origin = at_key(e);
+                    let components = parse_component_list(&split_list(&e.value), &at(e));
+                    add_host(
+                        env,
+                        &mut host_origins,
+                        &mut errors,
+                        HostConfig {
+                            name: host,
+                            origin,
+                            components,
+                            platform: None,
+                            data: IndexMap::new(),
+                            ignore,
+                            service_user: None,
+                            require_sudo: None,
+                        },
+                    );
+                }
+            }
+            "resolver" => {
+                for e in &items {
+                    env.resolver.push(ResolverEntry {
+                        host: e.key.clone(),
+                        value: e.value.clone(),
+                        origin: at(e),
+                    });
+                }
+            }
+            "vfs" => match load_vfs(&items, &at) {
+                Ok((vfs, warnings)) => {
+                    env.vfs = vfs;
+                    env.warnings.extend(warnings);
+                }
+                Err(err) => errors.push(err),
+            },
+            _ => {
+                if let Some(host) = name.strip_prefix("host:") {
+                    if let Some(h) = load_host(host, &section_origin, &items, &at, &at_key, env, &mut errors) {
+                        add_host(env, &mut host_origins, &mut errors, h);
+                    }
+                } else if let Some(component) = name.strip_prefix("component:") {
+                    let values = items
+                        .iter()
+                        .map(|e| {
+                            (
+                                e.key.clone(),
+                                AttributeOverride {
+                                    value: AttributeValue::Text(e.value.clone()),
+                                    origin: at(e),
+                                },
+                            )
+                        })
+                        .collect();
+                    env.overrides.insert(
+                        component.trim().to_string(),
+                        ComponentOverrides {
+                            origin: section_origin,
+                            values,
+                        },
+                    );
+                } else if name.starts_with("provisioner:") {
+                    env.warnings.push(LoadWarning {
+                        origin: section_origin,
+                        message: format!("[{name}]: provisioners are not supported and are ignored"),
+                    });
+                } else {
+                    errors.push(ConfigError::SuperfluousSection {
+                        origin: section_origin,
+                        section: name.clone(),
+                    });
+                }
+            }
+        }
+    }
+    errors
+}
+
+fn add_host(
+    env: &mut Environment,
+    origins: &mut IndexMap<String, Origin>,
+    errors: &mut Vec<ConfigError>,
+    host: HostConfig,
+) {
+    if let Some(first) = origins.get(&host.name) {
+        errors.push(ConfigError::DuplicateHost {
+            origin: host.origin.clone(),
+            host: host.name.clone(),
+            first: first.clone(),
+        });
+        return;
+    }
+    origins.insert(host.name.clone(), host.origin.clone());
+    env.hosts.insert(host.name.clone(), host);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn load_host(
+    name: &str,
+    section_origin: &Origin,
+    items: &[&Entry],
+    at: &dyn Fn(&Entry) -> Origin,
+    at_key: &dyn Fn(&Entry) -> Origin,
+    env: &mut Environment,
+    errors: &mut Vec<ConfigError>,
+) -> Option<HostConfig> {
+    let mut host = HostConfig {
+        name: name.trim().to_string(),
+        origin: section_origin.clone(),
+        components: Vec::new(),
+        platform: None,
+        data: IndexMap::new(),
+        ignore: false,
+        service_user: None,
+        require_sudo: None,
+    };
+    let mut has_components = false;
+    let boolean = |e: &Entry, errors: &mut Vec<ConfigError>| -> Option<bool> {
+        let b = parse_bool(&e.value);
+        if b.is_none() {
+            errors.push(ConfigError::InvalidValue {
+                origin: at(e),
+                key: e.key.clone(),
+                value: e.value.clone(),
+                expected: "a boolean (True/False/yes/no/1/0)".into(),
+            });
+        }
+        b
+    };
+    for e in items {
+        match e.key.as_str() {
+            "components" => {
+                has_components = true;
+                host.components = parse_component_list(&split_list(&e.value), &at(e));
+            }
+            "ignore" => host.ignore = boolean(e, errors).unwrap_or(false),
+            "platform" => host.platform = Some(e.value.clone()),
+            "service_user" => host.service_user = Some(e.value.clone()),
+            "require_sudo" => host.require_sudo = boolean(e, errors),
+            "provisioner" | "provision-dynamic-hostname" | "provision-aliases" => {
+                env.warnings.push(LoadWarning {
+                    origin: at_key(e),
+                    message: format!("`{}`: provisioning is not supported and is ignored", e.key),
+                })
+            }
+            key => match key.strip_prefix("data-") {
+                Some(data_key) => {
+                    host.data
+                        .insert(data_key.to_string(), serde_json::Value::String(e.value.clone()));
+                }
+                None => env.warnings.push(LoadWarning {
+                    origin: at_key(e),
+                    message: format!("unknown key `{key}` in [host:{name}] is ignored"),
+                }),
+            },
+        }
+    }
+    if !has_components {
+        errors.push(ConfigError::MissingComponents {
+            origin: section_origin.clone(),
+            host: host.name.clone(),
+        });
+        return None;
+    }
+    Some(host)
+}
+
+fn load_vfs(
+    items: &[&Entry],
+    at: &dyn Fn(&Entry) -> Origin,
+) -> Result<(Vfs, Vec<LoadWarning>), ConfigError> {
+    let mut sandbox = None;
+    let mut rules = Vec::new();
+    let mut warnings = Vec::new();
+    for e in items {
+        if e.key == "sandbox" {
+            sandbox = Some(*e);
+        } else if e.key.starts_with('/') {
+            rules.push((PathBuf::from(&e.key), PathBuf::from(e.value.trim())));
+        } else {
+            warnings.push(LoadWarning {
+                origin: at(e),
+                message: format!("unknown key `{}` in [vfs] is ignored", e.key),
+            });
+        }
+    }
+    let Some(sandbox) = sandbox else {
+        return Ok((Vfs::None, warnings));
+    };
+    match sandbox.value.trim() {
+        "Developer" => Ok((Vfs::Developer, warnings)),
+        "Map" => {
+            // Longest prefix first, so /srv/www wins over /srv.
+            rules.sort_by_key(|(from, _)| std::cmp::Reverse(from.as_os_str().len()));
+            Ok((Vfs::Map(rules), warnings))
+        }
+        other => Err(ConfigError::InvalidValue {
+            origin: at(sandbox),
+            key: "sandbox".into(),
+            value: other.to_string(),
+            expected: "`Developer` or `Map`".into(),
+        }),
+    }
+}

@@ -1,0 +1,166 @@
+//! Environments: which hosts run which components, with which overrides.
+//!
+//! Written in batou's INI format (`environments/NAME.cfg` or
+//! `environments/NAME/environment.cfg`) or as TOML (`NAME.toml`, where host
+//! data and overrides can be typed). Both load into [`Environment`], which
+//! keeps the file and line of every value so errors can point at it.
+
+mod component_list;
+mod from_ini;
+mod from_toml;
+mod locate;
+mod settings;
+
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ConfigError, Origin};
+
+pub use component_list::{RootEntry, parse_component_list};
+pub use locate::{environment_names, locate};
+pub use settings::{Settings, Vfs};
+
+/// A value an environment assigns to a component attribute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttributeValue {
+    /// Text (INI, or a TOML string): template-expanded, then converted to
+    /// the attribute's type.
+    Text(String),
+    /// A typed TOML value (number, bool, array, table).
+    Typed(serde_json::Value),
+}
+
+/// One `key = value` of a `[component:NAME]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttributeOverride {
+    pub value: AttributeValue,
+    pub origin: Origin,
+}
+
+/// The overrides for one component, from its `[component:NAME]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComponentOverrides {
+    pub origin: Origin,
+    pub values: IndexMap<String, AttributeOverride>,
+}
+
+/// One host of the environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostConfig {
+    pub name: String,
+    pub origin: Origin,
+    pub components: Vec<RootEntry>,
+    /// Per-host platform; see [`Environment::platform_of`].
+    pub platform: Option<String>,
+    /// From `data-KEY` (INI: strings) or `data = {...}` (TOML: typed).
+    pub data: IndexMap<String, serde_json::Value>,
+    /// Configured with everything else, but not deployed.
+    pub ignore: bool,
+    pub service_user: Option<String>,
+    pub require_sudo: Option<bool>,
+}
+
+/// One `[resolver]` entry: a host name and the IPs it resolves to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResolverEntry {
+    pub host: String,
+    pub value: String,
+    pub origin: Origin,
+}
+
+/// Something odd but not fatal in the environment file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadWarning {
+    pub origin: Origin,
+    pub message: String,
+}
+
+/// A loaded environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    pub name: String,
+    /// The deployment project's root (the directory holding `environments/`).
+    pub project_dir: PathBuf,
+    /// The file the environment was read from.
+    pub file: PathBuf,
+    pub settings: Settings,
+    pub hosts: IndexMap<String, HostConfig>,
+    pub overrides: IndexMap<String, ComponentOverrides>,
+    pub resolver: Vec<ResolverEntry>,
+    pub vfs: Vfs,
+    pub warnings: Vec<LoadWarning>,
+}
+
+impl Environment {
+    /// Loads environment `name` of the project at `project_dir`.
+    pub fn load(project_dir: impl Into<PathBuf>, name: &str) -> Result<Environment, Vec<ConfigError>> {
+        let project_dir = project_dir.into();
+        let name = name.replace(".cfg", "").replace(".toml", "");
+        let file = locate(&project_dir, &name).map_err(|e| vec![e])?;
+        let source = std::fs::read_to_string(&file).map_err(|source| {
+            vec![ConfigError::Read {
+                file: file.clone(),
+                source,
+            }]
+        })?;
+        Self::from_source(&project_dir, &name, &file, &source)
+    }
+
+    /// Parses an environment from text; `file`'s extension picks the format.
+    pub fn from_source(
+        project_dir: &std::path::Path,
+        name: &str,
+        file: &std::path::Path,
+        source: &str,
+    ) -> Result<Environment, Vec<ConfigError>> {
+        let mut env = Environment {
+            name: name.to_string(),
+            project_dir: project_dir.to_path_buf(),
+            file: file.to_path_buf(),
+            settings: Settings::default(),
+            hosts: IndexMap::new(),
+            overrides: IndexMap::new(),
+            resolver: Vec::new(),
+            vfs: Vfs::None,
+            warnings: Vec::new(),
+        };
+        let errors = if file.extension().is_some_and(|e| e == "toml") {
+            from_toml::load(&mut env, source)
+        } else {
+            from_ini::load(&mut env, source)
+        };
+        if env.hosts.is_empty() && errors.is_empty() {
+            return Err(vec![ConfigError::NoHosts {
+                file: file.to_path_buf(),
+            }]);
+        }
+        if errors.is_empty() { Ok(env) } else { Err(errors) }
+    }
+
+    /// The platform for `host`: the CLI's choice wins (an empty string means
+    /// "no platform"), then the host's `platform`, the environment's
+    /// `platform`, and finally `host_domain` (batou §3.13).
+    pub fn platform_of(&self, host: &HostConfig, cli: Option<&str>) -> Option<String> {
+        if let Some(p) = cli {
+            return (!p.is_empty()).then(|| p.to_string());
+        }
+        host.platform
+            .clone()
+            .or_else(|| self.settings.platform.clone())
+            .or_else(|| self.settings.host_domain.clone())
+    }
+
+    /// The name ssh connects to: `name.host_domain`, or the name itself.
+    pub fn fqdn_of(&self, host: &HostConfig) -> String {
+        match &self.settings.host_domain {
+            Some(d) if !d.is_empty() => format!("{}.{d}", host.name),
+            _ => host.name.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,163 @@
+//! The `[environment]` section and `[vfs]`.
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+use crate::address::Requirement;
+use crate::error::{ConfigError, Origin};
+
+/// `[environment]`, with batou's defaults (reference §2.3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub service_user: Option<String>,
+    /// Unlike batou, `False` really means false here (batou quirk A.1).
+    pub require_sudo: Option<bool>,
+    pub host_domain: Option<String>,
+    pub branch: Option<String>,
+    pub update_method: Option<String>,
+    pub connect_method: String,
+    pub platform: Option<String>,
+    pub timeout: u64,
+    pub target_directory: Option<String>,
+    pub repository_url: Option<String>,
+    pub repository_root: Option<String>,
+    pub jobs: usize,
+    pub require_v4: Requirement,
+    pub require_v6: Requirement,
+    /// Keys we do not know; batou ignores them, we keep them for `show`
+    /// and warn.
+    pub extra: IndexMap<String, String>,
+    /// Where each key was set.
+    pub origins: IndexMap<String, Origin>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            service_user: None,
+            require_sudo: None,
+            host_domain: None,
+            branch: None,
+            update_method: None,
+            connect_method: "ssh".into(),
+            platform: None,
+            timeout: 3,
+            target_directory: None,
+            repository_url: None,
+            repository_root: None,
+            jobs: 1,
+            require_v4: Requirement::Required,
+            require_v6: Requirement::Disabled,
+            extra: IndexMap::new(),
+            origins: IndexMap::new(),
+        }
+    }
+}
+
+
+impl Settings {
+    /// Sets one key from its text. Returns `Ok(false)` for an unknown key
+    /// (kept in `extra`), so the caller can warn.
+    pub(crate) fn set(&mut self, key: &str, value: &str, origin: &Origin) -> Result<bool, ConfigError> {
+        let invalid = |expected: &str| ConfigError::InvalidValue {
+            origin: origin.clone(),
+            key: key.to_string(),
+            value: value.to_string(),
+            expected: expected.to_string(),
+        };
+        let text = || Some(value.to_string());
+        match key {
+            "service_user" => self.service_user = text(),
+            "require_sudo" => {
+                self.require_sudo = Some(
+                    crate::convert::parse_bool(value)
+                        .ok_or_else(|| invalid("a boolean (True/False/yes/no/1/0)"))?,
+                )
+            }
+            "host_domain" => self.host_domain = text(),
+            "branch" => self.branch = text(),
+            "update_method" => self.update_method = text(),
+            "connect_method" => {
+                if value.trim().is_empty() {
+                    return Err(invalid("a connect method such as `local` or `ssh`"));
+                }
+                self.connect_method = value.trim().to_string()
+            }
+            "platform" => self.platform = text(),
+            "timeout" => {
+                self.timeout = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| invalid("a whole number of seconds"))?
+            }
+            "target_directory" => self.target_directory = text(),
+            "repository_url" => self.repository_url = text(),
+            "repository_root" => self.repository_root = text(),
+            "jobs" => {
+                self.jobs = value
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|j| *j >= 1)
+                    .ok_or_else(|| invalid("a number of jobs, at least 1"))?
+            }
+            "require_v4" | "require_v6" => {
+                let r: Requirement = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| invalid("True, False or optional"))?;
+                if key == "require_v4" {
+                    self.require_v4 = r
+                } else {
+                    self.require_v6 = r
+                }
+            }
+            _ => {
+                self.extra.insert(key.to_string(), value.to_string());
+                self.origins.insert(key.to_string(), origin.clone());
+                return Ok(false);
+            }
+        }
+        self.origins.insert(key.to_string(), origin.clone());
+        Ok(true)
+    }
+}
+
+/// `[vfs]`: rewriting absolute paths, to run a production model locally.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub enum Vfs {
+    #[default]
+    None,
+    /// `sandbox = Developer`: every absolute path lives under
+    /// `<project>/work/_/`.
+    Developer,
+    /// `sandbox = Map`: prefix rewrites, longest prefix first.
+    Map(Vec<(PathBuf, PathBuf)>),
+}
+
+impl Vfs {
+    /// Applies the mapping to an absolute path.
+    pub fn map(&self, project_dir: &Path, path: &Path) -> PathBuf {
+        match self {
+            Vfs::None => path.to_path_buf(),
+            Vfs::Developer => {
+                let rel = path.strip_prefix("/").unwrap_or(path);
+                project_dir.join("work").join("_").join(rel)
+            }
+            Vfs::Map(rules) => {
+                for (from, to) in rules {
+                    if let Ok(rest) = path.strip_prefix(from) {
+                        return if rest.as_os_str().is_empty() {
+                            to.clone()
+                        } else {
+                            to.join(rest)
+                        };
+                    }
+                }
+                path.to_path_buf()
+            }
+        }
+    }
+}

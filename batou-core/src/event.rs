@@ -1,0 +1,152 @@
+//! What happens during a run, as values. The CLI renders them as batou's
+//! transcript (or JSON); tests collect them; later, agents stream them to
+//! the controller. Nothing here knows about terminals.
+
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a root component is not deployed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// Listed as `!name` in the environment.
+    ComponentIgnored,
+    /// The host has `ignore = True` (or `!host` in `[hosts]`).
+    HostIgnored,
+}
+
+/// How long a component took, in seconds. `None` means "did not run".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    pub total: f64,
+    pub verify: Option<f64>,
+    pub update: Option<f64>,
+    pub sub: Option<f64>,
+}
+
+/// The phase a run is in (batou's sections).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Preparing,
+    Connecting,
+    Deploying,
+    Predicting,
+    Summary,
+}
+
+/// One thing that happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Phase {
+        phase: Phase,
+    },
+    LoadingEnvironment {
+        environment: String,
+    },
+    HostConnecting {
+        host: String,
+        method: String,
+        index: usize,
+        total: usize,
+    },
+    HostIgnored {
+        host: String,
+        index: usize,
+        total: usize,
+    },
+    RootScheduled {
+        host: String,
+        root: String,
+    },
+    RootSkipped {
+        host: String,
+        root: String,
+        reason: SkipReason,
+    },
+    /// A component needs (or, predicting, would need) an update; printed
+    /// before its diffs and logs.
+    ComponentNeedsUpdate {
+        host: String,
+        component: String,
+    },
+    Diff {
+        host: String,
+        component: String,
+        /// What the diff is of, usually the file name.
+        label: String,
+        lines: Vec<String>,
+    },
+    /// A diff exists but is not shown (sensitive or binary content).
+    DiffHidden {
+        host: String,
+        component: String,
+        label: String,
+        reason: String,
+    },
+    Log {
+        host: String,
+        component: Option<String>,
+        message: String,
+    },
+    Warning {
+        host: Option<String>,
+        component: Option<String>,
+        message: String,
+    },
+    ComponentFinished {
+        host: String,
+        component: String,
+        changed: bool,
+        timing: Timing,
+    },
+    Summary {
+        total: f64,
+        configure: f64,
+        deploy: Option<f64>,
+        changed: usize,
+    },
+}
+
+/// Receives events. Implemented for closures, so `&|e| println!("{e:?}")`
+/// works.
+pub trait EventSink: Sync {
+    fn emit(&self, event: Event);
+}
+
+impl<F: Fn(Event) + Sync> EventSink for F {
+    fn emit(&self, event: Event) {
+        self(event)
+    }
+}
+
+/// Keeps every event, for tests and for callers that render afterwards.
+#[derive(Debug, Default)]
+pub struct Collected(Mutex<Vec<Event>>);
+
+impl Collected {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn events(&self) -> Vec<Event> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+impl EventSink for Collected {
+    fn emit(&self, event: Event) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(event);
+        }
+    }
+}
+
+/// Drops everything.
+pub struct Discard;
+
+impl EventSink for Discard {
+    fn emit(&self, _event: Event) {}
+}

@@ -1,0 +1,244 @@
+//! Running commands on the target: shell or argv, extra environment,
+//! working directory, timeout. stdin is closed at once (as batou does), so
+//! an interactive program sees EOF instead of hanging the deploy.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A command to run.
+///
+/// ```
+/// use batou_core::host::CommandSpec;
+/// use std::time::Duration;
+///
+/// let spec = CommandSpec::shell("systemctl reload nginx")
+///     .timeout(Duration::from_secs(30))
+///     .env("LC_ALL", "C");
+/// assert_eq!(spec.display(), "systemctl reload nginx");
+/// ```
+#[derive(Debug, Clone)]
+pub struct CommandSpec {
+    program: Program,
+    env: Vec<(String, String)>,
+    cwd: Option<PathBuf>,
+    timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+enum Program {
+    Shell(String),
+    Argv(Vec<String>),
+}
+
+impl CommandSpec {
+    /// A command line run by `/bin/sh -c`.
+    pub fn shell(line: impl Into<String>) -> Self {
+        Self::with(Program::Shell(line.into()))
+    }
+
+    /// A program and its arguments, run without a shell (no quoting issues).
+    pub fn argv<I, S>(args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::with(Program::Argv(args.into_iter().map(Into::into).collect()))
+    }
+
+    fn with(program: Program) -> Self {
+        CommandSpec {
+            program,
+            env: Vec::new(),
+            cwd: None,
+            timeout: None,
+        }
+    }
+
+    /// Adds an environment variable (on top of the inherited environment).
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    /// Kills the command (and its process group) after this long.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The command as a user would type it, for messages.
+    pub fn display(&self) -> String {
+        match &self.program {
+            Program::Shell(line) => line.clone(),
+            Program::Argv(args) => args
+                .iter()
+                .map(|a| {
+                    if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"\\$`".contains(c)) {
+                        format!("'{}'", a.replace('\'', r"'\''"))
+                    } else {
+                        a.clone()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+}
+
+/// What a finished command printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandOutput {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A command that could not run or did not succeed.
+#[derive(Debug, thiserror::Error)]
+#[error("{command}: {kind}")]
+pub struct CommandError {
+    pub command: String,
+    pub kind: CommandErrorKind,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandErrorKind {
+    #[error("cannot start: {0}")]
+    Spawn(std::io::Error),
+    #[error("return code {code}{}", show_output(.stdout, .stderr))]
+    Failed {
+        code: i32,
+        stdout: String,
+        stderr: String,
+    },
+    #[error("killed by signal {signal}{}", show_output(.stdout, .stderr))]
+    Signal {
+        signal: i32,
+        stdout: String,
+        stderr: String,
+    },
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+}
+
+fn show_output(stdout: &str, stderr: &str) -> String {
+    let mut s = String::new();
+    if !stdout.trim().is_empty() {
+        s.push_str("\nSTDOUT\n");
+        s.push_str(stdout.trim_end());
+    }
+    if !stderr.trim().is_empty() {
+        s.push_str("\nSTDERR\n");
+        s.push_str(stderr.trim_end());
+    }
+    s
+}
+
+pub(super) fn run(spec: &CommandSpec) -> Result<CommandOutput, CommandError> {
+    let fail = |kind| CommandError {
+        command: spec.display(),
+        kind,
+    };
+    let mut cmd = match &spec.program {
+        Program::Shell(line) => {
+            let mut c = Command::new("/bin/sh");
+            c.arg("-c").arg(line);
+            c
+        }
+        Program::Argv(args) => {
+            let Some((first, rest)) = args.split_first() else {
+                return Err(fail(CommandErrorKind::Spawn(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "empty command",
+                ))));
+            };
+            let mut c = Command::new(first);
+            c.args(rest);
+            c
+        }
+    };
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Own process group, so a timeout kills the shell's children too.
+        .process_group(0);
+    for (k, v) in &spec.env {
+        cmd.env(k, v);
+    }
+    if let Some(dir) = &spec.cwd {
+        cmd.current_dir(dir);
+    }
+    let mut child = cmd.spawn().map_err(|e| fail(CommandErrorKind::Spawn(e)))?;
+    // Both pipes are drained on their own threads so a command that floods
+    // one of them cannot block on a full pipe while we wait on the other.
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let status = match wait(&mut child, spec.timeout) {
+        Some(status) => status,
+        None => {
+            // SAFETY: kill(2) on our child's process group; no memory involved.
+            unsafe {
+                libc::kill(-(child.id() as i32), libc::SIGKILL);
+            }
+            let _ = child.wait();
+            return Err(fail(CommandErrorKind::Timeout(spec.timeout.unwrap_or_default())));
+        }
+    };
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(0), _) => Ok(CommandOutput {
+            status: 0,
+            stdout,
+            stderr,
+        }),
+        (Some(code), _) => Err(fail(CommandErrorKind::Failed {
+            code,
+            stdout,
+            stderr,
+        })),
+        (None, signal) => Err(fail(CommandErrorKind::Signal {
+            signal: signal.unwrap_or(0),
+            stdout,
+            stderr,
+        })),
+    }
+}
+
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut buf);
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+fn wait(child: &mut Child, timeout: Option<Duration>) -> Option<std::process::ExitStatus> {
+    let Some(timeout) = timeout else {
+        return child.wait().ok();
+    };
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() >= deadline => return None,
+            Ok(None) => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(_) => return None,
+        }
+    }
+}

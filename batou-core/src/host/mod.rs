@@ -1,0 +1,222 @@
+//! The handle through which `verify` and `update` act on the target.
+//!
+//! Components never touch the file system or spawn processes directly; they
+//! go through [`Host`], so every stdlib component runs the same on the
+//! controller (local deploys, tests on temp dirs) and inside the agent on a
+//! remote host. Writes are atomic: a reader of a deployed file sees the old
+//! or the new content, never a half-written one.
+
+mod command;
+mod users;
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+pub use command::{CommandError, CommandErrorKind, CommandOutput, CommandSpec};
+
+/// A failed file-system operation on the target.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {op} {}: {source}", .path.display())]
+pub struct HostError {
+    pub op: &'static str,
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+fn fail<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> HostError + 'a {
+    move |source| HostError {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What kind of thing is at a path (symlinks are not followed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    File,
+    Directory,
+    Symlink,
+    Other,
+}
+
+/// The result of `lstat`.
+#[derive(Debug, Clone)]
+pub struct Stat {
+    pub kind: FileKind,
+    /// Permission bits only (`S_IMODE`).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub modified: SystemTime,
+}
+
+/// Operations on the machine being deployed.
+#[derive(Debug, Clone, Default)]
+pub struct Host {
+    _private: (),
+}
+
+impl Host {
+    /// The machine this process runs on.
+    pub fn local() -> Self {
+        Host { _private: () }
+    }
+
+    /// The file's bytes, or `None` if nothing is there.
+    pub fn read(&self, path: &Path) -> Result<Option<Vec<u8>>, HostError> {
+        match fs::read(path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(fail("read", path)(e)),
+        }
+    }
+
+    /// `lstat`, or `None` if nothing is there.
+    pub fn stat(&self, path: &Path) -> Result<Option<Stat>, HostError> {
+        match fs::symlink_metadata(path) {
+            Ok(m) => {
+                let ft = m.file_type();
+                let kind = if ft.is_symlink() {
+                    FileKind::Symlink
+                } else if ft.is_dir() {
+                    FileKind::Directory
+                } else if ft.is_file() {
+                    FileKind::File
+                } else {
+                    FileKind::Other
+                };
+                Ok(Some(Stat {
+                    kind,
+                    mode: m.permissions().mode() & 0o7777,
+                    uid: m.uid(),
+                    gid: m.gid(),
+                    size: m.len(),
+                    modified: m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                }))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(fail("stat", path)(e)),
+        }
+    }
+
+    /// Replaces the file at `path` atomically: the bytes go to a temp file
+    /// in the same directory, are synced, and the temp file is renamed over
+    /// the target. `mode` defaults to the existing file's mode, else 0644.
+    pub fn write(&self, path: &Path, contents: &[u8], mode: Option<u32>) -> Result<(), HostError> {
+        let dir = parent_dir(path);
+        let existing_mode = self
+            .stat(path)?
+            .filter(|s| s.kind == FileKind::File)
+            .map(|s| s.mode);
+        let mode = mode.or(existing_mode).unwrap_or(0o644);
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".batou-tmp-")
+            .tempfile_in(dir)
+            .map_err(fail("create a temporary file in", dir))?;
+        tmp.write_all(contents).map_err(fail("write", path))?;
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))
+            .map_err(fail("chmod", path))?;
+        tmp.as_file().sync_all().map_err(fail("sync", path))?;
+        tmp.persist(path).map_err(|e| fail("replace", path)(e.error))?;
+        // The rename is only durable once the directory entry is synced.
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    /// Creates a directory; with `leading`, its missing parents too.
+    pub fn mkdir(&self, path: &Path, leading: bool) -> Result<(), HostError> {
+        let result = if leading {
+            fs::create_dir_all(path)
+        } else {
+            fs::create_dir(path)
+        };
+        match result {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => Ok(()),
+            other => other.map_err(fail("create directory", path)),
+        }
+    }
+
+    /// Makes `link` a symlink pointing at `target`, replacing whatever
+    /// symlink or file is there atomically (new link + rename).
+    pub fn symlink(&self, target: &Path, link: &Path) -> Result<(), HostError> {
+        let dir = parent_dir(link);
+        let name = link
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".batou-tmp-{}-{name}", std::process::id()));
+        let _ = fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(target, &tmp).map_err(fail("create symlink", link))?;
+        fs::rename(&tmp, link).map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            fail("replace", link)(e)
+        })
+    }
+
+    /// Where a symlink points, or `None` if `path` is not a symlink.
+    pub fn read_link(&self, path: &Path) -> Result<Option<PathBuf>, HostError> {
+        match fs::read_link(path) {
+            Ok(p) => Ok(Some(p)),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    || e.kind() == std::io::ErrorKind::InvalidInput =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(fail("read link", path)(e)),
+        }
+    }
+
+    pub fn chmod(&self, path: &Path, mode: u32) -> Result<(), HostError> {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(fail("chmod", path))
+    }
+
+    /// Changes owner and/or group without following symlinks.
+    pub fn chown(&self, path: &Path, uid: Option<u32>, gid: Option<u32>) -> Result<(), HostError> {
+        std::os::unix::fs::lchown(path, uid, gid).map_err(fail("chown", path))
+    }
+
+    /// The uid for a user name (or a numeric id given as text).
+    pub fn user_id(&self, name: &str) -> Result<Option<u32>, HostError> {
+        users::user_id(name).map_err(fail("look up user", Path::new(name)))
+    }
+
+    /// The gid for a group name (or a numeric id given as text).
+    pub fn group_id(&self, name: &str) -> Result<Option<u32>, HostError> {
+        users::group_id(name).map_err(fail("look up group", Path::new(name)))
+    }
+
+    /// Removes whatever is at `path` (file, symlink or directory tree).
+    /// Nothing there is fine.
+    pub fn remove(&self, path: &Path) -> Result<(), HostError> {
+        match self.stat(path)? {
+            None => Ok(()),
+            Some(s) if s.kind == FileKind::Directory => {
+                fs::remove_dir_all(path).map_err(fail("remove", path))
+            }
+            Some(_) => fs::remove_file(path).map_err(fail("remove", path)),
+        }
+    }
+
+    /// Runs a command to completion (see [`CommandSpec`]).
+    pub fn run(&self, spec: &CommandSpec) -> Result<CommandOutput, CommandError> {
+        command::run(spec)
+    }
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+#[cfg(test)]
+mod tests;

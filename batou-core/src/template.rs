@@ -1,0 +1,152 @@
+//! Templates: minijinja with batou's settings — `@@` line statements, the
+//! trailing newline kept, and strict undefined (a misspelt variable is an
+//! error, not an empty string).
+//!
+//! Template sources are compiled into the deployment binary
+//! (`include_str!`), so each one is parsed once per process and cached by
+//! name and content.
+
+use std::collections::HashSet;
+use std::sync::RwLock;
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{Environment, UndefinedBehavior, Value};
+
+/// A template that failed to parse or render.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("error while rendering template {name}{}: {message}", .line.map(|l| format!(" (line {l})")).unwrap_or_default())]
+pub struct TemplateError {
+    /// The template's name (a file name, or the component and key for
+    /// expanded attribute strings).
+    pub name: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl TemplateError {
+    fn from_minijinja(name: &str, err: &minijinja::Error) -> Self {
+        let mut message = err.kind().to_string();
+        if let Some(detail) = err.detail() {
+            message = format!("{message}: {detail}");
+        }
+        // minijinja wraps errors raised by objects (e.g. a failed DNS
+        // lookup in `address.listen`); their text is the useful part.
+        let mut source = std::error::Error::source(err);
+        while let Some(s) = source {
+            message = format!("{message}: {s}");
+            source = s.source();
+        }
+        TemplateError {
+            name: name.to_string(),
+            line: err.line(),
+            message,
+        }
+    }
+}
+
+/// The template engine of one deployment run.
+pub struct Templates {
+    env: RwLock<Environment<'static>>,
+    known: RwLock<HashSet<String>>,
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Templates {
+    pub fn new() -> Self {
+        let mut env = Environment::new();
+        let syntax = SyntaxConfig::builder()
+            .line_statement_prefix("@@")
+            .keep_trailing_newline(true)
+            .build()
+            .expect("the @@ line statement prefix is a valid syntax config");
+        env.set_syntax(syntax);
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        Templates {
+            env: RwLock::new(env),
+            known: RwLock::new(HashSet::new()),
+        }
+    }
+
+    /// Renders `source` (named `name` in errors) with `context`.
+    pub fn render(&self, name: &str, source: &str, context: &Value) -> Result<String, TemplateError> {
+        let key = cache_key(name, source);
+        let cached = self
+            .known
+            .read()
+            .map(|k| k.contains(&key))
+            .unwrap_or(false);
+        if !cached {
+            let mut env = self.env.write().unwrap_or_else(|p| p.into_inner());
+            env.add_template_owned(key.clone(), source.to_string())
+                .map_err(|e| TemplateError::from_minijinja(name, &e))?;
+            self.known
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key.clone());
+        }
+        let env = self.env.read().unwrap_or_else(|p| p.into_inner());
+        let template = env
+            .get_template(&key)
+            .map_err(|e| TemplateError::from_minijinja(name, &e))?;
+        template
+            .render(context)
+            .map_err(|e| TemplateError::from_minijinja(name, &e))
+    }
+
+    /// Expands a short string, e.g. an override value, without caching it.
+    pub fn expand(&self, name: &str, source: &str, context: &Value) -> Result<String, TemplateError> {
+        if !source.contains("{{") && !source.contains("{%") && !source.contains("@@") {
+            return Ok(source.to_string());
+        }
+        let env = self.env.read().unwrap_or_else(|p| p.into_inner());
+        env.render_str(source, context)
+            .map_err(|e| TemplateError::from_minijinja(name, &e))
+    }
+}
+
+fn cache_key(name: &str, source: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(source.as_bytes());
+    let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    format!("{name}#{hex}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use minijinja::context;
+
+    #[test]
+    fn keeps_trailing_newline_and_line_statements() {
+        let t = Templates::new();
+        let out = t
+            .render(
+                "t",
+                "@@ for i in items\n{{ i }}\n@@ endfor\n",
+                &context! { items => vec![1, 2] },
+            )
+            .unwrap();
+        assert_eq!(out, "1\n2\n");
+    }
+
+    #[test]
+    fn undefined_variables_are_errors() {
+        let t = Templates::new();
+        let err = t.render("greeting.j2", "a\n{{ nope }}\n", &context! {}).unwrap_err();
+        assert_eq!(err.name, "greeting.j2");
+        assert_eq!(err.line, Some(2));
+        assert!(err.message.contains("undefined"), "{}", err.message);
+    }
+
+    #[test]
+    fn same_name_different_source_is_not_confused() {
+        let t = Templates::new();
+        assert_eq!(t.render("x", "a", &context! {}).unwrap(), "a");
+        assert_eq!(t.render("x", "b", &context! {}).unwrap(), "b");
+    }
+}

@@ -1,0 +1,88 @@
+//! Mapping the paths components name to where they really are: `~`, paths
+//! relative to the workdir, and the `[vfs]` sandbox rewrites that let a
+//! production model deploy into the developer's checkout.
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::environment::Vfs;
+
+/// Maps component paths for one host.
+#[derive(Debug, Clone)]
+pub struct PathMapper {
+    project_dir: PathBuf,
+    vfs: Vfs,
+    home: Option<PathBuf>,
+}
+
+impl PathMapper {
+    pub fn new(project_dir: impl Into<PathBuf>, vfs: Vfs, home: Option<PathBuf>) -> Self {
+        PathMapper {
+            project_dir: project_dir.into(),
+            vfs,
+            home,
+        }
+    }
+
+    /// `~/x` → home, relative → under `workdir`, absolute → `[vfs]`; the
+    /// result is normalised (`a/./b/../c` → `a/c`) without touching the
+    /// file system.
+    ///
+    /// ```
+    /// use batou_core::environment::Vfs;
+    /// use batou_core::vfs::PathMapper;
+    /// use std::path::Path;
+    ///
+    /// let m = PathMapper::new("/proj", Vfs::Developer, None);
+    /// assert_eq!(m.map(Path::new("/proj/work/app"), Path::new("etc/app.conf")),
+    ///            Path::new("/proj/work/app/etc/app.conf"));
+    /// assert_eq!(m.map(Path::new("/proj/work/app"), Path::new("/etc/app.conf")),
+    ///            Path::new("/proj/work/_/etc/app.conf"));
+    /// ```
+    pub fn map(&self, workdir: &Path, path: &Path) -> PathBuf {
+        let expanded = match (path.strip_prefix("~"), &self.home) {
+            (Ok(rest), Some(home)) => home.join(rest),
+            _ => path.to_path_buf(),
+        };
+        if expanded.is_absolute() {
+            normalize(&self.vfs.map(&self.project_dir, &normalize(&expanded)))
+        } else {
+            normalize(&workdir.join(expanded))
+        }
+    }
+}
+
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_and_map_rules() {
+        let m = PathMapper::new(
+            "/p",
+            Vfs::Map(vec![("/srv/www".into(), "/tmp/www".into()), ("/srv".into(), "/tmp/srv".into())]),
+            Some("/home/me".into()),
+        );
+        let wd = Path::new("/p/work/x");
+        assert_eq!(m.map(wd, Path::new("~/.bashrc")), Path::new("/home/me/.bashrc"));
+        assert_eq!(m.map(wd, Path::new("/srv/www/index.html")), Path::new("/tmp/www/index.html"));
+        assert_eq!(m.map(wd, Path::new("/srv/db")), Path::new("/tmp/srv/db"));
+        assert_eq!(m.map(wd, Path::new("/etc/x")), Path::new("/etc/x"));
+        assert_eq!(m.map(wd, Path::new("../y/./z")), Path::new("/p/work/y/z"));
+    }
+}
