@@ -1,0 +1,70 @@
+//! The `batou` command line over `batou-core`: argument parsing, the
+//! terminal transcript and error rendering. A deployment's `main` builds a
+//! [`batou_core::Registry`] and calls [`main`].
+//!
+//! ```no_run
+//! fn main() {
+//!     let mut registry = batou_core::Registry::new();
+//!     // registry.component::<MyComponent>("mycomponent");
+//!     batou_cli::main(registry)
+//! }
+//! ```
+
+mod args;
+mod deploy;
+mod diagnostics;
+mod exit;
+mod output;
+mod transcript;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use batou_core::Registry;
+use clap::Parser;
+
+pub use exit::ExitStatus;
+
+/// Parses the process arguments, runs the command and exits. Never panics
+/// out to the user: a bug is reported as an internal error (exit 70).
+pub fn main(registry: Registry) -> ! {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("internal error: {info}");
+        eprintln!("This is a bug in batou; please report it with the command you ran.");
+    }));
+    let status = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run(&registry, std::env::args_os().collect())
+    }))
+    .unwrap_or(ExitStatus::Internal);
+    std::process::exit(status.code())
+}
+
+/// Runs one command line (the first element is the program name).
+pub fn run(registry: &Registry, argv: Vec<std::ffi::OsString>) -> ExitStatus {
+    let cli = match args::Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitStatus::Success
+                }
+                _ => ExitStatus::Usage,
+            };
+        }
+    };
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let project_dir = project_dir();
+    match cli.command {
+        args::Command::Deploy(opts) => deploy::run(registry, &project_dir, &opts, color, cli.debug),
+    }
+}
+
+/// The deployment project: `BATOU_PROJECT_DIR` (set by `./batou`), else
+/// the current directory.
+fn project_dir() -> PathBuf {
+    std::env::var_os("BATOU_PROJECT_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_else(|| PathBuf::from("."))
+}

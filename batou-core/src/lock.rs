@@ -19,7 +19,7 @@ pub struct ProjectLock {
 pub enum LockError {
     #[error("could not acquire lock {}: another instance of batou is running in this project", .0.display())]
     Held(PathBuf),
-    #[error("cannot open lock file {}: {1}", .0.display())]
+    #[error("cannot open lock file {}: {}", .0.display(), .1)]
     Io(PathBuf, std::io::Error),
 }
 

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 
-use minijinja::value::{Object, ObjectRepr, Value};
+use minijinja::value::{DynObject, Object, ObjectRepr, Value};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::netloc::{split_host_port, strip_brackets};
@@ -418,6 +418,11 @@ impl Object for Address {
             "listen_v6" => Some(template_value(self.listen_v6())),
             _ => None,
         }
+    }
+
+    /// Lets `==` and `|sort` in templates agree with Rust's comparison.
+    fn custom_cmp(self: &Arc<Self>, other: &DynObject) -> Option<Ordering> {
+        Some((**self).cmp(other.downcast_ref::<Self>()?))
     }
 
     fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -7,7 +7,7 @@ use std::net::Ipv6Addr;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use minijinja::value::{Object, ObjectRepr, Value};
+use minijinja::value::{DynObject, Object, ObjectRepr, Value};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::AddressError;
@@ -184,6 +184,11 @@ impl Object for NetLoc {
             "port" => Some(self.port.map(Value::from).unwrap_or(Value::from(()))),
             _ => None,
         }
+    }
+
+    /// Lets `==` and `|sort` in templates agree with Rust's comparison.
+    fn custom_cmp(self: &Arc<Self>, other: &DynObject) -> Option<Ordering> {
+        Some((**self).cmp(other.downcast_ref::<Self>()?))
     }
 
     fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {

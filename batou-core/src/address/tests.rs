@@ -446,3 +446,20 @@ fn resolvers_can_be_shared_between_threads() {
     unwind_safe::<Arc<Resolver>>();
     unwind_safe::<Address>();
 }
+
+#[test]
+fn templates_compare_and_sort_by_rendering() {
+    let env = minijinja::Environment::new();
+    let out = env
+        .render_str(
+            "{{ a == b }} {{ a == c }} {{ [c, a] | sort | join(',') }} {{ l.host }}",
+            minijinja::context! {
+                a => Address::new("a:1").unwrap(),
+                b => Address::new("a:1").unwrap().require_v6(Requirement::Optional),
+                c => Address::new("c:1").unwrap(),
+                l => NetLoc::new("fd00::1", Some(1)),
+            },
+        )
+        .unwrap();
+    assert_eq!(out, "True False a:1,c:1 fd00::1");
+}

@@ -277,7 +277,7 @@ impl<'a> Configure<'a> {
     }
 
     fn template_context(&self, component: Option<&Value>, extra: &[(String, Value)]) -> Value {
-        let mut map: indexmap::IndexMap<String, Value> = indexmap::IndexMap::new();
+        let mut map: std::collections::BTreeMap<String, Value> = std::collections::BTreeMap::new();
         map.insert("host".into(), self.scope.host_value.clone());
         map.insert("environment".into(), self.scope.env_value.clone());
         map.insert(
@@ -294,7 +294,7 @@ impl<'a> Configure<'a> {
         for (k, v) in extra {
             map.insert(k.clone(), v.clone());
         }
-        Value::from_iter(map)
+        Value::from(map)
     }
 
     /// A message shown after configuration (only the final pass's).

@@ -1,0 +1,249 @@
+//! `batou deploy`: load, configure, deploy, summarize — batou's pipeline
+//! and transcript.
+
+use std::path::Path;
+use std::time::Instant;
+
+use batou_core::configure::{ConfigureOptions, configure};
+use batou_core::deploy::{DeployOptions, deploy_local};
+use batou_core::environment::Environment;
+use batou_core::event::EventSink;
+use batou_core::host::Host;
+use batou_core::lock::{LockError, ProjectLock};
+use batou_core::{ConfigError, Registry};
+
+use crate::args::DeployArgs;
+use crate::diagnostics::Diagnostics;
+use crate::exit::ExitStatus;
+use crate::output::{Color, Output};
+use crate::transcript::Transcript;
+
+struct Run<'a> {
+    out: Output,
+    diagnostics: Diagnostics<'a>,
+    action: String,
+    start: Instant,
+}
+
+impl Run<'_> {
+    fn fail(&self, step: &str, status: ExitStatus) -> ExitStatus {
+        self.out.section(
+            &format!("{} FAILED (during {step})", self.action),
+            Some(Color::Red),
+        );
+        status
+    }
+
+    fn config_errors(&mut self, errors: Vec<ConfigError>, step: &str) -> ExitStatus {
+        let mut text = String::new();
+        for e in &errors {
+            text.push_str(&self.diagnostics.config_error(e));
+        }
+        eprint!("{text}");
+        let n = errors.len();
+        self.out.section(
+            &format!(
+                "{n} ERROR{} - CONFIGURATION FAILED",
+                if n == 1 { "" } else { "S" }
+            ),
+            Some(Color::Red),
+        );
+        self.fail(step, ExitStatus::Config)
+    }
+}
+
+pub fn run(
+    registry: &Registry,
+    project_dir: &Path,
+    opts: &DeployArgs,
+    color: bool,
+    debug: bool,
+) -> ExitStatus {
+    let mut action = if opts.consistency_only {
+        "CONSISTENCY CHECK"
+    } else if opts.predict_only {
+        "DEPLOYMENT PREDICTION"
+    } else {
+        "DEPLOYMENT"
+    }
+    .to_string();
+    if opts.local {
+        if !(opts.consistency_only || opts.predict_only) {
+            eprintln!(
+                "ERROR: The --local option is only to be used with --consistency-only or --predict-only."
+            );
+            return ExitStatus::Usage;
+        }
+        action.push_str(" (local)");
+    }
+    let mut run = Run {
+        out: Output::stdout(color),
+        diagnostics: Diagnostics::new(project_dir, color),
+        action,
+        start: Instant::now(),
+    };
+    run.out.line(&format!(
+        "batou/{} (rust, {} {})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    ));
+
+    let _lock = match ProjectLock::acquire(project_dir) {
+        Ok(lock) => lock,
+        Err(e @ LockError::Held(_)) => {
+            eprintln!("ERROR: {e}\nExiting.");
+            return ExitStatus::Locked;
+        }
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            return ExitStatus::Config;
+        }
+    };
+
+    run.out.section("Preparing", None);
+    run.out.step(
+        "📦",
+        "main",
+        &format!("Loading environment `{}`...", opts.environment),
+    );
+    let mut env = match Environment::load(project_dir, &opts.environment) {
+        Ok(env) => env,
+        Err(errors) => return run.config_errors(errors, "load"),
+    };
+    for w in &env.warnings {
+        let file = w
+            .origin
+            .file
+            .strip_prefix(project_dir)
+            .unwrap_or(&w.origin.file);
+        run.out.warn(&format!(
+            "{}:{}: {}",
+            file.display(),
+            w.origin.line,
+            w.message
+        ));
+    }
+    if let Some(j) = opts.jobs {
+        env.settings.jobs = j as usize;
+    }
+    if let Some(t) = opts.timeout {
+        env.settings.timeout = t;
+    }
+    if opts.local {
+        env.settings.connect_method = "local".into();
+    }
+    let method = env.settings.connect_method.clone();
+    if debug {
+        run.out
+            .line(&format!("Number of jobs: {}", env.settings.jobs));
+    }
+    if !opts.consistency_only && method != "local" {
+        eprintln!(
+            "ERROR: connect_method `{method}` is not available in this build; use `connect_method = local`, or `--local` with -c/-P"
+        );
+        return run.fail("connect", ExitStatus::Connection);
+    }
+
+    if opts.local && opts.consistency_only {
+        run.out.section("LOCAL CONSISTENCY CHECK", None);
+    } else {
+        run.out
+            .section("Connecting hosts and configuring model ...", None);
+    }
+    let total = env.hosts.len();
+    let transcript = Transcript { out: &run.out };
+    for (i, host) in env.hosts.values().enumerate() {
+        let event = if host.ignore {
+            batou_core::event::Event::HostIgnored {
+                host: host.name.clone(),
+                index: i + 1,
+                total,
+            }
+        } else {
+            batou_core::event::Event::HostConnecting {
+                host: host.name.clone(),
+                method: method.clone(),
+                index: i + 1,
+                total,
+            }
+        };
+        transcript.emit(event);
+    }
+    let configure_start = Instant::now();
+    let options = ConfigureOptions {
+        platform: opts.platform.clone(),
+        ..Default::default()
+    };
+    let mut model = match configure(env, registry, &options) {
+        Ok(m) => m,
+        Err(errors) => return run.config_errors(errors, "connect"),
+    };
+    let configure_time = configure_start.elapsed().as_secs_f64();
+    for (host, _root, message) in model.configure_logs() {
+        run.out.line(&format!("{host}: {message}"));
+    }
+    if debug {
+        let components: usize = model.roots.iter().map(|r| r.component_count()).sum();
+        run.out.line(&format!(
+            "Configured {} root(s), {components} component(s) in {configure_time:.3}s",
+            model.roots.len()
+        ));
+    }
+
+    if opts.consistency_only {
+        run.out.section("Summary", None);
+        run.out.line(&format!(
+            "Consistency check took total={:.2}s",
+            run.start.elapsed().as_secs_f64()
+        ));
+        run.out
+            .section(&format!("{} FINISHED", run.action), Some(Color::Cyan));
+        return ExitStatus::Success;
+    }
+
+    run.out.section(
+        if opts.predict_only {
+            "Predicting deployment actions"
+        } else {
+            "Deploying"
+        },
+        None,
+    );
+    let deploy_options = DeployOptions {
+        predict: opts.predict_only,
+    };
+    let transcript = Transcript { out: &run.out };
+    let report = match deploy_local(&mut model, &Host::local(), &transcript, deploy_options) {
+        Ok(r) => r,
+        Err(e) => {
+            eprint!("{}", run.diagnostics.deploy_error(&e));
+            return run.fail("deploy", ExitStatus::DeployFailed);
+        }
+    };
+    run.out.section("Summary", None);
+    let verb = if opts.predict_only {
+        "would change"
+    } else {
+        "changed"
+    };
+    run.out.line(&match report.changed {
+        0 if opts.predict_only => "Nothing would change.".to_string(),
+        0 => "Nothing changed.".to_string(),
+        n => format!("{n} component{} {verb}.", if n == 1 { "" } else { "s" }),
+    });
+    run.out.line(&format!(
+        "Deployment took total={:.2}s, connect={:.2}s, deploy={:.2}s",
+        run.start.elapsed().as_secs_f64(),
+        configure_time,
+        report.seconds
+    ));
+    let color = if opts.predict_only {
+        Color::Purple
+    } else {
+        Color::Green
+    };
+    run.out
+        .section(&format!("{} FINISHED", run.action), Some(color));
+    ExitStatus::Success
+}

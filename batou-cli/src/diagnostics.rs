@@ -1,0 +1,143 @@
+//! Renders errors with miette: the source line and a caret for errors
+//! about the environment, plus the host and component they concern and a
+//! hint where one helps.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use batou_core::{ConfigError, DeployError};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource, Report,
+};
+
+pub struct Diagnostics<'a> {
+    project_dir: &'a Path,
+    color: bool,
+    sources: HashMap<std::path::PathBuf, String>,
+}
+
+impl<'a> Diagnostics<'a> {
+    pub fn new(project_dir: &'a Path, color: bool) -> Self {
+        Diagnostics {
+            project_dir,
+            color,
+            sources: HashMap::new(),
+        }
+    }
+
+    fn handler(&self) -> GraphicalReportHandler {
+        let theme = if self.color {
+            GraphicalTheme::unicode()
+        } else {
+            GraphicalTheme::unicode_nocolor()
+        };
+        GraphicalReportHandler::new_themed(theme).with_width(100)
+    }
+
+    fn display_path(&self, path: &Path) -> String {
+        path.strip_prefix(self.project_dir)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+
+    /// One configuration error, as text (ends with a newline).
+    pub fn config_error(&mut self, error: &ConfigError) -> String {
+        let mut message = format!("ERROR: {error}");
+        let mut context = Vec::new();
+        if let Some(h) = error.host() {
+            context.push(format!("host: {h}"));
+        }
+        if let Some(c) = error.component() {
+            context.push(format!("component: {c}"));
+        }
+        let mut diag = MietteDiagnostic::new(String::new());
+        if let Some(hint) = error.hint() {
+            diag = diag.with_help(hint);
+        }
+        let mut report_source = None;
+        if let Some(origin) = error.origin() {
+            context.insert(
+                0,
+                format!("at {}:{}", self.display_path(&origin.file), origin.line),
+            );
+            if let Some(source) = self.source(&origin.file) {
+                let span = origin
+                    .span
+                    .clone()
+                    .filter(|s| s.end <= source.len() && s.start <= s.end)
+                    .map(|s| miette::SourceSpan::from(s.start..s.end))
+                    .unwrap_or_else(|| line_span(&source, origin.line));
+                diag = diag.with_label(LabeledSpan::new_primary_with_span(
+                    Some(label_for(error)),
+                    span,
+                ));
+                report_source = Some(NamedSource::new(self.display_path(&origin.file), source));
+            }
+        }
+        if !context.is_empty() {
+            message.push_str(&format!("\n  ({})", context.join(", ")));
+        }
+        let diag = MietteDiagnostic { message, ..diag };
+        let report = match report_source {
+            Some(src) => Report::new(diag).with_source_code(src),
+            None => Report::new(diag),
+        };
+        let mut out = String::new();
+        if self
+            .handler()
+            .render_report(&mut out, report.as_ref())
+            .is_err()
+        {
+            out = format!("{report}\n");
+        }
+        out
+    }
+
+    pub fn deploy_error(&self, error: &DeployError) -> String {
+        let mut out = format!(
+            "ERROR: {}\n  (host: {}, component: {})\n",
+            error.source, error.host, error.component
+        );
+        if let batou_core::Error::Command(c) = &error.source {
+            out.push_str(&format!("  command: {}\n", c.command));
+        }
+        out
+    }
+
+    fn source(&mut self, file: &Path) -> Option<String> {
+        if !self.sources.contains_key(file) {
+            let text = std::fs::read_to_string(file).ok()?;
+            self.sources.insert(file.to_path_buf(), text);
+        }
+        self.sources.get(file).cloned()
+    }
+}
+
+/// The byte range of 1-based `line`.
+fn line_span(source: &str, line: usize) -> miette::SourceSpan {
+    let mut offset = 0;
+    for (i, text) in source.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            return (offset, text.trim_end().len()).into();
+        }
+        offset += text.len();
+    }
+    (source.len(), 0).into()
+}
+
+fn label_for(error: &ConfigError) -> String {
+    match error {
+        ConfigError::UnknownAttribute { .. } => "no such attribute".into(),
+        ConfigError::Conversion { .. } => "cannot be converted".into(),
+        ConfigError::Expansion { .. } => "expansion failed".into(),
+        ConfigError::UnknownComponent { .. } => "unknown component".into(),
+        ConfigError::SuperfluousComponentSection { .. } => "unknown component".into(),
+        ConfigError::SuperfluousSection { .. } => "not a batou section".into(),
+        ConfigError::DuplicateHost { .. } => "defined again here".into(),
+        ConfigError::InvalidIpAddress { .. } => "not an IP address".into(),
+        ConfigError::InvalidValue { .. } => "invalid value".into(),
+        ConfigError::MissingComponents { .. } => "this host lists no components".into(),
+        _ => "here".into(),
+    }
+}

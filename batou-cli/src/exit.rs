@@ -1,0 +1,45 @@
+//! The exit-code table (also in the README and `--help`).
+
+/// How a run ended, as the process exit code tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// 0: everything worked (also: help and version).
+    Success,
+    /// 1: a component failed during deploy (verify or update).
+    DeployFailed,
+    /// 2: the command line was wrong.
+    Usage,
+    /// 3: the environment or the model is wrong; nothing was touched.
+    Config,
+    /// 4: a host could not be reached or the transport is unavailable.
+    Connection,
+    /// 5: another batou holds the project lock.
+    Locked,
+    /// 70: a bug in batou.
+    Internal,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> i32 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::DeployFailed => 1,
+            ExitStatus::Usage => 2,
+            ExitStatus::Config => 3,
+            ExitStatus::Connection => 4,
+            ExitStatus::Locked => 5,
+            ExitStatus::Internal => 70,
+        }
+    }
+}
+
+/// For `--help`.
+pub const TABLE: &str = "\
+Exit codes:
+  0   success
+  1   deployment failed (a component's verify or update failed)
+  2   usage error (bad command line)
+  3   configuration error (environment or model; nothing was touched)
+  4   connection or transport error
+  5   another batou run holds the project lock (.batou-lock)
+  70  internal error (a bug in batou)";

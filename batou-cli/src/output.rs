@@ -1,0 +1,127 @@
+//! Writing batou's transcript: sections, steps, coloured lines.
+
+use std::io::Write;
+use std::sync::Mutex;
+
+/// ANSI colours, used only on a terminal and never with `NO_COLOR`.
+#[derive(Debug, Clone, Copy)]
+pub enum Color {
+    Red,
+    Green,
+    Yellow,
+    Cyan,
+    Purple,
+}
+
+impl Color {
+    fn code(self) -> &'static str {
+        match self {
+            Color::Red => "31",
+            Color::Green => "32",
+            Color::Yellow => "33",
+            Color::Cyan => "36",
+            Color::Purple => "35",
+        }
+    }
+}
+
+pub struct Output {
+    color: bool,
+    width: usize,
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl Output {
+    pub fn stdout(color: bool) -> Self {
+        let width = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .filter(|w: &usize| *w >= 40)
+            .unwrap_or(80);
+        Output {
+            color,
+            width,
+            out: Mutex::new(Box::new(std::io::stdout())),
+        }
+    }
+
+    fn paint(&self, text: &str, color: Option<Color>, bold: bool) -> String {
+        if !self.color || (color.is_none() && !bold) {
+            return text.to_string();
+        }
+        let mut codes = Vec::new();
+        if bold {
+            codes.push("1");
+        }
+        if let Some(c) = color {
+            codes.push(c.code());
+        }
+        format!("\x1b[{}m{text}\x1b[0m", codes.join(";"))
+    }
+
+    pub fn line(&self, text: &str) {
+        self.write(text);
+    }
+
+    pub fn colored(&self, text: &str, color: Color) {
+        self.write(&self.paint(text, Some(color), false));
+    }
+
+    /// `====== title ======`, full width.
+    pub fn section(&self, title: &str, color: Option<Color>) {
+        let inner = format!(" {title} ");
+        let len = inner.chars().count();
+        let fill = self.width.saturating_sub(len);
+        let left = fill / 2;
+        let right = fill - left;
+        let text = format!("{}{inner}{}", "=".repeat(left), "=".repeat(right));
+        self.write(&self.paint(&text, color, true));
+    }
+
+    /// `<icon> ctx: message`, bold.
+    pub fn step(&self, icon: &str, ctx: &str, message: &str) {
+        let text = format!("{icon} {ctx}: {message}");
+        self.write(&self.paint(&text, None, true));
+    }
+
+    pub fn warn(&self, message: &str) {
+        let text = format!("   WARN: {message}");
+        self.write(&self.paint(&text, Some(Color::Yellow), true));
+    }
+
+    pub fn error(&self, message: &str) {
+        let text = format!("ERROR: {message}");
+        self.write(&self.paint(&text, Some(Color::Red), false));
+    }
+
+    fn write(&self, text: &str) {
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        // A closed stdout (e.g. `| head`) must not turn into a panic.
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+    }
+}
+
+/// batou's duration format: `1.23s`, `1m1s`, `∅` for "did not run".
+pub fn format_duration(seconds: Option<f64>) -> String {
+    match seconds {
+        None => "∅".to_string(),
+        Some(s) if s < 60.0 => format!("{s:.2}s"),
+        Some(s) => {
+            let whole = s.round() as u64;
+            format!("{}m{}s", whole / 60, whole % 60)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(format_duration(None), "∅");
+        assert_eq!(format_duration(Some(1.234)), "1.23s");
+        assert_eq!(format_duration(Some(61.2)), "1m1s");
+    }
+}

@@ -1,0 +1,89 @@
+//! Renders core events as batou's transcript.
+
+use batou_core::event::{Event, EventSink, SkipReason};
+
+use crate::output::{Color, Output, format_duration};
+
+/// Prints events as they arrive.
+pub struct Transcript<'a> {
+    pub out: &'a Output,
+}
+
+impl EventSink for Transcript<'_> {
+    fn emit(&self, event: Event) {
+        let out = self.out;
+        match event {
+            Event::Phase { .. } | Event::Summary { .. } | Event::LoadingEnvironment { .. } => {}
+            Event::HostConnecting {
+                host,
+                method,
+                index,
+                total,
+            } => out.step(
+                "🌐",
+                &host,
+                &format!("Connecting via {method} ({index}/{total})"),
+            ),
+            Event::HostIgnored { host, index, total } => out.step(
+                "⏭️",
+                &host,
+                &format!("Connection ignored ({index}/{total})"),
+            ),
+            Event::RootScheduled { host, root } => {
+                out.step("⚪", &host, &format!("Scheduling component {root} ..."))
+            }
+            Event::RootSkipped { host, root, reason } => {
+                let why = match reason {
+                    SkipReason::ComponentIgnored => "Component ignored",
+                    SkipReason::HostIgnored => "Host ignored",
+                };
+                out.step(
+                    "⏭️",
+                    &host,
+                    &format!("Skipping component {root} ... ({why})"),
+                )
+            }
+            Event::ComponentNeedsUpdate { host, component } => out.step("🚀", &host, &component),
+            Event::Diff { label, lines, .. } => {
+                for line in lines {
+                    let text = format!("  {label} {line}");
+                    if line.starts_with('+') && !line.starts_with("+++") {
+                        out.colored(&text, Color::Green)
+                    } else if line.starts_with('-') && !line.starts_with("---") {
+                        out.colored(&text, Color::Red)
+                    } else {
+                        out.line(&text)
+                    }
+                }
+            }
+            Event::DiffHidden { label, reason, .. } => {
+                out.colored(&format!("  {label} {reason}"), Color::Yellow)
+            }
+            Event::Log { host, message, .. } => out.line(&format!("{host}: {message}")),
+            Event::Warning { message, .. } => out.warn(&message),
+            Event::ComponentFinished {
+                host,
+                component,
+                timing,
+                ..
+            } => {
+                let slow = timing.verify.unwrap_or(0.0) > 1.0
+                    || timing.update.unwrap_or(0.0) > 1.0
+                    || timing.total > 10.0;
+                if slow {
+                    out.step(
+                        "💤",
+                        &host,
+                        &format!(
+                            "{component} [total={}, verify={}, update={}, sub={}]",
+                            format_duration(Some(timing.total)),
+                            format_duration(timing.verify),
+                            format_duration(timing.update),
+                            format_duration(timing.sub),
+                        ),
+                    )
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! An application backend: writes its configuration and announces where it
+//! listens.
+
+use batou_core::prelude::*;
+
+/// What a backend offers to other components (resource `backend`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackendInfo {
+    pub host: String,
+    /// Where it listens, resolved on the host (`[resolver]` overrides apply).
+    pub listen: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Backend {
+    /// Where the backend listens; the name is resolved through DNS or the
+    /// environment's `[resolver]` section.
+    pub address: Address,
+    pub workers: u16,
+    pub greeting: String,
+    pub debug: bool,
+}
+
+impl Default for Backend {
+    fn default() -> Self {
+        Backend {
+            address: Address::with_port("localhost", 8080),
+            workers: 4,
+            greeting: "Hello".into(),
+            debug: false,
+        }
+    }
+}
+
+impl Component for Backend {
+    fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
+        let listen = self
+            .address
+            .listen()?
+            .ok_or_else(|| Error::msg(format!("{} has no IPv4 address", self.address)))?;
+        ctx.provide(
+            "backend",
+            BackendInfo {
+                host: ctx.host().name.clone(),
+                listen: listen.to_string(),
+            },
+        )?;
+        ctx.add(Directory::new("etc"))?;
+        let (name, source) = batou_core::asset!("templates/backend.conf");
+        ctx.add(
+            File::new("etc/backend.conf")
+                .template(name, source)
+                .mode(0o640),
+        )?;
+        Ok(())
+    }
+}
