@@ -14,7 +14,11 @@ pub fn unified(old: &str, new: &str) -> Vec<String> {
         return Vec::new();
     }
     let diff = TextDiff::from_lines(old, new);
-    let text = diff.unified_diff().context_radius(3).header("", "").to_string();
+    let text = diff
+        .unified_diff()
+        .context_radius(3)
+        .header("", "")
+        .to_string();
     text.lines()
         .map(|l| l.trim_end_matches(['\r', ' ']).to_string())
         .map(|l| match l.as_str() {
@@ -32,7 +36,10 @@ mod tests {
 
     #[test]
     fn new_file_diffs_against_empty() {
-        assert_eq!(unified("", "hello\n"), ["---", "+++", "@@ -0,0 +1 @@", "+hello"]);
+        assert_eq!(
+            unified("", "hello\n"),
+            ["---", "+++", "@@ -0,0 +1 @@", "+hello"]
+        );
     }
 
     #[test]

@@ -119,7 +119,10 @@ pub struct Unused {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("missing environment `{name}` (looked for {})", list_paths(.searched))]
-    MissingEnvironment { name: String, searched: Vec<PathBuf> },
+    MissingEnvironment {
+        name: String,
+        searched: Vec<PathBuf>,
+    },
     #[error("environment `{name}` is defined twice: {}", list_paths(.files))]
     AmbiguousEnvironment { name: String, files: Vec<PathBuf> },
     #[error("cannot read {}: {source}", .file.display())]
@@ -331,7 +334,12 @@ fn describe_unsatisfied(list: &[Unsatisfied]) -> String {
 
 fn describe_unused(list: &[Unused]) -> String {
     list.iter()
-        .map(|u| format!("`{}` provided by {} with value {}", u.key, u.provided_by, u.value))
+        .map(|u| {
+            format!(
+                "`{}` provided by {} with value {}",
+                u.key, u.provided_by, u.value
+            )
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -370,7 +378,10 @@ mod tests {
     #[test]
     fn suggestion_finds_close_names() {
         let known = vec!["port".to_string(), "address".to_string()];
-        assert_eq!(suggest("prot", &known, "attributes"), "did you mean `port`?");
+        assert_eq!(
+            suggest("prot", &known, "attributes"),
+            "did you mean `port`?"
+        );
         assert_eq!(
             suggest("zzzzzz", &known, "attributes"),
             "known attributes: port, address"

@@ -73,13 +73,14 @@ impl Templates {
     }
 
     /// Renders `source` (named `name` in errors) with `context`.
-    pub fn render(&self, name: &str, source: &str, context: &Value) -> Result<String, TemplateError> {
+    pub fn render(
+        &self,
+        name: &str,
+        source: &str,
+        context: &Value,
+    ) -> Result<String, TemplateError> {
         let key = cache_key(name, source);
-        let cached = self
-            .known
-            .read()
-            .map(|k| k.contains(&key))
-            .unwrap_or(false);
+        let cached = self.known.read().map(|k| k.contains(&key)).unwrap_or(false);
         if !cached {
             let mut env = self.env.write().unwrap_or_else(|p| p.into_inner());
             env.add_template_owned(key.clone(), source.to_string())
@@ -99,7 +100,12 @@ impl Templates {
     }
 
     /// Expands a short string, e.g. an override value, without caching it.
-    pub fn expand(&self, name: &str, source: &str, context: &Value) -> Result<String, TemplateError> {
+    pub fn expand(
+        &self,
+        name: &str,
+        source: &str,
+        context: &Value,
+    ) -> Result<String, TemplateError> {
         if !source.contains("{{") && !source.contains("{%") && !source.contains("@@") {
             return Ok(source.to_string());
         }
@@ -137,7 +143,9 @@ mod tests {
     #[test]
     fn undefined_variables_are_errors() {
         let t = Templates::new();
-        let err = t.render("greeting.j2", "a\n{{ nope }}\n", &context! {}).unwrap_err();
+        let err = t
+            .render("greeting.j2", "a\n{{ nope }}\n", &context! {})
+            .unwrap_err();
         assert_eq!(err.name, "greeting.j2");
         assert_eq!(err.line, Some(2));
         assert!(err.message.contains("undefined"), "{}", err.message);

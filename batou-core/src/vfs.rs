@@ -75,12 +75,21 @@ mod tests {
     fn home_and_map_rules() {
         let m = PathMapper::new(
             "/p",
-            Vfs::Map(vec![("/srv/www".into(), "/tmp/www".into()), ("/srv".into(), "/tmp/srv".into())]),
+            Vfs::Map(vec![
+                ("/srv/www".into(), "/tmp/www".into()),
+                ("/srv".into(), "/tmp/srv".into()),
+            ]),
             Some("/home/me".into()),
         );
         let wd = Path::new("/p/work/x");
-        assert_eq!(m.map(wd, Path::new("~/.bashrc")), Path::new("/home/me/.bashrc"));
-        assert_eq!(m.map(wd, Path::new("/srv/www/index.html")), Path::new("/tmp/www/index.html"));
+        assert_eq!(
+            m.map(wd, Path::new("~/.bashrc")),
+            Path::new("/home/me/.bashrc")
+        );
+        assert_eq!(
+            m.map(wd, Path::new("/srv/www/index.html")),
+            Path::new("/tmp/www/index.html")
+        );
         assert_eq!(m.map(wd, Path::new("/srv/db")), Path::new("/tmp/srv/db"));
         assert_eq!(m.map(wd, Path::new("/etc/x")), Path::new("/etc/x"));
         assert_eq!(m.map(wd, Path::new("../y/./z")), Path::new("/p/work/y/z"));

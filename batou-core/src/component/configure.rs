@@ -188,7 +188,11 @@ impl<'a> Configure<'a> {
     }
 
     /// [`Configure::require`] with options.
-    pub fn require_with<T: DeserializeOwned>(&mut self, key: &str, opts: Require) -> Result<Vec<T>> {
+    pub fn require_with<T: DeserializeOwned>(
+        &mut self,
+        key: &str,
+        opts: Require,
+    ) -> Result<Vec<T>> {
         let values = self.scope.resources.borrow_mut().subscribe(
             self.scope.root_id,
             key,
@@ -219,7 +223,11 @@ impl<'a> Configure<'a> {
     }
 
     /// [`Configure::require_one`] with options; `None` only when optional.
-    pub fn require_one_with<T: DeserializeOwned>(&mut self, key: &str, opts: Require) -> Result<Option<T>> {
+    pub fn require_one_with<T: DeserializeOwned>(
+        &mut self,
+        key: &str,
+        opts: Require,
+    ) -> Result<Option<T>> {
         let host = opts.host.clone();
         let optional = opts.optional;
         let mut values: Vec<T> = self.require_with(key, opts)?;
@@ -247,7 +255,12 @@ impl<'a> Configure<'a> {
 
     /// Renders with `component` set to `context` (e.g. `self`, to see
     /// values computed in `configure`).
-    pub fn render_with(&self, name: &str, source: &str, context: &impl Serialize) -> Result<String> {
+    pub fn render_with(
+        &self,
+        name: &str,
+        source: &str,
+        context: &impl Serialize,
+    ) -> Result<String> {
         let value = Value::from(minijinja::value::Serde(context));
         self.render_template(name, source, Some(&value), &[])
     }
@@ -282,7 +295,9 @@ impl<'a> Configure<'a> {
         map.insert("environment".into(), self.scope.env_value.clone());
         map.insert(
             "component".into(),
-            component.cloned().unwrap_or_else(|| self.scope.root_context.clone()),
+            component
+                .cloned()
+                .unwrap_or_else(|| self.scope.root_context.clone()),
         );
         map.insert(
             "batou_generated_header".into(),

@@ -11,8 +11,8 @@ pub use configure::{Configure, Require};
 pub use deploy::Deploy;
 pub use info::{EnvironmentInfo, HostInfo};
 pub(crate) use node::Node;
-pub use registry::Registry;
 pub(crate) use registry::BuildFailure;
+pub use registry::Registry;
 
 use crate::error::Result;
 

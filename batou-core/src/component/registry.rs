@@ -33,8 +33,9 @@ pub(crate) enum BuildFailure {
 /// `(key, text, component attributes) -> expanded text`.
 pub(crate) type Expand<'a> = &'a dyn Fn(&str, &str, &Value) -> Result<String, String>;
 
-type BuildFn =
-    dyn Fn(&[(String, AttributeValue)], Expand<'_>) -> Result<Built, Vec<BuildFailure>> + Send + Sync;
+type BuildFn = dyn Fn(&[(String, AttributeValue)], Expand<'_>) -> Result<Built, Vec<BuildFailure>>
+    + Send
+    + Sync;
 type VariantFn = dyn Fn(&dyn Any) -> Option<Box<dyn Component>> + Send + Sync;
 
 struct Entry {
@@ -94,7 +95,11 @@ impl Registry {
     }
 
     /// Registers `make` to build the variant of `B` for `platform`.
-    pub fn platform<B, V>(&mut self, platform: &str, make: impl Fn(&B) -> V + Send + Sync + 'static) -> &mut Self
+    pub fn platform<B, V>(
+        &mut self,
+        platform: &str,
+        make: impl Fn(&B) -> V + Send + Sync + 'static,
+    ) -> &mut Self
     where
         B: Component,
         V: Component,
@@ -133,14 +138,21 @@ impl Registry {
             .map(|entry| (entry.build)(overrides, expand))
     }
 
-    pub(crate) fn variant_for(&self, base: &dyn Component, platform: &str) -> Option<Box<dyn Component>> {
+    pub(crate) fn variant_for(
+        &self,
+        base: &dyn Component,
+        platform: &str,
+    ) -> Option<Box<dyn Component>> {
         let any: &dyn Any = base;
         let f = self.variants.get(&(any.type_id(), platform.to_string()))?;
         f(any)
     }
 }
 
-fn build<C>(overrides: &[(String, AttributeValue)], expand: Expand<'_>) -> Result<Built, Vec<BuildFailure>>
+fn build<C>(
+    overrides: &[(String, AttributeValue)],
+    expand: Expand<'_>,
+) -> Result<Built, Vec<BuildFailure>>
 where
     C: Component + Default + Serialize + DeserializeOwned,
 {
@@ -178,10 +190,13 @@ where
             for e in errors {
                 let text = e.to_string();
                 failures.push(match e.kind {
-                    OverrideErrorKind::UnknownAttribute { known } => BuildFailure::UnknownAttribute { key: e.key, known },
-                    OverrideErrorKind::Conversion { message, .. } => {
-                        BuildFailure::Conversion { key: e.key, message }
+                    OverrideErrorKind::UnknownAttribute { known } => {
+                        BuildFailure::UnknownAttribute { key: e.key, known }
                     }
+                    OverrideErrorKind::Conversion { message, .. } => BuildFailure::Conversion {
+                        key: e.key,
+                        message,
+                    },
                     _ => BuildFailure::Internal { message: text },
                 });
             }

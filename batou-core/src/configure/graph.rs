@@ -13,7 +13,8 @@ pub(crate) fn topo_sort(n: usize, edges: &[(usize, usize)]) -> Result<Vec<usize>
         deps_left[a] += 1;
         dependents[b].push(a);
     }
-    let mut ready: std::collections::BTreeSet<usize> = (0..n).filter(|i| deps_left[*i] == 0).collect();
+    let mut ready: std::collections::BTreeSet<usize> =
+        (0..n).filter(|i| deps_left[*i] == 0).collect();
     let mut order = Vec::with_capacity(n);
     while let Some(next) = ready.pop_first() {
         order.push(next);

@@ -98,7 +98,11 @@ impl Model {
 }
 
 /// Configures `env` with the components of `registry`.
-pub fn configure(env: Environment, registry: &Registry, options: &ConfigureOptions) -> Result<Model, Vec<ConfigError>> {
+pub fn configure(
+    env: Environment,
+    registry: &Registry,
+    options: &ConfigureOptions,
+) -> Result<Model, Vec<ConfigError>> {
     let mut errors = validate(&env, registry);
     let resolver = match build_resolver(&env) {
         Ok(r) => Some(r),
@@ -152,9 +156,12 @@ pub fn configure(env: Environment, registry: &Registry, options: &ConfigureOptio
         registry,
         templates: Templates::new(),
         mapper: &mapper,
-        resources: RefCell::new(Resources::new(roots.iter().map(|r| r.host.clone()).collect())),
+        resources: RefCell::new(Resources::new(
+            roots.iter().map(|r| r.host.clone()).collect(),
+        )),
     };
-    let outcome = crate::address::with_resolver(resolver.clone(), || engine.fixpoint(&mut roots, options));
+    let outcome =
+        crate::address::with_resolver(resolver.clone(), || engine.fixpoint(&mut roots, options));
     let mut errors = engine.collect_errors(&roots, outcome);
     let edges = engine.edges();
     let order = match graph::topo_sort(roots.len(), &edges) {
@@ -481,7 +488,10 @@ impl Engine<'_> {
         unconfigured.dedup();
         if !unconfigured.is_empty() {
             errors.push(ConfigError::NonConvergence {
-                components: unconfigured.iter().map(|i| roots[*i].display(many)).collect(),
+                components: unconfigured
+                    .iter()
+                    .map(|i| roots[*i].display(many))
+                    .collect(),
             });
         }
 

@@ -76,7 +76,14 @@ impl Resources {
     }
 
     /// Records a require and answers it.
-    pub fn subscribe(&mut self, root: usize, key: &str, host: Option<&str>, strict: bool, reverse: bool) -> Vec<Value> {
+    pub fn subscribe(
+        &mut self,
+        root: usize,
+        key: &str,
+        host: Option<&str>,
+        strict: bool,
+        reverse: bool,
+    ) -> Vec<Value> {
         let values: Vec<Value> = self.query(key, host).into_iter().map(|(_, v)| v).collect();
         self.subscriptions.push(Subscription {
             root,

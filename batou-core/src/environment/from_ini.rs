@@ -88,7 +88,15 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
             },
             _ => {
                 if let Some(host) = name.strip_prefix("host:") {
-                    if let Some(h) = load_host(host, &section_origin, &items, &at, &at_key, env, &mut errors) {
+                    if let Some(h) = load_host(
+                        host,
+                        &section_origin,
+                        &items,
+                        &at,
+                        &at_key,
+                        env,
+                        &mut errors,
+                    ) {
                         add_host(env, &mut host_origins, &mut errors, h);
                     }
                 } else if let Some(component) = name.strip_prefix("component:") {
@@ -114,7 +122,9 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
                 } else if name.starts_with("provisioner:") {
                     env.warnings.push(LoadWarning {
                         origin: section_origin,
-                        message: format!("[{name}]: provisioners are not supported and are ignored"),
+                        message: format!(
+                            "[{name}]: provisioners are not supported and are ignored"
+                        ),
                     });
                 } else {
                     errors.push(ConfigError::SuperfluousSection {
@@ -197,8 +207,10 @@ fn load_host(
             }
             key => match key.strip_prefix("data-") {
                 Some(data_key) => {
-                    host.data
-                        .insert(data_key.to_string(), serde_json::Value::String(e.value.clone()));
+                    host.data.insert(
+                        data_key.to_string(),
+                        serde_json::Value::String(e.value.clone()),
+                    );
                 }
                 None => env.warnings.push(LoadWarning {
                     origin: at_key(e),

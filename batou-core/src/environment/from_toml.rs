@@ -96,7 +96,10 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
                         Ok(true) => {}
                         Ok(false) => env.warnings.push(LoadWarning {
                             origin: ctx.origin(k.span()),
-                            message: format!("unknown key `{}` in [environment] is ignored", k.get_ref()),
+                            message: format!(
+                                "unknown key `{}` in [environment] is ignored",
+                                k.get_ref()
+                            ),
                         }),
                         Err(e) => ctx.errors.push(e),
                     }
@@ -111,16 +114,21 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
                     let items = list_items(v.get_ref());
                     let origin = ctx.origin(k.span());
                     let components = parse_component_list(&items, &ctx.origin(v.span()));
-                    add_host(&mut ctx, env, &mut host_origins, HostConfig {
-                        name: host,
-                        origin,
-                        components,
-                        platform: None,
-                        data: IndexMap::new(),
-                        ignore,
-                        service_user: None,
-                        require_sudo: None,
-                    });
+                    add_host(
+                        &mut ctx,
+                        env,
+                        &mut host_origins,
+                        HostConfig {
+                            name: host,
+                            origin,
+                            components,
+                            platform: None,
+                            data: IndexMap::new(),
+                            ignore,
+                            service_user: None,
+                            require_sudo: None,
+                        },
+                    );
                 }
             }
             "host" => {
@@ -153,10 +161,13 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
                             )
                         })
                         .collect();
-                    env.overrides.insert(k.get_ref().to_string(), ComponentOverrides {
-                        origin: section_origin,
-                        values,
-                    });
+                    env.overrides.insert(
+                        k.get_ref().to_string(),
+                        ComponentOverrides {
+                            origin: section_origin,
+                            values,
+                        },
+                    );
                 }
             }
             "resolver" => {
@@ -199,7 +210,12 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
     ctx.errors
 }
 
-fn add_host(ctx: &mut Ctx<'_>, env: &mut Environment, origins: &mut IndexMap<String, Origin>, host: HostConfig) {
+fn add_host(
+    ctx: &mut Ctx<'_>,
+    env: &mut Environment,
+    origins: &mut IndexMap<String, Origin>,
+    host: HostConfig,
+) {
     if let Some(first) = origins.get(&host.name) {
         ctx.errors.push(ConfigError::DuplicateHost {
             origin: host.origin.clone(),
@@ -258,7 +274,8 @@ fn load_host(
             "data" => match v.get_ref().as_table() {
                 Some(t) => {
                     for (dk, dv) in t {
-                        host.data.insert(dk.get_ref().to_string(), to_json(dv.get_ref()));
+                        host.data
+                            .insert(dk.get_ref().to_string(), to_json(dv.get_ref()));
                     }
                 }
                 None => ctx.invalid(span, "data", &scalar_text(v.get_ref()), "a table"),
@@ -275,7 +292,8 @@ fn load_host(
         }
     }
     if !has_components {
-        ctx.errors.push(ConfigError::MissingComponents { origin, host: name });
+        ctx.errors
+            .push(ConfigError::MissingComponents { origin, host: name });
         return None;
     }
     Some(host)

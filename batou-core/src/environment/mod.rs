@@ -96,7 +96,10 @@ pub struct Environment {
 
 impl Environment {
     /// Loads environment `name` of the project at `project_dir`.
-    pub fn load(project_dir: impl Into<PathBuf>, name: &str) -> Result<Environment, Vec<ConfigError>> {
+    pub fn load(
+        project_dir: impl Into<PathBuf>,
+        name: &str,
+    ) -> Result<Environment, Vec<ConfigError>> {
         let project_dir = project_dir.into();
         let name = name.replace(".cfg", "").replace(".toml", "");
         let file = locate(&project_dir, &name).map_err(|e| vec![e])?;
@@ -137,7 +140,11 @@ impl Environment {
                 file: file.to_path_buf(),
             }]);
         }
-        if errors.is_empty() { Ok(env) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(env)
+        } else {
+            Err(errors)
+        }
     }
 
     /// The platform for `host`: the CLI's choice wins (an empty string means

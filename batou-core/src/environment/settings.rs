@@ -56,11 +56,15 @@ impl Default for Settings {
     }
 }
 
-
 impl Settings {
     /// Sets one key from its text. Returns `Ok(false)` for an unknown key
     /// (kept in `extra`), so the caller can warn.
-    pub(crate) fn set(&mut self, key: &str, value: &str, origin: &Origin) -> Result<bool, ConfigError> {
+    pub(crate) fn set(
+        &mut self,
+        key: &str,
+        value: &str,
+        origin: &Origin,
+    ) -> Result<bool, ConfigError> {
         let invalid = |expected: &str| ConfigError::InvalidValue {
             origin: origin.clone(),
             key: key.to_string(),

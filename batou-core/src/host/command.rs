@@ -81,7 +81,9 @@ impl CommandSpec {
             Program::Argv(args) => args
                 .iter()
                 .map(|a| {
-                    if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"\\$`".contains(c)) {
+                    if a.is_empty()
+                        || a.contains(|c: char| c.is_whitespace() || "'\"\\$`".contains(c))
+                    {
                         format!("'{}'", a.replace('\'', r"'\''"))
                     } else {
                         a.clone()
@@ -189,7 +191,9 @@ pub(super) fn run(spec: &CommandSpec) -> Result<CommandOutput, CommandError> {
                 libc::kill(-(child.id() as i32), libc::SIGKILL);
             }
             let _ = child.wait();
-            return Err(fail(CommandErrorKind::Timeout(spec.timeout.unwrap_or_default())));
+            return Err(fail(CommandErrorKind::Timeout(
+                spec.timeout.unwrap_or_default(),
+            )));
         }
     };
     let stdout = out.join().unwrap_or_default();

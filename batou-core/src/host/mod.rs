@@ -122,7 +122,8 @@ impl Host {
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))
             .map_err(fail("chmod", path))?;
         tmp.as_file().sync_all().map_err(fail("sync", path))?;
-        tmp.persist(path).map_err(|e| fail("replace", path)(e.error))?;
+        tmp.persist(path)
+            .map_err(|e| fail("replace", path)(e.error))?;
         // The rename is only durable once the directory entry is synced.
         if let Ok(d) = fs::File::open(dir) {
             let _ = d.sync_all();

@@ -80,7 +80,8 @@ impl Command {
     }
 
     fn spec(&self, line: &str) -> CommandSpec {
-        let mut spec = CommandSpec::shell(line).cwd(self.cwd.clone().unwrap_or_else(|| self.workdir.clone()));
+        let mut spec =
+            CommandSpec::shell(line).cwd(self.cwd.clone().unwrap_or_else(|| self.workdir.clone()));
         for (k, v) in &self.env {
             spec = spec.env(k, v);
         }

@@ -130,7 +130,8 @@ impl Component for File {
             Source::Text(t) => Some((t.into_bytes(), true)),
             Source::Bytes(b) => Some((b, false)),
             Source::Template { name, source } => {
-                let text = ctx.render_template(&name, &source, self.context.as_ref(), &self.args)?;
+                let text =
+                    ctx.render_template(&name, &source, self.context.as_ref(), &self.args)?;
                 Some((text.into_bytes(), true))
             }
         };
@@ -197,7 +198,9 @@ impl Component for Presence {
 
     fn verify(&mut self, ctx: &mut Deploy<'_>) -> Result<Verdict> {
         let stat = ctx.host().stat(&self.path)?;
-        Ok(Verdict::update_if(!stat.is_some_and(|s| s.kind == FileKind::File)))
+        Ok(Verdict::update_if(
+            !stat.is_some_and(|s| s.kind == FileKind::File),
+        ))
     }
 
     fn update(&mut self, ctx: &mut Deploy<'_>) -> Result<()> {
@@ -227,7 +230,10 @@ impl Component for Content {
         let current = match ctx.host().stat(&self.path)? {
             Some(s) if s.kind == FileKind::File => ctx.host().read(&self.path)?.unwrap_or_default(),
             Some(_) => {
-                ctx.log(format!("{} is not a regular file; it will be replaced", self.path.display()));
+                ctx.log(format!(
+                    "{} is not a regular file; it will be replaced",
+                    self.path.display()
+                ));
                 Vec::new()
             }
             None => Vec::new(),
@@ -241,7 +247,10 @@ impl Component for Content {
         } else if !self.is_text {
             ctx.hide_diff(label, "Not showing diff for binary data.");
         } else {
-            match (std::str::from_utf8(&current), std::str::from_utf8(&self.wanted)) {
+            match (
+                std::str::from_utf8(&current),
+                std::str::from_utf8(&self.wanted),
+            ) {
                 (Ok(old), Ok(new)) => {
                     let lines = crate::diff::unified(old, new);
                     if !lines.is_empty() {
@@ -275,7 +284,10 @@ impl Component for Mode {
 
     fn configure(&mut self, _ctx: &mut Configure<'_>) -> Result<()> {
         if self.mode > 0o7777 {
-            return Err(Error::usage(format!("mode {:o} is out of range", self.mode)));
+            return Err(Error::usage(format!(
+                "mode {:o} is out of range",
+                self.mode
+            )));
         }
         Ok(())
     }

@@ -13,8 +13,12 @@ pub use symlink::Symlink;
 
 /// A file compiled into the deployment binary: `(name, text)`.
 ///
-/// ```ignore
+/// In a component crate with `templates/nginx.conf` beside its
+/// `Cargo.toml`:
+///
+/// ```text
 /// let (name, source) = batou_core::asset!("templates/nginx.conf");
+/// ctx.add(File::new("nginx.conf").template(name, source))?;
 /// ```
 #[macro_export]
 macro_rules! asset {

@@ -45,7 +45,9 @@ impl Component for Symlink {
 
     fn verify(&mut self, ctx: &mut Deploy<'_>) -> Result<Verdict> {
         let current = ctx.host().read_link(&self.mapped_link)?;
-        Ok(Verdict::update_if(current.as_ref() != Some(&self.mapped_target)))
+        Ok(Verdict::update_if(
+            current.as_ref() != Some(&self.mapped_target),
+        ))
     }
 
     fn update(&mut self, ctx: &mut Deploy<'_>) -> Result<()> {
