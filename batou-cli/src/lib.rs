@@ -2,12 +2,12 @@
 //! terminal transcript and error rendering. A deployment's `main` builds a
 //! [`batou_core::Registry`] and calls [`main`].
 //!
+//! In the deployment's `src/main.rs`:
+//!
 //! ```no_run
-//! fn main() {
-//!     let mut registry = batou_core::Registry::new();
-//!     // registry.component::<MyComponent>("mycomponent");
-//!     batou_cli::main(registry)
-//! }
+//! let mut registry = batou_core::Registry::new();
+//! // registry.component::<MyComponent>("mycomponent");
+//! batou_cli::main(registry)
 //! ```
 
 mod args;

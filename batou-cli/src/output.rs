@@ -89,11 +89,6 @@ impl Output {
         self.write(&self.paint(&text, Some(Color::Yellow), true));
     }
 
-    pub fn error(&self, message: &str) {
-        let text = format!("ERROR: {message}");
-        self.write(&self.paint(&text, Some(Color::Red), false));
-    }
-
     fn write(&self, text: &str) {
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         // A closed stdout (e.g. `| head`) must not turn into a panic.

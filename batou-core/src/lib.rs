@@ -27,6 +27,10 @@
 //! registry.component::<Hello>("hello");
 //! ```
 
+// Errors here carry their context (file, line, host, component) by design and
+// only travel the cold path; boxing them all would only add noise.
+#![allow(clippy::result_large_err)]
+
 pub mod address;
 pub mod component;
 pub mod configure;
@@ -41,6 +45,8 @@ pub mod ini;
 pub mod lock;
 pub mod stdlib;
 pub mod template;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod vfs;
 
 pub use component::{Component, Configure, Deploy, Registry, Sub, Verdict};

@@ -47,10 +47,10 @@ pub fn parse_component_list(items: &[String], origin: &Origin) -> Vec<RootEntry>
             }
         };
         entry.ignored |= ignored;
-        if let Some(f) = feature.filter(|f| !f.is_empty()) {
-            if !entry.features.iter().any(|x| x == f) {
-                entry.features.push(f.to_string());
-            }
+        if let Some(f) = feature.filter(|f| !f.is_empty())
+            && !entry.features.iter().any(|x| x == f)
+        {
+            entry.features.push(f.to_string());
         }
     }
     out

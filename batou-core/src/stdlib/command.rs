@@ -121,15 +121,15 @@ impl Component for Command {
     fn verify(&mut self, ctx: &mut Deploy<'_>) -> Result<Verdict> {
         // Guards only look; running them while predicting is safe and is
         // the only way to predict honestly.
-        if let Some(g) = &self.unless {
-            if self.guard_passes(ctx, g) {
-                return Ok(Verdict::UpToDate);
-            }
+        if let Some(g) = &self.unless
+            && self.guard_passes(ctx, g)
+        {
+            return Ok(Verdict::UpToDate);
         }
-        if let Some(g) = &self.onlyif {
-            if !self.guard_passes(ctx, g) {
-                return Ok(Verdict::UpToDate);
-            }
+        if let Some(g) = &self.onlyif
+            && !self.guard_passes(ctx, g)
+        {
+            return Ok(Verdict::UpToDate);
         }
         Ok(Verdict::NeedsUpdate)
     }

@@ -168,19 +168,20 @@ fn base_name(path: &Path) -> String {
 
 /// Makes sure whatever is at `path` is out of the way of a regular file.
 fn clear_non_file(ctx: &Deploy<'_>, path: &Path) -> Result<()> {
-    if let Some(stat) = ctx.host().stat(path)? {
-        if stat.kind != FileKind::File {
-            ctx.host().remove(path)?;
-        }
+    if let Some(stat) = ctx.host().stat(path)?
+        && stat.kind != FileKind::File
+    {
+        ctx.host().remove(path)?;
     }
     Ok(())
 }
 
 fn ensure_parent(ctx: &Deploy<'_>, path: &Path, leading: bool) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        if leading && !parent.as_os_str().is_empty() {
-            ctx.host().mkdir(parent, true)?;
-        }
+    if let Some(parent) = path.parent()
+        && leading
+        && !parent.as_os_str().is_empty()
+    {
+        ctx.host().mkdir(parent, true)?;
     }
     Ok(())
 }
