@@ -27,7 +27,6 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
     let at = |e: &Entry| Origin::new(&file, e.line, Some(e.value_span.clone()));
     let at_key = |e: &Entry| Origin::new(&file, e.line, Some(e.key_span.clone()));
     let mut errors = Vec::new();
-    let mut host_origins: IndexMap<String, Origin> = IndexMap::new();
 
     for (name, section) in &doc.sections {
         let section_origin = Origin::new(&file, section.line, Some(section.span.clone()));
@@ -53,21 +52,17 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
                     };
                     let origin = at_key(e);
                     let components = parse_component_list(&split_list(&e.value), &at(e));
-                    add_host(
-                        env,
-                        &mut host_origins,
-                        &mut errors,
-                        HostConfig {
-                            name: host,
-                            origin,
-                            components,
-                            platform: None,
-                            data: IndexMap::new(),
-                            ignore,
-                            service_user: None,
-                            require_sudo: None,
-                        },
-                    );
+                    let added = env.add_host(HostConfig {
+                        name: host,
+                        origin,
+                        components,
+                        platform: None,
+                        data: IndexMap::new(),
+                        ignore,
+                        service_user: None,
+                        require_sudo: None,
+                    });
+                    errors.extend(added.err());
                 }
             }
             "resolver" => {
@@ -97,7 +92,7 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
                         env,
                         &mut errors,
                     ) {
-                        add_host(env, &mut host_origins, &mut errors, h);
+                        errors.extend(env.add_host(h).err());
                     }
                 } else if let Some(component) = name.strip_prefix("component:") {
                     let values = items
@@ -136,24 +131,6 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
         }
     }
     errors
-}
-
-fn add_host(
-    env: &mut Environment,
-    origins: &mut IndexMap<String, Origin>,
-    errors: &mut Vec<ConfigError>,
-    host: HostConfig,
-) {
-    if let Some(first) = origins.get(&host.name) {
-        errors.push(ConfigError::DuplicateHost {
-            origin: host.origin.clone(),
-            host: host.name.clone(),
-            first: first.clone(),
-        });
-        return;
-    }
-    origins.insert(host.name.clone(), host.origin.clone());
-    env.hosts.insert(host.name.clone(), host);
 }
 
 #[allow(clippy::too_many_arguments)]

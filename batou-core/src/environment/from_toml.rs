@@ -75,7 +75,6 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
             }];
         }
     };
-    let mut host_origins: IndexMap<String, Origin> = IndexMap::new();
     for (key, value) in &root {
         let name = key.get_ref().as_ref();
         let key_span = key.span();
@@ -114,27 +113,23 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
                     let items = list_items(v.get_ref());
                     let origin = ctx.origin(k.span());
                     let components = parse_component_list(&items, &ctx.origin(v.span()));
-                    add_host(
-                        &mut ctx,
-                        env,
-                        &mut host_origins,
-                        HostConfig {
-                            name: host,
-                            origin,
-                            components,
-                            platform: None,
-                            data: IndexMap::new(),
-                            ignore,
-                            service_user: None,
-                            require_sudo: None,
-                        },
-                    );
+                    let added = env.add_host(HostConfig {
+                        name: host,
+                        origin,
+                        components,
+                        platform: None,
+                        data: IndexMap::new(),
+                        ignore,
+                        service_user: None,
+                        require_sudo: None,
+                    });
+                    ctx.errors.extend(added.err());
                 }
             }
             "host" => {
                 for (k, v) in table {
                     if let Some(h) = load_host(&mut ctx, env, k, v) {
-                        add_host(&mut ctx, env, &mut host_origins, h);
+                        ctx.errors.extend(env.add_host(h).err());
                     }
                 }
             }
@@ -208,24 +203,6 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
         }
     }
     ctx.errors
-}
-
-fn add_host(
-    ctx: &mut Ctx<'_>,
-    env: &mut Environment,
-    origins: &mut IndexMap<String, Origin>,
-    host: HostConfig,
-) {
-    if let Some(first) = origins.get(&host.name) {
-        ctx.errors.push(ConfigError::DuplicateHost {
-            origin: host.origin.clone(),
-            host: host.name.clone(),
-            first: first.clone(),
-        });
-        return;
-    }
-    origins.insert(host.name.clone(), host.origin.clone());
-    env.hosts.insert(host.name.clone(), host);
 }
 
 fn load_host(

@@ -95,6 +95,19 @@ pub struct Environment {
 }
 
 impl Environment {
+    /// Adds `host`, or returns the error for defining it a second time.
+    pub(super) fn add_host(&mut self, host: HostConfig) -> Result<(), ConfigError> {
+        if let Some(first) = self.hosts.get(&host.name) {
+            return Err(ConfigError::DuplicateHost {
+                origin: host.origin.clone(),
+                host: host.name.clone(),
+                first: first.origin.clone(),
+            });
+        }
+        self.hosts.insert(host.name.clone(), host);
+        Ok(())
+    }
+
     /// Loads environment `name` of the project at `project_dir`.
     pub fn load(
         project_dir: impl Into<PathBuf>,

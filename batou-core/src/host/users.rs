@@ -1,25 +1,32 @@
 //! User and group lookup through the C library, so NSS sources (LDAP,
 //! systemd-homed, ...) work as they do for every other tool on the host.
 
-use std::ffi::CString;
+use std::ffi::{CString, c_char, c_int};
 
-pub(super) fn user_id(name: &str) -> std::io::Result<Option<u32>> {
-    if let Ok(id) = name.parse::<u32>() {
-        return Ok(Some(id));
+/// The signature shared by `getpwnam_r` and `getgrnam_r`.
+type Lookup<T> =
+    unsafe extern "C" fn(*const c_char, *mut T, *mut c_char, libc::size_t, *mut *mut T) -> c_int;
+
+/// Calls a reentrant `get*nam_r`, growing the buffer as it asks, and takes
+/// the id out of the record it found.
+fn lookup<T>(name: &str, call: Lookup<T>, id: fn(&T) -> u32) -> std::io::Result<Option<u32>> {
+    if let Ok(numeric) = name.parse::<u32>() {
+        return Ok(Some(numeric));
     }
     let Ok(cname) = CString::new(name) else {
         return Ok(None);
     };
     let mut buf = vec![0u8; 16 * 1024];
     loop {
-        // SAFETY: all pointers point to live, correctly sized storage; the
-        // result pointer is only read when getpwnam_r reports success.
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: `record` is plain old data that the call fills in; all
+        // pointers point to live storage of the sizes given, and `result`
+        // is only read when the call reports success.
+        let mut record: T = unsafe { std::mem::zeroed() };
+        let mut result: *mut T = std::ptr::null_mut();
         let rc = unsafe {
-            libc::getpwnam_r(
+            call(
                 cname.as_ptr(),
-                &mut pwd,
+                &mut record,
                 buf.as_mut_ptr().cast(),
                 buf.len(),
                 &mut result,
@@ -32,38 +39,14 @@ pub(super) fn user_id(name: &str) -> std::io::Result<Option<u32>> {
         if rc != 0 {
             return Err(std::io::Error::from_raw_os_error(rc));
         }
-        return Ok((!result.is_null()).then_some(pwd.pw_uid));
+        return Ok((!result.is_null()).then(|| id(&record)));
     }
 }
 
+pub(super) fn user_id(name: &str) -> std::io::Result<Option<u32>> {
+    lookup(name, libc::getpwnam_r, |p: &libc::passwd| p.pw_uid)
+}
+
 pub(super) fn group_id(name: &str) -> std::io::Result<Option<u32>> {
-    if let Ok(id) = name.parse::<u32>() {
-        return Ok(Some(id));
-    }
-    let Ok(cname) = CString::new(name) else {
-        return Ok(None);
-    };
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        // SAFETY: as in user_id.
-        let mut grp: libc::group = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::group = std::ptr::null_mut();
-        let rc = unsafe {
-            libc::getgrnam_r(
-                cname.as_ptr(),
-                &mut grp,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 {
-            return Err(std::io::Error::from_raw_os_error(rc));
-        }
-        return Ok((!result.is_null()).then_some(grp.gr_gid));
-    }
+    lookup(name, libc::getgrnam_r, |g: &libc::group| g.gr_gid)
 }
