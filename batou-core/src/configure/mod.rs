@@ -4,6 +4,8 @@
 
 mod graph;
 mod resources;
+#[cfg(test)]
+mod tests;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -311,8 +313,22 @@ impl Engine<'_> {
                 };
             }
             history.push(working);
-            if history.contains(&retry) || history.len() >= max_passes {
-                let stale = self.resources.borrow().stale_roots();
+            let repeated = history.iter().position(|w| *w == retry);
+            if repeated.is_some() || history.len() >= max_passes {
+                // No progress: every root tried since the working set came
+                // round again is part of the loop (batou names them all),
+                // not only those stale right now. Roots that failed with a
+                // real error are reported as that error instead.
+                let mut stale = self.resources.borrow().stale_roots();
+                if let Some(first) = repeated {
+                    stale.extend(history[first..].iter().flatten().copied());
+                }
+                stale.retain(|id| match &failures[*id] {
+                    None | Some(Failure::Component(Error::Retry { .. })) => true,
+                    Some(_) => false,
+                });
+                stale.sort_unstable();
+                stale.dedup();
                 return Outcome { failures, stale };
             }
             working = retry;
