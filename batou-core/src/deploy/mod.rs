@@ -104,6 +104,9 @@ impl Run<'_> {
     fn node(&self, node: &mut Node) -> Result<usize, DeployError> {
         let start = Instant::now();
         let mut updated = 0;
+        // `changed` describes this run only; a model deployed again (or
+        // predicted, then deployed) starts clean.
+        node.changed = false;
         for child in node.children.iter_mut() {
             updated += self.node(child)?;
         }
@@ -189,3 +192,6 @@ impl Run<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
