@@ -6,6 +6,7 @@ use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// A command to run.
@@ -179,25 +180,27 @@ pub(super) fn run(spec: &CommandSpec) -> Result<CommandOutput, CommandError> {
         cmd.current_dir(dir);
     }
     let mut child = cmd.spawn().map_err(|e| fail(CommandErrorKind::Spawn(e)))?;
+    let deadline = spec.timeout.map(|t| Instant::now() + t);
     // Both pipes are drained on their own threads so a command that floods
     // one of them cannot block on a full pipe while we wait on the other.
     let out = drain(child.stdout.take());
     let err = drain(child.stderr.take());
-    let status = match wait(&mut child, spec.timeout) {
-        Some(status) => status,
-        None => {
-            // SAFETY: kill(2) on our child's process group; no memory involved.
-            unsafe {
-                libc::kill(-(child.id() as i32), libc::SIGKILL);
-            }
-            let _ = child.wait();
-            return Err(fail(CommandErrorKind::Timeout(
-                spec.timeout.unwrap_or_default(),
-            )));
+    let timed_out = |child: &mut Child| {
+        // SAFETY: kill(2) on our child's process group; no memory involved.
+        unsafe {
+            libc::kill(-(child.id() as i32), libc::SIGKILL);
         }
+        let _ = child.wait();
+        fail(CommandErrorKind::Timeout(spec.timeout.unwrap_or_default()))
     };
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
+    let Some(status) = wait(&mut child, deadline) else {
+        return Err(timed_out(&mut child));
+    };
+    // A background child of the command may still hold the pipes open;
+    // the timeout bounds waiting for it too.
+    let (Some(stdout), Some(stderr)) = (collect(&out, deadline), collect(&err, deadline)) else {
+        return Err(timed_out(&mut child));
+    };
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(0), _) => Ok(CommandOutput {
@@ -218,21 +221,34 @@ pub(super) fn run(spec: &CommandSpec) -> Result<CommandOutput, CommandError> {
     }
 }
 
-fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut buf = Vec::new();
         if let Some(mut p) = pipe {
             let _ = p.read_to_end(&mut buf);
         }
-        String::from_utf8_lossy(&buf).into_owned()
-    })
+        let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
+    });
+    rx
 }
 
-fn wait(child: &mut Child, timeout: Option<Duration>) -> Option<std::process::ExitStatus> {
-    let Some(timeout) = timeout else {
+/// A pipe's whole output, or `None` if it is still open at `deadline`.
+fn collect(rx: &mpsc::Receiver<String>, deadline: Option<Instant>) -> Option<String> {
+    match deadline {
+        None => Some(rx.recv().unwrap_or_default()),
+        Some(d) => match rx.recv_timeout(d.saturating_duration_since(Instant::now())) {
+            Ok(text) => Some(text),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Some(String::new()),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+        },
+    }
+}
+
+fn wait(child: &mut Child, deadline: Option<Instant>) -> Option<std::process::ExitStatus> {
+    let Some(deadline) = deadline else {
         return child.wait().ok();
     };
-    let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_millis(1);
     loop {
         match child.try_wait() {
