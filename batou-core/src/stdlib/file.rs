@@ -228,8 +228,10 @@ impl Component for Content {
     }
 
     fn verify(&mut self, ctx: &mut Deploy<'_>) -> Result<Verdict> {
-        let current = match ctx.host().stat(&self.path)? {
-            Some(s) if s.kind == FileKind::File => ctx.host().read(&self.path)?.unwrap_or_default(),
+        let stat = ctx.host().stat(&self.path)?;
+        let is_file = stat.as_ref().is_some_and(|s| s.kind == FileKind::File);
+        let current = match stat {
+            Some(_) if is_file => ctx.host().read(&self.path)?.unwrap_or_default(),
             Some(_) => {
                 ctx.log(format!(
                     "{} is not a regular file; it will be replaced",
@@ -239,7 +241,9 @@ impl Component for Content {
             }
             None => Vec::new(),
         };
-        if current == self.wanted && ctx.host().stat(&self.path)?.is_some() {
+        // Only a regular file can be up to date: empty wanted content must
+        // not match a directory (read as empty) in the way.
+        if is_file && current == self.wanted {
             return Ok(Verdict::UpToDate);
         }
         let label = base_name(&self.path);

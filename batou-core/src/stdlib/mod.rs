@@ -5,6 +5,8 @@ mod command;
 mod directory;
 mod file;
 mod symlink;
+#[cfg(test)]
+mod tests;
 
 pub use command::Command;
 pub use directory::Directory;

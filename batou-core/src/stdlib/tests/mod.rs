@@ -1,0 +1,160 @@
+//! Stdlib components driven through the real engine: a one-root
+//! environment with `connect_method = local` in a temp-dir project,
+//! configured and deployed on this machine.
+
+mod command;
+mod dirs;
+mod file;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::component::{Component, Configure, Registry};
+use crate::configure::{Model, configure};
+use crate::deploy::DeployReport;
+use crate::error::{ConfigError, DeployError, Result};
+use crate::event::Event;
+use crate::testutil::{Project, deploy};
+
+/// What a scene's root adds in `configure`.
+type Build = fn(&Scene, &mut Configure<'_>) -> Result<()>;
+
+/// Every scene's build function; a scene finds its own by index.
+static BUILDS: Mutex<Vec<Build>> = Mutex::new(Vec::new());
+
+/// The root component of every stdlib test.
+#[derive(Default, Serialize, Deserialize)]
+struct Scene {
+    case: usize,
+    greeting: String,
+    port: u16,
+}
+
+impl Component for Scene {
+    fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
+        let build = BUILDS.lock().unwrap()[self.case];
+        build(self, ctx)
+    }
+}
+
+/// A project whose single root runs `build`.
+struct Stage {
+    project: Project,
+    case: usize,
+    extra: String,
+}
+
+impl Stage {
+    fn new(build: Build) -> Self {
+        Self::with(build, "")
+    }
+
+    /// `extra` is appended to the environment (e.g. a `[vfs]` section).
+    fn with(build: Build, extra: &str) -> Self {
+        let mut builds = BUILDS.lock().unwrap();
+        builds.push(build);
+        Stage {
+            project: Project::new(),
+            case: builds.len() - 1,
+            extra: extra.to_string(),
+        }
+    }
+
+    fn ini(&self) -> String {
+        format!(
+            "[environment]\nconnect_method = local\n[hosts]\nlocalhost = scene\n\
+             [component:scene]\ncase = {}\ngreeting = hello\nport = 8080\n{}",
+            self.case, self.extra
+        )
+    }
+
+    fn try_model(&self) -> std::result::Result<Model, Vec<ConfigError>> {
+        let mut registry = Registry::new();
+        registry.component::<Scene>("scene");
+        configure(
+            self.project.env(&self.ini()),
+            &registry,
+            &self.project.options(),
+        )
+    }
+
+    fn model(&self) -> Model {
+        self.try_model()
+            .unwrap_or_else(|e| panic!("{}", crate::testutil::show(&e)))
+    }
+
+    /// Configures afresh (as every run does) and deploys.
+    fn run(&self, predict: bool) -> (std::result::Result<DeployReport, DeployError>, Vec<Event>) {
+        deploy(&mut self.model(), predict)
+    }
+
+    fn deploy(&self) -> (DeployReport, Vec<Event>) {
+        match self.run(false) {
+            (Ok(r), events) => (r, events),
+            (Err(e), events) => panic!("deploy failed: {e}\n{events:#?}"),
+        }
+    }
+
+    fn predict(&self) -> (DeployReport, Vec<Event>) {
+        match self.run(true) {
+            (Ok(r), events) => (r, events),
+            (Err(e), events) => panic!("predict failed: {e}\n{events:#?}"),
+        }
+    }
+
+    /// A path in the root's workdir.
+    fn path(&self, rel: &str) -> PathBuf {
+        self.project.workdir("scene").join(rel)
+    }
+
+    fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+
+    /// Creates the workdir, to set up what a test finds there.
+    fn prepare(&self) -> PathBuf {
+        let dir = self.project.workdir("scene");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}
+
+/// `(label, lines)` of the diffs among `events`.
+fn diffs(events: &[Event]) -> Vec<(String, Vec<String>)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Diff { label, lines, .. } => Some((label.clone(), lines.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `(label, reason)` of the hidden diffs among `events`.
+fn hidden(events: &[Event]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DiffHidden { label, reason, .. } => Some((label.clone(), reason.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `(mtime, inode)` of a file.
+fn identity(path: &std::path::Path) -> (std::time::SystemTime, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path).unwrap();
+    (m.modified().unwrap(), m.ino())
+}
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777
+}
