@@ -56,11 +56,15 @@ fn normalize(path: &Path) -> PathBuf {
     for part in path.components() {
         match part {
             Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
                 }
-            }
+                // `/..` is `/`: never climb above the root (and so never
+                // out of a `[vfs]` sandbox).
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(".."),
+            },
             other => out.push(other.as_os_str()),
         }
     }
@@ -93,5 +97,67 @@ mod tests {
         assert_eq!(m.map(wd, Path::new("/srv/db")), Path::new("/tmp/srv/db"));
         assert_eq!(m.map(wd, Path::new("/etc/x")), Path::new("/etc/x"));
         assert_eq!(m.map(wd, Path::new("../y/./z")), Path::new("/p/work/y/z"));
+    }
+
+    fn developer() -> PathMapper {
+        PathMapper::new("/p", Vfs::Developer, Some("/home/me".into()))
+    }
+
+    #[test]
+    fn developer_sandboxes_absolute_paths_and_home() {
+        let m = developer();
+        let wd = Path::new("/p/work/app");
+        assert_eq!(
+            m.map(wd, Path::new("/etc/app.conf")),
+            Path::new("/p/work/_/etc/app.conf")
+        );
+        assert_eq!(m.map(wd, Path::new("/")), Path::new("/p/work/_"));
+        // `~` expands to an absolute path, which is then sandboxed too.
+        assert_eq!(
+            m.map(wd, Path::new("~/.bashrc")),
+            Path::new("/p/work/_/home/me/.bashrc")
+        );
+        assert_eq!(m.map(wd, Path::new("~")), Path::new("/p/work/_/home/me"));
+        // Relative paths stay in the workdir.
+        assert_eq!(
+            m.map(wd, Path::new("conf/x")),
+            Path::new("/p/work/app/conf/x")
+        );
+        assert_eq!(m.map(wd, Path::new("./a/../b")), Path::new("/p/work/app/b"));
+    }
+
+    #[test]
+    fn parent_dirs_cannot_climb_out_of_the_sandbox() {
+        let m = developer();
+        let wd = Path::new("/p/work/app");
+        // `/..` is `/`, so this is /etc/passwd, sandboxed.
+        assert_eq!(
+            m.map(wd, Path::new("/../../etc/passwd")),
+            Path::new("/p/work/_/etc/passwd")
+        );
+        assert_eq!(
+            m.map(wd, Path::new("/srv/../../x")),
+            Path::new("/p/work/_/x")
+        );
+        let none = PathMapper::new("/p", Vfs::None, None);
+        assert_eq!(none.map(wd, Path::new("/../etc")), Path::new("/etc"));
+    }
+
+    #[test]
+    fn home_only_replaces_a_leading_tilde_component() {
+        let m = PathMapper::new("/p", Vfs::None, Some("/home/me".into()));
+        let wd = Path::new("/p/work/x");
+        assert_eq!(m.map(wd, Path::new("~")), Path::new("/home/me"));
+        assert_eq!(m.map(wd, Path::new("~/a/../b")), Path::new("/home/me/b"));
+        // Not a home reference: a file named `~x`, and a `~` further in.
+        assert_eq!(m.map(wd, Path::new("~x")), Path::new("/p/work/x/~x"));
+        assert_eq!(m.map(wd, Path::new("a/~/b")), Path::new("/p/work/x/a/~/b"));
+        // Map rules apply to the expanded home.
+        let m = PathMapper::new(
+            "/p",
+            Vfs::Map(vec![("/home/me".into(), "/tmp/me".into())]),
+            Some("/home/me".into()),
+        );
+        assert_eq!(m.map(wd, Path::new("~/.x")), Path::new("/tmp/me/.x"));
     }
 }
