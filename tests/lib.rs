@@ -1,1 +1,6 @@
-//! End-to-end test support lives in main.rs; this crate has no library code.
+//! Test-only components for the end-to-end tests (`tests/e2e`). The
+//! `batou-test` binary registers them next to the example deployment's.
+
+pub mod fixtures;
+
+pub use fixtures::register;

@@ -43,7 +43,11 @@ impl<'a> Diagnostics<'a> {
 
     /// One configuration error, as text (ends with a newline).
     pub fn config_error(&mut self, error: &ConfigError) -> String {
-        let mut message = format!("ERROR: {error}");
+        // Paths inside messages (a duplicate host's first definition, the
+        // files a missing environment was looked for in) are shown relative
+        // to the project, like the `at FILE:LINE` context.
+        let mut message =
+            format!("ERROR: {error}").replace(&format!("{}/", self.project_dir.display()), "");
         let mut context = Vec::new();
         if let Some(h) = error.host() {
             context.push(format!("host: {h}"));

@@ -24,7 +24,16 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
             }];
         }
     };
-    let at = |e: &Entry| Origin::new(&file, e.line, Some(e.value_span.clone()));
+    // A value's line is where its text starts: for `key =` followed by
+    // indented lines, the first continuation line, so that `at FILE:LINE`
+    // and the excerpt (which underlines `value_span`) agree.
+    let value_line = |e: &Entry| {
+        e.value_lines
+            .iter()
+            .find(|l| l.span.contains(&e.value_span.start))
+            .map_or(e.line, |l| l.line)
+    };
+    let at = |e: &Entry| Origin::new(&file, value_line(e), Some(e.value_span.clone()));
     let at_key = |e: &Entry| Origin::new(&file, e.line, Some(e.key_span.clone()));
     let mut errors = Vec::new();
 
@@ -66,12 +75,20 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
                 }
             }
             "resolver" => {
+                // One entry per address, each with its own line: a value
+                // may span lines, with comment lines in between.
                 for e in &items {
-                    env.resolver.push(ResolverEntry {
-                        host: e.key.clone(),
-                        value: e.value.clone(),
-                        origin: at(e),
-                    });
+                    for l in &e.value_lines {
+                        let text = source.get(l.span.clone()).unwrap_or("").trim();
+                        if text.is_empty() {
+                            continue;
+                        }
+                        env.resolver.push(ResolverEntry {
+                            host: e.key.clone(),
+                            value: text.to_string(),
+                            origin: Origin::new(&file, l.line, Some(l.span.clone())),
+                        });
+                    }
                 }
             }
             "vfs" => match load_vfs(&items, &at) {

@@ -167,11 +167,22 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
             }
             "resolver" => {
                 for (k, v) in table {
-                    env.resolver.push(ResolverEntry {
-                        host: k.get_ref().to_string(),
-                        value: list_items(v.get_ref()).join("\n"),
-                        origin: ctx.origin(v.span()),
-                    });
+                    // An array gives one entry per address, each with
+                    // its own line.
+                    let items: Vec<(String, Range<usize>)> = match v.get_ref() {
+                        DeValue::Array(items) => items
+                            .iter()
+                            .map(|i| (scalar_text(i.get_ref()), i.span()))
+                            .collect(),
+                        other => vec![(list_items(other).join("\n"), v.span())],
+                    };
+                    for (value, span) in items {
+                        env.resolver.push(ResolverEntry {
+                            host: k.get_ref().to_string(),
+                            value,
+                            origin: ctx.origin(span),
+                        });
+                    }
                 }
             }
             "vfs" => {

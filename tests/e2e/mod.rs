@@ -1,0 +1,11 @@
+mod support;
+
+mod conversions;
+mod deploy;
+mod malformed;
+mod no_panic;
+mod platforms;
+mod predict_check;
+mod resources;
+mod script;
+mod transcript;

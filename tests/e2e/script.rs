@@ -1,0 +1,112 @@
+//! The real `./batou` script, end to end: a copy of the workspace
+//! sources in a temporary directory, built (release, shared target
+//! directory) and deployed twice.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::support::workspace_root;
+
+/// What `./batou` needs of the workspace (no `target/`, no `work/`).
+const SOURCES: &[&str] = &[
+    "Cargo.toml",
+    "Cargo.lock",
+    "batou",
+    "batou-core",
+    "batou-cli",
+    "components",
+    "tests",
+    "environments",
+];
+
+fn copy_tree(from: &Path, to: &Path) {
+    let meta = std::fs::symlink_metadata(from).expect("source exists");
+    if meta.is_dir() {
+        let name = from.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name == "target" || name == "work" || name == ".git" {
+            return;
+        }
+        std::fs::create_dir_all(to).expect("mkdir");
+        for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(from).expect("readlink");
+        std::os::unix::fs::symlink(target, to).expect("symlink");
+    } else {
+        // `copy` keeps the permission bits, so `batou` stays executable.
+        std::fs::copy(from, to).expect("copy");
+    }
+}
+
+/// The target directory to share with the workspace's own builds.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+fn batou(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(dir.join("batou"))
+        .args(args)
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "80")
+        .env_remove("BATOU_PROJECT_DIR")
+        .output()
+        .expect("run ./batou");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn batou_script_deploys_the_example() {
+    let root = workspace_root();
+    let tmp = tempfile::Builder::new()
+        .prefix("batou-script-")
+        .tempdir()
+        .expect("temp dir");
+    let dir = tmp.path();
+    for item in SOURCES {
+        copy_tree(&root.join(item), &dir.join(item));
+    }
+    assert!(!dir.join("work").exists());
+
+    let (code, stdout, stderr) = batou(dir, &["deploy", "local"]);
+    assert_eq!(
+        code, 0,
+        "--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
+    );
+    assert!(stdout.contains("DEPLOYMENT FINISHED"), "{stdout}");
+    // The files land in the copy's work/, not in the workspace's.
+    let read = |p: &str| {
+        std::fs::read_to_string(dir.join(p)).unwrap_or_else(|e| panic!("{p}: {e}\n{stdout}"))
+    };
+    assert!(read("work/backend/etc/backend.conf").contains("\nlisten = 127.0.0.1:8080\n"));
+    assert!(read("work/frontend/frontend.conf").contains("upstream localhost = 127.0.0.1:8080"));
+    assert_eq!(
+        read("work/frontend/platform.txt"),
+        "batou example runs on platform localdev on localhost\n"
+    );
+    assert_eq!(read("work/frontend/build-id"), "localhost\n");
+    assert_eq!(
+        std::fs::read_link(dir.join("work/frontend/current")).unwrap(),
+        dir.join("work/frontend/htdocs")
+    );
+
+    let (code, stdout, stderr) = batou(dir, &["deploy", "local"]);
+    assert_eq!(
+        code, 0,
+        "--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
+    );
+    assert!(stdout.contains("Nothing changed."), "{stdout}");
+
+    // Exit codes pass through the script.
+    let (code, _, stderr) = batou(dir, &["deploy", "nope"]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("missing environment `nope`"), "{stderr}");
+}
