@@ -10,6 +10,7 @@ use batou_core::environment::Environment;
 use batou_core::event::EventSink;
 use batou_core::host::Host;
 use batou_core::lock::{LockError, ProjectLock};
+use batou_core::secrets::{Keys, Masker, Redacting, Secrets};
 use batou_core::{ConfigError, Registry};
 
 use crate::args::DeployArgs;
@@ -23,6 +24,9 @@ struct Run<'a> {
     diagnostics: Diagnostics<'a>,
     action: String,
     start: Instant,
+    /// Redacts secret values from everything printed once secrets are
+    /// loaded (defence in depth: core errors do not quote them anyway).
+    masker: Masker,
 }
 
 impl Run<'_> {
@@ -39,7 +43,7 @@ impl Run<'_> {
         for e in &errors {
             text.push_str(&self.diagnostics.config_error(e));
         }
-        eprint!("{text}");
+        eprint!("{}", self.masker.redact(&text));
         let n = errors.len();
         self.out.section(
             &format!(
@@ -81,6 +85,7 @@ pub fn run(
         diagnostics: Diagnostics::new(project_dir, color),
         action,
         start: Instant::now(),
+        masker: Masker::default(),
     };
     run.out.line(&format!(
         "batou/{} (rust, {} {})",
@@ -123,6 +128,18 @@ pub fn run(
             w.origin.line,
             w.message
         ));
+    }
+    run.out.step("🔑", "main", "Loading secrets ...");
+    match Secrets::load(project_dir, &env.name, &mut Keys::new()) {
+        Ok(Some(secrets)) => {
+            let errors = batou_core::secrets::apply(&mut env, &secrets, registry);
+            run.masker = env.secrets.masker().clone();
+            if !errors.is_empty() {
+                return run.config_errors(errors, "load secrets");
+            }
+        }
+        Ok(None) => {}
+        Err(e) => return run.config_errors(vec![e.into()], "load secrets"),
     }
     if let Some(j) = opts.jobs {
         env.settings.jobs = j as usize;
@@ -181,7 +198,8 @@ pub fn run(
     };
     let configure_time = configure_start.elapsed().as_secs_f64();
     for (host, _root, message) in model.configure_logs() {
-        run.out.line(&format!("{host}: {message}"));
+        run.out
+            .line(&run.masker.redact(&format!("{host}: {message}")));
     }
     if debug {
         let components: usize = model.roots.iter().map(|r| r.component_count()).sum();
@@ -214,10 +232,12 @@ pub fn run(
         predict: opts.predict_only,
     };
     let transcript = Transcript { out: &run.out };
-    let report = match deploy_local(&mut model, &Host::local(), &transcript, deploy_options) {
+    let sink = Redacting::new(&transcript, run.masker.clone());
+    let report = match deploy_local(&mut model, &Host::local(), &sink, deploy_options) {
         Ok(r) => r,
         Err(e) => {
-            eprint!("{}", run.diagnostics.deploy_error(&e));
+            let text = run.diagnostics.deploy_error(&e);
+            eprint!("{}", run.masker.redact(&text));
             return run.fail("deploy", ExitStatus::DeployFailed);
         }
     };

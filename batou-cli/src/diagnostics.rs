@@ -65,7 +65,9 @@ impl<'a> Diagnostics<'a> {
                 0,
                 format!("at {}:{}", self.display_path(&origin.file), origin.line),
             );
-            if let Some(source) = self.source(&origin.file) {
+            // An encrypted secrets file has no readable source to quote.
+            let encrypted = batou_core::secrets::Provider::from_path(&origin.file).is_some();
+            if let Some(source) = self.source(&origin.file).filter(|_| !encrypted) {
                 let span = origin
                     .span
                     .clone()

@@ -208,6 +208,31 @@ pub enum ConfigError {
     Cycle { members: Vec<String> },
     #[error("{} remaining unconfigured component(s): {}", .components.len(), .components.join(", "))]
     NonConvergence { components: Vec<String> },
+    /// Secrets could not be found, decrypted or parsed.
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
+    #[error("secrets section for unknown component found: {component}")]
+    SuperfluousSecretsSection {
+        origin: Origin,
+        component: String,
+        known: Vec<String>,
+    },
+    #[error("secrets section for unknown host found: {host}")]
+    UnknownHostSecretsSection {
+        origin: Origin,
+        host: String,
+        known: Vec<String>,
+    },
+    /// `origin` is the secrets file, `environment` the environment file.
+    #[error(
+        "A value {component}.{key} is defined both in environment and secrets. (environment: {environment}, secrets: {origin})"
+    )]
+    DuplicateOverride {
+        origin: Origin,
+        component: String,
+        key: String,
+        environment: Origin,
+    },
 }
 
 impl ConfigError {
@@ -225,7 +250,10 @@ impl ConfigError {
             | UnknownComponent { origin, .. }
             | UnknownAttribute { origin, .. }
             | Conversion { origin, .. }
-            | Expansion { origin, .. } => Some(origin),
+            | Expansion { origin, .. }
+            | SuperfluousSecretsSection { origin, .. }
+            | UnknownHostSecretsSection { origin, .. }
+            | DuplicateOverride { origin, .. } => Some(origin),
             _ => None,
         }
     }
@@ -240,7 +268,8 @@ impl ConfigError {
             | UnknownAttribute { host, .. }
             | Conversion { host, .. }
             | Expansion { host, .. }
-            | Component { host, .. } => Some(host),
+            | Component { host, .. }
+            | UnknownHostSecretsSection { host, .. } => Some(host),
             _ => None,
         }
     }
@@ -254,7 +283,9 @@ impl ConfigError {
             | UnknownAttribute { component, .. }
             | Conversion { component, .. }
             | Expansion { component, .. }
-            | Component { component, .. } => Some(component),
+            | Component { component, .. }
+            | SuperfluousSecretsSection { component, .. }
+            | DuplicateOverride { component, .. } => Some(component),
             _ => None,
         }
     }
@@ -267,7 +298,15 @@ impl ConfigError {
             UnknownComponent { component, known, .. }
             | SuperfluousComponentSection {
                 component, known, ..
+            }
+            | SuperfluousSecretsSection {
+                component, known, ..
             } => Some(suggest(component, known, "components")),
+            UnknownHostSecretsSection { host, known, .. } => Some(suggest(host, known, "hosts")),
+            DuplicateOverride { .. } => {
+                Some("remove the value from either the environment or the secrets".into())
+            }
+            Secrets(e) => e.hint(),
             SuperfluousSection { .. } => Some(
                 "allowed sections: [environment], [hosts], [host:NAME], [component:NAME], [resolver], [vfs], [provisioner:NAME]"
                     .into(),

@@ -43,6 +43,7 @@ pub mod event;
 pub mod host;
 pub mod ini;
 pub mod lock;
+pub mod secrets;
 pub mod stdlib;
 pub mod template;
 #[cfg(test)]

@@ -90,6 +90,13 @@ impl<'a> Configure<'a> {
         self.scope.env_info
     }
 
+    /// The decrypted whole-file secret `name` (from
+    /// `environments/ENV/secret-NAME.age` or `.gpg`), if there is one. See
+    /// also [`crate::stdlib::File::secret`].
+    pub fn secret_file(&self, name: &str) -> Option<&[u8]> {
+        self.scope.env_info.secrets.file(name)
+    }
+
     /// The registered name of the root component, e.g. `nginx`.
     pub fn root_name(&self) -> &str {
         self.scope.root_name

@@ -34,6 +34,9 @@ pub struct EnvironmentInfo {
     pub base_dir: PathBuf,
     /// `<project>/work`, where root workdirs live.
     pub workdir_base: PathBuf,
+    /// Whole-file secrets and the masker; not visible to templates.
+    #[serde(skip)]
+    pub secrets: crate::secrets::SecretData,
 }
 
 impl EnvironmentInfo {
@@ -48,6 +51,7 @@ impl EnvironmentInfo {
             jobs: env.settings.jobs,
             base_dir: env.project_dir.clone(),
             workdir_base: env.project_dir.join("work"),
+            secrets: env.secrets.clone(),
         }
     }
 }

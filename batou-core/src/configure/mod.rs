@@ -543,6 +543,21 @@ impl Engine<'_> {
         };
         let host = root.host.clone();
         let component = root.name.clone();
+        // A value from the secrets must not reach the error text, whatever
+        // the conversion or template engine quoted of it.
+        let scrub = |key: &str, message: String| {
+            if !self.env.secrets.is_secret_override(&root.name, key) {
+                return message;
+            }
+            let mut message = self.env.secrets.masker().redact(&message).into_owned();
+            if let Some(AttributeValue::Text(v)) =
+                section.and_then(|s| s.values.get(key)).map(|v| &v.value)
+                && !v.trim().is_empty()
+            {
+                message = message.replace(v.trim(), crate::secrets::REDACTED);
+            }
+            message
+        };
         match failure {
             BuildFailure::UnknownAttribute { key, known } => ConfigError::UnknownAttribute {
                 origin: origin_of(&key),
@@ -552,18 +567,18 @@ impl Engine<'_> {
                 known,
             },
             BuildFailure::Conversion { key, message } => ConfigError::Conversion {
+                message: scrub(&key, message),
                 origin: origin_of(&key),
                 host,
                 component,
                 key,
-                message,
             },
             BuildFailure::Expansion { key, message } => ConfigError::Expansion {
+                message: scrub(&key, message),
                 origin: origin_of(&key),
                 host,
                 component,
                 key,
-                message,
             },
             BuildFailure::Internal { message } => ConfigError::Component {
                 host,

@@ -92,6 +92,10 @@ pub struct Environment {
     pub resolver: Vec<ResolverEntry>,
     pub vfs: Vfs,
     pub warnings: Vec<LoadWarning>,
+    /// Decrypted whole-file secrets and the masker, once
+    /// [`crate::secrets::apply`] merged them; never serialised.
+    #[serde(skip)]
+    pub secrets: crate::secrets::SecretData,
 }
 
 impl Environment {
@@ -142,6 +146,7 @@ impl Environment {
             resolver: Vec::new(),
             vfs: Vfs::None,
             warnings: Vec::new(),
+            secrets: Default::default(),
         };
         let errors = if file.extension().is_some_and(|e| e == "toml") {
             from_toml::load(&mut env, source)

@@ -40,14 +40,19 @@ pub struct File {
     args: Vec<(String, Value)>,
     mode: Option<u32>,
     leading: bool,
-    sensitive: bool,
+    sensitive: Option<bool>,
 }
 
 enum Source {
     None,
     Text(String),
     Bytes(Vec<u8>),
-    Template { name: String, source: String },
+    Template {
+        name: String,
+        source: String,
+    },
+    /// A whole-file secret, by name.
+    Secret(String),
 }
 
 impl File {
@@ -60,7 +65,7 @@ impl File {
             args: Vec::new(),
             mode: None,
             leading: false,
-            sensitive: false,
+            sensitive: None,
         }
     }
 
@@ -73,6 +78,15 @@ impl File {
     /// Binary content; never diffed.
     pub fn bytes(mut self, bytes: impl Into<Vec<u8>>) -> Self {
         self.source = Source::Bytes(bytes.into());
+        self
+    }
+
+    /// The content of the whole-file secret `name`
+    /// (`environments/ENV/secret-NAME.age`). Unless [`File::mode`] says
+    /// otherwise the file is written with mode 0600, and its diff is never
+    /// shown.
+    pub fn secret(mut self, name: impl Into<String>) -> Self {
+        self.source = Source::Secret(name.into());
         self
     }
 
@@ -111,9 +125,11 @@ impl File {
         self
     }
 
-    /// Never show this file's diff.
+    /// `true`: never show this file's diff; `false`: always show it, even
+    /// if it contains a secret. By default the diff is hidden when the old
+    /// or the new content contains a secret value.
     pub fn sensitive(mut self, sensitive: bool) -> Self {
-        self.sensitive = sensitive;
+        self.sensitive = Some(sensitive);
         self
     }
 }
@@ -125,8 +141,19 @@ impl Component for File {
 
     fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
         let target = ctx.map(&self.path);
+        let mut from_secret = false;
         let wanted = match std::mem::replace(&mut self.source, Source::None) {
             Source::None => None,
+            Source::Secret(name) => {
+                let bytes = ctx.secret_file(&name).ok_or_else(|| {
+                    Error::usage(format!(
+                        "no secret file `{name}` (expected environments/{}/secret-{name}.age or .gpg)",
+                        ctx.environment().name
+                    ))
+                })?;
+                from_secret = true;
+                Some((bytes.to_vec(), std::str::from_utf8(bytes).is_ok()))
+            }
             Source::Text(t) => Some((t.into_bytes(), true)),
             Source::Bytes(b) => Some((b, false)),
             Source::Template { name, source } => {
@@ -134,6 +161,14 @@ impl Component for File {
                     ctx.render_template(&name, &source, self.context.as_ref(), &self.args)?;
                 Some((text.into_bytes(), true))
             }
+        };
+        if from_secret && self.mode.is_none() {
+            self.mode = Some(0o600);
+        }
+        let sensitive = if from_secret {
+            Some(true)
+        } else {
+            self.sensitive
         };
         match wanted {
             Some((bytes, is_text)) => {
@@ -143,7 +178,7 @@ impl Component for File {
                     is_text,
                     mode: self.mode,
                     leading: self.leading,
-                    sensitive: self.sensitive,
+                    sensitive,
                 })?;
             }
             None => {
@@ -219,7 +254,9 @@ pub struct Content {
     pub is_text: bool,
     pub mode: Option<u32>,
     pub leading: bool,
-    pub sensitive: bool,
+    /// `Some(true)`: never diff; `Some(false)`: always diff; `None`: hide
+    /// the diff when the old or new content contains a secret.
+    pub sensitive: Option<bool>,
 }
 
 impl Component for Content {
@@ -247,7 +284,11 @@ impl Component for Content {
             return Ok(Verdict::UpToDate);
         }
         let label = base_name(&self.path);
-        if self.sensitive {
+        let sensitive = self.sensitive.unwrap_or_else(|| {
+            let masker = ctx.environment().secrets.masker();
+            masker.is_sensitive_bytes(&current) || masker.is_sensitive_bytes(&self.wanted)
+        });
+        if sensitive {
             ctx.hide_diff(label, "Not showing diff as it contains sensitive data.");
         } else if !self.is_text {
             ctx.hide_diff(label, "Not showing diff for binary data.");

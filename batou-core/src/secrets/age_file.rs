@@ -1,0 +1,223 @@
+//! age in process, with the `age` crate: no `age` binary, no pty, one
+//! identity load per run however many files there are.
+//!
+//! Identities come from `BATOU_AGE_IDENTITIES` (comma-separated paths to
+//! age identity files or ssh private keys) or, as in batou, from the ssh
+//! default key list in `~/.ssh` (those that exist). Encrypted ssh keys take
+//! their passphrase from `BATOU_AGE_IDENTITY_PASSPHRASE`.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use age::secrecy::SecretString;
+
+use super::error::SecretsError;
+
+/// ssh's default identity files, the ones batou tries (§6.3).
+const SSH_DEFAULT_KEYS: &[&str] = &[
+    "id_rsa",
+    "id_ecdsa",
+    "id_ecdsa_sk",
+    "id_ed25519",
+    "id_ed25519_sk",
+    "id_dsa",
+];
+
+type BoxedIdentity = Box<dyn age::Identity + Send + Sync>;
+
+/// The identities this run can decrypt with.
+pub struct Identities {
+    identities: Vec<BoxedIdentity>,
+    /// Every file looked at, for the "none matched" error.
+    tried: Vec<PathBuf>,
+}
+
+impl std::fmt::Debug for Identities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identities")
+            .field("tried", &self.tried)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Identities {
+    /// From `BATOU_AGE_IDENTITIES`, else the ssh default keys under `$HOME`.
+    pub fn from_env() -> Result<Identities, SecretsError> {
+        match std::env::var("BATOU_AGE_IDENTITIES") {
+            Ok(list) if !list.trim().is_empty() => {
+                let paths: Vec<PathBuf> = list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(PathBuf::from)
+                    .collect();
+                Identities::from_files(&paths)
+            }
+            _ => {
+                let home = std::env::var_os("HOME").map(PathBuf::from);
+                let paths: Vec<PathBuf> = home
+                    .map(|h| {
+                        SSH_DEFAULT_KEYS
+                            .iter()
+                            .map(|k| h.join(".ssh").join(k))
+                            .filter(|p| p.exists())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Identities::from_files(&paths)
+            }
+        }
+    }
+
+    /// Loads every file in `paths`; each must be a usable identity.
+    pub fn from_files(paths: &[PathBuf]) -> Result<Identities, SecretsError> {
+        let mut identities = Vec::new();
+        for path in paths {
+            identities.extend(load_identity_file(path)?);
+        }
+        Ok(Identities {
+            identities,
+            tried: paths.to_vec(),
+        })
+    }
+
+    pub fn tried(&self) -> &[PathBuf] {
+        &self.tried
+    }
+}
+
+fn load_identity_file(path: &Path) -> Result<Vec<BoxedIdentity>, SecretsError> {
+    let bytes = std::fs::read(path).map_err(|source| SecretsError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    let bad = |message: String| SecretsError::Identity {
+        file: path.to_path_buf(),
+        message,
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    if text.contains("AGE-SECRET-KEY-") {
+        let file = age::IdentityFile::from_buffer(&bytes[..]).map_err(|e| bad(e.to_string()))?;
+        return file.into_identities().map_err(|e| bad(e.to_string()));
+    }
+    let filename = Some(path.display().to_string());
+    let id = age::ssh::Identity::from_buffer(&bytes[..], filename)
+        .map_err(|e| bad(format!("not an age identity or ssh private key ({e})")))?;
+    match id {
+        age::ssh::Identity::Unsupported(k) => Err(bad(format!("unsupported ssh key ({k:?})"))),
+        other => Ok(vec![Box::new(other.with_callbacks(PassphraseFromEnv))]),
+    }
+}
+
+/// Answers an encrypted ssh key's passphrase request from
+/// `BATOU_AGE_IDENTITY_PASSPHRASE`; the core has no terminal to prompt on.
+#[derive(Clone, Copy)]
+struct PassphraseFromEnv;
+
+impl age::Callbacks for PassphraseFromEnv {
+    fn display_message(&self, _message: &str) {}
+
+    fn confirm(&self, _message: &str, _yes: &str, _no: Option<&str>) -> Option<bool> {
+        None
+    }
+
+    fn request_public_string(&self, _description: &str) -> Option<String> {
+        None
+    }
+
+    fn request_passphrase(&self, _description: &str) -> Option<SecretString> {
+        std::env::var("BATOU_AGE_IDENTITY_PASSPHRASE")
+            .ok()
+            .map(SecretString::from)
+    }
+}
+
+/// Decrypts an age file (binary or ASCII-armored). `file` names it in errors.
+pub fn decrypt(ciphertext: &[u8], file: &Path, ids: &Identities) -> Result<Vec<u8>, SecretsError> {
+    let corrupted = |message: String| SecretsError::Corrupted {
+        file: file.to_path_buf(),
+        message,
+    };
+    let reader = age::armor::ArmoredReader::new(ciphertext);
+    let decryptor = age::Decryptor::new(reader).map_err(|e| corrupted(e.to_string()))?;
+    let mut stream = decryptor
+        .decrypt(
+            ids.identities
+                .iter()
+                .map(|i| i.as_ref() as &dyn age::Identity),
+        )
+        .map_err(|e| match e {
+            age::DecryptError::NoMatchingKeys => SecretsError::NoMatchingIdentity {
+                file: file.to_path_buf(),
+                tried: ids.tried.clone(),
+            },
+            age::DecryptError::KeyDecryptionFailed => SecretsError::Identity {
+                file: file.to_path_buf(),
+                message: "an encrypted identity could not be unlocked".into(),
+            },
+            other => corrupted(other.to_string()),
+        })?;
+    let mut out = Vec::new();
+    stream
+        .read_to_end(&mut out)
+        .map_err(|e| corrupted(e.to_string()))?;
+    Ok(out)
+}
+
+/// The age recipient for one `[batou] members` entry.
+pub fn parse_recipient(member: &str) -> Result<Box<dyn age::Recipient + Send>, SecretsError> {
+    let member = member.trim();
+    let bad = |message: &str| SecretsError::Recipient {
+        member: member.to_string(),
+        message: message.to_string(),
+    };
+    if member.starts_with("age1") {
+        age::x25519::Recipient::from_str(member)
+            .map(|r| Box::new(r) as Box<dyn age::Recipient + Send>)
+            .map_err(bad)
+    } else if member.starts_with("ssh-") {
+        age::ssh::Recipient::from_str(member)
+            .map(|r| Box::new(r) as Box<dyn age::Recipient + Send>)
+            .map_err(|e| bad(&format!("not a supported ssh public key ({e:?})")))
+    } else if member.starts_with("https://") || member.starts_with("http://") {
+        Err(bad(
+            "key-list URLs are not supported yet; paste the ssh public keys into members",
+        ))
+    } else {
+        Err(bad(
+            "expected an `age1…` key or an `ssh-ed25519`/`ssh-rsa` public key",
+        ))
+    }
+}
+
+/// Encrypts `plaintext` to all `members` (binary age format, as the `age`
+/// CLI writes by default, so batou can read it too).
+pub fn encrypt(plaintext: &[u8], members: &[String], file: &Path) -> Result<Vec<u8>, SecretsError> {
+    if members.is_empty() {
+        return Err(SecretsError::NoRecipients {
+            file: file.to_path_buf(),
+        });
+    }
+    let recipients = members
+        .iter()
+        .map(|m| parse_recipient(m))
+        .collect::<Result<Vec<_>, _>>()?;
+    let fail = |message: String| SecretsError::Encrypt {
+        file: file.to_path_buf(),
+        message,
+    };
+    let encryptor = age::Encryptor::with_recipients(
+        recipients.iter().map(|r| r.as_ref() as &dyn age::Recipient),
+    )
+    .map_err(|e| fail(e.to_string()))?;
+    let mut out = Vec::new();
+    let mut writer = encryptor
+        .wrap_output(&mut out)
+        .map_err(|e| fail(e.to_string()))?;
+    writer
+        .write_all(plaintext)
+        .map_err(|e| fail(e.to_string()))?;
+    writer.finish().map_err(|e| fail(e.to_string()))?;
+    Ok(out)
+}
