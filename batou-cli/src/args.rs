@@ -22,6 +22,57 @@ pub enum Command {
     /// Deploy an environment (or check or predict it).
     #[command(after_help = crate::exit::TABLE)]
     Deploy(DeployArgs),
+    /// Serve a controller on stdin/stdout (started by batou on targets).
+    #[command(hide = true)]
+    Agent,
+    /// Manage encrypted secrets (age, age-diffable, gpg).
+    #[command(after_help = crate::exit::TABLE)]
+    Secrets(SecretsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SecretsArgs {
+    #[command(subcommand)]
+    pub command: SecretsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Edit an environment's secrets (or the secret file EDIT_FILE) in $EDITOR.
+    Edit {
+        /// The editor to run (default: $EDITOR, else vi).
+        #[arg(short, long)]
+        editor: Option<String>,
+        environment: String,
+        edit_file: Option<String>,
+    },
+    /// Members and secret files of every environment (no secret values).
+    Summary,
+    /// Add a member (age key, ssh public key, gpg key id) and re-encrypt.
+    Add {
+        key: String,
+        /// Comma-separated environments (default: all).
+        #[arg(long)]
+        environments: Option<String>,
+    },
+    /// Remove a member and re-encrypt.
+    Remove {
+        key: String,
+        /// Comma-separated environments (default: all).
+        #[arg(long)]
+        environments: Option<String>,
+    },
+    /// Re-encrypt for the current members (skipped if the key set is unchanged).
+    Reencrypt {
+        /// Re-encrypt even if nothing changed.
+        #[arg(short, long)]
+        force: bool,
+        /// Comma-separated environments (default: all).
+        #[arg(long)]
+        environments: Option<String>,
+    },
+    /// Decrypt FILE to stdout (for git's textconv).
+    Decrypttostdout { file: std::path::PathBuf },
 }
 
 #[derive(Debug, Args)]
@@ -46,4 +97,12 @@ pub struct DeployArgs {
     /// Override the environment's `timeout` (seconds).
     #[arg(short = 't', long)]
     pub timeout: Option<u64>,
+    /// Take over a target's deploy lock held by a hung deploy (its agent is
+    /// terminated).
+    #[arg(long)]
+    pub break_lock: bool,
+    /// Seconds to wait when connecting to a host (default: the
+    /// environment's `connect_timeout`, else 10).
+    #[arg(long)]
+    pub connect_timeout: Option<u64>,
 }

@@ -15,6 +15,8 @@ mod deploy;
 mod diagnostics;
 mod exit;
 mod output;
+mod remote;
+mod secrets;
 mod transcript;
 
 use std::io::IsTerminal;
@@ -57,6 +59,12 @@ pub fn run(registry: &Registry, argv: Vec<std::ffi::OsString>) -> ExitStatus {
     let project_dir = project_dir();
     match cli.command {
         args::Command::Deploy(opts) => deploy::run(registry, &project_dir, &opts, color, cli.debug),
+        args::Command::Secrets(opts) => secrets::run(&project_dir, &opts),
+        args::Command::Agent => {
+            let input = Box::new(std::io::BufReader::new(std::io::stdin()));
+            let output = Box::new(std::io::stdout());
+            ExitStatus::Code(batou_core::remote::agent::serve(registry, input, output))
+        }
     }
 }
 

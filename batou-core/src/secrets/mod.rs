@@ -17,6 +17,7 @@ pub mod diffable;
 mod error;
 pub mod gpg;
 pub mod layout;
+pub mod manage;
 pub mod mask;
 mod merge;
 pub mod store;

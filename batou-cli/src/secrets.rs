@@ -1,0 +1,335 @@
+//! `batou secrets …` (reference §1.4): summary, decrypttostdout, add,
+//! remove, reencrypt and edit. The work is in `batou_core::secrets`; this
+//! module talks to the user.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use batou_core::lock::ProjectLock;
+use batou_core::secrets::manage::EnvSecrets;
+use batou_core::secrets::{Keys, Layout, Provider, SecretsError};
+
+use crate::args::{SecretsArgs, SecretsCommand};
+use crate::exit::ExitStatus;
+
+pub fn run(project_dir: &Path, args: &SecretsArgs) -> ExitStatus {
+    let result = match &args.command {
+        SecretsCommand::Summary => summary(project_dir),
+        SecretsCommand::Decrypttostdout { file } => decrypt_to_stdout(file),
+        SecretsCommand::Add { key, environments } => {
+            change_members(project_dir, environments.as_deref(), |m| {
+                if !m.contains(key) {
+                    m.push(key.clone());
+                }
+            })
+        }
+        SecretsCommand::Remove { key, environments } => {
+            change_members(project_dir, environments.as_deref(), |m| {
+                m.retain(|x| x != key)
+            })
+        }
+        SecretsCommand::Reencrypt {
+            force,
+            environments,
+        } => reencrypt(project_dir, environments.as_deref(), *force),
+        SecretsCommand::Edit {
+            editor,
+            environment,
+            edit_file,
+        } => edit(
+            project_dir,
+            environment,
+            edit_file.as_deref(),
+            editor.as_deref(),
+        ),
+    };
+    match result {
+        Ok(status) => status,
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            if let Some(hint) = e.hint() {
+                eprintln!("  help: {hint}");
+            }
+            ExitStatus::Config
+        }
+    }
+}
+
+/// Environments with their own directory (only those can have secrets).
+fn env_dirs(project_dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(project_dir.join("environments"))
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.path().is_dir())
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// `--environments a,b`, checked; default: every environment.
+fn selected(project_dir: &Path, list: Option<&str>) -> Result<Vec<String>, SecretsError> {
+    let all = env_dirs(project_dir);
+    let Some(list) = list else { return Ok(all) };
+    let wanted: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let unknown: Vec<String> = wanted
+        .iter()
+        .filter(|w| !all.contains(w))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        return Err(SecretsError::UnknownEnvironment { names: unknown });
+    }
+    Ok(wanted)
+}
+
+fn summary(project_dir: &Path) -> Result<ExitStatus, SecretsError> {
+    let mut status = ExitStatus::Success;
+    let mut keys = Keys::new();
+    let mut out = String::new();
+    for name in env_dirs(project_dir) {
+        let s = match EnvSecrets::open(project_dir, &name, &mut keys) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{name}: ERROR: {e}");
+                status = ExitStatus::Config;
+                continue;
+            }
+        };
+        out.push_str(&format!("{name}\n\t members\n"));
+        let members = s.members().unwrap_or_default();
+        push_list(&mut out, &members);
+        out.push_str("\t secret files\n");
+        push_list(&mut out, &s.files.keys().cloned().collect::<Vec<_>>());
+        out.push('\n');
+    }
+    print!("{out}");
+    Ok(status)
+}
+
+fn push_list(out: &mut String, items: &[String]) {
+    if items.is_empty() {
+        out.push_str("\t\t(none)\n");
+    }
+    for i in items {
+        out.push_str(&format!("\t\t- {i}\n"));
+    }
+}
+
+fn decrypt_to_stdout(file: &Path) -> Result<ExitStatus, SecretsError> {
+    let provider = Provider::from_path(file).ok_or_else(|| SecretsError::Corrupted {
+        file: file.to_path_buf(),
+        message: "unknown suffix (expected .age, .age-diffable or .gpg)".into(),
+    })?;
+    let bytes = Keys::new().decrypt(file, provider)?;
+    let mut stdout = std::io::stdout().lock();
+    if bytes.is_empty() {
+        let _ = writeln!(stdout, "(unable to decrypt content)");
+    } else {
+        let _ = stdout.write_all(&bytes);
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn change_members(
+    project_dir: &Path,
+    environments: Option<&str>,
+    change: impl Fn(&mut Vec<String>),
+) -> Result<ExitStatus, SecretsError> {
+    let mut keys = Keys::new();
+    for name in selected(project_dir, environments)? {
+        let env_dir = project_dir.join("environments").join(&name);
+        let _lock = lock(&env_dir)?;
+        let mut s = EnvSecrets::open(project_dir, &name, &mut keys)?;
+        if s.layout.config.is_none() {
+            continue;
+        }
+        let mut members = s.members()?;
+        change(&mut members);
+        let text = s.with_members(&members)?;
+        if s.update(&text, false)? {
+            println!("{name}: re-encrypted for {} member(s)", members.len());
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn reencrypt(
+    project_dir: &Path,
+    environments: Option<&str>,
+    force: bool,
+) -> Result<ExitStatus, SecretsError> {
+    let mut keys = Keys::new();
+    for name in selected(project_dir, environments)? {
+        let env_dir = project_dir.join("environments").join(&name);
+        let _lock = lock(&env_dir)?;
+        let mut s = EnvSecrets::open(project_dir, &name, &mut keys)?;
+        if s.layout.config.is_none() {
+            continue;
+        }
+        let text = s.cleartext.clone();
+        if s.update(&text, force)? {
+            println!("{name}: re-encrypted");
+        } else {
+            println!("{name}: keys unchanged, not re-encrypting (use --force)");
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// One `secrets edit` at a time per environment (a kernel lock: it goes
+/// away with the process).
+fn lock(env_dir: &Path) -> Result<ProjectLock, SecretsError> {
+    ProjectLock::acquire(env_dir).map_err(|_| SecretsError::Locked {
+        file: env_dir.join(".batou-lock"),
+    })
+}
+
+/// A private directory for the cleartext while the editor runs; removed
+/// on every exit path (drop), including errors and panics.
+fn private_dir() -> Result<tempfile::TempDir, SecretsError> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("batou-secrets-")
+        .tempdir()
+        .map_err(|source| SecretsError::Write {
+            file: std::env::temp_dir(),
+            source,
+        })?;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).map_err(
+        |source| SecretsError::Write {
+            file: dir.path().to_path_buf(),
+            source,
+        },
+    )?;
+    Ok(dir)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SecretsError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |source| SecretsError::Write {
+        file: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(err)?;
+    f.write_all(bytes).map_err(err)
+}
+
+fn run_editor(editor: &str, file: &Path) -> Result<(), SecretsError> {
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("sh")
+        .arg(file)
+        .status()
+        .map_err(|source| SecretsError::Spawn {
+            program: editor.to_string(),
+            source,
+        })?;
+    if !status.success() {
+        return Err(SecretsError::Spawn {
+            program: editor.to_string(),
+            source: std::io::Error::other(format!("editor exited with {status}")),
+        });
+    }
+    Ok(())
+}
+
+fn edit(
+    project_dir: &Path,
+    environment: &str,
+    edit_file: Option<&str>,
+    editor: Option<&str>,
+) -> Result<ExitStatus, SecretsError> {
+    let env_dir = project_dir.join("environments").join(environment);
+    if Layout::locate(project_dir, environment)?.is_none() {
+        return Err(SecretsError::UnknownEnvironment {
+            names: vec![environment.to_string()],
+        });
+    }
+    let _lock = lock(&env_dir)?;
+    let mut s = EnvSecrets::open(project_dir, environment, &mut Keys::new())?;
+    let editor = editor
+        .map(str::to_string)
+        .or_else(|| std::env::var("EDITOR").ok())
+        .unwrap_or_else(|| "vi".into());
+    let original: Vec<u8> = match edit_file {
+        None => s.cleartext.clone().into_bytes(),
+        Some(name) => {
+            if s.layout.config.is_none() {
+                eprintln!(
+                    "ERROR: environment `{environment}` has no secrets config yet; run `batou secrets edit {environment}` first"
+                );
+                return Ok(ExitStatus::Config);
+            }
+            s.files
+                .get(name)
+                .map(|(_, b)| b.clone())
+                .unwrap_or_default()
+        }
+    };
+    let dir = private_dir()?;
+    let suffix = match edit_file {
+        None => ".cfg".to_string(),
+        Some(name) => Path::new(name)
+            .extension()
+            .map(|e| format!(".{}", e.to_string_lossy()))
+            .unwrap_or_default(),
+    };
+    let tmp: PathBuf = dir.path().join(format!("secrets{suffix}"));
+    write_private(&tmp, &original)?;
+    loop {
+        run_editor(&editor, &tmp)?;
+        let edited = std::fs::read(&tmp).map_err(|source| SecretsError::Read {
+            file: tmp.clone(),
+            source,
+        })?;
+        if edited == original {
+            println!("No changes from original cleartext. Not updating.");
+            return Ok(ExitStatus::Success);
+        }
+        let result = match edit_file {
+            None => match String::from_utf8(edited) {
+                Ok(text) => s.update(&text, false).map(|_| ()),
+                Err(_) => Err(SecretsError::NotText {
+                    file: s.config_path.clone(),
+                }),
+            },
+            Some(name) => s.members().and_then(|m| s.write_file(name, &edited, &m)),
+        };
+        match result {
+            Ok(()) => return Ok(ExitStatus::Success),
+            Err(e) => {
+                eprintln!("ERROR: {e}");
+                if !std::io::stdin().is_terminal() || !ask_again()? {
+                    // `dir` is dropped here: nothing stays in the clear.
+                    return Ok(ExitStatus::Config);
+                }
+            }
+        }
+    }
+}
+
+fn ask_again() -> Result<bool, SecretsError> {
+    eprint!("Edit again to fix it? [Y/n] ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|source| SecretsError::Read {
+            file: PathBuf::from("<stdin>"),
+            source,
+        })?;
+    Ok(!answer.trim().eq_ignore_ascii_case("n"))
+}
