@@ -19,18 +19,18 @@ use crate::exit::ExitStatus;
 use crate::output::{Color, Output};
 use crate::transcript::Transcript;
 
-struct Run<'a> {
-    out: Output,
-    diagnostics: Diagnostics<'a>,
-    action: String,
-    start: Instant,
+pub(crate) struct Run<'a> {
+    pub out: Output,
+    pub diagnostics: Diagnostics<'a>,
+    pub action: String,
+    pub start: Instant,
     /// Redacts secret values from everything printed once secrets are
     /// loaded (defence in depth: core errors do not quote them anyway).
-    masker: Masker,
+    pub masker: Masker,
 }
 
 impl Run<'_> {
-    fn fail(&self, step: &str, status: ExitStatus) -> ExitStatus {
+    pub fn fail(&self, step: &str, status: ExitStatus) -> ExitStatus {
         self.out.section(
             &format!("{} FAILED (during {step})", self.action),
             Some(Color::Red),
@@ -38,7 +38,7 @@ impl Run<'_> {
         status
     }
 
-    fn config_errors(&mut self, errors: Vec<ConfigError>, step: &str) -> ExitStatus {
+    pub fn config_errors(&mut self, errors: Vec<ConfigError>, step: &str) -> ExitStatus {
         let mut text = String::new();
         for e in &errors {
             text.push_str(&self.diagnostics.config_error(e));
@@ -155,11 +155,13 @@ pub fn run(
         run.out
             .line(&format!("Number of jobs: {}", env.settings.jobs));
     }
-    if !opts.consistency_only && method != "local" {
+    let remote = method != "local";
+    if remote && !opts.consistency_only && registry.transport_for(&method).is_none() {
         eprintln!(
-            "ERROR: connect_method `{method}` is not available in this build; use `connect_method = local`, or `--local` with -c/-P"
+            "ERROR: unknown connect_method `{method}`\n  (known: {})",
+            registry.transport_names().join(", ")
         );
-        return run.fail("connect", ExitStatus::Connection);
+        return run.fail("connect", ExitStatus::Config);
     }
 
     if opts.local && opts.consistency_only {
@@ -168,28 +170,32 @@ pub fn run(
         run.out
             .section("Connecting hosts and configuring model ...", None);
     }
-    let total = env.hosts.len();
-    let transcript = Transcript { out: &run.out };
-    for (i, host) in env.hosts.values().enumerate() {
-        let event = if host.ignore {
-            batou_core::event::Event::HostIgnored {
-                host: host.name.clone(),
-                index: i + 1,
-                total,
-            }
-        } else {
-            batou_core::event::Event::HostConnecting {
-                host: host.name.clone(),
-                method: method.clone(),
-                index: i + 1,
-                total,
-            }
-        };
-        transcript.emit(event);
+    if !remote {
+        let total = env.hosts.len();
+        let transcript = Transcript { out: &run.out };
+        for (i, host) in env.hosts.values().enumerate() {
+            let event = if host.ignore {
+                batou_core::event::Event::HostIgnored {
+                    host: host.name.clone(),
+                    index: i + 1,
+                    total,
+                }
+            } else {
+                batou_core::event::Event::HostConnecting {
+                    host: host.name.clone(),
+                    method: method.clone(),
+                    index: i + 1,
+                    total,
+                }
+            };
+            transcript.emit(event);
+        }
     }
     let configure_start = Instant::now();
     let options = ConfigureOptions {
         platform: opts.platform.clone(),
+        // The agents resolve names for real, on their hosts.
+        lenient_dns: remote,
         ..Default::default()
     };
     let mut model = match configure(env, registry, &options) {
@@ -220,6 +226,9 @@ pub fn run(
         return ExitStatus::Success;
     }
 
+    if remote {
+        return crate::remote::run(&mut run, registry, &model, opts, project_dir, debug);
+    }
     run.out.section(
         if opts.predict_only {
             "Predicting deployment actions"

@@ -17,6 +17,8 @@ pub enum ExitStatus {
     Locked,
     /// 70: a bug in batou.
     Internal,
+    /// A code passed through as is (the agent's).
+    Code(i32),
 }
 
 impl ExitStatus {
@@ -29,6 +31,7 @@ impl ExitStatus {
             ExitStatus::Connection => 4,
             ExitStatus::Locked => 5,
             ExitStatus::Internal => 70,
+            ExitStatus::Code(c) => c,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Renders core events as batou's transcript.
 
-use batou_core::event::{Event, EventSink, SkipReason};
+use batou_core::event::{Event, EventSink, Phase, SkipReason};
 
 use crate::output::{Color, Output, format_duration};
 
@@ -13,6 +13,12 @@ impl EventSink for Transcript<'_> {
     fn emit(&self, event: Event) {
         let out = self.out;
         match event {
+            Event::Phase {
+                phase: Phase::Deploying,
+            } => out.section("Deploying", None),
+            Event::Phase {
+                phase: Phase::Predicting,
+            } => out.section("Predicting deployment actions", None),
             Event::Phase { .. } | Event::Summary { .. } | Event::LoadingEnvironment { .. } => {}
             Event::HostConnecting {
                 host,
@@ -29,6 +35,15 @@ impl EventSink for Transcript<'_> {
                 &host,
                 &format!("Connection ignored ({index}/{total})"),
             ),
+            Event::AgentReady {
+                host,
+                user,
+                uploaded,
+            } => {
+                if uploaded {
+                    out.step("📦", &host, &format!("Uploaded agent (runs as {user})"))
+                }
+            }
             Event::RootScheduled { host, root } => {
                 out.step("⚪", &host, &format!("Scheduling component {root} ..."))
             }

@@ -233,6 +233,18 @@ pub enum ConfigError {
         key: String,
         environment: Origin,
     },
+    /// An error an agent reported while configuring on its host; the same
+    /// error from several hosts is reported once, with all of them.
+    #[error("{message}")]
+    Reported {
+        message: String,
+        origin: Option<Origin>,
+        host: Option<String>,
+        component: Option<String>,
+        hint: Option<String>,
+        /// The hosts that reported it.
+        affected: Vec<String>,
+    },
 }
 
 impl ConfigError {
@@ -254,6 +266,7 @@ impl ConfigError {
             | SuperfluousSecretsSection { origin, .. }
             | UnknownHostSecretsSection { origin, .. }
             | DuplicateOverride { origin, .. } => Some(origin),
+            Reported { origin, .. } => origin.as_ref(),
             _ => None,
         }
     }
@@ -270,6 +283,7 @@ impl ConfigError {
             | Expansion { host, .. }
             | Component { host, .. }
             | UnknownHostSecretsSection { host, .. } => Some(host),
+            Reported { host, .. } => host.as_deref(),
             _ => None,
         }
     }
@@ -286,6 +300,7 @@ impl ConfigError {
             | Component { component, .. }
             | SuperfluousSecretsSection { component, .. }
             | DuplicateOverride { component, .. } => Some(component),
+            Reported { component, .. } => component.as_deref(),
             _ => None,
         }
     }
@@ -307,6 +322,7 @@ impl ConfigError {
                 Some("remove the value from either the environment or the secrets".into())
             }
             Secrets(e) => e.hint(),
+            Reported { hint, .. } => hint.clone(),
             SuperfluousSection { .. } => Some(
                 "allowed sections: [environment], [hosts], [host:NAME], [component:NAME], [resolver], [vfs], [provisioner:NAME]"
                     .into(),
@@ -318,6 +334,14 @@ impl ConfigError {
                     .into(),
             ),
             _ => None,
+        }
+    }
+
+    /// The hosts that reported this error (for errors from agents).
+    pub fn affected_hosts(&self) -> &[String] {
+        match self {
+            ConfigError::Reported { affected, .. } => affected,
+            _ => &[],
         }
     }
 

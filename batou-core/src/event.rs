@@ -57,6 +57,14 @@ pub enum Event {
         index: usize,
         total: usize,
     },
+    /// The agent on a host is running (after uploading it, if the host
+    /// did not have this build yet).
+    AgentReady {
+        host: String,
+        /// Who the agent runs as.
+        user: String,
+        uploaded: bool,
+    },
     RootScheduled {
         host: String,
         root: String,

@@ -43,9 +43,11 @@ pub mod event;
 pub mod host;
 pub mod ini;
 pub mod lock;
+pub mod remote;
 pub mod secrets;
 pub mod stdlib;
 pub mod template;
+pub mod transport;
 #[cfg(test)]
 pub(crate) mod testutil;
 pub mod vfs;

@@ -135,6 +135,7 @@ pub struct Resolver {
     dns: OnceLock<Result<Dns, ResolveError>>,
     v4: Mutex<Cached<Ipv4Addr>>,
     v6: Mutex<Cached<Ipv6Addr>>,
+    lenient: bool,
 }
 
 // hickory's caches are not marked unwind-safe, but a panic cannot leave
@@ -172,7 +173,18 @@ impl Resolver {
             dns: OnceLock::new(),
             v4: Mutex::default(),
             v6: Mutex::default(),
+            lenient: false,
         }
+    }
+
+    /// Names DNS cannot resolve resolve to the unspecified address
+    /// (`0.0.0.0`, `::`) instead of failing. The controller configures a
+    /// remote model this way, only to check it and to order it: names that
+    /// exist only in the targets' networks are resolved for real by the
+    /// agents, on the targets.
+    pub fn lenient(mut self) -> Resolver {
+        self.lenient = true;
+        self
     }
 
     /// Uses the system's DNS configuration: /etc/resolv.conf (nameservers,
@@ -240,6 +252,7 @@ impl Resolver {
                     family: AddressFamily::V4,
                 })
         })
+        .or_else(|e| if self.lenient { Ok(Ipv4Addr::UNSPECIFIED) } else { Err(e) })
     }
 
     /// The host's IPv6 address: the literal itself, the override, or the
@@ -283,6 +296,7 @@ impl Resolver {
                 }),
             }
         })
+        .or_else(|e| if self.lenient { Ok(Ipv6Addr::UNSPECIFIED) } else { Err(e) })
     }
 
     fn dns(&self, host: &str) -> Result<&Dns, ResolveError> {

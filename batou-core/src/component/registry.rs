@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use super::Component;
 use crate::convert::{self, Override, OverrideErrorKind, OverrideValue};
 use crate::environment::AttributeValue;
+use crate::transport::Transport;
 
 /// A freshly built root component, overrides applied.
 pub(crate) struct Built {
@@ -63,15 +64,50 @@ struct Entry {
 ///     .platform("debian", |base: &Nginx| DebianNginx { port: base.port });
 /// assert_eq!(registry.names(), ["nginx"]);
 /// ```
-#[derive(Default)]
 pub struct Registry {
     components: IndexMap<String, Entry>,
     variants: HashMap<(TypeId, String), Box<VariantFn>>,
+    transports: IndexMap<String, std::sync::Arc<dyn Transport>>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Registry {
+    /// An empty registry with the built-in transports (`ssh`, `ssh2`; `local` is
+    /// handled in process and needs none).
     pub fn new() -> Self {
-        Self::default()
+        let mut registry = Registry {
+            components: IndexMap::new(),
+            variants: HashMap::new(),
+            transports: IndexMap::new(),
+        };
+        registry.transport("ssh", crate::transport::SshTransport::new());
+        registry.transport("ssh2", crate::transport::Ssh2Transport::new());
+        registry
+    }
+
+    /// Registers a transport under the `connect_method` name that selects
+    /// it (replacing a built-in of the same name).
+    pub fn transport(&mut self, name: &str, transport: impl Transport + 'static) -> &mut Self {
+        self.transports
+            .insert(name.to_string(), std::sync::Arc::new(transport));
+        self
+    }
+
+    /// The transport for `connect_method = name`.
+    pub fn transport_for(&self, name: &str) -> Option<std::sync::Arc<dyn Transport>> {
+        self.transports.get(name).cloned()
+    }
+
+    /// Names of the registered transports (plus `local`).
+    pub fn transport_names(&self) -> Vec<String> {
+        std::iter::once("local".to_string())
+            .chain(self.transports.keys().cloned())
+            .collect()
     }
 
     /// Registers `C` as a root component named `name` (batou used the

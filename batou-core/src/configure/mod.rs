@@ -35,6 +35,10 @@ pub struct ConfigureOptions {
     pub reverse_iteration: bool,
     /// The home directory `~` maps to (default: `$HOME`).
     pub home: Option<PathBuf>,
+    /// Resolve names DNS does not know to the unspecified address instead
+    /// of failing (see [`Resolver::lenient`]): for the controller's check
+    /// of a model that the agents configure again on their hosts.
+    pub lenient_dns: bool,
 }
 
 /// One root component on one host.
@@ -106,7 +110,7 @@ pub fn configure(
     options: &ConfigureOptions,
 ) -> Result<Model, Vec<ConfigError>> {
     let mut errors = validate(&env, registry);
-    let resolver = match build_resolver(&env) {
+    let resolver = match build_resolver(&env, options.lenient_dns) {
         Ok(r) => Some(r),
         Err(mut e) => {
             errors.append(&mut e);
@@ -225,7 +229,7 @@ fn validate(env: &Environment, registry: &Registry) -> Vec<ConfigError> {
     errors
 }
 
-fn build_resolver(env: &Environment) -> Result<Arc<Resolver>, Vec<ConfigError>> {
+fn build_resolver(env: &Environment, lenient: bool) -> Result<Arc<Resolver>, Vec<ConfigError>> {
     let entries = env
         .resolver
         .iter()
@@ -251,7 +255,8 @@ fn build_resolver(env: &Environment) -> Result<Arc<Resolver>, Vec<ConfigError>> 
         require_v4: env.settings.require_v4,
         require_v6: env.settings.require_v6,
     };
-    Ok(Arc::new(Resolver::system(overrides, defaults)))
+    let resolver = Resolver::system(overrides, defaults);
+    Ok(Arc::new(if lenient { resolver.lenient() } else { resolver }))
 }
 
 /// How the fixpoint ended for a root that is not configured.

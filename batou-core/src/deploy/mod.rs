@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use crate::component::{Deploy, EnvironmentInfo, HostInfo, Node, Verdict};
-use crate::configure::Model;
+use crate::configure::{Model, Root};
 use crate::error::DeployError;
 use crate::event::{Event, EventSink, SkipReason, Timing};
 use crate::host::Host;
@@ -61,25 +61,14 @@ pub fn deploy_local(
                 host: root.host.clone(),
                 root: root.name.clone(),
             });
-            let Some(tree) = root.tree.as_mut() else {
-                continue;
-            };
-            if !options.predict {
-                host.mkdir(&tree.workdir, true).map_err(|e| DeployError {
-                    host: root.host.clone(),
-                    component: tree.breadcrumbs.clone(),
-                    source: e.into(),
-                })?;
-            }
-            let run = Run {
+            let ctx = RootContext {
                 host,
-                info: &root.host_info,
                 env: &env_info,
                 mapper: &mapper,
                 sink,
                 predict: options.predict,
             };
-            changed += run.node(tree)?;
+            changed += deploy_root(root, &ctx)?;
         }
         Ok(())
     })?;
@@ -87,6 +76,40 @@ pub fn deploy_local(
         changed,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// What deploying one root needs besides the root itself.
+pub(crate) struct RootContext<'a> {
+    pub host: &'a Host,
+    pub env: &'a EnvironmentInfo,
+    pub mapper: &'a PathMapper,
+    pub sink: &'a dyn EventSink,
+    pub predict: bool,
+}
+
+/// Deploys one root (its workdir created first unless predicting); returns
+/// how many components needed an update. The caller installs the resolver
+/// scope.
+pub(crate) fn deploy_root(root: &mut Root, ctx: &RootContext<'_>) -> Result<usize, DeployError> {
+    let Some(tree) = root.tree.as_mut() else {
+        return Ok(0);
+    };
+    if !ctx.predict {
+        ctx.host.mkdir(&tree.workdir, true).map_err(|e| DeployError {
+            host: root.host.clone(),
+            component: tree.breadcrumbs.clone(),
+            source: e.into(),
+        })?;
+    }
+    let run = Run {
+        host: ctx.host,
+        info: &root.host_info,
+        env: ctx.env,
+        mapper: ctx.mapper,
+        sink: ctx.sink,
+        predict: ctx.predict,
+    };
+    run.node(tree)
 }
 
 struct Run<'a> {

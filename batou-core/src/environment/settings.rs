@@ -26,6 +26,17 @@ pub struct Settings {
     pub jobs: usize,
     pub require_v4: Requirement,
     pub require_v6: Requirement,
+    /// Where the agent keeps its deploy lock on the target (default
+    /// `~/.batou/deploy.lock` of the user it runs as).
+    pub deploy_lock: Option<String>,
+    /// Where agent binaries are cached on the target (default
+    /// `~/.cache/batou/agents`).
+    pub agent_cache: Option<String>,
+    /// A deployment binary built for the targets, when they differ from
+    /// the controller (another OS or architecture).
+    pub agent_binary: Option<String>,
+    /// Seconds to wait for a connection.
+    pub connect_timeout: u64,
     /// Keys we do not know; batou ignores them, we keep them for `show`
     /// and warn.
     pub extra: IndexMap<String, String>,
@@ -50,6 +61,10 @@ impl Default for Settings {
             jobs: 1,
             require_v4: Requirement::Required,
             require_v6: Requirement::Disabled,
+            deploy_lock: None,
+            agent_cache: None,
+            agent_binary: None,
+            connect_timeout: 10,
             extra: IndexMap::new(),
             origins: IndexMap::new(),
         }
@@ -106,6 +121,17 @@ impl Settings {
                     .ok()
                     .filter(|j| *j >= 1)
                     .ok_or_else(|| invalid("a number of jobs, at least 1"))?
+            }
+            "deploy_lock" => self.deploy_lock = text(),
+            "agent_cache" => self.agent_cache = text(),
+            "agent_binary" => self.agent_binary = text(),
+            "connect_timeout" => {
+                self.connect_timeout = value
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|t| *t >= 1)
+                    .ok_or_else(|| invalid("a whole number of seconds, at least 1"))?
             }
             "require_v4" | "require_v6" => {
                 let r: Requirement = value

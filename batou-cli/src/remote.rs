@@ -1,0 +1,188 @@
+//! `batou deploy` to remote hosts: agents over a transport.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use batou_core::Registry;
+use batou_core::configure::Model;
+use batou_core::remote::agent::{current_user, hostname};
+use batou_core::remote::bootstrap::AgentBinary;
+use batou_core::remote::orchestrate::{RemoteFailure, RemoteOptions, deploy_remote};
+use batou_core::remote::platform;
+use batou_core::remote::protocol::Holder;
+use batou_core::secrets::Redacting;
+use batou_core::transport::ssh_config_for;
+
+use crate::args::DeployArgs;
+use crate::deploy::Run;
+use crate::exit::ExitStatus;
+use crate::output::{Color, format_duration};
+use crate::transcript::Transcript;
+
+/// Deploys (or predicts) `model` through agents; prints the summary.
+pub fn run(
+    run: &mut Run<'_>,
+    registry: &Registry,
+    model: &Model,
+    opts: &DeployArgs,
+    project_dir: &Path,
+    debug: bool,
+) -> ExitStatus {
+    let settings = &model.env.settings;
+    let Some(transport) = registry.transport_for(&settings.connect_method) else {
+        eprintln!(
+            "ERROR: unknown connect_method `{}`",
+            settings.connect_method
+        );
+        return run.fail("connect", ExitStatus::Config);
+    };
+    let binary = match agent_binary(settings.agent_binary.as_deref(), project_dir) {
+        Ok(b) => b,
+        Err(message) => {
+            eprintln!("ERROR: {message}");
+            return run.fail("connect", ExitStatus::Config);
+        }
+    };
+    if debug {
+        run.out.line(&format!(
+            "Agent binary: {} ({} {}, sha256 {})",
+            binary.path.display(),
+            binary.os,
+            binary.arch,
+            &binary.hash[..12]
+        ));
+    }
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let options = RemoteOptions {
+        transport,
+        binary: Arc::new(binary),
+        jobs: settings.jobs,
+        predict: opts.predict_only,
+        break_lock: opts.break_lock,
+        platform: opts.platform.clone(),
+        ssh_config: ssh_config_for(project_dir, &model.env.name),
+        connect_timeout: Duration::from_secs(
+            opts.connect_timeout.unwrap_or(settings.connect_timeout),
+        ),
+        heartbeat_timeout: Duration::from_secs(15),
+        parallel_connects: 5,
+        controller: Holder {
+            controller: hostname(),
+            user: current_user(),
+            pid: std::process::id(),
+            started,
+            agent_pid: 0,
+        },
+    };
+    let transcript = Transcript { out: &run.out };
+    let sink = Redacting::new(&transcript, run.masker.clone());
+    let report = match deploy_remote(model, &options, &sink) {
+        Ok(r) => r,
+        Err(RemoteFailure::Config(errors)) => return run.config_errors(errors, "connect"),
+        Err(RemoteFailure::Connect(failures)) => {
+            for f in &failures {
+                eprintln!(
+                    "{}",
+                    run.masker
+                        .redact(&format!("ERROR: {}: {}", f.host, f.message))
+                );
+            }
+            return run.fail("connect", ExitStatus::Connection);
+        }
+        Err(RemoteFailure::Locked(held)) => {
+            for (host, holder) in &held {
+                eprintln!("ERROR: {host}: another deploy is running: {holder}");
+            }
+            eprintln!("  hint: wait for it, or if it hangs, run again with --break-lock");
+            return run.fail("connect", ExitStatus::Locked);
+        }
+        Err(RemoteFailure::Deploy { roots, lost }) => {
+            for f in &roots {
+                let text = format!(
+                    "ERROR: {}\n  (host: {}, component: {})",
+                    f.message, f.host, f.component
+                );
+                eprintln!("{}", run.masker.redact(&text));
+            }
+            for f in &lost {
+                eprintln!(
+                    "{}",
+                    run.masker
+                        .redact(&format!("ERROR: {}: {}", f.host, f.message))
+                );
+            }
+            let status = if roots.is_empty() {
+                ExitStatus::Connection
+            } else {
+                ExitStatus::DeployFailed
+            };
+            return run.fail("deploy", status);
+        }
+    };
+    run.out.section("Summary", None);
+    for h in &report.hosts {
+        run.out.line(&format!(
+            "{}: connect={}, deploy={}, changed={}{} (as {})",
+            h.host,
+            format_duration(Some(h.connect_seconds)),
+            format_duration(Some(h.deploy_seconds)),
+            h.changed,
+            if h.uploaded { ", agent uploaded" } else { "" },
+            h.user
+        ));
+        for r in report.roots.iter().filter(|r| r.host == h.host) {
+            run.out.line(&format!(
+                "    {} {} changed={}",
+                r.root,
+                format_duration(Some(r.seconds)),
+                r.changed
+            ));
+        }
+    }
+    let verb = if opts.predict_only {
+        "would change"
+    } else {
+        "changed"
+    };
+    run.out.line(&match report.changed {
+        0 if opts.predict_only => "Nothing would change.".to_string(),
+        0 => "Nothing changed.".to_string(),
+        n => format!("{n} component{} {verb}.", if n == 1 { "" } else { "s" }),
+    });
+    run.out.line(&format!(
+        "Deployment took total={:.2}s, connect={:.2}s, deploy={:.2}s",
+        run.start.elapsed().as_secs_f64(),
+        report.connect_seconds,
+        report.deploy_seconds
+    ));
+    let color = if opts.predict_only {
+        Color::Purple
+    } else {
+        Color::Green
+    };
+    run.out
+        .section(&format!("{} FINISHED", run.action), Some(color));
+    ExitStatus::Success
+}
+
+/// This executable, or the environment's `agent_binary` (relative paths
+/// are under the project), with the platform read from its header.
+fn agent_binary(configured: Option<&str>, project_dir: &Path) -> Result<AgentBinary, String> {
+    let Some(path) = configured else {
+        return AgentBinary::current()
+            .map_err(|e| format!("cannot read this executable to upload it: {e}"));
+    };
+    let path = project_dir.join(path);
+    let (os, arch) = platform::of_binary(&path).ok_or_else(|| {
+        format!(
+            "agent_binary {} is not an executable this batou understands (expected an ELF binary)",
+            path.display()
+        )
+    })?;
+    AgentBinary::from_path(&path, &os, &arch)
+        .map_err(|e| format!("cannot read agent_binary {}: {e}", path.display()))
+}

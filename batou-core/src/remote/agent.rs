@@ -1,0 +1,410 @@
+//! The agent: the deployment binary running on a target (`batou agent`),
+//! serving one controller over stdin/stdout.
+//!
+//! It configures the whole model itself — with the target's DNS, as batou
+//! does — and deploys the roots the controller asks for, several at once
+//! when asked, streaming events back. Heartbeats flow every
+//! [`HEARTBEAT`], so the controller notices a dead connection quickly.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::protocol::{self, Holder, PROTOCOL_VERSION, Reply, Request, WireError};
+use super::target_lock::{self, Acquired, TargetLock};
+use crate::address::Resolver;
+use crate::component::{EnvironmentInfo, Registry};
+use crate::configure::{ConfigureOptions, Root, configure};
+use crate::deploy::{RootContext, deploy_root};
+use crate::event::{Event, EventSink};
+use crate::host::Host;
+use crate::vfs::PathMapper;
+
+/// How often the agent says it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+
+type Output = Arc<Mutex<Box<dyn Write + Send>>>;
+
+/// Sends replies; remembers when the controller went away.
+#[derive(Clone)]
+struct Replies {
+    out: Output,
+    gone: Arc<AtomicBool>,
+}
+
+impl Replies {
+    fn send(&self, reply: &Reply) {
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        if protocol::write_line(&mut **out, reply).is_err() {
+            self.gone.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Forwards one deploy's events, tagged with its request id.
+struct Forward {
+    id: u64,
+    replies: Replies,
+}
+
+impl EventSink for Forward {
+    fn emit(&self, event: Event) {
+        self.replies.send(&Reply::Event { id: self.id, event });
+    }
+}
+
+/// The configured model, split so roots can deploy on their own threads.
+struct Configured {
+    roots: Vec<Arc<Mutex<Root>>>,
+    env_info: EnvironmentInfo,
+    mapper: PathMapper,
+    resolver: Arc<Resolver>,
+}
+
+/// Serves one controller until `shutdown` or the end of input; returns the
+/// process exit code.
+pub fn serve(
+    registry: &Registry,
+    mut input: Box<dyn BufRead + Send>,
+    output: Box<dyn Write + Send>,
+) -> i32 {
+    let replies = Replies {
+        out: Arc::new(Mutex::new(output)),
+        gone: Arc::new(AtomicBool::new(false)),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let heartbeat = {
+        let replies = replies.clone();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) && !replies.gone.load(Ordering::SeqCst) {
+                let until = Instant::now() + HEARTBEAT;
+                while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                if !stop.load(Ordering::SeqCst) {
+                    replies.send(&Reply::Heartbeat);
+                }
+            }
+        })
+    };
+    let mut state = State {
+        registry,
+        replies: replies.clone(),
+        holder: None,
+        break_lock: false,
+        lock: None,
+        model: None,
+        workers: Vec::new(),
+    };
+    let code = loop {
+        let request = match protocol::read_line::<Request>(&mut *input) {
+            Ok(Some(r)) => r,
+            // The controller is gone: nobody would hear about what we do.
+            Ok(None) => break 0,
+            Err(e) => {
+                replies.send(&Reply::Fatal {
+                    message: e.to_string(),
+                });
+                break 2;
+            }
+        };
+        match state.handle(request) {
+            Flow::Continue => {}
+            Flow::Exit(code) => break code,
+        }
+    };
+    for worker in state.workers.drain(..) {
+        let _ = worker.join();
+    }
+    stop.store(true, Ordering::SeqCst);
+    let _ = heartbeat.join();
+    code
+}
+
+enum Flow {
+    Continue,
+    Exit(i32),
+}
+
+struct State<'r> {
+    registry: &'r Registry,
+    replies: Replies,
+    holder: Option<Holder>,
+    break_lock: bool,
+    lock: Option<TargetLock>,
+    model: Option<Configured>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl State<'_> {
+    fn fatal(&self, message: String) -> Flow {
+        self.replies.send(&Reply::Fatal { message });
+        Flow::Exit(2)
+    }
+
+    fn handle(&mut self, request: Request) -> Flow {
+        match request {
+            Request::Hello {
+                protocol,
+                binary_hash,
+                controller,
+                break_lock,
+            } => {
+                if protocol != PROTOCOL_VERSION {
+                    return self.fatal(format!(
+                        "protocol mismatch: the controller speaks version {protocol}, this agent {PROTOCOL_VERSION}"
+                    ));
+                }
+                // The bootstrap verified the binary's hash before starting
+                // it and passes it on; hashing a large binary again would
+                // cost every deploy time.
+                let own = std::env::var("BATOU_AGENT_HASH")
+                    .ok()
+                    .filter(|h| h.len() == 64)
+                    .unwrap_or_else(|| own_hash().unwrap_or_default());
+                if !binary_hash.is_empty() && own != binary_hash {
+                    return self.fatal(format!(
+                        "binary mismatch: the controller started {binary_hash}, this agent is {own}"
+                    ));
+                }
+                self.holder = Some(Holder {
+                    agent_pid: std::process::id(),
+                    ..controller
+                });
+                self.break_lock = break_lock;
+                self.replies.send(&Reply::Hello {
+                    protocol: PROTOCOL_VERSION,
+                    binary_hash: own,
+                    hostname: hostname(),
+                    user: current_user(),
+                    pid: std::process::id(),
+                });
+                Flow::Continue
+            }
+            Request::Configure {
+                environment,
+                host,
+                platform,
+            } => self.configure(*environment, &host, platform),
+            Request::Deploy {
+                id,
+                root,
+                name,
+                predict,
+            } => self.deploy(id, root, &name, predict),
+            Request::Shutdown => Flow::Exit(0),
+        }
+    }
+
+    fn configure(
+        &mut self,
+        mut env: crate::environment::Environment,
+        host: &str,
+        platform: Option<String>,
+    ) -> Flow {
+        let Some(holder) = self.holder.clone() else {
+            return self.fatal("configure before hello".into());
+        };
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let expand = |p: &str| match (p.strip_prefix("~/"), &home) {
+            (Some(rest), Some(h)) => h.join(rest),
+            _ if p == "~" => home.clone().unwrap_or_else(|| PathBuf::from("/")),
+            _ => PathBuf::from(p),
+        };
+        let lock_path = expand(
+            env.settings
+                .deploy_lock
+                .as_deref()
+                .unwrap_or("~/.batou/deploy.lock"),
+        );
+        match target_lock::acquire(&lock_path, &holder, self.break_lock) {
+            Ok(Acquired::Locked(lock)) => self.lock = Some(lock),
+            Ok(Acquired::Held(current)) => {
+                self.replies.send(&Reply::LockHeld {
+                    holder: current.unwrap_or(Holder {
+                        controller: "unknown".into(),
+                        user: "unknown".into(),
+                        pid: 0,
+                        started: 0,
+                        agent_pid: 0,
+                    }),
+                });
+                return Flow::Exit(3);
+            }
+            Err(e) => {
+                return self.fatal(format!(
+                    "cannot take the deploy lock {}: {e}",
+                    lock_path.display()
+                ));
+            }
+        }
+        env.project_dir = expand(
+            env.settings
+                .target_directory
+                .as_deref()
+                .unwrap_or("~/deployment"),
+        );
+        if let Err(e) = std::fs::create_dir_all(&env.project_dir) {
+            return self.fatal(format!("cannot create {}: {e}", env.project_dir.display()));
+        }
+        if !env.hosts.contains_key(host) {
+            return self.fatal(format!("host `{host}` is not in the environment"));
+        }
+        let options = ConfigureOptions {
+            platform,
+            reverse_iteration: false,
+            home,
+            lenient_dns: false,
+        };
+        match configure(env, self.registry, &options) {
+            Ok(model) => {
+                let roots_list = model
+                    .roots
+                    .iter()
+                    .map(|r| (r.host.clone(), r.name.clone()))
+                    .collect();
+                let resolver = model.resolver();
+                self.model = Some(Configured {
+                    env_info: model.env_info,
+                    mapper: model.mapper,
+                    resolver,
+                    roots: model
+                        .roots
+                        .into_iter()
+                        .map(|r| Arc::new(Mutex::new(r)))
+                        .collect(),
+                });
+                self.replies.send(&Reply::Configured {
+                    errors: Vec::new(),
+                    roots: roots_list,
+                });
+            }
+            Err(errors) => {
+                self.replies.send(&Reply::Configured {
+                    errors: errors.iter().map(WireError::from).collect(),
+                    roots: Vec::new(),
+                });
+            }
+        }
+        Flow::Continue
+    }
+
+    fn deploy(&mut self, id: u64, index: usize, name: &str, predict: bool) -> Flow {
+        let Some(model) = &self.model else {
+            return self.fatal("deploy before a successful configure".into());
+        };
+        let Some(root) = model.roots.get(index).cloned() else {
+            return self.fatal(format!("no root #{index}"));
+        };
+        let env_info = model.env_info.clone();
+        let mapper = model.mapper.clone();
+        let resolver = model.resolver.clone();
+        let replies = self.replies.clone();
+        let name = name.to_string();
+        self.workers.push(std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut root = root.lock().unwrap_or_else(|p| p.into_inner());
+            if root.name != name {
+                replies.send(&Reply::Failed {
+                    id,
+                    error: WireError {
+                        message: format!("root #{index} is `{}` here, not `{name}`", root.name),
+                        origin: None,
+                        host: Some(root.host.clone()),
+                        component: Some(name),
+                        hint: Some("controller and agent configured different models".into()),
+                    },
+                });
+                return;
+            }
+            let host = Host::local();
+            let sink = Forward {
+                id,
+                replies: replies.clone(),
+            };
+            let ctx = RootContext {
+                host: &host,
+                env: &env_info,
+                mapper: &mapper,
+                sink: &sink,
+                predict,
+            };
+            let result = crate::address::with_resolver(resolver, || deploy_root(&mut root, &ctx));
+            match result {
+                Ok(changed) => replies.send(&Reply::Deployed {
+                    id,
+                    changed,
+                    seconds: started.elapsed().as_secs_f64(),
+                }),
+                Err(e) => replies.send(&Reply::Failed {
+                    id,
+                    error: WireError {
+                        message: e.source.to_string(),
+                        origin: None,
+                        host: Some(e.host),
+                        component: Some(e.component),
+                        hint: None,
+                    },
+                }),
+            }
+        }));
+        Flow::Continue
+    }
+}
+
+/// The sha256 of the running executable.
+pub fn own_hash() -> std::io::Result<String> {
+    let exe = std::env::current_exe()?;
+    hash_file(&exe)
+}
+
+/// The sha256 of a file, as lowercase hex.
+pub fn hash_file(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// This machine's host name.
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown".into();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// The name of the user this process runs as.
+pub fn current_user() -> String {
+    // SAFETY: getpwuid returns a pointer into static storage or null; we
+    // copy the name out immediately.
+    unsafe {
+        let pw = libc::getpwuid(libc::geteuid());
+        if pw.is_null() || (*pw).pw_name.is_null() {
+            return libc::geteuid().to_string();
+        }
+        std::ffi::CStr::from_ptr((*pw).pw_name)
+            .to_string_lossy()
+            .into_owned()
+    }
+}

@@ -1,0 +1,730 @@
+//! Deploying to remote hosts: start an agent on every host (bounded
+//! concurrency), let each configure the model, merge their errors, then
+//! deploy roots along the cross-host graph with up to `jobs` at once.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::bootstrap::{AgentBinary, AgentLaunch, launch};
+use super::protocol::{Holder, PROTOCOL_VERSION, Reply, Request, WireError};
+use super::session::{Incoming, Session};
+use crate::configure::Model;
+use crate::error::ConfigError;
+use crate::event::{Event, EventSink, SkipReason};
+use crate::transport::{Target, Transport};
+
+/// How to deploy remotely.
+#[derive(Clone)]
+pub struct RemoteOptions {
+    pub transport: Arc<dyn Transport>,
+    /// The agent binary for hosts (default: this executable).
+    pub binary: Arc<AgentBinary>,
+    pub jobs: usize,
+    pub predict: bool,
+    pub break_lock: bool,
+    pub platform: Option<String>,
+    pub ssh_config: Option<PathBuf>,
+    pub connect_timeout: Duration,
+    /// A host silent for this long is taken as lost.
+    pub heartbeat_timeout: Duration,
+    /// Agents started at the same time.
+    pub parallel_connects: usize,
+    pub controller: Holder,
+}
+
+/// A host that could not be reached or whose agent failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostFailure {
+    pub host: String,
+    pub message: String,
+}
+
+/// A root that failed on its host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RootFailure {
+    pub host: String,
+    pub component: String,
+    pub message: String,
+}
+
+/// Why a remote deploy stopped.
+#[derive(Debug)]
+pub enum RemoteFailure {
+    /// Hosts could not be reached, or their connection was lost.
+    Connect(Vec<HostFailure>),
+    /// The model is wrong on some hosts (merged, with the affected hosts).
+    Config(Vec<ConfigError>),
+    /// Another deploy runs on these hosts.
+    Locked(Vec<(String, Holder)>),
+    /// Components failed; connection problems during the deploy are
+    /// reported here too.
+    Deploy {
+        roots: Vec<RootFailure>,
+        lost: Vec<HostFailure>,
+    },
+}
+
+/// Timing of one host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostReport {
+    pub host: String,
+    pub user: String,
+    pub uploaded: bool,
+    pub connect_seconds: f64,
+    pub deploy_seconds: f64,
+    pub changed: usize,
+}
+
+/// Timing of one root.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RootReport {
+    pub host: String,
+    pub root: String,
+    pub seconds: f64,
+    pub changed: usize,
+}
+
+/// What a remote deploy did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RemoteReport {
+    pub changed: usize,
+    pub connect_seconds: f64,
+    pub deploy_seconds: f64,
+    pub hosts: Vec<HostReport>,
+    pub roots: Vec<RootReport>,
+}
+
+/// Deploys `model` (configured by the controller, for ordering) through
+/// agents on its hosts.
+pub fn deploy_remote(
+    model: &Model,
+    options: &RemoteOptions,
+    sink: &dyn EventSink,
+) -> Result<RemoteReport, RemoteFailure> {
+    let (tx, rx) = channel();
+    let connect_start = Instant::now();
+    let hosts: Vec<_> = model.env.hosts.values().collect();
+    let total = hosts.len();
+    let mut wanted = Vec::new();
+    for (i, host) in hosts.iter().enumerate() {
+        if host.ignore {
+            sink.emit(Event::HostIgnored {
+                host: host.name.clone(),
+                index: i + 1,
+                total,
+            });
+        } else {
+            sink.emit(Event::HostConnecting {
+                host: host.name.clone(),
+                method: model.env.settings.connect_method.clone(),
+                index: i + 1,
+                total,
+            });
+            wanted.push((*host).clone());
+        }
+    }
+
+    // Start agents, a few at a time.
+    let results: Mutex<Vec<Started>> = Mutex::new(Vec::new());
+    // Only the environment crosses into the connecting threads (components
+    // are not Sync).
+    let env = &model.env;
+    let next = Mutex::new(0usize);
+    std::thread::scope(|scope| {
+        for _ in 0..options.parallel_connects.max(1).min(wanted.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = {
+                        let mut n = next.lock().unwrap_or_else(|p| p.into_inner());
+                        let i = *n;
+                        *n += 1;
+                        i
+                    };
+                    let Some(host) = wanted.get(i) else { return };
+                    let started = Instant::now();
+                    let result = start_agent(i, host, env, options, tx.clone());
+                    results.lock().unwrap_or_else(|p| p.into_inner()).push((
+                        i,
+                        result,
+                        started.elapsed().as_secs_f64(),
+                    ));
+                }
+            });
+        }
+    });
+    drop(tx);
+    let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    results.sort_by_key(|(i, _, _)| *i);
+    let mut sessions: Vec<Option<Session>> = (0..wanted.len()).map(|_| None).collect();
+    let mut connect_times = vec![0.0; wanted.len()];
+    let mut failures = Vec::new();
+    for (i, result, secs) in results {
+        connect_times[i] = secs;
+        match result {
+            Ok(s) => {
+                sink.emit(Event::AgentReady {
+                    host: s.host.clone(),
+                    user: s.user.clone(),
+                    uploaded: s.uploaded,
+                });
+                sessions[i] = Some(s);
+            }
+            Err(f) => failures.push(f),
+        }
+    }
+    let sessions = Sessions(sessions);
+    if !failures.is_empty() {
+        sessions.close_all();
+        return Err(RemoteFailure::Connect(failures));
+    }
+
+    // Every agent configures; collect what they say.
+    await_configured(&sessions, &rx, model, options)?;
+    let connect_seconds = connect_start.elapsed().as_secs_f64();
+
+    sink.emit(Event::Phase {
+        phase: if options.predict {
+            crate::event::Phase::Predicting
+        } else {
+            crate::event::Phase::Deploying
+        },
+    });
+    let deploy_start = Instant::now();
+    let outcome = run_graph(&sessions, &rx, model, options, sink);
+    sessions.close_all();
+    let (roots, lost, root_failures) = outcome;
+    if !root_failures.is_empty() || !lost.is_empty() {
+        return Err(RemoteFailure::Deploy {
+            roots: root_failures,
+            lost,
+        });
+    }
+    let deploy_seconds = deploy_start.elapsed().as_secs_f64();
+    let mut per_host: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+    for r in &roots {
+        let e = per_host.entry(r.host.clone()).or_default();
+        e.0 += r.seconds;
+        e.1 += r.changed;
+    }
+    let hosts = sessions
+        .0
+        .iter()
+        .flatten()
+        .map(|s| {
+            let (secs, changed) = per_host.get(&s.host).copied().unwrap_or_default();
+            HostReport {
+                host: s.host.clone(),
+                user: s.user.clone(),
+                uploaded: s.uploaded,
+                connect_seconds: connect_times[s.index],
+                deploy_seconds: secs,
+                changed,
+            }
+        })
+        .collect();
+    Ok(RemoteReport {
+        changed: roots.iter().map(|r| r.changed).sum(),
+        connect_seconds,
+        deploy_seconds,
+        hosts,
+        roots,
+    })
+}
+
+/// A host's attempt to start its agent: (host index, outcome, seconds).
+type Started = (usize, Result<Session, HostFailure>, f64);
+
+struct Sessions(Vec<Option<Session>>);
+
+impl Sessions {
+    fn get(&self, i: usize) -> Option<&Session> {
+        self.0.get(i).and_then(Option::as_ref)
+    }
+
+    fn by_host(&self, host: &str) -> Option<&Session> {
+        self.0.iter().flatten().find(|s| s.host == host)
+    }
+
+    fn close_all(&self) {
+        std::thread::scope(|scope| {
+            for s in self.0.iter().flatten() {
+                scope.spawn(move || s.close(Duration::from_secs(5)));
+            }
+        });
+    }
+}
+
+fn start_agent(
+    index: usize,
+    host: &crate::environment::HostConfig,
+    env: &crate::environment::Environment,
+    options: &RemoteOptions,
+    tx: std::sync::mpsc::Sender<Incoming>,
+) -> Result<Session, HostFailure> {
+    let target = Target {
+        host: host.name.clone(),
+        address: env.fqdn_of(host),
+        ssh_config: options.ssh_config.clone(),
+        connect_timeout: options.connect_timeout,
+    };
+    let service_user = host
+        .service_user
+        .clone()
+        .or_else(|| env.settings.service_user.clone());
+    let require_sudo = host.require_sudo.or(env.settings.require_sudo);
+    let launch_spec = AgentLaunch {
+        transport: options.transport.as_ref(),
+        target: &target,
+        binary: &options.binary,
+        cache_dir: env.settings.agent_cache.clone(),
+        service_user,
+        require_sudo,
+        agent_args: vec!["agent".into()],
+    };
+    let launched = launch(&launch_spec).map_err(|e| HostFailure {
+        host: host.name.clone(),
+        message: e.to_string(),
+    })?;
+    let session = Session::new(
+        index,
+        &host.name,
+        launched.user,
+        launched.uploaded,
+        launched.channel,
+        tx,
+    );
+    let fail = |e: std::io::Error| HostFailure {
+        host: host.name.clone(),
+        message: format!("cannot talk to the agent: {e}; {}", session.stderr_tail()),
+    };
+    // Hello and configure in one go: one round trip per host.
+    session
+        .send(&Request::Hello {
+            protocol: PROTOCOL_VERSION,
+            binary_hash: options.binary.hash.clone(),
+            controller: options.controller.clone(),
+            break_lock: options.break_lock,
+        })
+        .map_err(fail)?;
+    session
+        .send(&Request::Configure {
+            environment: Box::new(env.clone()),
+            host: host.name.clone(),
+            platform: options.platform.clone(),
+        })
+        .map_err(fail)?;
+    Ok(session)
+}
+
+fn await_configured(
+    sessions: &Sessions,
+    rx: &Receiver<Incoming>,
+    model: &Model,
+    options: &RemoteOptions,
+) -> Result<(), RemoteFailure> {
+    let expected: Vec<(String, String)> = model
+        .roots
+        .iter()
+        .map(|r| (r.host.clone(), r.name.clone()))
+        .collect();
+    let mut waiting: Vec<usize> = sessions.0.iter().flatten().map(|s| s.index).collect();
+    let mut lost = Vec::new();
+    let mut locked = Vec::new();
+    // (message, origin) → (error, affected hosts)
+    let mut merged: Vec<(WireError, Vec<String>)> = Vec::new();
+    while !waiting.is_empty() {
+        let incoming = match rx.recv_timeout(Duration::from_millis(250)) {
+            Ok(m) => m,
+            Err(RecvTimeoutError::Timeout) => {
+                for &i in &waiting {
+                    if let Some(s) = sessions.get(i)
+                        && s.silence() > options.heartbeat_timeout
+                    {
+                        lost.push(HostFailure {
+                            host: s.host.clone(),
+                            message: format!(
+                                "no answer for {}s; connection lost",
+                                options.heartbeat_timeout.as_secs()
+                            ),
+                        });
+                        s.kill();
+                    }
+                }
+                waiting.retain(|i| {
+                    !lost
+                        .iter()
+                        .any(|l| sessions.get(*i).is_some_and(|s| s.host == l.host))
+                });
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let (index, reply) = match incoming {
+            Incoming::Reply(i, r) => (i, r),
+            Incoming::Closed { session, stderr } => {
+                if waiting.contains(&session)
+                    && let Some(s) = sessions.get(session)
+                {
+                    lost.push(HostFailure {
+                        host: s.host.clone(),
+                        message: format!(
+                            "the agent ended before it was configured{}",
+                            stderr_suffix(&stderr)
+                        ),
+                    });
+                    waiting.retain(|i| *i != session);
+                }
+                continue;
+            }
+            Incoming::Garbled { session, message } => {
+                if let Some(s) = sessions.get(session) {
+                    lost.push(HostFailure {
+                        host: s.host.clone(),
+                        message: format!("the agent said something unexpected: {message}"),
+                    });
+                    s.kill();
+                }
+                waiting.retain(|i| *i != session);
+                continue;
+            }
+        };
+        let Some(session) = sessions.get(index) else {
+            continue;
+        };
+        match reply {
+            Reply::Hello { protocol, .. } if protocol != PROTOCOL_VERSION => {
+                lost.push(HostFailure {
+                    host: session.host.clone(),
+                    message: format!(
+                        "the agent speaks protocol {protocol}, we speak {PROTOCOL_VERSION}"
+                    ),
+                });
+                waiting.retain(|i| *i != index);
+            }
+            Reply::Hello { .. } | Reply::Heartbeat | Reply::Event { .. } => {}
+            Reply::LockHeld { holder } => {
+                locked.push((session.host.clone(), holder));
+                waiting.retain(|i| *i != index);
+            }
+            Reply::Fatal { message } => {
+                lost.push(HostFailure {
+                    host: session.host.clone(),
+                    message,
+                });
+                waiting.retain(|i| *i != index);
+            }
+            Reply::Configured { errors, roots } => {
+                if errors.is_empty() && roots != expected {
+                    merge(
+                        &mut merged,
+                        WireError {
+                            message: "the agent configured a different model than the controller"
+                                .into(),
+                            origin: None,
+                            host: Some(session.host.clone()),
+                            component: None,
+                            hint: Some(
+                                "the agent binary and the controller must be the same build".into(),
+                            ),
+                        },
+                        &session.host,
+                    );
+                }
+                for e in errors {
+                    merge(&mut merged, e, &session.host);
+                }
+                waiting.retain(|i| *i != index);
+            }
+            Reply::Deployed { .. } | Reply::Failed { .. } => {}
+        }
+    }
+    if !lost.is_empty() {
+        sessions.close_all();
+        return Err(RemoteFailure::Connect(lost));
+    }
+    if !locked.is_empty() {
+        sessions.close_all();
+        return Err(RemoteFailure::Locked(locked));
+    }
+    if !merged.is_empty() {
+        sessions.close_all();
+        let all_hosts: Vec<String> = sessions
+            .0
+            .iter()
+            .flatten()
+            .map(|s| s.host.clone())
+            .collect();
+        return Err(RemoteFailure::Config(
+            merged
+                .into_iter()
+                .map(|(e, hosts)| ConfigError::Reported {
+                    message: e.message,
+                    origin: e.origin,
+                    host: e.host,
+                    component: e.component,
+                    hint: e.hint,
+                    affected: if hosts.len() == all_hosts.len() && hosts.len() > 1 {
+                        vec!["all hosts".into()]
+                    } else {
+                        hosts
+                    },
+                })
+                .collect(),
+        ));
+    }
+    Ok(())
+}
+
+/// Errors equal but for the reporting host are reported once.
+fn merge(merged: &mut Vec<(WireError, Vec<String>)>, error: WireError, host: &str) {
+    match merged
+        .iter_mut()
+        .find(|(e, _)| e.message == error.message && e.origin == error.origin)
+    {
+        Some((_, hosts)) => {
+            if !hosts.iter().any(|h| h == host) {
+                hosts.push(host.to_string());
+            }
+        }
+        None => merged.push((error, vec![host.to_string()])),
+    }
+}
+
+fn stderr_suffix(stderr: &str) -> String {
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ": {}",
+            stderr
+                .lines()
+                .rev()
+                .take(5)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join(" | ")
+        )
+    }
+}
+
+type GraphOutcome = (Vec<RootReport>, Vec<HostFailure>, Vec<RootFailure>);
+
+/// Deploys roots in dependency order, up to `jobs` at once.
+fn run_graph(
+    sessions: &Sessions,
+    rx: &Receiver<Incoming>,
+    model: &Model,
+    options: &RemoteOptions,
+    sink: &dyn EventSink,
+) -> GraphOutcome {
+    let n = model.roots.len();
+    let mut waiting_on = vec![0usize; n];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for &(a, b) in &model.edges {
+        waiting_on[a] += 1;
+        dependents[b].push(a);
+    }
+    let position: Vec<usize> = {
+        let mut p = vec![0; n];
+        for (pos, &id) in model.order.iter().enumerate() {
+            p[id] = pos;
+        }
+        p
+    };
+    let mut ready: Vec<usize> = (0..n).filter(|i| waiting_on[*i] == 0).collect();
+    let mut running: BTreeMap<usize, Instant> = BTreeMap::new();
+    let mut done = vec![false; n];
+    let mut reports = Vec::new();
+    let mut lost: Vec<HostFailure> = Vec::new();
+    let mut failed: Vec<RootFailure> = Vec::new();
+    let jobs = options.jobs.max(1);
+
+    let release =
+        |id: usize, waiting_on: &mut Vec<usize>, ready: &mut Vec<usize>, done: &mut Vec<bool>| {
+            done[id] = true;
+            for &d in &dependents[id] {
+                waiting_on[d] -= 1;
+                if waiting_on[d] == 0 {
+                    ready.push(d);
+                }
+            }
+        };
+
+    loop {
+        // Start what may start.
+        let stopping = !failed.is_empty() || !lost.is_empty();
+        ready.sort_by_key(|i| std::cmp::Reverse(position[*i]));
+        while !stopping && running.len() < jobs {
+            let Some(id) = ready.pop() else { break };
+            let root = &model.roots[id];
+            if root.host_ignored || root.ignored {
+                sink.emit(Event::RootSkipped {
+                    host: root.host.clone(),
+                    root: root.name.clone(),
+                    reason: if root.host_ignored {
+                        SkipReason::HostIgnored
+                    } else {
+                        SkipReason::ComponentIgnored
+                    },
+                });
+                release(id, &mut waiting_on, &mut ready, &mut done);
+                ready.sort_by_key(|i| std::cmp::Reverse(position[*i]));
+                continue;
+            }
+            let Some(session) = sessions.by_host(&root.host) else {
+                lost.push(HostFailure {
+                    host: root.host.clone(),
+                    message: "no agent for this host".into(),
+                });
+                break;
+            };
+            sink.emit(Event::RootScheduled {
+                host: root.host.clone(),
+                root: root.name.clone(),
+            });
+            let request = Request::Deploy {
+                id: id as u64,
+                root: id,
+                name: root.name.clone(),
+                predict: options.predict,
+            };
+            if let Err(e) = session.send(&request) {
+                lost.push(HostFailure {
+                    host: root.host.clone(),
+                    message: format!(
+                        "cannot send to the agent: {e}{}",
+                        stderr_suffix(&session.stderr_tail())
+                    ),
+                });
+                break;
+            }
+            running.insert(id, Instant::now());
+        }
+        if running.is_empty() && (ready.is_empty() || !failed.is_empty() || !lost.is_empty()) {
+            break;
+        }
+        let incoming = match rx.recv_timeout(Duration::from_millis(250)) {
+            Ok(m) => m,
+            Err(RecvTimeoutError::Timeout) => {
+                check_heartbeats(sessions, model, options, &mut running, &mut lost);
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                for (&id, _) in running.iter() {
+                    lost.push(HostFailure {
+                        host: model.roots[id].host.clone(),
+                        message: "all agent connections ended".into(),
+                    });
+                }
+                running.clear();
+                continue;
+            }
+        };
+        match incoming {
+            Incoming::Reply(_, Reply::Event { event, .. }) => sink.emit(event),
+            Incoming::Reply(
+                _,
+                Reply::Deployed {
+                    id,
+                    changed,
+                    seconds,
+                },
+            ) => {
+                let id = id as usize;
+                if running.remove(&id).is_some() {
+                    let root = &model.roots[id];
+                    reports.push(RootReport {
+                        host: root.host.clone(),
+                        root: root.name.clone(),
+                        seconds,
+                        changed,
+                    });
+                    release(id, &mut waiting_on, &mut ready, &mut done);
+                }
+            }
+            Incoming::Reply(i, Reply::Failed { id, error }) => {
+                running.remove(&(id as usize));
+                let host = sessions.get(i).map(|s| s.host.clone()).unwrap_or_default();
+                failed.push(RootFailure {
+                    host: error.host.unwrap_or(host),
+                    component: error.component.unwrap_or_default(),
+                    message: error.message,
+                });
+            }
+            Incoming::Reply(i, Reply::Fatal { message }) => {
+                if let Some(s) = sessions.get(i) {
+                    running.retain(|id, _| model.roots[*id].host != s.host);
+                    lost.push(HostFailure {
+                        host: s.host.clone(),
+                        message,
+                    });
+                }
+            }
+            Incoming::Reply(..) => {}
+            Incoming::Closed { session, stderr } => {
+                if let Some(s) = sessions.get(session) {
+                    let before = running.len();
+                    running.retain(|id, _| model.roots[*id].host != s.host);
+                    let pending = ready.iter().any(|id| model.roots[*id].host == s.host)
+                        || (0..n).any(|id| {
+                            !done[id] && model.roots[id].host == s.host && !model.roots[id].ignored
+                        });
+                    if before != running.len() || pending {
+                        lost.push(HostFailure {
+                            host: s.host.clone(),
+                            message: format!(
+                                "connection lost during the deploy{}",
+                                stderr_suffix(&stderr)
+                            ),
+                        });
+                    }
+                }
+            }
+            Incoming::Garbled { session, message } => {
+                if let Some(s) = sessions.get(session) {
+                    running.retain(|id, _| model.roots[*id].host != s.host);
+                    lost.push(HostFailure {
+                        host: s.host.clone(),
+                        message: format!("the agent said something unexpected: {message}"),
+                    });
+                    s.kill();
+                }
+            }
+        }
+    }
+    (reports, lost, failed)
+}
+
+fn check_heartbeats(
+    sessions: &Sessions,
+    model: &Model,
+    options: &RemoteOptions,
+    running: &mut BTreeMap<usize, Instant>,
+    lost: &mut Vec<HostFailure>,
+) {
+    let busy: Vec<String> = running
+        .keys()
+        .map(|id| model.roots[*id].host.clone())
+        .collect();
+    for host in busy {
+        if let Some(s) = sessions.by_host(&host)
+            && s.silence() > options.heartbeat_timeout
+            && !lost.iter().any(|l| l.host == host)
+        {
+            lost.push(HostFailure {
+                host: host.clone(),
+                message: format!(
+                    "no heartbeat for {}s; connection lost",
+                    options.heartbeat_timeout.as_secs()
+                ),
+            });
+            s.kill();
+            running.retain(|id, _| model.roots[*id].host != host);
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! The agent protocol: one JSON object per line on the agent's stdin
+//! (requests) and stdout (replies). Versioned; both sides check the version
+//! and the binary hash in the first exchange.
+//!
+//! A session: the controller sends `hello` and `configure` at once (one
+//! round trip), the agent answers `hello` and `configured`; then `deploy`
+//! requests (several may run at once, each with its own id) answered by a
+//! stream of `event`s and one `deployed` or `failed`; `heartbeat`s flow
+//! from the agent every few seconds so a dead connection is noticed;
+//! `shutdown` ends it.
+
+use std::io::{BufRead, Write};
+
+use serde::{Deserialize, Serialize};
+
+use crate::environment::Environment;
+use crate::error::{ConfigError, Origin};
+use crate::event::Event;
+
+/// Bumped on every incompatible change.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Who holds a target's deploy lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    /// The controller's host name.
+    pub controller: String,
+    /// The user running the controller.
+    pub user: String,
+    /// The controller's process id.
+    pub pid: u32,
+    /// When the deploy started, seconds since the Unix epoch.
+    pub started: u64,
+    /// The agent process holding the lock on the target.
+    pub agent_pid: u32,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}@{} (pid {}), started {} (agent pid {})",
+            self.user,
+            self.controller,
+            self.pid,
+            format_epoch(self.started),
+            self.agent_pid
+        )
+    }
+}
+
+/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn format_epoch(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm), to avoid a date crate
+    // for one line of output.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// An error as it crosses the wire: what the CLI needs to render it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireError {
+    pub message: String,
+    pub origin: Option<Origin>,
+    pub host: Option<String>,
+    pub component: Option<String>,
+    pub hint: Option<String>,
+}
+
+impl From<&ConfigError> for WireError {
+    fn from(e: &ConfigError) -> Self {
+        WireError {
+            message: e.to_string(),
+            origin: e.origin().cloned(),
+            host: e.host().map(str::to_string),
+            component: e.component().map(str::to_string),
+            hint: e.hint(),
+        }
+    }
+}
+
+/// Controller → agent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    Hello {
+        protocol: u32,
+        /// The hash of the binary the controller meant to start.
+        binary_hash: String,
+        controller: Holder,
+        /// Take the deploy lock even if a live agent holds it (that agent
+        /// is terminated).
+        break_lock: bool,
+    },
+    Configure {
+        /// The environment as the controller loaded it, overrides (and
+        /// decrypted secrets) included; it lives only in memory here.
+        environment: Box<Environment>,
+        /// The host this agent deploys.
+        host: String,
+        /// `-p/--platform`.
+        platform: Option<String>,
+    },
+    Deploy {
+        id: u64,
+        /// The root's index in the environment's root list (hosts in
+        /// order, then components in order) — the same on both sides.
+        root: usize,
+        /// Its name, to catch a mismatch.
+        name: String,
+        predict: bool,
+    },
+    Shutdown,
+}
+
+/// Agent → controller.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Reply {
+    Hello {
+        protocol: u32,
+        binary_hash: String,
+        hostname: String,
+        user: String,
+        pid: u32,
+    },
+    /// Another deploy runs on this target.
+    LockHeld {
+        holder: Holder,
+    },
+    Configured {
+        errors: Vec<WireError>,
+        /// `(host, name)` of every root, in root order.
+        roots: Vec<(String, String)>,
+    },
+    Event {
+        id: u64,
+        event: Event,
+    },
+    Deployed {
+        id: u64,
+        changed: usize,
+        seconds: f64,
+    },
+    Failed {
+        id: u64,
+        error: WireError,
+    },
+    Heartbeat,
+    /// The agent cannot go on (bad request, protocol mismatch, ...).
+    Fatal {
+        message: String,
+    },
+}
+
+/// Writes one message as one line and flushes.
+pub fn write_line<T: Serialize>(out: &mut dyn Write, message: &T) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(message).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    out.write_all(&line)?;
+    out.flush()
+}
+
+/// Reads one message; `Ok(None)` at end of input.
+pub fn read_line<T: for<'de> Deserialize<'de>>(
+    input: &mut dyn BufRead,
+) -> std::io::Result<Option<T>> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if input.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        if !line.trim().is_empty() {
+            break;
+        }
+    }
+    serde_json::from_str(&line).map(Some).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("bad protocol line: {e}"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_formatting() {
+        assert_eq!(format_epoch(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_epoch(1_795_000_000), "2026-11-18 11:06:40 UTC");
+    }
+
+    #[test]
+    fn messages_round_trip_one_per_line() {
+        let mut buf = Vec::new();
+        write_line(&mut buf, &Reply::Heartbeat).unwrap();
+        write_line(
+            &mut buf,
+            &Reply::Deployed {
+                id: 3,
+                changed: 2,
+                seconds: 0.5,
+            },
+        )
+        .unwrap();
+        assert_eq!(buf.iter().filter(|b| **b == b'\n').count(), 2);
+        let mut input = std::io::Cursor::new(buf);
+        assert!(matches!(
+            read_line::<Reply>(&mut input).unwrap(),
+            Some(Reply::Heartbeat)
+        ));
+        assert!(matches!(
+            read_line::<Reply>(&mut input).unwrap(),
+            Some(Reply::Deployed {
+                id: 3,
+                changed: 2,
+                ..
+            })
+        ));
+        assert!(read_line::<Reply>(&mut input).unwrap().is_none());
+    }
+}

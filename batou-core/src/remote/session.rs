@@ -1,0 +1,196 @@
+//! The controller's end of one agent connection.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::protocol::{self, Reply, Request};
+use crate::transport::{Channel, ChannelControl};
+
+/// What the reader threads report to the orchestrator.
+pub(crate) enum Incoming {
+    Reply(usize, Reply),
+    /// The agent's output ended; `stderr` holds what it last said there.
+    Closed {
+        session: usize,
+        stderr: String,
+    },
+    /// A line that is not protocol.
+    Garbled {
+        session: usize,
+        message: String,
+    },
+}
+
+/// Keeps the last bytes of the agent's stderr, for error messages.
+const STDERR_TAIL: usize = 16 * 1024;
+
+pub(crate) struct Session {
+    pub index: usize,
+    pub host: String,
+    pub user: String,
+    pub uploaded: bool,
+    writer: Mutex<Option<Box<dyn Write + Send>>>,
+    control: Arc<Mutex<Box<dyn ChannelControl>>>,
+    last_seen: Arc<Mutex<Instant>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Session {
+    /// Takes over a started agent: reader threads forward its replies to
+    /// `incoming`.
+    pub fn new(
+        index: usize,
+        host: &str,
+        user: String,
+        uploaded: bool,
+        channel: Channel,
+        incoming: Sender<Incoming>,
+    ) -> Session {
+        let Channel {
+            stdin,
+            stdout,
+            stderr,
+            control,
+        } = channel;
+        let last_seen = Arc::new(Mutex::new(Instant::now()));
+        let stderr_tail = Arc::new(Mutex::new(Vec::new()));
+        {
+            let tail = stderr_tail.clone();
+            std::thread::spawn(move || drain_stderr(stderr, tail));
+        }
+        {
+            let last_seen = last_seen.clone();
+            let tail = stderr_tail.clone();
+            std::thread::spawn(move || read_replies(index, stdout, incoming, last_seen, tail));
+        }
+        Session {
+            index,
+            host: host.to_string(),
+            user,
+            uploaded,
+            writer: Mutex::new(stdin),
+            control: Arc::new(Mutex::new(control)),
+            last_seen,
+            stderr: stderr_tail,
+        }
+    }
+
+    pub fn send(&self, request: &Request) -> std::io::Result<()> {
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        match writer.as_mut() {
+            Some(w) => protocol::write_line(&mut **w, request),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "session closed",
+            )),
+        }
+    }
+
+    /// How long since the agent last said anything.
+    pub fn silence(&self) -> Duration {
+        self.last_seen
+            .lock()
+            .map(|t| t.elapsed())
+            .unwrap_or_default()
+    }
+
+    pub fn stderr_tail(&self) -> String {
+        let tail = self.stderr.lock().map(|t| t.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&tail).trim().to_string()
+    }
+
+    /// Ends the session: asks the agent to stop, closes its input, and
+    /// kills it if it has not exited within `grace`.
+    pub fn close(&self, grace: Duration) {
+        let _ = self.send(&Request::Shutdown);
+        self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let control = self.control.clone();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut c = control.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = c.wait();
+            let _ = done_tx.send(());
+        });
+        if done_rx.recv_timeout(grace).is_err() {
+            self.kill();
+        }
+    }
+
+    /// Drops the connection at once.
+    pub fn kill(&self) {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        // The waiting thread may hold the control lock; killing must not
+        // wait for it, so try and fall back to a short retry loop.
+        for _ in 0..50 {
+            if let Ok(mut c) = self.control.try_lock() {
+                c.kill();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn read_replies(
+    index: usize,
+    stdout: Box<dyn Read + Send>,
+    incoming: Sender<Incoming>,
+    last_seen: Arc<Mutex<Instant>>,
+    tail: Arc<Mutex<Vec<u8>>>,
+) {
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        if let Ok(mut t) = last_seen.lock() {
+            *t = Instant::now();
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        let message = match serde_json::from_str::<Reply>(&line) {
+            Ok(reply) => Incoming::Reply(index, reply),
+            Err(e) => Incoming::Garbled {
+                session: index,
+                message: format!("{e}: {}", line.trim().chars().take(200).collect::<String>()),
+            },
+        };
+        if incoming.send(message).is_err() {
+            return;
+        }
+    }
+    // Give the stderr reader a moment to collect the last words.
+    std::thread::sleep(Duration::from_millis(50));
+    let stderr = tail
+        .lock()
+        .map(|t| String::from_utf8_lossy(&t).trim().to_string())
+        .unwrap_or_default();
+    let _ = incoming.send(Incoming::Closed {
+        session: index,
+        stderr,
+    });
+}
+
+fn drain_stderr(mut stderr: Box<dyn Read + Send>, tail: Arc<Mutex<Vec<u8>>>) {
+    let mut buf = [0u8; 4096];
+    loop {
+        match stderr.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if let Ok(mut t) = tail.lock() {
+                    t.extend_from_slice(&buf[..n]);
+                    if t.len() > STDERR_TAIL {
+                        let cut = t.len() - STDERR_TAIL;
+                        t.drain(..cut);
+                    }
+                }
+            }
+        }
+    }
+}

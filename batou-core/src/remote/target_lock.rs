@@ -1,0 +1,199 @@
+//! The deploy lock on a target: one deploy per host at a time.
+//!
+//! A `flock` on a file that names its holder. The kernel drops the lock when
+//! the agent dies, so a crashed deploy never blocks the next one; an agent
+//! that hangs keeps it, and `--break-lock` ends that agent and takes over.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::io::AsRawFd;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::protocol::Holder;
+
+/// A held lock; released when dropped or when the process ends.
+#[derive(Debug)]
+pub struct TargetLock {
+    _file: File,
+}
+
+/// The result of trying to take the lock.
+#[derive(Debug)]
+pub enum Acquired {
+    Locked(TargetLock),
+    /// Somebody else deploys; `None` if the lock file did not say who.
+    Held(Option<Holder>),
+}
+
+fn try_flock(file: &File) -> std::io::Result<bool> {
+    // SAFETY: flock on a descriptor we own.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(err)
+    }
+}
+
+fn read_holder(file: &mut File) -> Option<Holder> {
+    let mut text = String::new();
+    file.rewind().ok()?;
+    file.read_to_string(&mut text).ok()?;
+    serde_json::from_str(text.trim()).ok()
+}
+
+/// Takes the lock at `path` for `holder`. With `break_lock`, a live holder
+/// is terminated (SIGTERM, then SIGKILL) first.
+pub fn acquire(path: &Path, holder: &Holder, break_lock: bool) -> std::io::Result<Acquired> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    if !try_flock(&file)? {
+        let current = read_holder(&mut file);
+        if !break_lock {
+            return Ok(Acquired::Held(current));
+        }
+        if let Some(h) = &current {
+            terminate(h.agent_pid, &file)?;
+        }
+        if !wait_for_lock(&file, Duration::from_secs(5))? {
+            return Ok(Acquired::Held(current));
+        }
+    }
+    file.set_len(0)?;
+    file.rewind()?;
+    let text = serde_json::to_string(holder).map_err(std::io::Error::other)?;
+    writeln!(file, "{text}")?;
+    file.sync_all()?;
+    Ok(Acquired::Locked(TargetLock { _file: file }))
+}
+
+fn terminate(pid: u32, file: &File) -> std::io::Result<()> {
+    let Ok(pid) = i32::try_from(pid) else {
+        return Ok(());
+    };
+    if pid <= 1 || pid == std::process::id() as i32 {
+        return Ok(());
+    }
+    // SAFETY: kill(2) with a pid read from our own lock file; no memory.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    if wait_for_lock(file, Duration::from_secs(3))? {
+        // Got it already; wait_for_lock keeps it.
+        return Ok(());
+    }
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    Ok(())
+}
+
+fn wait_for_lock(file: &File, patience: Duration) -> std::io::Result<bool> {
+    let deadline = Instant::now() + patience;
+    loop {
+        if try_flock(file)? {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder(pid: u32) -> Holder {
+        Holder {
+            controller: "laptop".into(),
+            user: "alice".into(),
+            pid: 42,
+            started: 1_700_000_000,
+            agent_pid: pid,
+        }
+    }
+
+    #[test]
+    fn second_taker_sees_the_holder_until_the_first_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/deploy.lock");
+        let first = match acquire(&path, &holder(std::process::id()), false).unwrap() {
+            Acquired::Locked(l) => l,
+            Acquired::Held(_) => panic!("first taker must get the lock"),
+        };
+        match acquire(&path, &holder(1), false).unwrap() {
+            Acquired::Held(Some(h)) => assert_eq!(h, holder(std::process::id())),
+            other => panic!("expected the first holder, got {other:?}"),
+        }
+        drop(first);
+        assert!(matches!(
+            acquire(&path, &holder(1), false).unwrap(),
+            Acquired::Locked(_)
+        ));
+    }
+
+    #[test]
+    fn a_lock_file_without_a_live_holder_is_stale_and_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deploy.lock");
+        std::fs::write(&path, serde_json::to_string(&holder(999_999)).unwrap()).unwrap();
+        assert!(matches!(
+            acquire(&path, &holder(1), false).unwrap(),
+            Acquired::Locked(_)
+        ));
+    }
+
+    #[test]
+    fn break_lock_terminates_a_hung_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deploy.lock");
+        // A separate process holds the lock and hangs, as a stuck agent would.
+        // `-o`: the lock belongs to flock itself, not to `sleep`, so ending
+        // the holder releases it.
+        let mut child = std::process::Command::new("flock")
+            .arg("-o")
+            .arg(&path)
+            .args(["sleep", "60"])
+            .spawn()
+            .expect("flock(1) from util-linux is needed for this test");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let probe = File::open(&path);
+            if let Ok(f) = probe
+                && !try_flock(&f).unwrap()
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "flock(1) did not take the lock");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // flock(1) holds it; the holder record names that process.
+        std::fs::write(&path, serde_json::to_string(&holder(child.id())).unwrap()).unwrap();
+        assert!(matches!(
+            acquire(&path, &holder(1), false).unwrap(),
+            Acquired::Held(Some(_))
+        ));
+        assert!(matches!(
+            acquire(&path, &holder(1), true).unwrap(),
+            Acquired::Locked(_)
+        ));
+        let status = child.wait().unwrap();
+        assert!(!status.success(), "the hung holder was terminated");
+    }
+}
