@@ -105,4 +105,8 @@ pub struct DeployArgs {
     /// environment's `connect_timeout`, else 10).
     #[arg(long)]
     pub connect_timeout: Option<u64>,
+    /// Seconds any command a component runs may take (default: the
+    /// environment's `command_timeout`, else no limit).
+    #[arg(long)]
+    pub command_timeout: Option<u64>,
 }

@@ -147,6 +147,9 @@ pub fn run(
     if let Some(t) = opts.timeout {
         env.settings.timeout = t;
     }
+    if let Some(t) = opts.command_timeout {
+        env.settings.command_timeout = Some(t);
+    }
     if opts.local {
         env.settings.connect_method = "local".into();
     }

@@ -112,9 +112,16 @@ impl<'a> Deploy<'a> {
         self.run(&CommandSpec::shell(line).cwd(self.workdir))
     }
 
-    /// Runs a command as given.
+    /// Runs a command as given; the environment's `command_timeout`
+    /// applies if the command sets no timeout of its own.
     pub fn run(&self, spec: &CommandSpec) -> Result<CommandOutput> {
-        self.host.run(spec).map_err(Error::from)
+        match self.env.command_timeout {
+            Some(secs) if !spec.has_timeout() => {
+                let limited = spec.clone().timeout(Duration::from_secs(secs));
+                self.host.run(&limited).map_err(Error::from)
+            }
+            _ => self.host.run(spec).map_err(Error::from),
+        }
     }
 
     /// The environment's `timeout` setting.

@@ -29,6 +29,9 @@ pub struct EnvironmentInfo {
     pub platform: Option<String>,
     pub service_user: Option<String>,
     pub timeout: u64,
+    /// The environment's `command_timeout`, applied to commands that set
+    /// none themselves.
+    pub command_timeout: Option<u64>,
     pub jobs: usize,
     /// The deployment project's directory.
     pub base_dir: PathBuf,
@@ -48,6 +51,7 @@ impl EnvironmentInfo {
             platform: env.settings.platform.clone(),
             service_user: env.settings.service_user.clone(),
             timeout: env.settings.timeout,
+            command_timeout: env.settings.command_timeout,
             jobs: env.settings.jobs,
             base_dir: env.project_dir.clone(),
             workdir_base: env.project_dir.join("work"),

@@ -37,6 +37,9 @@ pub struct Settings {
     pub agent_binary: Option<String>,
     /// Seconds to wait for a connection.
     pub connect_timeout: u64,
+    /// Seconds any command a component runs may take, unless the command
+    /// says otherwise (`None`: no limit).
+    pub command_timeout: Option<u64>,
     /// Keys we do not know; batou ignores them, we keep them for `show`
     /// and warn.
     pub extra: IndexMap<String, String>,
@@ -65,6 +68,7 @@ impl Default for Settings {
             agent_cache: None,
             agent_binary: None,
             connect_timeout: 10,
+            command_timeout: None,
             extra: IndexMap::new(),
             origins: IndexMap::new(),
         }
@@ -132,6 +136,16 @@ impl Settings {
                     .ok()
                     .filter(|t| *t >= 1)
                     .ok_or_else(|| invalid("a whole number of seconds, at least 1"))?
+            }
+            "command_timeout" => {
+                self.command_timeout = Some(
+                    value
+                        .trim()
+                        .parse()
+                        .ok()
+                        .filter(|t| *t >= 1)
+                        .ok_or_else(|| invalid("a whole number of seconds, at least 1"))?,
+                )
             }
             "require_v4" | "require_v6" => {
                 let r: Requirement = value

@@ -75,6 +75,11 @@ impl CommandSpec {
         self
     }
 
+    /// Whether a timeout was set.
+    pub fn has_timeout(&self) -> bool {
+        self.timeout.is_some()
+    }
+
     /// The command as a user would type it, for messages.
     pub fn display(&self) -> String {
         match &self.program {

@@ -92,7 +92,7 @@ impl Command {
     }
 
     fn guard_passes(&self, ctx: &Deploy<'_>, guard: &str) -> bool {
-        ctx.host().run(&self.spec(guard)).is_ok()
+        ctx.run(&self.spec(guard)).is_ok()
     }
 }
 
