@@ -1,0 +1,674 @@
+//! The `ssh` and `ssh2` transports and the agent bootstrap against a real
+//! OpenSSH sshd (on 127.0.0.1, and in network namespaces), with real users
+//! and sudo.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use batou_core::Registry;
+use batou_core::remote::bootstrap::{
+    AgentBinary, AgentLaunch, BootstrapError, Launched, launch, local_arch, local_os,
+};
+use batou_core::transport::{Channel, Target, Transport, TransportError};
+
+use crate::remote_support::{NetnsHosts, SshServer, User, unique};
+
+/// Both SSH transports, as the registry hands them out.
+fn transports() -> Vec<(&'static str, Arc<dyn Transport>)> {
+    let registry = Registry::new();
+    ["ssh", "ssh2"]
+        .into_iter()
+        .map(|name| {
+            let t = registry
+                .transport_for(name)
+                .unwrap_or_else(|| panic!("transport {name} is not registered"));
+            (name, t)
+        })
+        .collect()
+}
+
+/// Runs `command` with `stdin`; `(exit code, stdout, stderr)`.
+fn run(
+    t: &dyn Transport,
+    target: &Target,
+    command: &str,
+    stdin: &[u8],
+) -> (Option<i32>, Vec<u8>, Vec<u8>) {
+    let mut channel = t.start(target, command).expect("start");
+    let mut input = channel.stdin.take().expect("stdin");
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let result = channel.finish().expect("finish");
+    writer.join().unwrap();
+    result
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Fails the test instead of hanging it when `f` does not finish in time.
+fn within<T: Send + 'static>(
+    what: &str,
+    limit: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("{what} did not finish within {limit:?} (deadlock?)"))
+}
+
+#[test]
+fn both_transports_run_commands_with_output_and_exit_codes() {
+    let server = SshServer::start();
+    let target = server.target("target");
+    for (name, t) in transports() {
+        let (code, out, err) = run(
+            &*t,
+            &target,
+            "echo hello; echo oops >&2; id -un; exit 3",
+            b"",
+        );
+        assert_eq!(code, Some(3), "{name}: exit code; stderr {}", text(&err));
+        assert_eq!(text(&out), "hello\nroot\n", "{name}: stdout");
+        assert_eq!(text(&err), "oops\n", "{name}: stderr");
+        let (code, out, _) = run(&*t, &target, "true", b"");
+        assert_eq!((code, out.len()), (Some(0), 0), "{name}: true");
+    }
+}
+
+#[test]
+fn stdin_round_trips_through_cat() {
+    let server = SshServer::start();
+    let target = server.target("target");
+    let data: Vec<u8> = (0..1_500_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    for (name, t) in transports() {
+        let (code, out, err) = run(&*t, &target, "cat", &data);
+        assert_eq!(code, Some(0), "{name}: {}", text(&err));
+        assert!(
+            out == data,
+            "{name}: cat returned {} bytes, sent {}",
+            out.len(),
+            data.len()
+        );
+    }
+}
+
+#[test]
+fn a_stderr_flood_while_stdin_is_written_does_not_deadlock() {
+    let server = SshServer::start();
+    let target = server.target("target");
+    for (name, t) in transports() {
+        let target = target.clone();
+        within(
+            &format!("{name}: 5 MB stderr flood with 5 MB stdin"),
+            Duration::from_secs(120),
+            move || {
+                let input: Vec<u8> = (0..5_000_000u32).map(|i| (i % 253) as u8).collect();
+                let mut channel: Channel = t
+                    .start(&target, "yes x | head -c 5000000 >&2; cat")
+                    .expect("start");
+                let mut stdout = std::mem::replace(&mut channel.stdout, Box::new(std::io::empty()));
+                let mut stderr = std::mem::replace(&mut channel.stderr, Box::new(std::io::empty()));
+                let out = std::thread::spawn(move || {
+                    let mut v = Vec::new();
+                    stdout.read_to_end(&mut v).map(|_| v)
+                });
+                let err = std::thread::spawn(move || {
+                    let mut v = Vec::new();
+                    stderr.read_to_end(&mut v).map(|_| v)
+                });
+                let mut stdin = channel.stdin.take().unwrap();
+                stdin.write_all(&input).expect("writing stdin");
+                drop(stdin);
+                let out = out.join().unwrap().expect("stdout");
+                let err = err.join().unwrap().expect("stderr");
+                assert_eq!(channel.control.wait().unwrap(), Some(0), "{name}: exit");
+                assert_eq!(err.len(), 5_000_000, "{name}: stderr length");
+                assert!(
+                    err.iter().all(|&b| b == b'x' || b == b'\n'),
+                    "{name}: stderr content"
+                );
+                assert!(
+                    out == input,
+                    "{name}: stdout is stdin ({} of {} bytes)",
+                    out.len(),
+                    input.len()
+                );
+            },
+        );
+    }
+}
+
+#[test]
+fn put_file_is_atomic_and_correct() {
+    let server = SshServer::start();
+    let target = server.target("target");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sub/file.bin");
+    let a: Vec<u8> = vec![b'a'; 2_000_000];
+    let b: Vec<u8> = vec![b'b'; 2_000_000];
+    for (name, t) in transports() {
+        t.put_file(&target, &a, path.to_str().unwrap(), 0o640)
+            .expect("first put");
+        assert!(std::fs::read(&path).unwrap() == a, "{name}: content");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
+            0o640,
+            "{name}: mode"
+        );
+        // A reader polling the file meanwhile must only ever see a whole
+        // version, never a mix or a truncated file.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (stop, path, a, b) = (stop.clone(), path.clone(), a.clone(), b.clone());
+            std::thread::spawn(move || {
+                let mut seen = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let now = std::fs::read(&path).expect("the file always exists");
+                    assert!(
+                        now == a || now == b,
+                        "saw a partial file of {} bytes",
+                        now.len()
+                    );
+                    seen += 1;
+                }
+                seen
+            })
+        };
+        for round in 0..4 {
+            let content = if round % 2 == 0 { &b } else { &a };
+            t.put_file(&target, content, path.to_str().unwrap(), 0o600)
+                .expect("put");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let seen = reader
+            .join()
+            .unwrap_or_else(|_| panic!("{name}: the reader saw a partial file"));
+        assert!(seen > 0, "{name}: the reader never ran");
+        assert!(std::fs::read(&path).unwrap() == a, "{name}: last content");
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n != "file.bin")
+            .collect();
+        assert!(
+            leftovers.is_empty(),
+            "{name}: temp files left: {leftovers:?}"
+        );
+    }
+}
+
+fn assert_host_key_error(name: &str, e: &TransportError, host: &str, fingerprint: &str) {
+    match e {
+        TransportError::HostKey { host: h, message } => {
+            assert_eq!(h, host, "{name}: host named");
+            assert!(
+                message.contains(fingerprint),
+                "{name}: {message:?} should name {fingerprint}"
+            );
+        }
+        other => panic!("{name}: expected a host-key error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_changed_host_key_is_refused_and_nothing_runs() {
+    let server = SshServer::start();
+    let target = server.target("target");
+    let marker_dir = tempfile::tempdir().unwrap();
+    let marker = marker_dir.path().join("marker");
+    let real = server.fingerprint();
+    let recorded = server.break_host_key();
+    assert_ne!(real, recorded);
+    for (name, t) in transports() {
+        let command = format!("touch {}", marker.display());
+        // put_file diagnoses the failure itself ...
+        let e = t
+            .put_file(&target, b"x", marker.to_str().unwrap(), 0o600)
+            .expect_err("put_file through a changed host key");
+        assert_host_key_error(name, &e, "target", &real);
+        // ... and so does the bootstrap.
+        let binary = agent_script(marker_dir.path());
+        let e = launch(&AgentLaunch {
+            transport: &*t,
+            target: &target,
+            binary: &binary,
+            cache_dir: Some(marker_dir.path().join("cache").display().to_string()),
+            service_user: None,
+            require_sudo: None,
+            agent_args: vec![],
+        })
+        .err()
+        .unwrap_or_else(|| panic!("{name}: launched through a changed host key"));
+        match e {
+            BootstrapError::Transport(e) => assert_host_key_error(name, &e, "target", &real),
+            other => panic!("{name}: {other}"),
+        }
+        // A plain start: for ssh2 it fails at once, for ssh the process
+        // ends with ssh's own error.
+        match t.start(&target, &command) {
+            Err(e) => assert_host_key_error(name, &e, "target", &real),
+            Ok(channel) => {
+                let (code, _, err) = channel.finish().unwrap();
+                let e = t
+                    .diagnose(&target, code, &text(&err))
+                    .unwrap_or_else(|| panic!("{name}: no diagnosis for {code:?} {}", text(&err)));
+                assert_host_key_error(name, &e, "target", &real);
+            }
+        }
+        assert!(
+            !marker.exists(),
+            "{name}: a command ran despite the changed host key"
+        );
+        assert!(
+            !marker_dir.path().join("cache").exists(),
+            "{name}: the bootstrap ran"
+        );
+    }
+    // An unknown host (empty known_hosts) is refused as well.
+    std::fs::write(server.known_hosts(), "").unwrap();
+    for (name, t) in transports() {
+        let command = format!("touch {}", marker.display());
+        match t.start(&target, &command) {
+            Err(e) => {
+                assert_host_key_error(name, &e, "target", if name == "ssh2" { &real } else { "" })
+            }
+            Ok(channel) => {
+                let (code, _, err) = channel.finish().unwrap();
+                let e = t.diagnose(&target, code, &text(&err));
+                assert!(
+                    matches!(e, Some(TransportError::HostKey { .. })),
+                    "{name}: {e:?}"
+                );
+            }
+        }
+        assert!(!marker.exists(), "{name}: a command ran on an unknown host");
+    }
+    // With the real key back, the same command runs.
+    server.restore_host_key();
+    for (name, t) in transports() {
+        let (code, _, err) = run(&*t, &target, &format!("touch {}", marker.display()), b"");
+        assert_eq!(code, Some(0), "{name}: {}", text(&err));
+    }
+    assert!(marker.exists());
+}
+
+/// A tiny "agent": says who it runs as and with which arguments, then
+/// echoes its stdin. A unique comment gives it a hash of its own.
+fn agent_script(dir: &Path) -> AgentBinary {
+    let path = dir.join(unique("agent-"));
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\n# {}\necho \"agent-user $(id -un) args $*\"\nexec cat\n",
+            unique("nonce-")
+        ),
+    )
+    .unwrap();
+    AgentBinary::from_path(&path, local_os(), local_arch()).unwrap()
+}
+
+/// Reads the agent's greeting, echoes a line through it and waits for it.
+fn talk_to_agent(name: &str, mut launched: Launched) -> String {
+    let mut stdout = BufReader::new(std::mem::replace(
+        &mut launched.channel.stdout,
+        Box::new(std::io::empty()),
+    ));
+    let mut greeting = String::new();
+    stdout.read_line(&mut greeting).expect("agent greeting");
+    let mut stdin = launched.channel.stdin.take().unwrap();
+    stdin.write_all(b"ping\n").unwrap();
+    drop(stdin);
+    let mut echo = String::new();
+    stdout.read_line(&mut echo).unwrap();
+    assert_eq!(echo, "ping\n", "{name}: the agent echoes its stdin");
+    assert_eq!(
+        launched.channel.control.wait().unwrap(),
+        Some(0),
+        "{name}: agent exit"
+    );
+    greeting.trim_end().to_string()
+}
+
+fn launch_as(
+    t: &dyn Transport,
+    target: &Target,
+    binary: &AgentBinary,
+    cache: Option<&Path>,
+    service_user: Option<&str>,
+) -> Result<Launched, BootstrapError> {
+    launch(&AgentLaunch {
+        transport: t,
+        target,
+        binary,
+        cache_dir: cache.map(|c| c.display().to_string()),
+        service_user: service_user.map(str::to_string),
+        require_sudo: None,
+        agent_args: vec!["agent".into(), "--flag=a b".into()],
+    })
+}
+
+fn sha256_of(path: &Path) -> String {
+    AgentBinary::from_path(path, "Linux", "x").unwrap().hash
+}
+
+#[test]
+fn bootstrap_uploads_once_then_starts_from_the_cache() {
+    let server = SshServer::start();
+    let target = server.target("target");
+    for (name, t) in transports() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let binary = agent_script(dir.path());
+        let first = launch_as(&*t, &target, &binary, Some(&cache), None).unwrap();
+        assert!(first.uploaded, "{name}: the first launch uploads");
+        assert_eq!(first.user, "root", "{name}");
+        assert_eq!(
+            talk_to_agent(name, first),
+            "agent-user root args agent --flag=a b",
+            "{name}"
+        );
+        let cached = cache.join(format!("batou-agent-{}", binary.hash));
+        let meta = std::fs::metadata(&cached).unwrap();
+        assert_eq!(
+            meta.permissions().mode() & 0o7777,
+            0o700,
+            "{name}: cached binary mode"
+        );
+        assert_eq!(sha256_of(&cached), binary.hash, "{name}: cached content");
+        assert_eq!(
+            std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777,
+            0o700,
+            "{name}: cache dir mode"
+        );
+        let entries = std::fs::read_dir(&cache).unwrap().count();
+        assert_eq!(entries, 1, "{name}: only the binary is in the cache");
+
+        let second = launch_as(&*t, &target, &binary, Some(&cache), None).unwrap();
+        assert!(!second.uploaded, "{name}: the second launch uses the cache");
+        assert_eq!(
+            talk_to_agent(name, second),
+            "agent-user root args agent --flag=a b",
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_tampered_cached_binary_is_replaced_not_executed() {
+    let server = SshServer::start();
+    let target = server.target("target");
+    for (name, t) in transports() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let binary = agent_script(dir.path());
+        talk_to_agent(
+            name,
+            launch_as(&*t, &target, &binary, Some(&cache), None).unwrap(),
+        );
+        let cached = cache.join(format!("batou-agent-{}", binary.hash));
+        let marker = dir.path().join("tampered-ran");
+        std::fs::write(&cached, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
+        std::fs::set_permissions(&cached, std::fs::Permissions::from_mode(0o700)).unwrap();
+
+        let again = launch_as(&*t, &target, &binary, Some(&cache), None).unwrap();
+        assert!(again.uploaded, "{name}: the tampered binary is replaced");
+        assert_eq!(
+            talk_to_agent(name, again),
+            "agent-user root args agent --flag=a b",
+            "{name}"
+        );
+        assert!(!marker.exists(), "{name}: the tampered binary was executed");
+        assert_eq!(
+            sha256_of(&cached),
+            binary.hash,
+            "{name}: the cache holds the real binary again"
+        );
+    }
+}
+
+#[test]
+fn a_binary_for_another_platform_is_refused_with_how_to_fix_it() {
+    let server = SshServer::start();
+    let target = server.target("target");
+    for (name, t) in transports() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let script = agent_script(dir.path());
+        let binary = AgentBinary::from_path(&script.path, "Linux", "riscv128").unwrap();
+        let e = launch_as(&*t, &target, &binary, Some(&cache), None)
+            .err()
+            .unwrap_or_else(|| panic!("{name}: a riscv128 binary was started"));
+        match &e {
+            BootstrapError::Platform {
+                host,
+                remote,
+                local,
+                ..
+            } => {
+                assert_eq!(host, "target");
+                assert_eq!(
+                    remote,
+                    &format!("{} {}", local_os(), local_arch()),
+                    "{name}"
+                );
+                assert_eq!(local, "Linux riscv128", "{name}");
+            }
+            other => panic!("{name}: expected a platform error, got {other}"),
+        }
+        let message = e.to_string();
+        for needle in [
+            "agent_binary",
+            "cargo build --release --target",
+            "riscv128",
+            "[host:target]",
+        ] {
+            assert!(
+                message.contains(needle),
+                "{name}: {message:?} lacks {needle:?}"
+            );
+        }
+        assert!(
+            !cache.join(format!("batou-agent-{}", binary.hash)).exists(),
+            "{name}: a binary for another platform was uploaded"
+        );
+    }
+}
+
+#[test]
+fn a_cache_dir_owned_by_someone_else_is_refused() {
+    let server = SshServer::start();
+    let target = server.target("target");
+    for (name, t) in transports() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        std::fs::create_dir(&cache).unwrap();
+        std::os::unix::fs::chown(&cache, Some(65534), Some(65534)).unwrap();
+        let binary = agent_script(dir.path());
+        match launch_as(&*t, &target, &binary, Some(&cache), None) {
+            Err(BootstrapError::CacheDir {
+                host,
+                path,
+                message,
+            }) => {
+                assert_eq!(host, "target");
+                assert_eq!(path, cache.display().to_string(), "{name}");
+                assert!(
+                    message.contains("owned by another user"),
+                    "{name}: {message}"
+                );
+            }
+            Err(other) => panic!("{name}: expected a cache error, got {other}"),
+            Ok(_) => panic!("{name}: used a cache owned by another user"),
+        }
+    }
+}
+
+#[test]
+fn sudo_runs_the_agent_as_the_service_user() {
+    let server = SshServer::start();
+    let service = User::create("batou-svc-");
+    let login = User::create("batou-lg-");
+    login.allow_sudo(&service.name, true);
+    server.add_alias("login", &login.name);
+    let target = server.target("login");
+    for (name, t) in transports() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = agent_script(dir.path());
+        // Default cache dir: in the service user's home.
+        let launched = launch_as(&*t, &target, &binary, None, Some(&service.name)).unwrap();
+        assert!(launched.uploaded, "{name}");
+        assert_eq!(launched.user, service.name, "{name}: Launched.user");
+        assert_eq!(
+            talk_to_agent(name, launched),
+            format!("agent-user {} args agent --flag=a b", service.name),
+            "{name}"
+        );
+        let cached = service
+            .home
+            .join(".cache/batou/agents")
+            .join(format!("batou-agent-{}", binary.hash));
+        let meta = std::fs::metadata(&cached)
+            .unwrap_or_else(|e| panic!("{name}: {}: {e}", cached.display()));
+        let uid = users_uid(&service.name);
+        assert_eq!(
+            meta.uid(),
+            uid,
+            "{name}: the cached binary belongs to the service user"
+        );
+        let again = launch_as(&*t, &target, &binary, None, Some(&service.name)).unwrap();
+        assert!(!again.uploaded, "{name}: cached for the service user");
+        talk_to_agent(name, again);
+
+        // The login user itself as service user: no sudo.
+        let own = launch_as(&*t, &target, &binary, None, Some(&login.name)).unwrap();
+        assert_eq!(own.user, login.name, "{name}");
+        talk_to_agent(name, own);
+        // require_sudo = false: never sudo, even for another service user.
+        let never = launch(&AgentLaunch {
+            transport: &*t,
+            target: &target,
+            binary: &binary,
+            cache_dir: None,
+            service_user: Some(service.name.clone()),
+            require_sudo: Some(false),
+            agent_args: vec![],
+        })
+        .unwrap();
+        assert_eq!(never.user, login.name, "{name}: require_sudo=false");
+        talk_to_agent(name, never);
+    }
+}
+
+fn users_uid(name: &str) -> u32 {
+    let out = std::process::Command::new("id")
+        .args(["-u", name])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[test]
+fn sudo_that_asks_for_a_password_fails_fast_and_says_so() {
+    let server = SshServer::start();
+    let service = User::create("batou-svc-");
+    let login = User::create("batou-pw-");
+    // A rule, but without NOPASSWD: sudo would prompt.
+    login.allow_sudo(&service.name, false);
+    server.add_alias("pw", &login.name);
+    let target = server.target("pw");
+    for (name, t) in transports() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = agent_script(dir.path());
+        let started = Instant::now();
+        let e = launch_as(&*t, &target, &binary, None, Some(&service.name))
+            .err()
+            .unwrap_or_else(|| panic!("{name}: sudo did not ask for a password"));
+        let took = started.elapsed();
+        match &e {
+            BootstrapError::SudoPassword { host, user } => {
+                assert_eq!(host, "pw", "{name}");
+                assert_eq!(user, &service.name, "{name}");
+            }
+            other => panic!("{name}: expected SudoPassword, got {other}"),
+        }
+        assert!(e.to_string().contains("NOPASSWD"), "{name}: {e}");
+        assert!(
+            took < Duration::from_secs(5),
+            "{name}: took {took:?} (connect timeout is 10 s)"
+        );
+    }
+}
+
+#[test]
+fn the_real_binary_starts_through_the_bootstrap() {
+    let server = SshServer::start();
+    let target = server.target("target");
+    let binary = AgentBinary::from_path(
+        Path::new(env!("CARGO_BIN_EXE_batou-test")),
+        local_os(),
+        local_arch(),
+    )
+    .unwrap();
+    for (name, t) in transports() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache: PathBuf = dir.path().join("cache");
+        let mut launched = launch(&AgentLaunch {
+            transport: &*t,
+            target: &target,
+            binary: &binary,
+            cache_dir: Some(cache.display().to_string()),
+            service_user: None,
+            require_sudo: None,
+            agent_args: vec!["--version".into()],
+        })
+        .unwrap();
+        assert!(launched.uploaded, "{name}");
+        let mut out = String::new();
+        launched.channel.stdout.read_to_string(&mut out).unwrap();
+        assert_eq!(launched.channel.control.wait().unwrap(), Some(0), "{name}");
+        assert!(
+            out.contains(env!("CARGO_PKG_VERSION")),
+            "{name}: --version printed {out:?}"
+        );
+        assert!(
+            !out.contains("BATOU-"),
+            "{name}: bootstrap lines leaked into the agent's stdout"
+        );
+    }
+}
+
+#[test]
+fn hosts_in_network_namespaces_each_answer_on_their_own_address() {
+    let hosts = NetnsHosts::create(3);
+    for (name, t) in transports() {
+        for (k, host) in hosts.hosts.iter().enumerate() {
+            let target = hosts.target(k);
+            let (code, out, err) = run(&*t, &target, "ip -o -4 addr show", b"");
+            assert_eq!(code, Some(0), "{name} {}: {}", host.name, text(&err));
+            let out = text(&out);
+            assert!(
+                out.contains(&format!("{}/30", host.ip)),
+                "{name} {}: {out}",
+                host.name
+            );
+            for other in hosts.hosts.iter().filter(|o| o.ip != host.ip) {
+                assert!(
+                    !out.contains(&other.ip),
+                    "{name} {}: sees {}",
+                    host.name,
+                    other.ip
+                );
+            }
+        }
+    }
+}

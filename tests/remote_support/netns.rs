@@ -1,0 +1,221 @@
+//! Several hosts on one machine: each its own network namespace joined to
+//! ours by a veth pair on a private /30 in 10.213.0.0/16, with its own
+//! sshd. Only those addresses and loopback are ever contacted.
+//!
+//! Subnets are allocated through lock files (one per third octet, holding
+//! the owner's pid), so parallel tests and concurrent test runs on one
+//! machine never collide; a lock whose process is gone is reclaimed along
+//! with whatever namespace and link it left behind.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use batou_core::transport::Target;
+
+use super::{SshServer, run, run_quiet};
+
+const LOCKS: &str = "/tmp/batou-test-netns";
+
+/// One host in its own namespace.
+pub struct NetnsHost {
+    /// Its name in the ssh_config (`host0`, `host1`, ...).
+    pub name: String,
+    /// Its namespace (`ip netns exec NS ...`).
+    pub ns: String,
+    /// Its address (inside the namespace).
+    pub ip: String,
+    octet: u8,
+    server: Option<SshServer>,
+}
+
+impl NetnsHost {
+    /// Its sshd.
+    pub fn server(&self) -> &SshServer {
+        self.server.as_ref().expect("server runs until drop")
+    }
+}
+
+/// `n` namespaced hosts and one ssh_config reaching all of them.
+pub struct NetnsHosts {
+    pub hosts: Vec<NetnsHost>,
+    dir: tempfile::TempDir,
+}
+
+impl NetnsHosts {
+    /// Creates `n` hosts, each with an sshd on port 22 of its own address.
+    pub fn create(n: usize) -> NetnsHosts {
+        let dir = tempfile::Builder::new()
+            .prefix("batou-netns-")
+            .tempdir()
+            .expect("temp dir");
+        let mut hosts = Vec::new();
+        for k in 0..n {
+            hosts.push(NetnsHost::create(&format!("host{k}")));
+        }
+        let all = NetnsHosts { hosts, dir };
+        all.write_config();
+        all
+    }
+
+    /// The ssh_config with a `Host hostK` entry per host (user root).
+    pub fn ssh_config(&self) -> PathBuf {
+        self.dir.path().join("ssh_config")
+    }
+
+    /// The known_hosts with every host's real key.
+    pub fn known_hosts(&self) -> PathBuf {
+        self.dir.path().join("known_hosts")
+    }
+
+    fn write_config(&self) {
+        let mut config = String::new();
+        let mut known = String::new();
+        for h in &self.hosts {
+            config.push_str(
+                &h.server()
+                    .config_block(&h.name, "root", &self.known_hosts()),
+            );
+            known.push_str(&h.server().known_hosts_line());
+            known.push('\n');
+        }
+        fs::write(self.ssh_config(), config).unwrap();
+        fs::write(self.known_hosts(), known).unwrap();
+    }
+
+    /// A target for host `k` through the combined ssh_config.
+    pub fn target(&self, k: usize) -> Target {
+        Target {
+            host: self.hosts[k].name.clone(),
+            address: self.hosts[k].name.clone(),
+            ssh_config: Some(self.ssh_config()),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl NetnsHost {
+    fn create(name: &str) -> NetnsHost {
+        let octet = claim_octet();
+        let ns = format!("batou-t{octet}");
+        let (outer, inner) = (format!("bt{octet}h"), format!("bt{octet}n"));
+        let ip = format!("10.213.{octet}.2");
+        // From here on, Drop cleans up whatever was made.
+        let mut host = NetnsHost {
+            name: name.to_string(),
+            ns: ns.clone(),
+            ip: ip.clone(),
+            octet,
+            server: None,
+        };
+        run("ip", &["netns", "add", &ns]);
+        run(
+            "ip",
+            &[
+                "link", "add", &outer, "type", "veth", "peer", "name", &inner,
+            ],
+        );
+        run("ip", &["link", "set", &inner, "netns", &ns]);
+        run(
+            "ip",
+            &[
+                "addr",
+                "add",
+                &format!("10.213.{octet}.1/30"),
+                "dev",
+                &outer,
+            ],
+        );
+        run("ip", &["link", "set", &outer, "up"]);
+        run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &ns,
+                "ip",
+                "addr",
+                "add",
+                &format!("{ip}/30"),
+                "dev",
+                &inner,
+            ],
+        );
+        run(
+            "ip",
+            &["netns", "exec", &ns, "ip", "link", "set", &inner, "up"],
+        );
+        run(
+            "ip",
+            &["netns", "exec", &ns, "ip", "link", "set", "lo", "up"],
+        );
+        let server = SshServer::spawn(Some(&ns), &ip, 22)
+            .unwrap_or_else(|e| panic!("cannot start sshd in namespace {ns}: {e}"));
+        host.server = Some(server);
+        host
+    }
+}
+
+impl Drop for NetnsHost {
+    fn drop(&mut self) {
+        drop(self.server.take());
+        teardown(self.octet);
+        let _ = fs::remove_file(lock_path(self.octet));
+    }
+}
+
+fn lock_path(octet: u8) -> PathBuf {
+    Path::new(LOCKS).join(octet.to_string())
+}
+
+/// Kills what still runs in the namespace (only processes this test
+/// started: sshd and its sessions), then removes the link and namespace.
+fn teardown(octet: u8) {
+    let ns = format!("batou-t{octet}");
+    if let Ok(out) = std::process::Command::new("ip")
+        .args(["netns", "pids", &ns])
+        .output()
+    {
+        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            run_quiet("kill", &["-9", pid]);
+        }
+    }
+    run_quiet("ip", &["link", "del", &format!("bt{octet}h")]);
+    run_quiet("ip", &["netns", "del", &ns]);
+}
+
+/// Claims a free third octet for a /30 (and the namespace and link names
+/// derived from it).
+fn claim_octet() -> u8 {
+    fs::create_dir_all(LOCKS).expect("lock directory for namespaces");
+    let start = (std::process::id() as usize * 7) % 250;
+    for i in 0..250usize {
+        let octet = ((start + i) % 250 + 1) as u8;
+        let path = lock_path(octet);
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut f) => {
+                let _ = write!(f, "{}", std::process::id());
+                // A crashed run may have left the names behind.
+                teardown(octet);
+                return octet;
+            }
+            Err(_) => {
+                let owner = fs::read_to_string(&path).unwrap_or_default();
+                let alive = owner
+                    .trim()
+                    .parse::<u32>()
+                    .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+                // An empty file may be a lock being written right now.
+                if !alive && !owner.trim().is_empty() {
+                    let _ = fs::remove_file(&path);
+                }
+            }
+        }
+    }
+    panic!("no free 10.213.x.0/30 subnet for a test namespace (locks in {LOCKS})");
+}
