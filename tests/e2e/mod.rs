@@ -8,4 +8,5 @@ mod platforms;
 mod predict_check;
 mod resources;
 mod script;
+mod secrets;
 mod transcript;
