@@ -3,3 +3,4 @@
 //! One test binary; one module per topic under `e2e/`.
 
 mod e2e;
+mod remote_support;

@@ -10,3 +10,4 @@ mod resources;
 mod script;
 mod secrets;
 mod transcript;
+mod transport;
