@@ -47,9 +47,9 @@ pub mod remote;
 pub mod secrets;
 pub mod stdlib;
 pub mod template;
-pub mod transport;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod transport;
 pub mod vfs;
 
 pub use component::{Component, Configure, Deploy, Registry, Sub, Verdict};

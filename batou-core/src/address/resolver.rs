@@ -252,7 +252,13 @@ impl Resolver {
                     family: AddressFamily::V4,
                 })
         })
-        .or_else(|e| if self.lenient { Ok(Ipv4Addr::UNSPECIFIED) } else { Err(e) })
+        .or_else(|e| {
+            if self.lenient {
+                Ok(Ipv4Addr::UNSPECIFIED)
+            } else {
+                Err(e)
+            }
+        })
     }
 
     /// The host's IPv6 address: the literal itself, the override, or the
@@ -296,7 +302,13 @@ impl Resolver {
                 }),
             }
         })
-        .or_else(|e| if self.lenient { Ok(Ipv6Addr::UNSPECIFIED) } else { Err(e) })
+        .or_else(|e| {
+            if self.lenient {
+                Ok(Ipv6Addr::UNSPECIFIED)
+            } else {
+                Err(e)
+            }
+        })
     }
 
     fn dns(&self, host: &str) -> Result<&Dns, ResolveError> {

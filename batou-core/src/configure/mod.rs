@@ -256,7 +256,11 @@ fn build_resolver(env: &Environment, lenient: bool) -> Result<Arc<Resolver>, Vec
         require_v6: env.settings.require_v6,
     };
     let resolver = Resolver::system(overrides, defaults);
-    Ok(Arc::new(if lenient { resolver.lenient() } else { resolver }))
+    Ok(Arc::new(if lenient {
+        resolver.lenient()
+    } else {
+        resolver
+    }))
 }
 
 /// How the fixpoint ended for a root that is not configured.

@@ -95,11 +95,13 @@ pub(crate) fn deploy_root(root: &mut Root, ctx: &RootContext<'_>) -> Result<usiz
         return Ok(0);
     };
     if !ctx.predict {
-        ctx.host.mkdir(&tree.workdir, true).map_err(|e| DeployError {
-            host: root.host.clone(),
-            component: tree.breadcrumbs.clone(),
-            source: e.into(),
-        })?;
+        ctx.host
+            .mkdir(&tree.workdir, true)
+            .map_err(|e| DeployError {
+                host: root.host.clone(),
+                component: tree.breadcrumbs.clone(),
+                source: e.into(),
+            })?;
     }
     let run = Run {
         host: ctx.host,

@@ -387,3 +387,36 @@ fn a_component_that_requires_its_own_changing_value_does_not_converge() {
         "{errors:?}"
     );
 }
+
+/// Requires `k` as numbers.
+#[derive(Default, Serialize, Deserialize)]
+struct WantsNumbers;
+
+impl Component for WantsNumbers {
+    fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
+        let _: Vec<u16> = ctx.require("k")?;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_provided_value_of_the_wrong_shape_is_an_error_of_the_requirer() {
+    let p = Project::new();
+    let mut reg = probes(&["giver"]);
+    reg.component::<WantsNumbers>("taker");
+    let ini = "[hosts]\nh = taker, giver\n[component:giver]\nprovide = k=not-a-number\n";
+    let errors = configure_err(p.env(ini), &reg, &p.options());
+    match &errors[..] {
+        [
+            ConfigError::Component {
+                component,
+                source: Error::Resource { key, message },
+                ..
+            },
+        ] => {
+            assert_eq!((component.as_str(), key.as_str()), ("taker", "k"));
+            assert!(message.contains("wrong shape"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
