@@ -672,3 +672,147 @@ fn hosts_in_network_namespaces_each_answer_on_their_own_address() {
         }
     }
 }
+
+#[test]
+fn auth_and_connect_failures_are_classified() {
+    let server = SshServer::start();
+    // A user whose authorized_keys does not exist on the server.
+    let mut config = std::fs::read_to_string(server.ssh_config()).unwrap();
+    config.push_str(&server.config_block("stranger", "batou-no-such-key", &server.known_hosts()));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    config.push_str(&format!(
+        "Host closed\n  HostName 127.0.0.1\n  Port {closed_port}\n  User root\n  IdentityFile {}\n  UserKnownHostsFile {}\n  StrictHostKeyChecking yes\n",
+        server.client_key().display(),
+        server.known_hosts().display()
+    ));
+    std::fs::write(server.ssh_config(), config).unwrap();
+    let outcome = |t: &dyn Transport, target: &Target| -> TransportError {
+        match t.start(target, "true") {
+            Err(e) => e,
+            Ok(channel) => {
+                let (code, _, err) = channel.finish().unwrap();
+                t.diagnose(target, code, &text(&err))
+                    .unwrap_or_else(|| panic!("no diagnosis for exit {code:?}: {}", text(&err)))
+            }
+        }
+    };
+    for (name, t) in transports() {
+        let e = outcome(&*t, &server.target("stranger"));
+        assert!(
+            matches!(&e, TransportError::Auth { host, .. } if host == "stranger"),
+            "{name}: {e:?}"
+        );
+        let e = outcome(&*t, &server.target("closed"));
+        assert!(
+            matches!(&e, TransportError::Connect { host, message } if host == "closed" && message.contains("refused")),
+            "{name}: {e:?}"
+        );
+    }
+}
+
+#[test]
+fn ssh2_says_why_a_passphrase_protected_key_is_not_used() {
+    let server = SshServer::start();
+    let key = server.dir().join("locked_ed25519");
+    crate::remote_support::run(
+        "ssh-keygen",
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "secret passphrase",
+            "-f",
+            key.to_str().unwrap(),
+        ],
+    );
+    let config = server
+        .config_block("locked", "root", &server.known_hosts())
+        .replace(
+            &server.client_key().display().to_string(),
+            &key.display().to_string(),
+        );
+    std::fs::write(server.ssh_config(), config).unwrap();
+    let t = Registry::new().transport_for("ssh2").unwrap();
+    match t.start(&server.target("locked"), "true") {
+        Err(TransportError::Auth { host, message }) => {
+            assert_eq!(host, "locked");
+            assert!(message.contains("passphrase"), "{message}");
+            assert!(message.contains(key.to_str().unwrap()), "{message}");
+        }
+        Err(other) => panic!("expected an auth error, got {other:?}"),
+        Ok(_) => panic!("logged in with a passphrase-protected key nobody unlocked"),
+    }
+}
+
+#[test]
+fn kill_ends_a_running_command_at_once() {
+    let server = SshServer::start();
+    let target = server.target("target");
+    for (name, t) in transports() {
+        let mut channel = t.start(&target, "echo $$; exec sleep 60").unwrap();
+        let mut line = String::new();
+        BufReader::new(&mut channel.stdout)
+            .read_line(&mut line)
+            .unwrap();
+        let sleeper = line.trim().to_string();
+        assert!(sleeper.parse::<u32>().is_ok(), "{name}: {line:?}");
+        let started = Instant::now();
+        within(
+            &format!("{name}: kill"),
+            Duration::from_secs(10),
+            move || {
+                channel.control.kill();
+                let _ = channel.control.wait();
+            },
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{name}: kill took {:?}",
+            started.elapsed()
+        );
+        // Without a pty, sshd does not signal the command when the
+        // connection goes: end the sleeper this test started.
+        crate::remote_support::run_quiet("kill", &[&sleeper]);
+    }
+}
+
+#[test]
+fn a_connection_killed_midway_is_reported_not_hung() {
+    let server = SshServer::start();
+    let target = server.target("target");
+    for (name, t) in transports() {
+        // The command reports its own pid and its parent's: the sshd
+        // process serving this session.
+        let mut channel = t.start(&target, "echo $PPID $$; exec sleep 60").unwrap();
+        let mut line = String::new();
+        BufReader::new(&mut channel.stdout)
+            .read_line(&mut line)
+            .unwrap();
+        let pids: Vec<u32> = line
+            .split_whitespace()
+            .map(|p| p.parse().unwrap_or_else(|_| panic!("{name}: {line:?}")))
+            .collect();
+        let (session, sleeper) = (pids[0], pids[1]);
+        // Kill the sshd process of this session (and with it the TCP
+        // connection), as a network failure would.
+        crate::remote_support::run("kill", &["-9", &session.to_string()]);
+        let outcome = within(
+            &format!("{name}: noticing the dead connection"),
+            Duration::from_secs(20),
+            move || {
+                let mut rest = Vec::new();
+                let read = channel.stdout.read_to_end(&mut rest);
+                let status = channel.control.wait();
+                (read.is_err(), status.map_err(|e| e.to_string()))
+            },
+        );
+        crate::remote_support::run_quiet("kill", &[&sleeper.to_string()]);
+        match outcome {
+            (_, Err(_)) | (_, Ok(None)) | (_, Ok(Some(255))) | (true, _) => {}
+            other => panic!("{name}: a killed connection looked like a clean exit: {other:?}"),
+        }
+    }
+}

@@ -84,17 +84,23 @@ impl Ssh2Transport {
 /// Resolved connection settings for one target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
+    /// What to connect to (`HostName`, else the address itself).
     pub hostname: String,
+    /// TCP port (`Port`, default 22).
     pub port: u16,
+    /// Login user (`User`, default `$USER`).
     pub user: String,
     /// Private key files to try, in order (missing ones are skipped).
     pub identity_files: Vec<PathBuf>,
     /// Only agent keys that match an identity file (`IdentitiesOnly`).
     pub identities_only: bool,
+    /// The known_hosts files to check (`UserKnownHostsFile`).
     pub known_hosts: Vec<PathBuf>,
     /// The name the host key is recorded under (`HostKeyAlias`, else the
     /// host name).
     pub host_key_alias: Option<String>,
+    /// TCP connect and handshake limit (the target's, or `ConnectTimeout`
+    /// if shorter).
     pub connect_timeout: Duration,
 }
 
