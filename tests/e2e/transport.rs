@@ -816,3 +816,25 @@ fn a_connection_killed_midway_is_reported_not_hung() {
         }
     }
 }
+
+#[test]
+fn ssh2_refuses_to_bypass_a_proxy_jump() {
+    let server = SshServer::start();
+    let config = server
+        .config_block("jumped", "root", &server.known_hosts())
+        .replace(
+            "Host jumped\n",
+            "Host jumped\n  ProxyJump bastion.invalid\n",
+        );
+    std::fs::write(server.ssh_config(), config).unwrap();
+    let t = Registry::new().transport_for("ssh2").unwrap();
+    match t.start(&server.target("jumped"), "true") {
+        Err(TransportError::Connect { host, message }) => {
+            assert_eq!(host, "jumped");
+            assert!(message.contains("proxyjump bastion.invalid"), "{message}");
+            assert!(message.contains("connect_method = ssh"), "{message}");
+        }
+        Err(other) => panic!("expected a connect error, got {other:?}"),
+        Ok(_) => panic!("connected directly, bypassing the ProxyJump"),
+    }
+}

@@ -464,6 +464,13 @@ fn ended_early(
         return e.into();
     }
     let sudo_user = l.service_user.clone().unwrap_or_else(|| "root".to_string());
+    if stderr.contains("sorry, you must have a tty") {
+        return BootstrapError::Sudo {
+            host,
+            user: sudo_user,
+            message: "sudo is configured with `requiretty`; batou runs sudo without a terminal: set `Defaults:LOGIN_USER !requiretty`".into(),
+        };
+    }
     if stderr.contains("a password is required") || stderr.contains("a terminal is required") {
         return BootstrapError::SudoPassword {
             host,

@@ -102,6 +102,8 @@ pub struct Settings {
     /// TCP connect and handshake limit (the target's, or `ConnectTimeout`
     /// if shorter).
     pub connect_timeout: Duration,
+    /// `ProxyJump`/`ProxyCommand`, which this transport cannot follow.
+    pub proxy: Option<String>,
 }
 
 impl Settings {
@@ -127,6 +129,7 @@ impl Settings {
             ],
             host_key_alias: None,
             connect_timeout: target.connect_timeout,
+            proxy: None,
         }
     }
 
@@ -150,6 +153,9 @@ impl Settings {
                     .known_hosts
                     .extend(value.split_whitespace().map(expand_tilde)),
                 "hostkeyalias" => s.host_key_alias = Some(value.to_string()),
+                "proxyjump" | "proxycommand" if value != "none" => {
+                    s.proxy = Some(format!("{key} {value}"))
+                }
                 "connecttimeout" => {
                     if let Ok(secs) = value.parse::<u64>() {
                         s.connect_timeout = s.connect_timeout.min(Duration::from_secs(secs));
@@ -298,6 +304,13 @@ fn connect(target: &Target, s: &Settings) -> Result<(Session, RawFd), TransportE
         host: host.clone(),
         message,
     };
+    if let Some(proxy) = &s.proxy {
+        // Connecting directly would bypass the jump host the user's
+        // configuration requires.
+        return Err(connect_err(format!(
+            "the ssh configuration says `{proxy}`, which the ssh2 transport cannot follow; use connect_method = ssh for this host"
+        )));
+    }
     let addrs: Vec<_> = (s.hostname.as_str(), s.port)
         .to_socket_addrs()
         .map_err(|e| connect_err(format!("cannot resolve {}: {e}", s.hostname)))?
@@ -890,5 +903,78 @@ impl ChannelControl for PumpControl {
                 .wait(st)
                 .unwrap_or_else(|p| p.into_inner());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> Target {
+        Target {
+            host: "web1".into(),
+            address: "web1".into(),
+            ssh_config: None,
+            connect_timeout: Duration::from_secs(30),
+        }
+    }
+
+    #[test]
+    fn settings_from_ssh_g() {
+        let text = "host web1\nhostname 10.0.0.5\nport 2222\nuser deploy\n\
+            identityfile ~/.ssh/id_ed25519\nidentityfile /keys/extra\n\
+            identitiesonly yes\nuserknownhostsfile ~/.ssh/known_hosts /etc/kh\n\
+            connecttimeout 7\nproxyjump none\n";
+        let s = Settings::from_ssh_g(text, &target());
+        assert_eq!(s.hostname, "10.0.0.5");
+        assert_eq!(s.port, 2222);
+        assert_eq!(s.user, "deploy");
+        assert_eq!(
+            s.identity_files,
+            [home().join(".ssh/id_ed25519"), PathBuf::from("/keys/extra")]
+        );
+        assert!(s.identities_only);
+        assert_eq!(
+            s.known_hosts,
+            [home().join(".ssh/known_hosts"), PathBuf::from("/etc/kh")]
+        );
+        assert_eq!(s.connect_timeout, Duration::from_secs(7));
+        assert_eq!(s.proxy, None);
+        let s = Settings::from_ssh_g("proxyjump bastion\nconnecttimeout none\n", &target());
+        assert_eq!(s.proxy.as_deref(), Some("proxyjump bastion"));
+        assert_eq!(s.connect_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn recognises_passphrase_protected_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        let locked = dir.path().join("locked");
+        for (path, pass) in [(&plain, ""), (&locked, "pw")] {
+            let status = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", pass, "-f"])
+                .arg(path)
+                .status()
+                .expect("ssh-keygen (openssh-client) is needed for this test");
+            assert!(status.success());
+        }
+        assert!(!is_encrypted_key(&plain));
+        assert!(is_encrypted_key(&locked));
+        assert!(public_blob(&plain).is_some_and(|b| !b.is_empty()));
+    }
+
+    #[test]
+    fn records_key_types_of_the_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let kh = dir.path().join("known_hosts");
+        std::fs::write(
+            &kh,
+            "[h]:2222 ssh-ed25519 AAAA\nother ecdsa-sha2-nistp256 AAAA\nh,[h]:2222 ssh-rsa AAAA\n",
+        )
+        .unwrap();
+        assert_eq!(
+            recorded_key_types(&[kh], &["[h]:2222".to_string()]),
+            ["ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]
+        );
     }
 }
