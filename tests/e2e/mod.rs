@@ -1,6 +1,7 @@
 mod support;
 
 mod conversions;
+mod agent;
 mod deploy;
 mod malformed;
 mod no_panic;

@@ -105,6 +105,21 @@ impl Project {
 
     /// Like [`Project::run`], with extra environment variables.
     pub fn run_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Outcome {
+        let output = self
+            .command(args, vars)
+            .output()
+            .expect("run the batou-test binary");
+        Outcome {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            code: output.status.code(),
+        }
+    }
+
+    /// The command [`Project::run_with`] runs, for tests that start it in
+    /// the background. `HOME` is `<project>/home`.
+    pub fn command(&self, args: &[&str], vars: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
             .current_dir(self.path())
@@ -117,13 +132,7 @@ impl Project {
         for (k, v) in vars {
             cmd.env(k, v);
         }
-        let output = cmd.output().expect("run the batou-test binary");
-        Outcome {
-            args: args.iter().map(|a| a.to_string()).collect(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            code: output.status.code(),
-        }
+        cmd
     }
 
     /// Text of a file under the project; panics with the path if missing.
