@@ -752,7 +752,7 @@ fn kill_ends_a_running_command_at_once() {
     let server = SshServer::start();
     let target = server.target("target");
     for (name, t) in transports() {
-        let mut channel = t.start(&target, "echo $$; exec sleep 60").unwrap();
+        let mut channel = t.start(&target, "echo $$; exec sleep 30").unwrap();
         let mut line = String::new();
         BufReader::new(&mut channel.stdout)
             .read_line(&mut line)
@@ -786,7 +786,7 @@ fn a_connection_killed_midway_is_reported_not_hung() {
     for (name, t) in transports() {
         // The command reports its own pid and its parent's: the sshd
         // process serving this session.
-        let mut channel = t.start(&target, "echo $PPID $$; exec sleep 60").unwrap();
+        let mut channel = t.start(&target, "echo $PPID $$; exec sleep 31").unwrap();
         let mut line = String::new();
         BufReader::new(&mut channel.stdout)
             .read_line(&mut line)
@@ -836,5 +836,20 @@ fn ssh2_refuses_to_bypass_a_proxy_jump() {
         }
         Err(other) => panic!("expected a connect error, got {other:?}"),
         Ok(_) => panic!("connected directly, bypassing the ProxyJump"),
+    }
+}
+
+#[test]
+fn a_command_killed_by_a_signal_is_not_success() {
+    let server = SshServer::start();
+    let target = server.target("target");
+    for (name, t) in transports() {
+        let (code, _, err) = run(&*t, &target, "kill -9 $$", b"");
+        // ssh reports 255; ssh2 knows no code.
+        assert!(
+            code != Some(0) && code.is_none_or(|c| c == 255),
+            "{name}: a signalled command exited {code:?}: {}",
+            text(&err)
+        );
     }
 }

@@ -22,11 +22,12 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::transport::{Channel, Target, Transport, TransportError, quote};
+use crate::transport::{Channel, ChannelControl, Target, Transport, TransportError, quote};
 
 /// The executable the agent runs from, and what it runs on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -371,37 +372,110 @@ pub fn launch(l: &AgentLaunch<'_>) -> Result<Launched, BootstrapError> {
 fn start(l: &AgentLaunch<'_>) -> Result<Outcome, BootstrapError> {
     let command = outer_command(l, START, &l.agent_args);
     let mut channel = l.transport.start(l.target, &command)?;
-    let mut pre = Preamble::default();
-    loop {
-        let line = match read_line(&mut *channel.stdout) {
-            Ok(line) => line,
-            Err(e) => {
-                channel.control.kill();
-                return Err(TransportError::Io {
-                    host: l.target.host.clone(),
-                    message: format!("reading from the agent bootstrap: {e}"),
+    // The script needs a connection, maybe sudo and one hash of the cached
+    // binary; a target that stops answering meanwhile must not hang us.
+    let limit = l.target.connect_timeout + PREAMBLE_GRACE;
+    let (read, timed_out) = with_deadline(&mut channel, limit, |channel| -> std::io::Result<_> {
+        let mut pre = Preamble::default();
+        loop {
+            match read_line(&mut *channel.stdout)? {
+                Some(line) if line == "BATOU-START" || line == "BATOU-MISSING" => {
+                    return Ok((Some(line), pre));
                 }
-                .into());
-            }
-        };
-        match line.as_deref() {
-            Some("BATOU-START") => {
-                check_platform(l, &pre)?;
-                return Ok(Outcome::Started(channel, pre));
-            }
-            Some("BATOU-MISSING") => {
-                check_platform(l, &pre)?;
-                let _ = channel.finish();
-                return Ok(Outcome::Missing);
-            }
-            Some(line) => note(&mut pre, line),
-            None => {
-                // The script ended without starting anything.
-                let (code, _, err) = channel.finish().unwrap_or((None, Vec::new(), Vec::new()));
-                return Err(ended_early(l, &pre, code, &String::from_utf8_lossy(&err)));
+                Some(line) => note(&mut pre, &line),
+                None => return Ok((None, pre)),
             }
         }
+    });
+    let host = l.target.host.clone();
+    if timed_out {
+        channel.control.kill();
+        return Err(TransportError::Io {
+            host,
+            message: format!(
+                "the agent bootstrap did not answer within {} s",
+                limit.as_secs()
+            ),
+        }
+        .into());
     }
+    let (last, pre) = match read {
+        Ok(read) => read,
+        Err(e) => {
+            channel.control.kill();
+            return Err(TransportError::Io {
+                host,
+                message: format!("reading from the agent bootstrap: {e}"),
+            }
+            .into());
+        }
+    };
+    match last.as_deref() {
+        Some("BATOU-START") => {
+            if let Err(e) = check_platform(l, &pre) {
+                channel.control.kill();
+                return Err(e);
+            }
+            Ok(Outcome::Started(channel, pre))
+        }
+        Some(_) => {
+            let _ = channel.finish();
+            check_platform(l, &pre)?;
+            Ok(Outcome::Missing)
+        }
+        None => {
+            // The script ended without starting anything.
+            let (code, _, err) = channel.finish().unwrap_or((None, Vec::new(), Vec::new()));
+            Err(ended_early(l, &pre, code, &String::from_utf8_lossy(&err)))
+        }
+    }
+}
+
+/// How long the bootstrap script may take beyond the connect timeout.
+const PREAMBLE_GRACE: Duration = Duration::from_secs(60);
+
+/// Runs `f` on `channel`, killing the channel if `f` has not returned
+/// within `limit` (so a blocked read ends). `(f's result, whether it
+/// timed out)`.
+fn with_deadline<R>(
+    channel: &mut Channel,
+    limit: Duration,
+    f: impl FnOnce(&mut Channel) -> R,
+) -> (R, bool) {
+    let control: Arc<Mutex<Box<dyn ChannelControl>>> = Arc::new(Mutex::new(std::mem::replace(
+        &mut channel.control,
+        Box::new(Detached),
+    )));
+    let (done, finished) = mpsc::channel::<()>();
+    let watchdog = {
+        let control = control.clone();
+        std::thread::spawn(move || match finished.recv_timeout(limit) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                control.lock().unwrap_or_else(|p| p.into_inner()).kill();
+                true
+            }
+            _ => false,
+        })
+    };
+    let result = f(channel);
+    let _ = done.send(());
+    let timed_out = watchdog.join().unwrap_or(false);
+    channel.control = match Arc::try_unwrap(control) {
+        Ok(m) => m.into_inner().unwrap_or_else(|p| p.into_inner()),
+        Err(_) => Box::new(Detached),
+    };
+    (result, timed_out)
+}
+
+/// Stands in for a channel's control while a watchdog holds it.
+struct Detached;
+
+impl ChannelControl for Detached {
+    fn wait(&mut self) -> std::io::Result<Option<i32>> {
+        Ok(None)
+    }
+
+    fn kill(&mut self) {}
 }
 
 fn note(pre: &mut Preamble, line: &str) {

@@ -336,6 +336,7 @@ fn connect(target: &Target, s: &Settings) -> Result<(Session, RawFd), TransportE
     })?;
     // Without TCP_NODELAY every small protocol message waits for Nagle.
     let _ = tcp.set_nodelay(true);
+    dead_peer_detection(&tcp);
     let mut session = Session::new().map_err(|e| connect_err(e.to_string()))?;
     let socket = tcp.as_raw_fd();
     session.set_tcp_stream(tcp);
@@ -366,6 +367,37 @@ fn connect(target: &Target, s: &Settings) -> Result<(Session, RawFd), TransportE
     // dead peer either; the pump runs non-blocking.
     session.set_keepalive(false, 5);
     Ok((session, socket))
+}
+
+/// Makes the kernel give up on a peer that stopped answering within about
+/// 20 s (as `ServerAliveInterval=5`/`ServerAliveCountMax=3` does for the
+/// `ssh` transport): TCP keepalive probes when idle, and a limit on how
+/// long sent data may stay unacknowledged (the pump's SSH keepalives make
+/// sure there is some).
+fn dead_peer_detection(tcp: &TcpStream) {
+    #[cfg(target_os = "linux")]
+    {
+        let fd = tcp.as_raw_fd();
+        let set = |level: libc::c_int, name: libc::c_int, value: libc::c_int| {
+            // SAFETY: a valid socket and a pointer to a c_int of the given size.
+            unsafe {
+                libc::setsockopt(
+                    fd,
+                    level,
+                    name,
+                    &value as *const libc::c_int as *const libc::c_void,
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+        };
+        set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
+        set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, 10);
+        set(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, 5);
+        set(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3);
+        set(libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, 20_000);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = tcp;
 }
 
 fn check_host_key(
@@ -640,7 +672,19 @@ impl Pump {
                 if self.closing {
                     match self.channel.wait_close() {
                         Ok(()) => {
-                            let status = self.channel.exit_status().ok();
+                            // libssh2 reports 0 for a command killed by a
+                            // signal; that must not look like success.
+                            let signalled = self
+                                .channel
+                                .exit_signal()
+                                .ok()
+                                .and_then(|s| s.exit_signal)
+                                .is_some();
+                            let status = if signalled {
+                                None
+                            } else {
+                                self.channel.exit_status().ok()
+                            };
                             let mut st = self.shared.lock();
                             st.status = status;
                             // Whatever is still queued can never be sent.
