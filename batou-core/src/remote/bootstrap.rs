@@ -660,6 +660,40 @@ mod tests {
     }
 
     #[test]
+    fn a_silent_bootstrap_is_killed_at_the_deadline() {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", "echo BATOU-PLATFORM Linux x86_64; exec sleep 30"]);
+        let mut channel = Channel::spawn(cmd, "h").unwrap();
+        let started = std::time::Instant::now();
+        let (lines, timed_out) = with_deadline(&mut channel, Duration::from_millis(300), |c| {
+            let mut lines = Vec::new();
+            while let Ok(Some(line)) = read_line(&mut *c.stdout) {
+                lines.push(line);
+            }
+            lines
+        });
+        assert!(timed_out);
+        assert_eq!(lines, ["BATOU-PLATFORM Linux x86_64"]);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        // The real control is back in place.
+        assert_ne!(channel.control.wait().unwrap(), Some(0));
+
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", "echo BATOU-START"]);
+        let mut channel = Channel::spawn(cmd, "h").unwrap();
+        let (line, timed_out) = with_deadline(&mut channel, Duration::from_secs(30), |c| {
+            read_line(&mut *c.stdout).unwrap()
+        });
+        assert!(!timed_out);
+        assert_eq!(line.as_deref(), Some("BATOU-START"));
+        assert_eq!(channel.control.wait().unwrap(), Some(0));
+    }
+
+    #[test]
     fn read_line_stops_at_the_newline() {
         let mut r: &[u8] = b"BATOU-START\n{\"x\":1}\n";
         assert_eq!(read_line(&mut r).unwrap().as_deref(), Some("BATOU-START"));
