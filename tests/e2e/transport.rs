@@ -652,7 +652,12 @@ fn the_real_binary_starts_through_the_bootstrap() {
 
 #[test]
 fn hosts_in_network_namespaces_each_answer_on_their_own_address() {
-    let hosts = NetnsHosts::create(3);
+    let mut hosts = NetnsHosts::create(3);
+    // A non-root login on the second host, with sudo to a service user.
+    let service = User::create("batou-svc-");
+    let login = User::create("batou-lg-");
+    login.allow_sudo(&service.name, true);
+    hosts.add_alias(1, "login1", &login.name);
     for (name, t) in transports() {
         for (k, host) in hosts.hosts.iter().enumerate() {
             let target = hosts.target(k);
@@ -673,6 +678,22 @@ fn hosts_in_network_namespaces_each_answer_on_their_own_address() {
                 );
             }
         }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let binary = agent_script(dir.path());
+    for (name, t) in transports() {
+        let target = hosts.target_for("login1");
+        let (code, out, err) = run(&*t, &target, "id -un; ip -o -4 addr show", b"");
+        assert_eq!(code, Some(0), "{name}: {}", text(&err));
+        let out = text(&out);
+        assert!(
+            out.starts_with(&format!("{}\n", login.name)),
+            "{name}: {out}"
+        );
+        assert!(out.contains(&hosts.hosts[1].ip), "{name}: {out}");
+        let launched = launch_as(&*t, &target, &binary, None, Some(&service.name)).unwrap();
+        assert_eq!(launched.user, service.name, "{name}");
+        talk_to_agent(name, launched);
     }
 }
 

@@ -12,7 +12,7 @@ pub mod users;
 
 pub use netns::NetnsHosts;
 pub use sshd::SshServer;
-pub use users::User;
+pub use users::{ServiceUser, User};
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -41,6 +41,8 @@ impl NetnsHost {
 pub struct NetnsHosts {
     pub hosts: Vec<NetnsHost>,
     dir: tempfile::TempDir,
+    /// Extra `Host` entries: (host index, alias, login user).
+    aliases: Vec<(usize, String, String)>,
 }
 
 impl NetnsHosts {
@@ -54,7 +56,11 @@ impl NetnsHosts {
         for k in 0..n {
             hosts.push(NetnsHost::create(&format!("host{k}")));
         }
-        let all = NetnsHosts { hosts, dir };
+        let all = NetnsHosts {
+            hosts,
+            dir,
+            aliases: Vec::new(),
+        };
         all.write_config();
         all
     }
@@ -80,8 +86,33 @@ impl NetnsHosts {
             known.push_str(&h.server().known_hosts_line());
             known.push('\n');
         }
+        for (k, alias, user) in &self.aliases {
+            config.push_str(&self.hosts[*k].server().config_block(
+                alias,
+                user,
+                &self.known_hosts(),
+            ));
+        }
         fs::write(self.ssh_config(), config).unwrap();
         fs::write(self.known_hosts(), known).unwrap();
+    }
+
+    /// Adds `Host alias` reaching host `k` as `user` (authorized there),
+    /// e.g. a non-root login user for the sudo tests.
+    pub fn add_alias(&mut self, k: usize, alias: &str, user: &str) {
+        self.hosts[k].server().authorize(user);
+        self.aliases.push((k, alias.to_string(), user.to_string()));
+        self.write_config();
+    }
+
+    /// A target for `alias` through the combined ssh_config.
+    pub fn target_for(&self, alias: &str) -> Target {
+        Target {
+            host: alias.to_string(),
+            address: alias.to_string(),
+            ssh_config: Some(self.ssh_config()),
+            connect_timeout: Duration::from_secs(10),
+        }
     }
 
     /// A target for host `k` through the combined ssh_config.

@@ -15,6 +15,9 @@ pub struct User {
     sudoers: Mutex<Vec<PathBuf>>,
 }
 
+/// The name the brief and the remote tests use for a service user.
+pub type ServiceUser = User;
+
 impl User {
     /// A new user named `<prefix><random>` with a home, `/bin/sh`, and no
     /// password (the account is not locked, so sshd lets it log in with a
