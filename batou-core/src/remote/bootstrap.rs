@@ -92,7 +92,8 @@ impl AgentBinary {
     /// Whether a host whose `uname -s`/`uname -m` print `os`/`arch` can run
     /// this binary (`arm64` is `aarch64`, `amd64` is `x86_64`).
     pub fn runs_on(&self, os: &str, arch: &str) -> bool {
-        self.os.eq_ignore_ascii_case(os) && normal_arch(&self.arch) == normal_arch(arch)
+        self.os.eq_ignore_ascii_case(os)
+            && normal_arch(&self.arch.to_lowercase()) == normal_arch(&arch.to_lowercase())
     }
 }
 
@@ -294,15 +295,17 @@ else exec sh -c "$inner" batou-bootstrap {argv}; fi
 
 fn platform_check(binary: &AgentBinary) -> String {
     // Accept the spellings `runs_on` accepts; the controller decides.
-    let arch = normal_arch(&binary.arch);
+    let lower = binary.arch.to_lowercase();
+    let arch = normal_arch(&lower);
     let alt = match arch {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
         other => other,
     };
+    // Compared in lower case, as `runs_on` compares the OS.
     format!(
-        "case $p in {os}\\ {arch}|{os}\\ {alt}) ;; *) exit 0 ;; esac\n",
-        os = quote(&binary.os),
+        "case $(echo \"$p\" | tr A-Z a-z) in {os}\\ {arch}|{os}\\ {alt}) ;; *) exit 0 ;; esac\n",
+        os = quote(&binary.os.to_lowercase()),
         arch = quote(arch),
         alt = quote(alt),
     )
@@ -644,6 +647,38 @@ mod tests {
             "aarch64-unknown-linux-musl"
         );
         assert_eq!(suggested_triple("Darwin", "arm64"), "aarch64-apple-darwin");
+    }
+
+    #[test]
+    fn the_script_checks_the_platform_like_runs_on() {
+        let binary = |os: &str, arch: &str| AgentBinary {
+            path: PathBuf::from("/x"),
+            hash: String::new(),
+            size: 0,
+            os: os.into(),
+            arch: arch.into(),
+        };
+        for (b, uname, expected) in [
+            (binary("Linux", "x86_64"), "Linux x86_64", true),
+            (binary("linux", "x86_64"), "Linux x86_64", true),
+            (binary("Linux", "x86_64"), "FreeBSD amd64", false),
+            (binary("FreeBSD", "x86_64"), "FreeBSD amd64", true),
+            (binary("Darwin", "aarch64"), "Darwin arm64", true),
+            (binary("Linux", "riscv128"), "Linux x86_64", false),
+        ] {
+            let script = format!("p='{uname}'\n{}echo runs", platform_check(&b));
+            let out = std::process::Command::new("sh")
+                .args(["-c", &script])
+                .output()
+                .unwrap();
+            let (os, arch) = uname.split_once(' ').unwrap();
+            assert_eq!(b.runs_on(os, arch), expected, "{b:?} on {uname}");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim() == "runs",
+                expected,
+                "script for {b:?} on {uname}"
+            );
+        }
     }
 
     #[test]
