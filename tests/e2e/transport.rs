@@ -910,3 +910,22 @@ fn agents_start_on_several_namespaced_hosts_at_once() {
         });
     }
 }
+
+#[test]
+fn a_host_key_alias_is_honoured_by_both_transports() {
+    let server = SshServer::start();
+    let known = server.dir().join("known_hosts_alias");
+    let key = server.known_hosts_line();
+    let key = key.split_once(' ').unwrap().1;
+    std::fs::write(&known, format!("aliased-key {key}\n")).unwrap();
+    let config = server.config_block("aliased", "root", &known).replace(
+        "Host aliased\n",
+        "Host aliased\n  HostKeyAlias aliased-key\n",
+    );
+    std::fs::write(server.ssh_config(), config).unwrap();
+    for (name, t) in transports() {
+        let (code, out, err) = run(&*t, &server.target("aliased"), "echo via alias", b"");
+        assert_eq!(code, Some(0), "{name}: {}", text(&err));
+        assert_eq!(text(&out), "via alias\n", "{name}");
+    }
+}

@@ -342,14 +342,15 @@ fn connect(target: &Target, s: &Settings) -> Result<(Session, RawFd), TransportE
     session.set_tcp_stream(tcp);
     session.set_timeout(s.connect_timeout.as_millis().min(u32::MAX as u128) as u32);
 
-    let key_name = s
-        .host_key_alias
-        .clone()
-        .unwrap_or_else(|| s.hostname.clone());
-    let names = if s.port == 22 {
+    // As OpenSSH: a HostKeyAlias is recorded without the port.
+    let (key_name, key_port) = match &s.host_key_alias {
+        Some(alias) => (alias.clone(), 22),
+        None => (s.hostname.clone(), s.port),
+    };
+    let names = if key_port == 22 {
         vec![key_name.clone()]
     } else {
-        vec![format!("[{key_name}]:{}", s.port)]
+        vec![format!("[{key_name}]:{key_port}")]
     };
     let types = recorded_key_types(&s.known_hosts, &names);
     if !types.is_empty() {
@@ -361,7 +362,7 @@ fn connect(target: &Target, s: &Settings) -> Result<(Session, RawFd), TransportE
         .handshake()
         .map_err(|e| connect_err(format!("SSH handshake with {}:{}: {e}", s.hostname, s.port)))?;
 
-    check_host_key(host, &session, s, &key_name)?;
+    check_host_key(host, &session, s, &key_name, key_port)?;
     authenticate(host, &session, s)?;
     // Blocking calls from here on (opening the channel) must not hang on a
     // dead peer either; the pump runs non-blocking.
@@ -405,6 +406,7 @@ fn check_host_key(
     session: &Session,
     s: &Settings,
     key_name: &str,
+    key_port: u16,
 ) -> Result<(), TransportError> {
     let refuse = |message: String| TransportError::HostKey {
         host: host.to_string(),
@@ -428,12 +430,12 @@ fn check_host_key(
     } else {
         format!("checked {}", read.join(", "))
     };
-    let at = if s.port == 22 {
+    let at = if key_port == 22 {
         key_name.to_string()
     } else {
-        format!("[{key_name}]:{}", s.port)
+        format!("[{key_name}]:{key_port}")
     };
-    match known.check_port(key_name, s.port, key) {
+    match known.check_port(key_name, key_port, key) {
         CheckResult::Match => Ok(()),
         CheckResult::Mismatch => Err(refuse(format!(
             "the host key of {at} CHANGED: the server offered {kind:?} key {fp}, which is not the key recorded in known_hosts ({files}); refusing to connect"
