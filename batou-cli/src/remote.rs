@@ -85,11 +85,7 @@ pub fn run(
         Err(RemoteFailure::Config(errors)) => return run.config_errors(errors, "connect"),
         Err(RemoteFailure::Connect(failures)) => {
             for f in &failures {
-                eprintln!(
-                    "{}",
-                    run.masker
-                        .redact(&format!("ERROR: {}: {}", f.host, f.message))
-                );
+                eprintln!("{}", run.masker.redact(&host_message(&f.host, &f.message)));
             }
             return run.fail("connect", ExitStatus::Connection);
         }
@@ -109,11 +105,7 @@ pub fn run(
                 eprintln!("{}", run.masker.redact(&text));
             }
             for f in &lost {
-                eprintln!(
-                    "{}",
-                    run.masker
-                        .redact(&format!("ERROR: {}: {}", f.host, f.message))
-                );
+                eprintln!("{}", run.masker.redact(&host_message(&f.host, &f.message)));
             }
             let status = if roots.is_empty() {
                 ExitStatus::Connection
@@ -167,6 +159,16 @@ pub fn run(
     run.out
         .section(&format!("{} FINISHED", run.action), Some(color));
     ExitStatus::Success
+}
+
+/// `ERROR: host: message`, without repeating the host when the message
+/// (e.g. a transport error) already starts with it.
+fn host_message(host: &str, message: &str) -> String {
+    if message.starts_with(&format!("{host}: ")) {
+        format!("ERROR: {message}")
+    } else {
+        format!("ERROR: {host}: {message}")
+    }
 }
 
 /// This executable, or the environment's `agent_binary` (relative paths

@@ -326,15 +326,43 @@ fn host_data_from_ini_is_text() {
     );
 }
 
+/// A port on 127.0.0.1 that nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
 #[test]
-fn transports_other_than_local_are_refused() {
+fn an_unreachable_host_is_a_connection_error_naming_it() {
     let env = "[environment]\nconnect_method = ssh\n[hosts]\nlocalhost = hello\n";
-    let p = Project::new().env("remote", env);
-    p.run(&["deploy", "remote"])
+    let config = format!(
+        "Host localhost\n  HostName 127.0.0.1\n  Port {}\n  User root\n",
+        closed_port()
+    );
+    let p = Project::new()
+        .env("remote", env)
+        .file("ssh_config", &config);
+    let out = p
+        .run(&["deploy", "remote"])
         .code(4)
-        .stderr_contains("connect_method `ssh` is not available in this build")
+        .stderr_contains("ERROR: localhost: cannot connect")
+        .stderr_contains("Connection refused")
         .stdout_contains("DEPLOYMENT FAILED (during connect)");
+    assert!(
+        !out.stderr.contains("localhost: localhost:"),
+        "{}",
+        out.stderr
+    );
     p.assert_untouched();
+    // An unknown transport is a configuration error listing the known ones.
+    let p2 = Project::new().env(
+        "bogus",
+        "[environment]\nconnect_method = carrier-pigeon\n[hosts]\nlocalhost = hello\n",
+    );
+    p2.run(&["deploy", "bogus"])
+        .code(3)
+        .stderr_contains("unknown connect_method `carrier-pigeon`")
+        .stderr_contains("local, ssh, ssh2");
     // A consistency check does not connect, so it works ...
     p.run(&["deploy", "-c", "remote"])
         .success()

@@ -188,7 +188,12 @@ impl State<'_> {
                 environment,
                 host,
                 platform,
-            } => self.configure(*environment, &host, platform),
+                secrets,
+            } => {
+                let mut env = *environment;
+                env.secrets = crate::secrets::SecretData::from_wire(secrets);
+                self.configure(env, &host, platform)
+            }
             Request::Deploy {
                 id,
                 root,

@@ -314,6 +314,7 @@ fn start_agent(
             environment: Box::new(env.clone()),
             host: host.name.clone(),
             platform: options.platform.clone(),
+            secrets: env.secrets.to_wire(),
         })
         .map_err(fail)?;
     Ok(session)

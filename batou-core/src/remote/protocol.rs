@@ -115,6 +115,10 @@ pub enum Request {
         host: String,
         /// `-p/--platform`.
         platform: Option<String>,
+        /// Whole-file secrets and what to mask (overrides from secrets are
+        /// already in `environment`).
+        #[serde(default)]
+        secrets: crate::secrets::WireSecrets,
     },
     Deploy {
         id: u64,

@@ -76,6 +76,16 @@ impl Masker {
         self.strings.is_empty()
     }
 
+    /// The strings it masks, longest first (to send them to an agent).
+    pub(crate) fn strings(&self) -> &[String] {
+        &self.strings
+    }
+
+    /// A masker with exactly these strings (from [`Masker::strings`]).
+    pub(crate) fn from_strings(strings: Vec<String>) -> Masker {
+        Masker { strings }
+    }
+
     /// Whether `text` contains any secret string.
     pub fn is_sensitive(&self, text: &str) -> bool {
         self.strings.iter().any(|s| text.contains(s.as_str()))

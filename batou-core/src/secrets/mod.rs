@@ -172,6 +172,26 @@ impl Secrets {
     }
 }
 
+/// Decrypted secrets on their way to an agent (see [`SecretData::to_wire`]).
+/// Its `Debug` never shows the contents.
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct WireSecrets {
+    files: IndexMap<String, Vec<u8>>,
+    masked: Vec<String>,
+    overrides: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for WireSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "WireSecrets({} files, {} masked strings)",
+            self.files.len(),
+            self.masked.len()
+        )
+    }
+}
+
 /// The decrypted secrets components can reach, shared cheaply. Its `Debug`
 /// never shows the contents.
 #[derive(Clone, Default, PartialEq)]
@@ -206,6 +226,25 @@ impl SecretData {
 
     pub fn masker(&self) -> &Masker {
         &self.0.masker
+    }
+
+    /// The form in which secrets travel to an agent, over the agent's
+    /// channel only: in memory on both ends, never in a file.
+    pub fn to_wire(&self) -> WireSecrets {
+        WireSecrets {
+            files: self.0.files.clone(),
+            masked: self.0.masker.strings().to_vec(),
+            overrides: self.0.overrides.iter().cloned().collect(),
+        }
+    }
+
+    /// Rebuilds what [`SecretData::to_wire`] sent.
+    pub fn from_wire(wire: WireSecrets) -> SecretData {
+        SecretData(Arc::new(SecretDataInner {
+            files: wire.files,
+            masker: Masker::from_strings(wire.masked),
+            overrides: wire.overrides.into_iter().collect(),
+        }))
     }
 
     /// Whether the override `component.key` came from the secrets (errors
