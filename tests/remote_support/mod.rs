@@ -4,7 +4,8 @@
 //! ([`users`]). Everything is created per test and removed on drop; a
 //! missing `sshd`, `sudo` or `ip` is a loud failure, never a skip.
 
-#![allow(dead_code)]
+// Each test uses a different part of the harness.
+#![allow(dead_code, unused_imports)]
 
 pub mod netns;
 pub mod sshd;
