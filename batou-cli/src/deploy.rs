@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use batou_core::configure::{ConfigureOptions, configure};
 use batou_core::deploy::{DeployOptions, deploy_local};
-use batou_core::environment::Environment;
+use batou_core::environment::{Environment, environment_name};
 use batou_core::event::EventSink;
 use batou_core::host::Host;
 use batou_core::lock::{LockError, ProjectLock};
@@ -110,11 +110,16 @@ pub fn run(
     run.out.step(
         "📦",
         "main",
-        &format!("Loading environment `{}`...", opts.environment),
+        &format!(
+            "Loading environment `{}`...",
+            environment_name(&opts.environment)
+        ),
     );
-    let mut env = match Environment::load(project_dir, &opts.environment) {
-        Ok(env) => env,
-        Err(errors) => return run.config_errors(errors, "load"),
+    // Errors found while loading are reported together with those the
+    // model finds later, so one run shows everything that is wrong.
+    let (env, mut load_errors) = Environment::load_partial(project_dir, &opts.environment);
+    let Some(mut env) = env else {
+        return run.config_errors(load_errors, "load");
     };
     for w in &env.warnings {
         let file = w
@@ -135,11 +140,15 @@ pub fn run(
             let errors = batou_core::secrets::apply(&mut env, &secrets, registry);
             run.masker = env.secrets.masker().clone();
             if !errors.is_empty() {
-                return run.config_errors(errors, "load secrets");
+                load_errors.extend(errors);
+                return run.config_errors(load_errors, "load secrets");
             }
         }
         Ok(None) => {}
-        Err(e) => return run.config_errors(vec![e.into()], "load secrets"),
+        Err(e) => {
+            load_errors.push(e.into());
+            return run.config_errors(load_errors, "load secrets");
+        }
     }
     if let Some(j) = opts.jobs {
         env.settings.jobs = j as usize;
@@ -203,8 +212,20 @@ pub fn run(
     };
     let mut model = match configure(env, registry, &options) {
         Ok(m) => m,
-        Err(errors) => return run.config_errors(errors, "connect"),
+        Err(errors) => {
+            let step = if load_errors.is_empty() {
+                "connect"
+            } else {
+                "load"
+            };
+            load_errors.extend(errors);
+            load_errors.sort_by_key(ConfigError::sort_key);
+            return run.config_errors(load_errors, step);
+        }
     };
+    if !load_errors.is_empty() {
+        return run.config_errors(load_errors, "load");
+    }
     let configure_time = configure_start.elapsed().as_secs_f64();
     for (host, _root, message) in model.configure_logs() {
         run.out

@@ -378,3 +378,72 @@ fn consistency_check_reports_the_same_errors() {
         .stdout_contains("CONSISTENCY CHECK FAILED (during connect)");
     p.assert_untouched();
 }
+
+/// Loading, resolving and configuring each find problems; one run reports
+/// them all, in file order, instead of stopping at the first stage.
+#[test]
+fn errors_from_every_stage_are_reported_in_one_run() {
+    let text = "\
+[environment]
+connect_method = local
+jobs = many
+
+[hosts]
+localhost = hello, helo
+
+[host:localhost]
+components = hello
+
+[component:hello]
+greting = hi
+
+[bogus]
+a = 1
+
+[resolver]
+app.internal = 1.2.3
+";
+    let p = Project::new().env("x", text);
+    let out = p.run(&["deploy", "x"]).code(3);
+    let expected = [
+        ("invalid value for `jobs`", "environments/x.cfg:3"),
+        ("missing component: helo", "environments/x.cfg:6"),
+        ("duplicate host: localhost", "environments/x.cfg:8"),
+        (
+            "override for undefined attribute `greting`",
+            "environments/x.cfg:12",
+        ),
+        (
+            "superfluous section in environment: bogus",
+            "environments/x.cfg:14",
+        ),
+        (
+            "not a valid IP address for `app.internal`: 1.2.3",
+            "environments/x.cfg:18",
+        ),
+    ];
+    let mut last = 0;
+    for (message, at) in expected {
+        let pos = out
+            .stderr
+            .find(message)
+            .unwrap_or_else(|| panic!("missing {message:?} in:\n{}", out.stderr));
+        assert!(
+            pos >= last,
+            "{message:?} is out of file order:\n{}",
+            out.stderr
+        );
+        last = pos;
+        assert!(
+            out.stderr.contains(&format!("at {at}")),
+            "{at} for {message:?}:\n{}",
+            out.stderr
+        );
+    }
+    assert!(
+        out.stdout.contains("6 ERRORS - CONFIGURATION FAILED"),
+        "{}",
+        out.stdout
+    );
+    p.assert_untouched();
+}

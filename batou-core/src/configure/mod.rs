@@ -109,18 +109,12 @@ pub fn configure(
     registry: &Registry,
     options: &ConfigureOptions,
 ) -> Result<Model, Vec<ConfigError>> {
+    // Problems found up front do not stop configuring: roots of unknown
+    // components are left out, bad resolver entries ignored, and whatever
+    // else is wrong is reported in the same run.
     let mut errors = validate(&env, registry);
-    let resolver = match build_resolver(&env, options.lenient_dns) {
-        Ok(r) => Some(r),
-        Err(mut e) => {
-            errors.append(&mut e);
-            None
-        }
-    };
-    if !errors.is_empty() {
-        return Err(sorted(errors));
-    }
-    let resolver = resolver.expect("no errors means a resolver");
+    let (resolver, resolver_errors) = build_resolver(&env, options.lenient_dns);
+    errors.extend(resolver_errors);
     let env_info = EnvironmentInfo::from_environment(&env);
     let home = options
         .home
@@ -141,7 +135,11 @@ pub fn configure(
                 .or_else(|| env.settings.service_user.clone()),
             ignore: host.ignore,
         };
-        for entry in &host.components {
+        for entry in host
+            .components
+            .iter()
+            .filter(|e| registry.contains(&e.name))
+        {
             roots.push(Root {
                 id: roots.len(),
                 host: host.name.clone(),
@@ -168,7 +166,7 @@ pub fn configure(
     };
     let outcome =
         crate::address::with_resolver(resolver.clone(), || engine.fixpoint(&mut roots, options));
-    let mut errors = engine.collect_errors(&roots, outcome);
+    errors.extend(engine.collect_errors(&roots, outcome));
     let edges = engine.edges();
     let order = match graph::topo_sort(roots.len(), &edges) {
         Ok(order) => order,
@@ -229,38 +227,34 @@ fn validate(env: &Environment, registry: &Registry) -> Vec<ConfigError> {
     errors
 }
 
-fn build_resolver(env: &Environment, lenient: bool) -> Result<Arc<Resolver>, Vec<ConfigError>> {
-    let entries = env
-        .resolver
-        .iter()
-        .map(|e| (e.host.clone(), e.value.clone(), e.origin.line));
-    let overrides = ResolverOverrides::parse(entries).map_err(|bad| {
-        bad.into_iter()
-            .map(|b| {
-                let origin = env
-                    .resolver
-                    .iter()
-                    .find(|e| e.host == b.host && e.origin.line == b.line)
-                    .map(|e| e.origin.clone())
-                    .unwrap_or_else(|| Origin::new(&env.file, b.line, None));
-                ConfigError::InvalidIpAddress {
-                    origin,
-                    host: b.host,
-                    value: b.value,
-                }
-            })
-            .collect::<Vec<_>>()
-    })?;
+/// The resolver with every valid `[resolver]` entry; invalid ones are
+/// returned as errors (and left out, so configuring can go on and report
+/// everything else too).
+fn build_resolver(env: &Environment, lenient: bool) -> (Arc<Resolver>, Vec<ConfigError>) {
+    let mut overrides = ResolverOverrides::new();
+    let mut errors = Vec::new();
+    for entry in &env.resolver {
+        let one = [(entry.host.clone(), entry.value.clone(), entry.origin.line)];
+        match ResolverOverrides::parse(one) {
+            Ok(parsed) => overrides.extend(parsed),
+            Err(bad) => errors.extend(bad.into_iter().map(|b| ConfigError::InvalidIpAddress {
+                origin: entry.origin.clone(),
+                host: b.host,
+                value: b.value,
+            })),
+        }
+    }
     let defaults = AddressDefaults {
         require_v4: env.settings.require_v4,
         require_v6: env.settings.require_v6,
     };
     let resolver = Resolver::system(overrides, defaults);
-    Ok(Arc::new(if lenient {
+    let resolver = if lenient {
         resolver.lenient()
     } else {
         resolver
-    }))
+    };
+    (Arc::new(resolver), errors)
 }
 
 /// How the fixpoint ended for a root that is not configured.

@@ -98,6 +98,22 @@ pub struct Environment {
     pub secrets: crate::secrets::SecretData,
 }
 
+/// An environment name as given on the command line: a trailing `.cfg`
+/// or `.toml` (as shell completion leaves it) is dropped.
+///
+/// ```
+/// use batou_core::environment::environment_name;
+/// assert_eq!(environment_name("production.cfg"), "production");
+/// assert_eq!(environment_name("my.cfg.d"), "my.cfg.d");
+/// ```
+pub fn environment_name(given: &str) -> String {
+    given
+        .strip_suffix(".cfg")
+        .or_else(|| given.strip_suffix(".toml"))
+        .unwrap_or(given)
+        .to_string()
+}
+
 impl Environment {
     /// Adds `host`, or returns the error for defining it a second time.
     pub(super) fn add_host(&mut self, host: HostConfig) -> Result<(), ConfigError> {
@@ -117,16 +133,31 @@ impl Environment {
         project_dir: impl Into<PathBuf>,
         name: &str,
     ) -> Result<Environment, Vec<ConfigError>> {
+        match Self::load_partial(project_dir, name) {
+            (Some(env), errors) if errors.is_empty() => Ok(env),
+            (_, errors) => Err(errors),
+        }
+    }
+
+    /// Like [`Environment::load`], but also returns what could be loaded
+    /// despite errors, so that later checks (unknown components, overrides,
+    /// resources) can report their problems in the same run. `None` when
+    /// nothing usable was read (missing file, syntax error).
+    pub fn load_partial(
+        project_dir: impl Into<PathBuf>,
+        name: &str,
+    ) -> (Option<Environment>, Vec<ConfigError>) {
         let project_dir = project_dir.into();
-        let name = name.replace(".cfg", "").replace(".toml", "");
-        let file = locate(&project_dir, &name).map_err(|e| vec![e])?;
-        let source = std::fs::read_to_string(&file).map_err(|source| {
-            vec![ConfigError::Read {
-                file: file.clone(),
-                source,
-            }]
-        })?;
-        Self::from_source(&project_dir, &name, &file, &source)
+        let name = environment_name(name);
+        let file = match locate(&project_dir, &name) {
+            Ok(f) => f,
+            Err(e) => return (None, vec![e]),
+        };
+        let source = match std::fs::read_to_string(&file) {
+            Ok(s) => s,
+            Err(source) => return (None, vec![ConfigError::Read { file, source }]),
+        };
+        Self::from_source_partial(&project_dir, &name, &file, &source)
     }
 
     /// Parses an environment from text; `file`'s extension picks the format.
@@ -136,6 +167,19 @@ impl Environment {
         file: &std::path::Path,
         source: &str,
     ) -> Result<Environment, Vec<ConfigError>> {
+        match Self::from_source_partial(project_dir, name, file, source) {
+            (Some(env), errors) if errors.is_empty() => Ok(env),
+            (_, errors) => Err(errors),
+        }
+    }
+
+    /// [`Environment::from_source`], keeping what loaded despite errors.
+    pub fn from_source_partial(
+        project_dir: &std::path::Path,
+        name: &str,
+        file: &std::path::Path,
+        source: &str,
+    ) -> (Option<Environment>, Vec<ConfigError>) {
         let mut env = Environment {
             name: name.to_string(),
             project_dir: project_dir.to_path_buf(),
@@ -153,16 +197,21 @@ impl Environment {
         } else {
             from_ini::load(&mut env, source)
         };
+        let unreadable = errors
+            .iter()
+            .any(|e| matches!(e, ConfigError::Syntax { .. }));
+        if unreadable {
+            return (None, errors);
+        }
         if env.hosts.is_empty() && errors.is_empty() {
-            return Err(vec![ConfigError::NoHosts {
-                file: file.to_path_buf(),
-            }]);
+            return (
+                None,
+                vec![ConfigError::NoHosts {
+                    file: file.to_path_buf(),
+                }],
+            );
         }
-        if errors.is_empty() {
-            Ok(env)
-        } else {
-            Err(errors)
-        }
+        (Some(env), errors)
     }
 
     /// The platform for `host`: the CLI's choice wins (an empty string means
