@@ -49,7 +49,11 @@ impl<'a> Diagnostics<'a> {
         let mut message =
             format!("ERROR: {error}").replace(&format!("{}/", self.project_dir.display()), "");
         let mut context = Vec::new();
-        if let Some(h) = error.host() {
+        let affected = error.affected_hosts();
+        if !affected.is_empty() {
+            // An error the agents reported: once, with every host that saw it.
+            context.push(format!("hosts: {}", affected.join(", ")));
+        } else if let Some(h) = error.host() {
             context.push(format!("host: {h}"));
         }
         if let Some(c) = error.component() {
@@ -145,5 +149,27 @@ fn label_for(error: &ConfigError) -> String {
         ConfigError::InvalidValue { .. } => "invalid value".into(),
         ConfigError::MissingComponents { .. } => "this host lists no components".into(),
         _ => "here".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_from_agents_name_every_affected_host() {
+        let error = ConfigError::Reported {
+            message: "Error while resolving db:5432: no such name".into(),
+            origin: None,
+            host: Some("web2".into()),
+            component: Some("app".into()),
+            hint: None,
+            affected: vec!["web2".into(), "web3".into()],
+        };
+        let text = Diagnostics::new(Path::new("/p"), false).config_error(&error);
+        assert!(text.contains("Error while resolving db:5432"), "{text}");
+        assert!(text.contains("hosts: web2, web3"), "{text}");
+        assert!(text.contains("component: app"), "{text}");
+        assert!(!text.contains("host: web2,"), "{text}");
     }
 }

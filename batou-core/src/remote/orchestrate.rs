@@ -729,3 +729,44 @@ fn check_heartbeats(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(message: &str, line: usize) -> WireError {
+        WireError {
+            message: message.into(),
+            origin: Some(crate::error::Origin::new("env.cfg", line, None)),
+            host: None,
+            component: None,
+            hint: None,
+        }
+    }
+
+    #[test]
+    fn equal_errors_from_several_hosts_are_merged_with_their_hosts() {
+        let mut merged = Vec::new();
+        merge(&mut merged, error("bad port", 3), "h1");
+        merge(&mut merged, error("bad port", 3), "h2");
+        merge(&mut merged, error("bad port", 3), "h2");
+        merge(&mut merged, error("bad port", 4), "h2");
+        merge(&mut merged, error("no such name", 3), "h3");
+        let summary: Vec<(String, usize, Vec<String>)> = merged
+            .into_iter()
+            .map(|(e, hosts)| (e.message, e.origin.map_or(0, |o| o.line), hosts))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    "bad port".to_string(),
+                    3,
+                    vec!["h1".to_string(), "h2".to_string()]
+                ),
+                ("bad port".to_string(), 4, vec!["h2".to_string()]),
+                ("no such name".to_string(), 3, vec!["h3".to_string()]),
+            ]
+        );
+    }
+}
