@@ -4,13 +4,24 @@
 //! Identities come from `BATOU_AGE_IDENTITIES` (comma-separated paths to
 //! age identity files or ssh private keys) or, as in batou, from the ssh
 //! default key list in `~/.ssh` (those that exist). Encrypted ssh keys take
-//! their passphrase from `BATOU_AGE_IDENTITY_PASSPHRASE`.
+//! their passphrase from `BATOU_AGE_IDENTITY_PASSPHRASE`, else from a
+//! [`PassphrasePrompt`] the caller supplies (the CLI asks on the terminal),
+//! once per key however many files it decrypts.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use age::secrecy::SecretString;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use age::secrecy::{ExposeSecret, SecretString};
+
+/// Asks the user for a key's passphrase. The core has no terminal; the CLI
+/// implements this on the TTY. `None`: no answer (e.g. not interactive).
+pub trait PassphrasePrompt: Send + Sync {
+    fn passphrase(&self, description: &str) -> Option<String>;
+}
 
 use super::error::SecretsError;
 
@@ -44,6 +55,14 @@ impl std::fmt::Debug for Identities {
 impl Identities {
     /// From `BATOU_AGE_IDENTITIES`, else the ssh default keys under `$HOME`.
     pub fn from_env() -> Result<Identities, SecretsError> {
+        Identities::from_env_with(None)
+    }
+
+    /// [`Identities::from_env`], asking `prompt` for passphrases of
+    /// encrypted keys that `BATOU_AGE_IDENTITY_PASSPHRASE` does not answer.
+    pub fn from_env_with(
+        prompt: Option<Arc<dyn PassphrasePrompt>>,
+    ) -> Result<Identities, SecretsError> {
         match std::env::var("BATOU_AGE_IDENTITIES") {
             Ok(list) if !list.trim().is_empty() => {
                 let paths: Vec<PathBuf> = list
@@ -52,7 +71,7 @@ impl Identities {
                     .filter(|s| !s.is_empty())
                     .map(PathBuf::from)
                     .collect();
-                Identities::from_files(&paths)
+                Identities::from_files_with(&paths, prompt)
             }
             _ => {
                 let home = std::env::var_os("HOME").map(PathBuf::from);
@@ -65,16 +84,28 @@ impl Identities {
                             .collect()
                     })
                     .unwrap_or_default();
-                Identities::from_files(&paths)
+                Identities::from_files_with(&paths, prompt)
             }
         }
     }
 
     /// Loads every file in `paths`; each must be a usable identity.
     pub fn from_files(paths: &[PathBuf]) -> Result<Identities, SecretsError> {
+        Identities::from_files_with(paths, None)
+    }
+
+    /// [`Identities::from_files`] with a prompt for passphrases.
+    pub fn from_files_with(
+        paths: &[PathBuf],
+        prompt: Option<Arc<dyn PassphrasePrompt>>,
+    ) -> Result<Identities, SecretsError> {
+        let source = PassphraseSource {
+            prompt,
+            answered: Arc::default(),
+        };
         let mut identities = Vec::new();
         for path in paths {
-            identities.extend(load_identity_file(path)?);
+            identities.extend(load_identity_file(path, &source)?);
         }
         Ok(Identities {
             identities,
@@ -87,7 +118,10 @@ impl Identities {
     }
 }
 
-fn load_identity_file(path: &Path) -> Result<Vec<BoxedIdentity>, SecretsError> {
+fn load_identity_file(
+    path: &Path,
+    source: &PassphraseSource,
+) -> Result<Vec<BoxedIdentity>, SecretsError> {
     let bytes = std::fs::read(path).map_err(|source| SecretsError::Read {
         file: path.to_path_buf(),
         source,
@@ -106,16 +140,20 @@ fn load_identity_file(path: &Path) -> Result<Vec<BoxedIdentity>, SecretsError> {
         .map_err(|e| bad(format!("not an age identity or ssh private key ({e})")))?;
     match id {
         age::ssh::Identity::Unsupported(k) => Err(bad(format!("unsupported ssh key ({k:?})"))),
-        other => Ok(vec![Box::new(other.with_callbacks(PassphraseFromEnv))]),
+        other => Ok(vec![Box::new(other.with_callbacks(source.clone()))]),
     }
 }
 
-/// Answers an encrypted ssh key's passphrase request from
-/// `BATOU_AGE_IDENTITY_PASSPHRASE`; the core has no terminal to prompt on.
-#[derive(Clone, Copy)]
-struct PassphraseFromEnv;
+/// Answers an encrypted ssh key's passphrase request: from
+/// `BATOU_AGE_IDENTITY_PASSPHRASE`, else from what the user already told
+/// us for that key, else by asking the prompt once.
+#[derive(Clone)]
+struct PassphraseSource {
+    prompt: Option<Arc<dyn PassphrasePrompt>>,
+    answered: Arc<Mutex<HashMap<String, SecretString>>>,
+}
 
-impl age::Callbacks for PassphraseFromEnv {
+impl age::Callbacks for PassphraseSource {
     fn display_message(&self, _message: &str) {}
 
     fn confirm(&self, _message: &str, _yes: &str, _no: Option<&str>) -> Option<bool> {
@@ -126,10 +164,17 @@ impl age::Callbacks for PassphraseFromEnv {
         None
     }
 
-    fn request_passphrase(&self, _description: &str) -> Option<SecretString> {
-        std::env::var("BATOU_AGE_IDENTITY_PASSPHRASE")
-            .ok()
-            .map(SecretString::from)
+    fn request_passphrase(&self, description: &str) -> Option<SecretString> {
+        if let Ok(p) = std::env::var("BATOU_AGE_IDENTITY_PASSPHRASE") {
+            return Some(SecretString::from(p));
+        }
+        let mut answered = self.answered.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(known) = answered.get(description) {
+            return Some(SecretString::from(known.expose_secret().to_string()));
+        }
+        let given = self.prompt.as_ref()?.passphrase(description)?;
+        answered.insert(description.to_string(), SecretString::from(given.clone()));
+        Some(SecretString::from(given))
     }
 }
 

@@ -78,7 +78,7 @@ impl SecretsError {
                     .into(),
             ),
             SecretsError::Identity { .. } => Some(
-                "encrypted ssh keys need their passphrase in BATOU_AGE_IDENTITY_PASSPHRASE".into(),
+                "an encrypted ssh key needs its passphrase: enter it when asked (on a terminal), or set BATOU_AGE_IDENTITY_PASSPHRASE".into(),
             ),
             SecretsError::AmbiguousConfig { .. } => {
                 Some("keep exactly one of secrets.cfg.age, secrets.cfg.age-diffable, secrets.cfg.gpg".into())

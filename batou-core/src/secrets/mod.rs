@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-pub use age_file::Identities;
+pub use age_file::{Identities, PassphrasePrompt};
 pub use cleartext::Cleartext;
 pub use error::SecretsError;
 pub use layout::{Layout, Provider, SecretFile};
@@ -38,11 +38,22 @@ pub use merge::apply;
 
 /// Keys to decrypt with, loaded on first use (an environment with only gpg
 /// secrets never looks for age identities).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Keys {
     age: Option<Identities>,
     /// `GNUPGHOME` for gpg, instead of the process's own.
     pub gpg_home: Option<std::path::PathBuf>,
+    prompt: Option<Arc<dyn PassphrasePrompt>>,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keys")
+            .field("age", &self.age)
+            .field("gpg_home", &self.gpg_home)
+            .field("prompt", &self.prompt.is_some())
+            .finish()
+    }
 }
 
 impl Keys {
@@ -56,12 +67,19 @@ impl Keys {
         Keys {
             age: Some(ids),
             gpg_home: None,
+            prompt: None,
         }
+    }
+
+    /// Asks `prompt` for passphrases of encrypted ssh keys (once per key).
+    pub fn with_prompt(mut self, prompt: Arc<dyn PassphrasePrompt>) -> Keys {
+        self.prompt = Some(prompt);
+        self
     }
 
     pub fn age(&mut self) -> Result<&Identities, SecretsError> {
         if self.age.is_none() {
-            self.age = Some(Identities::from_env()?);
+            self.age = Some(Identities::from_env_with(self.prompt.clone())?);
         }
         Ok(self.age.as_ref().expect("just set"))
     }

@@ -447,3 +447,78 @@ fn conversion_error_of_a_secret_does_not_quote_it() {
     );
     assert!(!text.contains("not-a-port-secret"), "{text}");
 }
+
+/// Counts the prompts and answers with a fixed passphrase.
+struct CountingPrompt {
+    answer: &'static str,
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+impl PassphrasePrompt for CountingPrompt {
+    fn passphrase(&self, _description: &str) -> Option<String> {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Some(self.answer.to_string())
+    }
+}
+
+#[test]
+fn an_encrypted_ssh_key_is_asked_for_once_however_many_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("id_ed25519");
+    let status = std::process::Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "open sesame",
+            "-C",
+            "test",
+            "-f",
+        ])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen is needed for this test");
+    assert!(status.success());
+    let public = std::fs::read_to_string(dir.path().join("id_ed25519.pub")).unwrap();
+    let file = Path::new("x.age");
+    let ciphers: Vec<Vec<u8>> = (0..3)
+        .map(|i| {
+            age_file::encrypt(
+                format!("secret {i}\n").as_bytes(),
+                &[public.trim().to_string()],
+                file,
+            )
+            .unwrap()
+        })
+        .collect();
+
+    let prompt = std::sync::Arc::new(CountingPrompt {
+        answer: "open sesame",
+        asked: Default::default(),
+    });
+    let ids =
+        Identities::from_files_with(std::slice::from_ref(&key), Some(prompt.clone())).unwrap();
+    for (i, c) in ciphers.iter().enumerate() {
+        assert_eq!(
+            age_file::decrypt(c, file, &ids).unwrap(),
+            format!("secret {i}\n").into_bytes()
+        );
+    }
+    assert_eq!(
+        prompt.asked.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "asked once"
+    );
+
+    // A wrong answer is an error, not a panic or a hang.
+    let wrong = std::sync::Arc::new(CountingPrompt {
+        answer: "wrong",
+        asked: Default::default(),
+    });
+    let ids = Identities::from_files_with(std::slice::from_ref(&key), Some(wrong)).unwrap();
+    assert!(age_file::decrypt(&ciphers[0], file, &ids).is_err());
+    // No prompt at all (not interactive): an error too.
+    let ids = Identities::from_files_with(std::slice::from_ref(&key), None).unwrap();
+    assert!(age_file::decrypt(&ciphers[0], file, &ids).is_err());
+}
