@@ -112,3 +112,78 @@ pub fn encrypt(
     args.push("-".into());
     run(&args, Some(plaintext), home)
 }
+
+/// The key ids `file` is encrypted to, read from gpg's status output
+/// (`ENC_TO`) without decrypting anything.
+pub fn recipients(
+    file: &Path,
+    home: Option<&Path>,
+) -> Result<std::collections::BTreeSet<String>, SecretsError> {
+    let program = binary();
+    let mut cmd = Command::new(program);
+    if let Some(home) = home {
+        cmd.env("GNUPGHOME", home);
+    }
+    let output = cmd
+        .args(["--batch", "--status-fd", "1", "--list-only", "--decrypt"])
+        .arg(file)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| SecretsError::Spawn {
+            program: program.to_string(),
+            source,
+        })?;
+    // --list-only may end non-zero (nothing was decrypted); the status
+    // lines are what counts.
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("[GNUPG:] ENC_TO "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(str::to_uppercase)
+        .collect())
+}
+
+/// For each member, the ids of its key and subkeys.
+pub fn member_key_ids(
+    members: &[String],
+    home: Option<&Path>,
+) -> Result<Vec<std::collections::BTreeSet<String>>, SecretsError> {
+    members
+        .iter()
+        .map(|m| {
+            let listing = run(
+                &[
+                    "--batch".into(),
+                    "--with-colons".into(),
+                    "--list-keys".into(),
+                    m.trim().to_string(),
+                ],
+                None,
+                home,
+            )?;
+            Ok(String::from_utf8_lossy(&listing)
+                .lines()
+                .filter(|l| l.starts_with("pub:") || l.starts_with("sub:"))
+                .filter_map(|l| l.split(':').nth(4))
+                .map(str::to_uppercase)
+                .collect())
+        })
+        .collect()
+}
+
+/// Whether `file` is encrypted to exactly the members' keys: every member
+/// has a key among the recipients, and every recipient belongs to a
+/// member. Anything unreadable counts as changed (re-encrypting is safe).
+pub fn keys_changed(file: &Path, members: &[String], home: Option<&Path>) -> bool {
+    let (Ok(recipients), Ok(members)) = (recipients(file, home), member_key_ids(members, home))
+    else {
+        return true;
+    };
+    let every_member_covered = members
+        .iter()
+        .all(|ids| ids.iter().any(|id| recipients.contains(id)));
+    let no_stranger = recipients
+        .iter()
+        .all(|r| members.iter().any(|ids| ids.contains(r)));
+    !(every_member_covered && no_stranger)
+}

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 
 use super::error::SecretsError;
+use super::gpg;
 use super::store::{self, Previous};
 use super::{Keys, Layout, Provider, SecretFile, cleartext};
 
@@ -116,11 +117,14 @@ impl EnvSecrets {
         self.layout.dir.join("age_keys.txt")
     }
 
-    /// Whether the recorded key set differs from `members` (always false
-    /// for gpg, whose key set is not recorded).
+    /// Whether the key set differs from `members`: for age as recorded in
+    /// `age_keys.txt`, for gpg as the config file's recipients say.
     fn keys_changed(&self, provider: Provider, members: &[String]) -> bool {
         match provider {
-            Provider::Gpg => false,
+            Provider::Gpg => {
+                self.config_path.exists()
+                    && gpg::keys_changed(&self.config_path, members, self.gpg_home.as_deref())
+            }
             _ => std::fs::read_to_string(self.age_keys_path()).ok() != Some(age_keys_txt(members)),
         }
     }

@@ -522,3 +522,95 @@ fn an_encrypted_ssh_key_is_asked_for_once_however_many_files() {
     let ids = Identities::from_files_with(std::slice::from_ref(&key), None).unwrap();
     assert!(age_file::decrypt(&ciphers[0], file, &ids).is_err());
 }
+
+/// A second key in an existing throwaway keyring.
+fn gpg_add_key(home: &Path, email: &str) {
+    let status = std::process::Command::new("gpg")
+        .env("GNUPGHOME", home)
+        .args([
+            "--batch",
+            "--quiet",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            email,
+        ])
+        .args(["default", "default", "never"])
+        .status()
+        .expect("gpg must be installed (apt-get install gnupg)");
+    assert!(status.success(), "gpg --quick-gen-key {email} failed");
+}
+
+#[test]
+fn adding_a_gpg_member_reencrypts_config_and_files_to_it() {
+    let (home, alice) = gpg_home();
+    let bob = "bob-batou-test@example.invalid".to_string();
+    gpg_add_key(home.path(), &bob);
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path().join("environments/prod");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("environment.cfg"), "[hosts]\nlocalhost = x\n").unwrap();
+    let text =
+        format!("[batou]\nsecret_provider = gpg\nmembers = {alice}\n\n[app]\npassword = s3cret!\n");
+    let cfg = dir.join("secrets.cfg.gpg");
+    store::write(
+        &cfg,
+        Provider::Gpg,
+        text.as_bytes(),
+        std::slice::from_ref(&alice),
+        None,
+        true,
+        Some(home.path()),
+    )
+    .unwrap();
+    let mut keys = Keys::new();
+    keys.gpg_home = Some(home.path().to_path_buf());
+    let mut s = manage::EnvSecrets::open(project.path(), "prod", &mut keys).unwrap();
+    s.write_file(
+        "cert.pem",
+        b"-----BEGIN-----\n",
+        std::slice::from_ref(&alice),
+    )
+    .unwrap();
+    let file = dir.join("secret-cert.pem.gpg");
+
+    let ids = gpg::member_key_ids(&[alice.clone(), bob.clone()], Some(home.path())).unwrap();
+    let (alice_ids, bob_ids) = (&ids[0], &ids[1]);
+    let to = |path: &Path| gpg::recipients(path, Some(home.path())).unwrap();
+    assert!(to(&file).iter().any(|r| alice_ids.contains(r)));
+    assert!(
+        !to(&file).iter().any(|r| bob_ids.contains(r)),
+        "bob is not a member yet"
+    );
+    assert!(!gpg::keys_changed(
+        &cfg,
+        std::slice::from_ref(&alice),
+        Some(home.path())
+    ));
+    assert!(gpg::keys_changed(
+        &cfg,
+        &[alice.clone(), bob.clone()],
+        Some(home.path())
+    ));
+
+    // `secrets add`: new members, no --force.
+    let with_bob = s.with_members(&[alice.clone(), bob.clone()]).unwrap();
+    assert!(s.update(&with_bob, false).unwrap());
+    for path in [&cfg, &file] {
+        let r = to(path);
+        assert!(
+            r.iter().any(|x| alice_ids.contains(x)),
+            "{} still to alice",
+            path.display()
+        );
+        assert!(
+            r.iter().any(|x| bob_ids.contains(x)),
+            "{} now to bob",
+            path.display()
+        );
+    }
+    // Nothing changed: no rewrite.
+    let before = std::fs::read(&file).unwrap();
+    assert!(!s.update(&with_bob, false).unwrap());
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+}
