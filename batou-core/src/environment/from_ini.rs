@@ -120,6 +120,7 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
                                 AttributeOverride {
                                     value: AttributeValue::Text(e.value.clone()),
                                     origin: at(e),
+                                    secret: false,
                                 },
                             )
                         })

@@ -152,6 +152,7 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
                                 AttributeOverride {
                                     value,
                                     origin: ctx.origin(av.span()),
+                                    secret: false,
                                 },
                             )
                         })

@@ -33,11 +33,28 @@ pub enum AttributeValue {
     Typed(serde_json::Value),
 }
 
-/// One `key = value` of a `[component:NAME]` section.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One `key = value` of a `[component:NAME]` section (or of the secrets).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttributeOverride {
     pub value: AttributeValue,
     pub origin: Origin,
+    /// From the secrets: its value is never shown (`Debug` included).
+    #[serde(default)]
+    pub secret: bool,
+}
+
+impl std::fmt::Debug for AttributeOverride {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("AttributeOverride");
+        if self.secret {
+            d.field("value", &"<secret>");
+        } else {
+            d.field("value", &self.value);
+        }
+        d.field("origin", &self.origin)
+            .field("secret", &self.secret)
+            .finish()
+    }
 }
 
 /// The overrides for one component, from its `[component:NAME]` section.

@@ -45,6 +45,7 @@ pub fn apply(env: &mut Environment, secrets: &Secrets, registry: &Registry) -> V
                     AttributeOverride {
                         value: AttributeValue::Text(value.value.clone()),
                         origin: value.origin.clone(),
+                        secret: true,
                     },
                 );
                 secret_keys.push((component.clone(), key.clone()));

@@ -117,3 +117,20 @@ fn fqdn_appends_the_host_domain() {
     env.settings.host_domain = Some(String::new());
     assert_eq!(env.fqdn_of(&host("web1", None)), "web1");
 }
+
+#[test]
+fn debug_output_never_shows_a_secret_override() {
+    let secret = AttributeOverride {
+        value: AttributeValue::Text("hunter2-very-secret".into()),
+        origin: Origin::new("environments/prod/secrets.cfg.age", 4, None),
+        secret: true,
+    };
+    let plain = AttributeOverride {
+        secret: false,
+        ..secret.clone()
+    };
+    let shown = format!("{secret:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("<secret>"), "{shown}");
+    assert!(format!("{plain:?}").contains("hunter2-very-secret"));
+}
