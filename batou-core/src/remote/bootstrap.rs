@@ -239,7 +239,7 @@ f=$c/batou-agent-$h
 /// Runs the cached binary if it is there and intact (a tampered one is
 /// removed, never executed).
 const START: &str = r#"if [ -f "$f" ] && [ -x "$f" ]; then
-  if [ "$(sum "$f")" = "$h" ]; then echo BATOU-START; exec "$f" "$@"; fi
+  if [ "$(sum "$f")" = "$h" ]; then echo BATOU-START; BATOU_AGENT_HASH=$h; export BATOU_AGENT_HASH; exec "$f" "$@"; fi
   rm -f "$f"
 fi
 echo BATOU-MISSING
