@@ -245,7 +245,10 @@ fn break_lock_takes_over_from_a_hung_deploy() {
         std::fs::read_to_string(home.join("deployment/work/sleeper/done")).unwrap(),
         "slept\n"
     );
-    assert!(!running_process(hung_agent), "the hung agent {hung_agent} was terminated");
+    assert!(
+        !running_process(hung_agent),
+        "the hung agent {hung_agent} was terminated"
+    );
 
     let (code, _, stderr) = finish(running);
     assert_ne!(
@@ -295,7 +298,15 @@ fn a_connection_lost_mid_deploy_is_reported_and_the_next_deploy_converges() {
     assert!(leftovers.is_empty(), "no half-written files: {leftovers:?}");
 
     p.write("environments/prod.cfg", &sleeper_env(0));
-    p.run(&["deploy", "prod"]).success();
+    // The killed agent's lock is recognised as stale, and said so.
+    p.run(&["deploy", "prod"])
+        .success()
+        .stdout_contains("WARN: the previous deploy (")
+        .stdout_contains("did not end cleanly; its stale lock was taken over");
+    // A clean deploy leaves nothing stale behind.
+    p.run(&["deploy", "prod"])
+        .success()
+        .stdout_lacks("did not end cleanly");
     assert_eq!(p.read("home/deployment/work/sleeper/done"), "slept\n");
 }
 

@@ -98,6 +98,7 @@ pub fn serve(
         lock: None,
         model: None,
         workers: Vec::new(),
+        warnings: Vec::new(),
     };
     let code = loop {
         let request = match protocol::read_line::<Request>(&mut *input) {
@@ -137,6 +138,7 @@ struct State<'r> {
     lock: Option<TargetLock>,
     model: Option<Configured>,
     workers: Vec<std::thread::JoinHandle<()>>,
+    warnings: Vec<String>,
 }
 
 impl State<'_> {
@@ -226,7 +228,14 @@ impl State<'_> {
                 .unwrap_or("~/.batou/deploy.lock"),
         );
         match target_lock::acquire(&lock_path, &holder, self.break_lock) {
-            Ok(Acquired::Locked(lock)) => self.lock = Some(lock),
+            Ok(Acquired::Locked(lock)) => {
+                if let Some(h) = &lock.stale {
+                    self.warnings.push(format!(
+                        "the previous deploy ({h}) did not end cleanly; its stale lock was taken over"
+                    ));
+                }
+                self.lock = Some(lock)
+            }
             Ok(Acquired::Held(current)) => {
                 self.replies.send(&Reply::LockHeld {
                     holder: current.unwrap_or(Holder {
@@ -285,12 +294,14 @@ impl State<'_> {
                 self.replies.send(&Reply::Configured {
                     errors: Vec::new(),
                     roots: roots_list,
+                    warnings: std::mem::take(&mut self.warnings),
                 });
             }
             Err(errors) => {
                 self.replies.send(&Reply::Configured {
                     errors: errors.iter().map(WireError::from).collect(),
                     roots: Vec::new(),
+                    warnings: std::mem::take(&mut self.warnings),
                 });
             }
         }

@@ -182,7 +182,7 @@ pub fn deploy_remote(
     }
 
     // Every agent configures; collect what they say.
-    await_configured(&sessions, &rx, model, options)?;
+    await_configured(&sessions, &rx, model, options, sink)?;
     let connect_seconds = connect_start.elapsed().as_secs_f64();
 
     sink.emit(Event::Phase {
@@ -325,6 +325,7 @@ fn await_configured(
     rx: &Receiver<Incoming>,
     model: &Model,
     options: &RemoteOptions,
+    sink: &dyn EventSink,
 ) -> Result<(), RemoteFailure> {
     let expected: Vec<(String, String)> = model
         .roots
@@ -417,7 +418,18 @@ fn await_configured(
                 });
                 waiting.retain(|i| *i != index);
             }
-            Reply::Configured { errors, roots } => {
+            Reply::Configured {
+                errors,
+                roots,
+                warnings,
+            } => {
+                for message in warnings {
+                    sink.emit(Event::Warning {
+                        host: Some(session.host.clone()),
+                        component: None,
+                        message,
+                    });
+                }
                 if errors.is_empty() && roots != expected {
                     merge(
                         &mut merged,

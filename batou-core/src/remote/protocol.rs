@@ -151,6 +151,9 @@ pub enum Reply {
         errors: Vec<WireError>,
         /// `(host, name)` of every root, in root order.
         roots: Vec<(String, String)>,
+        /// Things the operator should know (e.g. a stale deploy lock).
+        #[serde(default)]
+        warnings: Vec<String>,
     },
     Event {
         id: u64,

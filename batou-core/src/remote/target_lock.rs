@@ -16,7 +16,18 @@ use super::protocol::Holder;
 /// A held lock; released when dropped or when the process ends.
 #[derive(Debug)]
 pub struct TargetLock {
-    _file: File,
+    file: File,
+    /// The holder record found in the file when the lock was free: a
+    /// deploy that ended without releasing it (crashed, killed).
+    pub stale: Option<Holder>,
+}
+
+impl Drop for TargetLock {
+    fn drop(&mut self) {
+        // A clean end leaves an empty record; a record found later means
+        // the deploy that wrote it did not end cleanly.
+        let _ = self.file.set_len(0);
+    }
 }
 
 /// The result of trying to take the lock.
@@ -61,7 +72,10 @@ pub fn acquire(path: &Path, holder: &Holder, break_lock: bool) -> std::io::Resul
         .truncate(false)
         .mode(0o600)
         .open(path)?;
-    if !try_flock(&file)? {
+    let mut stale = None;
+    if try_flock(&file)? {
+        stale = read_holder(&mut file);
+    } else {
         let current = read_holder(&mut file);
         if !break_lock {
             return Ok(Acquired::Held(current));
@@ -78,7 +92,7 @@ pub fn acquire(path: &Path, holder: &Holder, break_lock: bool) -> std::io::Resul
     let text = serde_json::to_string(holder).map_err(std::io::Error::other)?;
     writeln!(file, "{text}")?;
     file.sync_all()?;
-    Ok(Acquired::Locked(TargetLock { _file: file }))
+    Ok(Acquired::Locked(TargetLock { file, stale }))
 }
 
 fn terminate(pid: u32, file: &File) -> std::io::Result<()> {
@@ -153,10 +167,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("deploy.lock");
         std::fs::write(&path, serde_json::to_string(&holder(999_999)).unwrap()).unwrap();
-        assert!(matches!(
-            acquire(&path, &holder(1), false).unwrap(),
-            Acquired::Locked(_)
-        ));
+        match acquire(&path, &holder(1), false).unwrap() {
+            Acquired::Locked(lock) => assert_eq!(lock.stale, Some(holder(999_999))),
+            other => panic!("a stale lock is taken, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_cleanly_released_lock_is_not_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deploy.lock");
+        let first = acquire(&path, &holder(7), false).unwrap();
+        drop(first);
+        match acquire(&path, &holder(8), false).unwrap() {
+            Acquired::Locked(lock) => assert_eq!(lock.stale, None),
+            other => panic!("expected the lock, got {other:?}"),
+        }
     }
 
     #[test]
