@@ -1,0 +1,181 @@
+//! Deploys over real OpenSSH that something interrupts: the connection is
+//! killed in the middle (the agent dies, or the controller's ssh client
+//! does), and a second deploy to the same host while one runs.
+
+use std::path::{Path, PathBuf};
+
+use super::remote::{
+    Background, both_transports, is_agent, private_dirs, signal, ssh_project, walk,
+};
+use super::support::Project;
+use crate::remote_support::SshServer;
+
+/// The sleeper on host `target`, sleeping `seconds` in its update.
+fn sleeper_env(method: &str, dirs: &str, seconds: u64) -> String {
+    format!(
+        "[environment]\nconnect_method = {method}\n{dirs}\n\
+         [host:target]\ncomponents = sleeper\n\n[component:sleeper]\nseconds = {seconds}\n"
+    )
+}
+
+fn lock_of(p: &Project) -> PathBuf {
+    p.path().join("remote/lock/deploy.lock")
+}
+
+fn sleeper_file(p: &Project, name: &str) -> PathBuf {
+    p.path().join("remote/target/work/sleeper").join(name)
+}
+
+/// No temp file of an atomic write is left anywhere under `dir`.
+#[track_caller]
+fn no_half_written_files(dir: &Path) {
+    let leftovers: Vec<_> = walk(dir)
+        .into_iter()
+        .filter(|f| {
+            f.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(".batou-tmp"))
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "half-written files: {leftovers:?}");
+}
+
+both_transports! {
+    /// The agent dies in the middle of a root (its connection with it):
+    /// the controller says the connection to `target` was lost (exit 4);
+    /// the next deploy converges.
+    fn the_agent_killed_mid_deploy_is_reported_and_the_next_deploy_converges(method: &str) {
+        let server = SshServer::start();
+        let p = ssh_project(&server.ssh_config(), "");
+        let dirs = private_dirs(&p);
+        p.write("environments/remote.cfg", &sleeper_env(method, &dirs, 30));
+        let mut running = Background::start(&p, &["deploy", "remote"], lock_of(&p));
+        running.wait_for(&sleeper_file(&p, "started"));
+        let agent = running.agent_pid();
+        assert!(is_agent(agent), "the lock names the running agent {agent}");
+        assert_eq!(signal(agent, libc::SIGKILL), 0);
+        let (code, stdout, stderr) = running.finish();
+        assert_eq!(code, Some(4), "stdout:\n{stdout}\nstderr:\n{stderr}");
+        assert!(
+            stderr.contains("ERROR: target: connection lost during the deploy"),
+            "{stderr}"
+        );
+        assert!(stdout.contains("DEPLOYMENT FAILED (during deploy)"), "{stdout}");
+        assert!(!sleeper_file(&p, "done").exists());
+        no_half_written_files(&p.path().join("remote/target"));
+
+        p.write("environments/remote.cfg", &sleeper_env(method, &dirs, 0));
+        // The killed agent's lock is recognised as stale, and said so.
+        p.run(&["deploy", "remote"])
+            .success()
+            .stdout_contains("did not end cleanly; its stale lock was taken over")
+            .stdout_lacks("Uploaded agent");
+        assert_eq!(p.read("remote/target/work/sleeper/done"), "slept\n");
+        no_half_written_files(&p.path().join("remote/target"));
+    }
+}
+
+/// The direct children of `pid` (of all its threads).
+fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.flatten().collect::<Vec<_>>())
+        .unwrap_or_default();
+    for task in tasks {
+        let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        out.extend(
+            text.split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok()),
+        );
+    }
+    out
+}
+
+fn comm(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// The controller's own `ssh` client dies in the middle of a deploy: the
+/// controller reports the lost connection (exit 4). The agent on the
+/// target finishes the root it runs and holds the target's lock until
+/// then: a deploy meanwhile is refused naming it, and `--break-lock`
+/// converges at once.
+#[test]
+fn the_ssh_client_killed_mid_deploy_is_reported_and_break_lock_converges() {
+    let server = SshServer::start();
+    let p = ssh_project(&server.ssh_config(), "");
+    let dirs = private_dirs(&p);
+    p.write("environments/remote.cfg", &sleeper_env("ssh", &dirs, 30));
+    let mut running = Background::start(&p, &["deploy", "remote"], lock_of(&p));
+    running.wait_for(&sleeper_file(&p, "started"));
+    let clients: Vec<u32> = children(running.pid())
+        .into_iter()
+        .filter(|c| comm(*c) == "ssh")
+        .collect();
+    assert_eq!(
+        clients.len(),
+        1,
+        "one ssh client for the one host: {clients:?}"
+    );
+    assert_eq!(signal(clients[0] as i32, libc::SIGKILL), 0);
+    let (code, stdout, stderr) = running.finish();
+    assert_eq!(code, Some(4), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stderr.contains("ERROR: target: connection lost during the deploy"),
+        "{stderr}"
+    );
+    assert!(!sleeper_file(&p, "done").exists());
+    no_half_written_files(&p.path().join("remote/target"));
+
+    // The orphaned agent still sleeps, holding the lock.
+    let orphan = running.agent_pid();
+    assert!(is_agent(orphan), "the agent {orphan} still runs its root");
+    p.write("environments/remote.cfg", &sleeper_env("ssh", &dirs, 0));
+    p.run(&["deploy", "remote"])
+        .code(5)
+        .stderr_contains("target: another deploy is running")
+        .stderr_contains(&format!("(agent pid {orphan})"))
+        .stderr_contains("--break-lock");
+    p.run(&["deploy", "--break-lock", "remote"]).success();
+    assert_eq!(p.read("remote/target/work/sleeper/done"), "slept\n");
+    assert!(!is_agent(orphan), "--break-lock ended the orphaned agent");
+    no_half_written_files(&p.path().join("remote/target"));
+}
+
+both_transports! {
+    /// Two projects deploy to one host (same target directory and deploy
+    /// lock): the second is refused at once (exit 5), naming the holder.
+    fn a_second_deploy_to_a_busy_host_is_refused_naming_the_holder(method: &str) {
+        let server = SshServer::start();
+        let first = ssh_project(&server.ssh_config(), "");
+        let dirs = private_dirs(&first);
+        first.write("environments/remote.cfg", &sleeper_env(method, &dirs, 30));
+        let mut running = Background::start(&first, &["deploy", "remote"], lock_of(&first));
+        running.wait_for(&sleeper_file(&first, "started"));
+
+        let second = ssh_project(
+            &server.ssh_config(),
+            &sleeper_env(method, &dirs, 0),
+        );
+        let holder = format!(
+            "root@{} (pid {}), started 20",
+            batou_core::remote::agent::hostname(),
+            running.pid()
+        );
+        let out = second
+            .run(&["deploy", "remote"])
+            .code(5)
+            .stderr_contains("ERROR: target: another deploy is running")
+            .stderr_contains(&holder)
+            .stderr_contains(&format!("(agent pid {})", running.agent_pid()))
+            .stderr_contains("--break-lock")
+            .stdout_lacks("Scheduling component");
+        assert_eq!(out.error_count(), 1, "{}", out.stderr);
+        assert!(!sleeper_file(&first, "done").exists());
+        // The first deploy goes on undisturbed.
+        assert!(running.child.as_mut().unwrap().try_wait().unwrap().is_none());
+        assert!(is_agent(running.agent_pid()));
+    }
+}
