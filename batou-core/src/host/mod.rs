@@ -194,6 +194,21 @@ impl Host {
         users::group_id(name).map_err(fail("look up group", Path::new(name)))
     }
 
+    /// The names in a directory, sorted; `None` if nothing is there.
+    pub fn read_dir(&self, path: &Path) -> Result<Option<Vec<std::ffi::OsString>>, HostError> {
+        let entries = match fs::read_dir(path) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(fail("list", path)(e)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            names.push(entry.map_err(fail("list", path))?.file_name());
+        }
+        names.sort();
+        Ok(Some(names))
+    }
+
     /// Removes whatever is at `path` (file, symlink or directory tree).
     /// Nothing there is fine.
     pub fn remove(&self, path: &Path) -> Result<(), HostError> {

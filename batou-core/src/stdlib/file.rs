@@ -1,19 +1,52 @@
-//! `File` and its parts: `Presence`, `Content`, `Mode`.
+//! `File`: batou's composite for a path on the target.
+//!
+//! # What a `File` adds
+//!
+//! | ensure | parts, in order |
+//! |---|---|
+//! | file (default) | `Content`, `Mode`, `Owner`, `Group` |
+//! | [`File::ensure_directory`] | `Directory` (with `leading`, `mode`), `Owner`, `Group` |
+//! | [`File::symlink_to`] | `Symlink`, `Owner`, `Group` (lchown: the link itself) |
+//!
+//! batou adds `Mode` before `Content`; here `Content` comes first, because
+//! the atomic write creates the file with its mode in one step and a later
+//! `Mode` only repairs drift.
+//!
+//! # The implicit source, with compiled-in templates
+//!
+//! In batou a `File` with neither `content` nor `source` renders
+//! `<defdir>/<basename>` as a template. Here templates are compiled into
+//! the binary, so there is no directory to look in; the equivalent is an
+//! asset table ([`crate::assets!`]) handed to [`File::assets`]: a `File`
+//! without content takes the asset whose base name is the file's base name
+//! and renders it as a template. Without such an asset (or table) it is a
+//! configuration error in batou's words: `Missing implicit template file
+//! NAME ... Or did you want to create an empty file? Then use
+//! File::new("PATH").content("").` An empty file is asked for with
+//! [`File::empty`] (or `.content("")`); a file that only has to exist,
+//! whatever its content, is [`super::Presence`].
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use minijinja::Value;
 use serde::Serialize;
 
-use crate::component::{Component, Configure, Deploy, Verdict};
+use super::content::{Content, base_name};
+use super::mode::{Mode, ModeSpec};
+use super::owner::{Group, Owner, Principal};
+use super::structured::{Data, Format};
+use super::{Directory, Symlink};
+use crate::component::{Component, Configure};
 use crate::error::{Error, Result};
-use crate::host::FileKind;
 
-/// A file on the target, with content from a string or a template.
+/// A table of compiled-in files, `(name, text)`; see [`crate::assets!`].
+pub type Assets = &'static [(&'static str, &'static str)];
+
+/// A file on the target, with content from a string, bytes, a template, a
+/// secret or structured data; or a directory or a symlink.
 ///
-/// A composite (batou's `File`): it adds `Content` (or `Presence` when no
-/// content is given) and `Mode`. Content is written atomically and only
-/// when it differs; a changed file shows a unified diff.
+/// Content is written atomically and only when it differs; a changed file
+/// shows a unified diff.
 ///
 /// ```
 /// use batou_core::prelude::*;
@@ -27,20 +60,32 @@ use crate::host::FileKind;
 ///             File::new("app.conf")
 ///                 .template("app.conf", "port = {{ component.port }}\n")
 ///                 .context(&*self)
-///                 .mode(0o640),
+///                 .mode("rw-r-----"),
 ///         )?;
+///         ctx.add(File::new("logs").ensure_directory().mode(0o750))?;
+///         ctx.add(File::new("current").symlink_to("releases/1"))?;
 ///         Ok(())
 ///     }
 /// }
 /// ```
 pub struct File {
     path: PathBuf,
+    ensure: Ensure,
     source: Source,
+    assets: Option<Assets>,
     context: Option<Value>,
     args: Vec<(String, Value)>,
-    mode: Option<u32>,
+    mode: Option<ModeSpec>,
+    owner: Option<Principal>,
+    group: Option<Principal>,
     leading: bool,
     sensitive: Option<bool>,
+}
+
+enum Ensure {
+    File,
+    Directory,
+    Symlink(PathBuf),
 }
 
 enum Source {
@@ -53,6 +98,7 @@ enum Source {
     },
     /// A whole-file secret, by name.
     Secret(String),
+    Structured(Data, Format),
 }
 
 impl File {
@@ -60,10 +106,14 @@ impl File {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         File {
             path: path.into(),
+            ensure: Ensure::File,
             source: Source::None,
+            assets: None,
             context: None,
             args: Vec::new(),
             mode: None,
+            owner: None,
+            group: None,
             leading: false,
             sensitive: None,
         }
@@ -73,6 +123,11 @@ impl File {
     pub fn content(mut self, text: impl Into<String>) -> Self {
         self.source = Source::Text(text.into());
         self
+    }
+
+    /// An empty file (batou's `content=''`): existing content is removed.
+    pub fn empty(self) -> Self {
+        self.content("")
     }
 
     /// Binary content; never diffed.
@@ -100,6 +155,49 @@ impl File {
         self
     }
 
+    /// Where the implicit template comes from when no content is given:
+    /// the asset with this file's base name (see the module docs).
+    pub fn assets(mut self, assets: Assets) -> Self {
+        self.assets = Some(assets);
+        self
+    }
+
+    /// `data` as JSON, keys sorted, indented by four spaces (batou's
+    /// `JSONContent`); [`File::override_with`] deep-merges over it.
+    pub fn json(mut self, data: impl Serialize) -> Self {
+        self.source = Source::Structured(Data::new(data), Format::Json { readable: true });
+        self
+    }
+
+    /// `data` as compact JSON on one line.
+    pub fn json_compact(mut self, data: impl Serialize) -> Self {
+        self.source = Source::Structured(Data::new(data), Format::Json { readable: false });
+        self
+    }
+
+    /// `data` as TOML, keys sorted.
+    pub fn toml(mut self, data: impl Serialize) -> Self {
+        self.source = Source::Structured(Data::new(data), Format::Toml);
+        self
+    }
+
+    /// Deep-merges `value` over the data of [`File::json`] /
+    /// [`File::toml`] (batou's `dict_merge`: objects recursively, arrays
+    /// concatenated). Without structured data it is a configuration error.
+    pub fn override_with(mut self, value: impl Serialize) -> Self {
+        match &mut self.source {
+            Source::Structured(data, _) => data.merge(value),
+            _ => {
+                // Reported in configure, where errors can be returned.
+                self.source = Source::Structured(
+                    Data::failed("override_with needs json(..) or toml(..) data first"),
+                    Format::Toml,
+                );
+            }
+        }
+        self
+    }
+
     /// What templates see as `component` (default: the root's attributes).
     pub fn context(mut self, component: &impl Serialize) -> Self {
         self.context = Some(Value::from(minijinja::value::Serde(component)));
@@ -113,15 +211,40 @@ impl File {
         self
     }
 
-    /// Permission bits, e.g. `0o640`.
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = Some(mode);
+    /// Permission bits: `0o640`, `"640"`, `"0o640"` or `"rw-r-----"`.
+    pub fn mode(mut self, mode: impl Into<ModeSpec>) -> Self {
+        self.mode = Some(mode.into());
+        self
+    }
+
+    /// The owning user, by name or uid; resolved when deploying.
+    pub fn owner(mut self, owner: impl Into<Principal>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// The owning group, by name or gid; resolved when deploying.
+    pub fn group(mut self, group: impl Into<Principal>) -> Self {
+        self.group = Some(group.into());
         self
     }
 
     /// Create missing parent directories.
     pub fn leading(mut self, leading: bool) -> Self {
         self.leading = leading;
+        self
+    }
+
+    /// A directory instead of a file (batou's `ensure='directory'`).
+    pub fn ensure_directory(mut self) -> Self {
+        self.ensure = Ensure::Directory;
+        self
+    }
+
+    /// A symlink pointing at `target` (batou's `ensure='symlink'`,
+    /// `link_to`).
+    pub fn symlink_to(mut self, target: impl Into<PathBuf>) -> Self {
+        self.ensure = Ensure::Symlink(target.into());
         self
     }
 
@@ -132,6 +255,88 @@ impl File {
         self.sensitive = Some(sensitive);
         self
     }
+
+    /// The bytes to write and whether they are text.
+    fn wanted(&mut self, ctx: &mut Configure<'_>) -> Result<(Vec<u8>, bool)> {
+        Ok(match std::mem::replace(&mut self.source, Source::None) {
+            Source::None => {
+                let (name, source) = self.implicit_source()?;
+                let text = ctx.render_template(name, source, self.context.as_ref(), &self.args)?;
+                (text.into_bytes(), true)
+            }
+            Source::Secret(name) => {
+                let bytes = ctx.secret_file(&name).ok_or_else(|| {
+                    Error::usage(format!(
+                        "no secret file `{name}` (expected environments/{}/secret-{name}.age or .gpg)",
+                        ctx.environment().name
+                    ))
+                })?;
+                if self.mode.is_none() {
+                    self.mode = Some(ModeSpec::Bits(0o600));
+                }
+                // A secret's diff is never shown, whatever `sensitive` says.
+                self.sensitive = Some(true);
+                (bytes.to_vec(), std::str::from_utf8(bytes).is_ok())
+            }
+            Source::Text(t) => (t.into_bytes(), true),
+            Source::Bytes(b) => (b, false),
+            Source::Template { name, source } => {
+                let text =
+                    ctx.render_template(&name, &source, self.context.as_ref(), &self.args)?;
+                (text.into_bytes(), true)
+            }
+            Source::Structured(data, format) => (data.render(format)?.into_bytes(), true),
+        })
+    }
+
+    /// batou's implicit template, looked up in the asset table.
+    fn implicit_source(&self) -> Result<(&'static str, &'static str)> {
+        let name = base_name(&self.path);
+        let found = self.assets.and_then(|assets| {
+            assets
+                .iter()
+                .find(|(asset, _)| base_name(std::path::Path::new(asset)) == name)
+        });
+        if let Some((asset, source)) = found {
+            return Ok((asset, source));
+        }
+        let looked = match self.assets {
+            Some(assets) => format!(
+                " among the compiled-in assets [{}]",
+                assets
+                    .iter()
+                    .map(|(a, _)| *a)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => " (no asset table given with .assets(batou_core::assets![..]))".to_string(),
+        };
+        Err(Error::usage(format!(
+            "Missing implicit template file {name}{looked}. Or did you want to create an \
+             empty file? Then use File::new(\"{}\").content(\"\").",
+            self.path.display()
+        )))
+    }
+
+    fn add_ownership(&self, ctx: &mut Configure<'_>) -> Result<()> {
+        if let Some(owner) = &self.owner {
+            ctx.add(Owner::new(self.path.clone(), owner.clone()))?;
+        }
+        if let Some(group) = &self.group {
+            ctx.add(Group::new(self.path.clone(), group.clone()))?;
+        }
+        Ok(())
+    }
+
+    fn refuse_content(&self, what: &str) -> Result<()> {
+        if matches!(self.source, Source::None) {
+            Ok(())
+        } else {
+            Err(Error::usage(format!(
+                "{what} has no content: drop content/template/bytes/secret/json/toml"
+            )))
+        }
+    }
 }
 
 impl Component for File {
@@ -140,217 +345,44 @@ impl Component for File {
     }
 
     fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
-        let target = ctx.map(&self.path);
-        let mut from_secret = false;
-        let wanted = match std::mem::replace(&mut self.source, Source::None) {
-            Source::None => None,
-            Source::Secret(name) => {
-                let bytes = ctx.secret_file(&name).ok_or_else(|| {
-                    Error::usage(format!(
-                        "no secret file `{name}` (expected environments/{}/secret-{name}.age or .gpg)",
-                        ctx.environment().name
-                    ))
-                })?;
-                from_secret = true;
-                Some((bytes.to_vec(), std::str::from_utf8(bytes).is_ok()))
-            }
-            Source::Text(t) => Some((t.into_bytes(), true)),
-            Source::Bytes(b) => Some((b, false)),
-            Source::Template { name, source } => {
-                let text =
-                    ctx.render_template(&name, &source, self.context.as_ref(), &self.args)?;
-                Some((text.into_bytes(), true))
-            }
-        };
-        if from_secret && self.mode.is_none() {
-            self.mode = Some(0o600);
-        }
-        let sensitive = if from_secret {
-            Some(true)
-        } else {
-            self.sensitive
-        };
-        match wanted {
-            Some((bytes, is_text)) => {
-                ctx.add(Content {
-                    path: target.clone(),
-                    wanted: bytes,
-                    is_text,
-                    mode: self.mode,
-                    leading: self.leading,
-                    sensitive,
-                })?;
-            }
-            None => {
-                ctx.add(Presence {
-                    path: target.clone(),
-                    leading: self.leading,
-                })?;
-            }
-        }
-        if let Some(mode) = self.mode {
-            ctx.add(Mode { path: target, mode })?;
-        }
-        Ok(())
-    }
-}
-
-fn base_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
-}
-
-/// Makes sure whatever is at `path` is out of the way of a regular file.
-fn clear_non_file(ctx: &Deploy<'_>, path: &Path) -> Result<()> {
-    if let Some(stat) = ctx.host().stat(path)?
-        && stat.kind != FileKind::File
-    {
-        ctx.host().remove(path)?;
-    }
-    Ok(())
-}
-
-fn ensure_parent(ctx: &Deploy<'_>, path: &Path, leading: bool) -> Result<()> {
-    if let Some(parent) = path.parent()
-        && leading
-        && !parent.as_os_str().is_empty()
-    {
-        ctx.host().mkdir(parent, true)?;
-    }
-    Ok(())
-}
-
-/// A regular file exists at `path` (created empty if not).
-pub struct Presence {
-    pub path: PathBuf,
-    pub leading: bool,
-}
-
-impl Component for Presence {
-    fn label(&self) -> String {
-        format!("Presence('{}')", base_name(&self.path))
-    }
-
-    fn verify(&mut self, ctx: &mut Deploy<'_>) -> Result<Verdict> {
-        let stat = ctx.host().stat(&self.path)?;
-        Ok(Verdict::update_if(
-            !stat.is_some_and(|s| s.kind == FileKind::File),
-        ))
-    }
-
-    fn update(&mut self, ctx: &mut Deploy<'_>) -> Result<()> {
-        ensure_parent(ctx, &self.path, self.leading)?;
-        clear_non_file(ctx, &self.path)?;
-        ctx.host().write(&self.path, b"", None)?;
-        Ok(())
-    }
-}
-
-/// The bytes of the file at `path`.
-pub struct Content {
-    pub path: PathBuf,
-    pub wanted: Vec<u8>,
-    pub is_text: bool,
-    pub mode: Option<u32>,
-    pub leading: bool,
-    /// `Some(true)`: never diff; `Some(false)`: always diff; `None`: hide
-    /// the diff when the old or new content contains a secret.
-    pub sensitive: Option<bool>,
-}
-
-impl Component for Content {
-    fn label(&self) -> String {
-        format!("Content('{}')", base_name(&self.path))
-    }
-
-    fn verify(&mut self, ctx: &mut Deploy<'_>) -> Result<Verdict> {
-        let stat = ctx.host().stat(&self.path)?;
-        let is_file = stat.as_ref().is_some_and(|s| s.kind == FileKind::File);
-        let current = match stat {
-            Some(_) if is_file => ctx.host().read(&self.path)?.unwrap_or_default(),
-            Some(_) => {
-                ctx.log(format!(
-                    "{} is not a regular file; it will be replaced",
-                    self.path.display()
-                ));
-                Vec::new()
-            }
-            None => Vec::new(),
-        };
-        // Only a regular file can be up to date: empty wanted content must
-        // not match a directory (read as empty) in the way.
-        if is_file && current == self.wanted {
-            return Ok(Verdict::UpToDate);
-        }
-        let label = base_name(&self.path);
-        let sensitive = self.sensitive.unwrap_or_else(|| {
-            let masker = ctx.environment().secrets.masker();
-            masker.is_sensitive_bytes(&current) || masker.is_sensitive_bytes(&self.wanted)
-        });
-        if sensitive {
-            ctx.hide_diff(label, "Not showing diff as it contains sensitive data.");
-        } else if !self.is_text {
-            ctx.hide_diff(label, "Not showing diff for binary data.");
-        } else {
-            match (
-                std::str::from_utf8(&current),
-                std::str::from_utf8(&self.wanted),
-            ) {
-                (Ok(old), Ok(new)) => {
-                    let lines = crate::diff::unified(old, new);
-                    if !lines.is_empty() {
-                        ctx.show_diff(label, lines);
-                    }
+        // Sub-components map `self.path` themselves (mapping twice would
+        // re-prefix a `[vfs]` sandbox).
+        match std::mem::replace(&mut self.ensure, Ensure::File) {
+            Ensure::Directory => {
+                self.refuse_content("a directory")?;
+                let mut dir = Directory::new(self.path.clone()).leading(self.leading);
+                if let Some(mode) = &self.mode {
+                    dir = dir.mode(mode.clone());
                 }
-                _ => ctx.hide_diff(label, "Not showing diff for binary data."),
+                ctx.add(dir)?;
+            }
+            Ensure::Symlink(target) => {
+                self.refuse_content("a symlink")?;
+                if self.mode.is_some() {
+                    return Err(Error::usage(
+                        "a symlink has no mode of its own (Linux has no lchmod): drop .mode(..)",
+                    ));
+                }
+                ctx.add(Symlink::new(self.path.clone(), target))?;
+            }
+            Ensure::File => {
+                let (wanted, is_text) = self.wanted(ctx)?;
+                // Checked before anything is added, so a bad mode fails
+                // configure, not the deploy.
+                let mode = self.mode.as_ref().map(ModeSpec::resolve).transpose()?;
+                ctx.add(Content {
+                    path: ctx.map(&self.path),
+                    wanted,
+                    is_text,
+                    mode,
+                    leading: self.leading,
+                    sensitive: self.sensitive,
+                })?;
+                if let Some(mode) = mode {
+                    ctx.add(Mode::new(self.path.clone(), mode))?;
+                }
             }
         }
-        Ok(Verdict::NeedsUpdate)
-    }
-
-    fn update(&mut self, ctx: &mut Deploy<'_>) -> Result<()> {
-        ensure_parent(ctx, &self.path, self.leading)?;
-        clear_non_file(ctx, &self.path)?;
-        ctx.host().write(&self.path, &self.wanted, self.mode)?;
-        Ok(())
-    }
-}
-
-/// The permission bits of `path`.
-pub struct Mode {
-    pub path: PathBuf,
-    pub mode: u32,
-}
-
-impl Component for Mode {
-    fn label(&self) -> String {
-        format!("Mode('{}')", base_name(&self.path))
-    }
-
-    fn configure(&mut self, _ctx: &mut Configure<'_>) -> Result<()> {
-        if self.mode > 0o7777 {
-            return Err(Error::usage(format!(
-                "mode {:o} is out of range",
-                self.mode
-            )));
-        }
-        Ok(())
-    }
-
-    fn verify(&mut self, ctx: &mut Deploy<'_>) -> Result<Verdict> {
-        let stat = ctx.host().stat(&self.path)?;
-        Ok(match stat {
-            // chmod on a symlink would change its target; batou leaves
-            // symlinks alone too.
-            Some(s) if s.kind == FileKind::Symlink => Verdict::UpToDate,
-            Some(s) => Verdict::update_if(s.mode != self.mode),
-            None => Verdict::NeedsUpdate,
-        })
-    }
-
-    fn update(&mut self, ctx: &mut Deploy<'_>) -> Result<()> {
-        ctx.host().chmod(&self.path, self.mode)?;
-        Ok(())
+        self.add_ownership(ctx)
     }
 }

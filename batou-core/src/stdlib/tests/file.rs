@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::*;
 use crate::error::Error;
-use crate::stdlib::File;
+use crate::stdlib::{File, Presence};
 use crate::testutil::needing_update;
 
 #[test]
@@ -341,15 +341,12 @@ fn predicting_reports_the_diff_and_writes_nothing() {
 #[test]
 fn presence_creates_an_empty_file_and_keeps_existing_content() {
     let s = Stage::new(|_, ctx| {
-        ctx.add(File::new("present"))?;
+        ctx.add(Presence::new("present"))?;
         Ok(())
     });
     let (report, events) = s.deploy();
     assert_eq!(report.changed, 1);
-    assert_eq!(
-        needing_update(&events),
-        ["Scene > File('present') > Presence('present')"]
-    );
+    assert_eq!(needing_update(&events), ["Scene > Presence('present')"]);
     assert_eq!(s.read("present"), "");
     std::fs::write(s.path("present"), "kept").unwrap();
     assert_eq!(s.deploy().0.changed, 0);

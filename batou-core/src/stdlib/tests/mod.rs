@@ -4,7 +4,11 @@
 
 mod command;
 mod dirs;
+mod ensure;
 mod file;
+mod owner;
+mod purge;
+mod structured;
 
 use std::path::PathBuf;
 use std::sync::Mutex;

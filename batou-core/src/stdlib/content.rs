@@ -1,0 +1,181 @@
+//! The parts of a regular file: `Presence` (it exists) and `Content` (its
+//! bytes, with a diff when they change).
+
+use std::path::{Path, PathBuf};
+
+use crate::component::{Component, Configure, Deploy, Verdict};
+use crate::error::Result;
+use crate::host::FileKind;
+
+/// The last path component, as labels and diffs show it.
+pub(crate) fn base_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Makes sure whatever is at `path` is out of the way of a regular file.
+fn clear_non_file(ctx: &Deploy<'_>, path: &Path) -> Result<()> {
+    if let Some(stat) = ctx.host().stat(path)?
+        && stat.kind != FileKind::File
+    {
+        ctx.host().remove(path)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn ensure_parent(ctx: &Deploy<'_>, path: &Path, leading: bool) -> Result<()> {
+    if let Some(parent) = path.parent()
+        && leading
+        && !parent.as_os_str().is_empty()
+    {
+        ctx.host().mkdir(parent, true)?;
+    }
+    Ok(())
+}
+
+/// A regular file exists at `path` (created empty if not; existing content
+/// is kept). Anything else in the way (a directory, a symlink) is replaced.
+///
+/// ```
+/// use batou_core::stdlib::Presence;
+/// let marker = Presence::new("var/initialized").leading(true);
+/// ```
+pub struct Presence {
+    path: PathBuf,
+    target: PathBuf,
+    leading: bool,
+}
+
+impl Presence {
+    /// `path` is mapped like every other path (relative → workdir).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        Presence {
+            target: path.clone(),
+            path,
+            leading: false,
+        }
+    }
+
+    /// Create missing parent directories.
+    pub fn leading(mut self, leading: bool) -> Self {
+        self.leading = leading;
+        self
+    }
+}
+
+impl Component for Presence {
+    fn label(&self) -> String {
+        format!("Presence('{}')", base_name(&self.path))
+    }
+
+    fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
+        self.target = ctx.map(&self.path);
+        Ok(())
+    }
+
+    fn verify(&mut self, ctx: &mut Deploy<'_>) -> Result<Verdict> {
+        let stat = ctx.host().stat(&self.target)?;
+        Ok(Verdict::update_if(
+            !stat.is_some_and(|s| s.kind == FileKind::File),
+        ))
+    }
+
+    fn update(&mut self, ctx: &mut Deploy<'_>) -> Result<()> {
+        ensure_parent(ctx, &self.target, self.leading)?;
+        clear_non_file(ctx, &self.target)?;
+        ctx.host().write(&self.target, b"", None)?;
+        Ok(())
+    }
+}
+
+/// The bytes of the file at `path` (an already mapped path: `File`,
+/// `JsonContent` and `TomlContent` build it).
+pub struct Content {
+    pub path: PathBuf,
+    pub wanted: Vec<u8>,
+    pub is_text: bool,
+    pub mode: Option<u32>,
+    pub leading: bool,
+    /// `Some(true)`: never diff; `Some(false)`: always diff; `None`: hide
+    /// the diff when the old or new content contains a secret.
+    pub sensitive: Option<bool>,
+}
+
+impl Component for Content {
+    fn label(&self) -> String {
+        format!("Content('{}')", base_name(&self.path))
+    }
+
+    fn verify(&mut self, ctx: &mut Deploy<'_>) -> Result<Verdict> {
+        let stat = ctx.host().stat(&self.path)?;
+        let is_file = stat.as_ref().is_some_and(|s| s.kind == FileKind::File);
+        let current = match stat {
+            Some(_) if is_file => ctx.host().read(&self.path)?.unwrap_or_default(),
+            Some(_) => {
+                ctx.log(format!(
+                    "{} is not a regular file; it will be replaced",
+                    self.path.display()
+                ));
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        // Only a regular file can be up to date: empty wanted content must
+        // not match a directory (read as empty) in the way.
+        if is_file && current == self.wanted {
+            return Ok(Verdict::UpToDate);
+        }
+        show_change(
+            ctx,
+            base_name(&self.path),
+            &current,
+            &self.wanted,
+            self.is_text,
+            self.sensitive,
+        );
+        Ok(Verdict::NeedsUpdate)
+    }
+
+    fn update(&mut self, ctx: &mut Deploy<'_>) -> Result<()> {
+        ensure_parent(ctx, &self.path, self.leading)?;
+        clear_non_file(ctx, &self.path)?;
+        ctx.host().write(&self.path, &self.wanted, self.mode)?;
+        Ok(())
+    }
+}
+
+/// Shows the diff from `current` to `wanted`, or says why it is hidden.
+/// The diff only ever goes into an event: nothing is written to disk (see
+/// [`crate::diff`]).
+pub(crate) fn show_change(
+    ctx: &mut Deploy<'_>,
+    label: String,
+    current: &[u8],
+    wanted: &[u8],
+    is_text: bool,
+    sensitive: Option<bool>,
+) {
+    let sensitive = sensitive.unwrap_or_else(|| {
+        let masker = ctx.environment().secrets.masker();
+        masker.is_sensitive_bytes(current) || masker.is_sensitive_bytes(wanted)
+    });
+    if sensitive {
+        ctx.hide_diff(label, "Not showing diff as it contains sensitive data.");
+        return;
+    }
+    match (
+        is_text,
+        std::str::from_utf8(current),
+        std::str::from_utf8(wanted),
+    ) {
+        (true, Ok(old), Ok(new)) => {
+            let lines = crate::diff::unified(old, new);
+            if !lines.is_empty() {
+                ctx.show_diff(label, lines);
+            }
+        }
+        _ => ctx.hide_diff(label, "Not showing diff for binary data."),
+    }
+}

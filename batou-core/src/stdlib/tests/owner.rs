@@ -1,0 +1,250 @@
+//! `Owner` and `Group` (and `File::owner` / `File::group`) against real
+//! users and groups: the tests run as root (as CI does) and create
+//! throwaway accounts, removed again by a guard.
+
+use std::os::unix::fs::MetadataExt;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+use crate::error::Error;
+use crate::stdlib::{Command, File, Group, Owner};
+use crate::testutil::needing_update;
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// A user and a group of the same fresh name; removed on drop.
+struct Account {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+fn sh(line: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", line])
+        .status()
+        .unwrap()
+        .success()
+}
+
+fn fresh_name() -> String {
+    format!(
+        "bt{}x{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+fn id_of(what: &str, name: &str) -> u32 {
+    let out = std::process::Command::new("getent")
+        .args([what, name])
+        .output()
+        .unwrap();
+    let line = String::from_utf8(out.stdout).unwrap();
+    line.split(':').nth(2).unwrap().trim().parse().unwrap()
+}
+
+impl Account {
+    fn new() -> Self {
+        let name = fresh_name();
+        assert!(sh(&format!("groupadd {name}")), "groupadd {name}");
+        assert!(
+            sh(&format!("useradd -M -N -g {name} -s /bin/false {name}")),
+            "useradd {name}"
+        );
+        Account {
+            uid: id_of("passwd", &name),
+            gid: id_of("group", &name),
+            name,
+        }
+    }
+}
+
+impl Drop for Account {
+    fn drop(&mut self) {
+        sh(&format!(
+            "userdel {0} 2>/dev/null; groupdel {0} 2>/dev/null",
+            self.name
+        ));
+    }
+}
+
+fn ids(path: &std::path::Path) -> (u32, u32) {
+    let m = std::fs::symlink_metadata(path).unwrap();
+    (m.uid(), m.gid())
+}
+
+static NAMED: OnceLock<Account> = OnceLock::new();
+
+#[test]
+fn owner_and_group_by_name_are_applied_kept_and_repaired() {
+    let account = NAMED.get_or_init(Account::new);
+    let s = Stage::new(|_, ctx| {
+        let a = NAMED.get().unwrap();
+        ctx.add(
+            File::new("owned")
+                .content("x\n")
+                .owner(a.name.as_str())
+                .group(a.name.as_str()),
+        )?;
+        Ok(())
+    });
+    let (report, events) = s.deploy();
+    assert_eq!(report.changed, 3, "{events:#?}");
+    assert_eq!(ids(&s.path("owned")), (account.uid, account.gid));
+
+    let before = identity(&s.path("owned"));
+    let (report, events) = s.deploy();
+    assert_eq!(report.changed, 0, "{events:#?}");
+    assert_eq!(identity(&s.path("owned")), before);
+
+    // Drift: only the owner changed back; only Owner repairs it.
+    std::os::unix::fs::lchown(s.path("owned"), Some(0), None).unwrap();
+    let (_, events) = s.deploy();
+    assert_eq!(
+        needing_update(&events),
+        ["Scene > File('owned') > Owner('owned')"]
+    );
+    assert_eq!(ids(&s.path("owned")), (account.uid, account.gid));
+}
+
+static KEEP: OnceLock<Account> = OnceLock::new();
+
+#[test]
+fn chown_keeps_the_other_id_and_numeric_ids_work() {
+    let account = KEEP.get_or_init(Account::new);
+    let s = Stage::new(|_, ctx| {
+        let a = KEEP.get().unwrap();
+        ctx.add(Owner::new("by-id", a.uid))?;
+        ctx.add(Group::new("group-only", a.gid))?;
+        Ok(())
+    });
+    let dir = s.prepare();
+    std::fs::write(dir.join("by-id"), "").unwrap();
+    std::fs::write(dir.join("group-only"), "").unwrap();
+    std::os::unix::fs::lchown(dir.join("by-id"), Some(0), Some(account.gid)).unwrap();
+    std::os::unix::fs::lchown(dir.join("group-only"), Some(account.uid), Some(0)).unwrap();
+    let (report, _) = s.deploy();
+    assert_eq!(report.changed, 2);
+    assert_eq!(ids(&dir.join("by-id")), (account.uid, account.gid));
+    assert_eq!(ids(&dir.join("group-only")), (account.uid, account.gid));
+    assert_eq!(s.deploy().0.changed, 0);
+}
+
+static LATE: OnceLock<String> = OnceLock::new();
+
+#[test]
+fn a_user_created_earlier_in_the_same_deploy_is_resolved_at_verify_time() {
+    let name = LATE.get_or_init(fresh_name).clone();
+    // Removed even if the test fails half-way.
+    let _cleanup = Account {
+        name: name.clone(),
+        uid: 0,
+        gid: 0,
+    };
+    let s = Stage::new(|_, ctx| {
+        let name = LATE.get().unwrap();
+        ctx.add(
+            Command::new(format!("groupadd {name} && useradd -M -N -g {name} {name}"))
+                .unless(format!("id {name}")),
+        )?;
+        ctx.add(
+            File::new("late")
+                .content("")
+                .owner(name.as_str())
+                .group(name.as_str()),
+        )?;
+        Ok(())
+    });
+    // Predicting: the user does not exist yet, which is no error.
+    let (report, _) = s.predict();
+    assert!(report.changed >= 3, "{report:?}");
+    assert!(!s.path("late").exists(), "predict wrote the file");
+
+    s.deploy();
+    assert_eq!(
+        ids(&s.path("late")),
+        (id_of("passwd", &name), id_of("group", &name))
+    );
+    assert_eq!(s.deploy().0.changed, 0);
+}
+
+#[test]
+fn an_unknown_user_or_group_is_an_error_naming_it() {
+    let s = Stage::new(|_, ctx| {
+        ctx.add(File::new("f").content("").owner("no-such-user-bt"))?;
+        Ok(())
+    });
+    match s.run(false) {
+        (Err(e), _) => {
+            assert!(
+                matches!(&e.source, Error::Usage(m) if m.contains("unknown user `no-such-user-bt`")),
+                "{e}"
+            );
+            assert_eq!(e.component, "Scene > File('f') > Owner('f')");
+        }
+        (Ok(r), _) => panic!("deployed: {r:?}"),
+    }
+    let s = Stage::new(|_, ctx| {
+        ctx.add(Group::new("f", "no-such-group-bt"))?;
+        Ok(())
+    });
+    match s.run(false) {
+        (Err(e), _) => {
+            assert!(
+                matches!(&e.source, Error::Usage(m) if m.contains("unknown group `no-such-group-bt`")),
+                "{e}"
+            )
+        }
+        (Ok(r), _) => panic!("deployed: {r:?}"),
+    }
+    let s = Stage::new(|_, ctx| {
+        ctx.add(File::new("f").content("").owner(""))?;
+        Ok(())
+    });
+    assert!(
+        s.try_model().is_err(),
+        "an empty owner is a configuration error"
+    );
+}
+
+static LINK: OnceLock<Account> = OnceLock::new();
+
+#[test]
+fn a_symlinks_own_ids_change_never_its_targets() {
+    let account = LINK.get_or_init(Account::new);
+    let s = Stage::new(|_, ctx| {
+        let a = LINK.get().unwrap();
+        ctx.add(File::new("target").content("t\n"))?;
+        ctx.add(
+            File::new("link")
+                .symlink_to("target")
+                .owner(a.uid)
+                .group(a.gid),
+        )?;
+        Ok(())
+    });
+    s.deploy();
+    assert_eq!(ids(&s.path("link")), (account.uid, account.gid));
+    assert_eq!(ids(&s.path("target")), (0, 0));
+    assert_eq!(s.deploy().0.changed, 0);
+}
+
+static PREDICT: OnceLock<Account> = OnceLock::new();
+
+#[test]
+fn predicting_changes_no_ids() {
+    let account = PREDICT.get_or_init(Account::new);
+    let s = Stage::new(|_, ctx| {
+        let a = PREDICT.get().unwrap();
+        ctx.add(Owner::new("f", a.name.as_str()))?;
+        Ok(())
+    });
+    std::fs::write(s.prepare().join("f"), "").unwrap();
+    let (report, events) = s.predict();
+    assert_eq!(report.changed, 1);
+    assert_eq!(needing_update(&events), ["Scene > Owner('f')"]);
+    assert_eq!(ids(&s.path("f")), (0, 0));
+    assert_ne!(account.uid, 0);
+}
