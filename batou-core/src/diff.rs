@@ -1,5 +1,13 @@
 //! Unified diffs of file contents, as batou shows them: no file names in the
-//! headers (bare `---` / `+++`), three lines of context.
+//! headers (bare `---` / `+++`), three lines of context, long diffs cut to
+//! their first and last 50 lines ([`truncate`]).
+//!
+//! Diffs only ever travel as events ([`crate::event::Event::Diff`]), which
+//! the CLI prints. Unlike batou we write no `work/.batou-diffs/*.diff`
+//! files at all: batou writes every diff there, including the clear text of
+//! diffs it hides as sensitive, which leaves secrets on disk. So a hidden
+//! (sensitive) diff exists nowhere, and a truncated diff's middle is not
+//! kept either; run `diff` on the target when the whole of it matters.
 
 use similar::TextDiff;
 
@@ -30,6 +38,35 @@ pub fn unified(old: &str, new: &str) -> Vec<String> {
         .collect()
 }
 
+/// Diffs longer than this many lines are truncated.
+pub const MAX_LINES: usize = 200;
+
+/// How many lines a truncated diff keeps at its start and at its end.
+pub const KEEP_LINES: usize = 50;
+
+/// What is said under a truncated diff.
+pub const TRUNCATED_NOTE: &str = "More than 200 lines of diff. Showing first and last 50 lines.";
+
+/// batou's cut of a long diff: more than [`MAX_LINES`] lines become the
+/// first 50, `...` and the last 50. Returns whether it cut.
+///
+/// ```
+/// let long: Vec<String> = (0..201).map(|i| i.to_string()).collect();
+/// let (lines, cut) = batou_core::diff::truncate(long);
+/// assert!(cut);
+/// assert_eq!((lines.len(), &lines[49][..], &lines[50][..], &lines[51][..]), (101, "49", "...", "151"));
+/// ```
+pub fn truncate(mut lines: Vec<String>) -> (Vec<String>, bool) {
+    if lines.len() <= MAX_LINES {
+        return (lines, false);
+    }
+    let tail = lines.split_off(lines.len() - KEEP_LINES);
+    lines.truncate(KEEP_LINES);
+    lines.push("...".to_string());
+    lines.extend(tail);
+    (lines, true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,6 +77,19 @@ mod tests {
             unified("", "hello\n"),
             ["---", "+++", "@@ -0,0 +1 @@", "+hello"]
         );
+    }
+
+    #[test]
+    fn two_hundred_lines_are_kept_whole_and_more_are_cut() {
+        let lines = |n: usize| (0..n).map(|i| format!("+{i}")).collect::<Vec<_>>();
+        assert_eq!(truncate(lines(200)), (lines(200), false));
+        let (cut, truncated) = truncate(lines(500));
+        assert!(truncated);
+        assert_eq!(cut.len(), 101);
+        assert_eq!(cut[..50], lines(50)[..]);
+        assert_eq!(cut[50], "...");
+        assert_eq!(cut[51], "+450");
+        assert_eq!(cut[100], "+499");
     }
 
     #[test]

@@ -70,14 +70,20 @@ impl<'a> Deploy<'a> {
         self.children.iter().any(|n| n.changed)
     }
 
-    /// Shows a diff under this component's line.
+    /// Shows a diff under this component's line. A diff of more than 200
+    /// lines is cut to its first and last 50, followed by batou's note
+    /// ([`crate::diff::truncate`]), so every front end shows the same.
     pub fn show_diff(&mut self, label: impl Into<String>, lines: Vec<String>) {
+        let (lines, cut) = crate::diff::truncate(lines);
         self.pending.push(Event::Diff {
             host: self.info.name.clone(),
             component: self.breadcrumbs.to_string(),
             label: label.into(),
             lines,
         });
+        if cut {
+            self.log(crate::diff::TRUNCATED_NOTE);
+        }
     }
 
     /// Says that a diff exists but is not shown, and why.

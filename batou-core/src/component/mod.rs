@@ -6,6 +6,7 @@ mod deploy;
 mod info;
 mod node;
 mod registry;
+mod verify;
 
 pub use configure::{Configure, Require};
 pub use deploy::Deploy;

@@ -3,12 +3,15 @@
 //! configured and deployed on this machine.
 
 mod command;
+mod diffs;
 mod dirs;
 mod ensure;
 mod file;
+mod helpers;
 mod owner;
 mod purge;
 mod structured;
+mod sync;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
