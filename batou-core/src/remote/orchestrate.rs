@@ -473,6 +473,12 @@ fn await_configured(
         return Err(RemoteFailure::Config(
             merged
                 .into_iter()
+                .map(|(e, mut hosts)| {
+                    // In the environment's order, not the order the
+                    // agents happened to answer in.
+                    hosts.sort_by_key(|h| all_hosts.iter().position(|a| a == h));
+                    (e, hosts)
+                })
                 .map(|(e, hosts)| ConfigError::Reported {
                     message: e.message,
                     origin: e.origin,
