@@ -8,6 +8,7 @@ mod no_panic;
 mod platforms;
 mod predict_check;
 mod remote;
+mod remote_dns;
 mod remote_hosts;
 mod remote_interrupt;
 mod resources;

@@ -48,13 +48,22 @@ pub struct NetnsHosts {
 impl NetnsHosts {
     /// Creates `n` hosts, each with an sshd on port 22 of its own address.
     pub fn create(n: usize) -> NetnsHosts {
+        NetnsHosts::create_with_resolv_conf(n, None)
+    }
+
+    /// Like [`NetnsHosts::create`]; with `resolv_conf`, every host has
+    /// that as its `/etc/resolv.conf` (`ip netns exec` mounts
+    /// `/etc/netns/NS/resolv.conf` over it for the sshd, and so for
+    /// everything run over ssh), e.g. `nameserver 127.0.0.1` for a DNS
+    /// server the test starts inside the namespace.
+    pub fn create_with_resolv_conf(n: usize, resolv_conf: Option<&str>) -> NetnsHosts {
         let dir = tempfile::Builder::new()
             .prefix("batou-netns-")
             .tempdir()
             .expect("temp dir");
         let mut hosts = Vec::new();
         for k in 0..n {
-            hosts.push(NetnsHost::create(&format!("host{k}")));
+            hosts.push(NetnsHost::create(&format!("host{k}"), resolv_conf));
         }
         let all = NetnsHosts {
             hosts,
@@ -127,7 +136,7 @@ impl NetnsHosts {
 }
 
 impl NetnsHost {
-    fn create(name: &str) -> NetnsHost {
+    fn create(name: &str, resolv_conf: Option<&str>) -> NetnsHost {
         let octet = claim_octet();
         let ns = format!("batou-t{octet}");
         let (outer, inner) = (format!("bt{octet}h"), format!("bt{octet}n"));
@@ -181,6 +190,11 @@ impl NetnsHost {
             "ip",
             &["netns", "exec", &ns, "ip", "link", "set", "lo", "up"],
         );
+        if let Some(text) = resolv_conf {
+            let dir = etc_netns(octet);
+            fs::create_dir_all(&dir).expect("mkdir /etc/netns/NS");
+            fs::write(dir.join("resolv.conf"), text).expect("write /etc/netns/NS/resolv.conf");
+        }
         let server = SshServer::spawn(Some(&ns), &ip, 22)
             .unwrap_or_else(|e| panic!("cannot start sshd in namespace {ns}: {e}"));
         host.server = Some(server);
@@ -194,6 +208,11 @@ impl Drop for NetnsHost {
         teardown(self.octet);
         let _ = fs::remove_file(lock_path(self.octet));
     }
+}
+
+/// `/etc/netns/NS`: files `ip netns exec` mounts over `/etc` inside NS.
+fn etc_netns(octet: u8) -> PathBuf {
+    Path::new("/etc/netns").join(format!("batou-t{octet}"))
 }
 
 fn lock_path(octet: u8) -> PathBuf {
@@ -214,6 +233,7 @@ fn teardown(octet: u8) {
     }
     run_quiet("ip", &["link", "del", &format!("bt{octet}h")]);
     run_quiet("ip", &["netns", "del", &ns]);
+    let _ = fs::remove_dir_all(etc_netns(octet));
 }
 
 /// Claims a free third octet for a /30 (and the namespace and link names
