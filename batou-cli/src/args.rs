@@ -109,4 +109,24 @@ pub struct DeployArgs {
     /// environment's `command_timeout`, else no limit).
     #[arg(long)]
     pub command_timeout: Option<u64>,
+    /// Deploy only the roots on these hosts (comma-separated); the model
+    /// is still configured whole.
+    #[arg(long, value_delimiter = ',', value_name = "HOSTS")]
+    pub hosts: Vec<String>,
+    /// Deploy nothing on these hosts (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "HOSTS")]
+    pub skip_hosts: Vec<String>,
+    /// Deploy only these root components (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "COMPONENTS")]
+    pub components: Vec<String>,
+    /// Deploy all root components but these (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "COMPONENTS")]
+    pub skip_components: Vec<String>,
+    /// Print a JSON-lines event stream on stdout instead of the transcript
+    /// (format: docs/json-events.md).
+    #[arg(long)]
+    pub json: bool,
+    /// With -P: exit 6 when something would change, 0 when nothing would.
+    #[arg(long, requires = "predict_only")]
+    pub exit_code: bool,
 }

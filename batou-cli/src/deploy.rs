@@ -1,13 +1,13 @@
 //! `batou deploy`: load, configure, deploy, summarize — batou's pipeline
-//! and transcript.
+//! and transcript (or, with `--json`, its event stream).
 
 use std::path::Path;
 use std::time::Instant;
 
-use batou_core::configure::{ConfigureOptions, configure};
+use batou_core::configure::{ConfigureOptions, Selection, configure};
 use batou_core::deploy::{DeployOptions, deploy_local};
 use batou_core::environment::{Environment, environment_name};
-use batou_core::event::EventSink;
+use batou_core::event::{Event, EventSink};
 use batou_core::host::Host;
 use batou_core::lock::{LockError, ProjectLock};
 use batou_core::secrets::{Keys, Masker, Redacting, Secrets};
@@ -16,6 +16,7 @@ use batou_core::{ConfigError, Registry};
 use crate::args::DeployArgs;
 use crate::diagnostics::Diagnostics;
 use crate::exit::ExitStatus;
+use crate::json::{ErrorEvent, JsonStream, Timings};
 use crate::output::{Color, Output};
 use crate::transcript::Transcript;
 
@@ -27,6 +28,11 @@ pub(crate) struct Run<'a> {
     /// Redacts secret values from everything printed once secrets are
     /// loaded (defence in depth: core errors do not quote them anyway).
     pub masker: Masker,
+    /// `--json`: events go here instead of to the transcript.
+    pub json: Option<JsonStream>,
+    pub project_dir: &'a Path,
+    pub configure_seconds: Option<f64>,
+    pub deploy_seconds: Option<f64>,
 }
 
 impl Run<'_> {
@@ -38,12 +44,24 @@ impl Run<'_> {
         status
     }
 
-    pub fn config_errors(&mut self, errors: Vec<ConfigError>, step: &str) -> ExitStatus {
-        let mut text = String::new();
-        for e in &errors {
-            text.push_str(&self.diagnostics.config_error(e));
+    /// Prints `text` (an error, already formatted) on stderr and, with
+    /// `--json`, emits `error` as an event. Both are redacted.
+    pub fn error(&self, text: &str, error: ErrorEvent) {
+        eprintln!("{}", self.masker.redact(text.trim_end()));
+        if let Some(json) = &self.json {
+            json.error(ErrorEvent {
+                message: self.masker.redact(&error.message).into_owned(),
+                hint: error.hint.map(|h| self.masker.redact(&h).into_owned()),
+                ..error
+            });
         }
-        eprint!("{}", self.masker.redact(&text));
+    }
+
+    pub fn config_errors(&mut self, errors: Vec<ConfigError>, step: &str) -> ExitStatus {
+        for e in &errors {
+            let text = self.diagnostics.config_error(e);
+            self.error(&text, ErrorEvent::config(e, self.project_dir));
+        }
         let n = errors.len();
         self.out.section(
             &format!(
@@ -54,13 +72,78 @@ impl Run<'_> {
         );
         self.fail(step, ExitStatus::Config)
     }
+
+    /// Where events go: the transcript or the JSON stream, with secrets
+    /// redacted.
+    pub fn sink(&self) -> Redacting<'_, Self> {
+        Redacting::new(self, self.masker.clone())
+    }
 }
 
+/// Renders (unredacted: use [`Run::sink`]) as transcript or JSON.
+impl EventSink for Run<'_> {
+    fn emit(&self, event: Event) {
+        match &self.json {
+            Some(json) => json.emit(event),
+            None => Transcript { out: &self.out }.emit(event),
+        }
+    }
+}
+
+/// Runs `deploy`; with `--json`, the stream's `start` and `summary` frame
+/// whatever happens in between.
 pub fn run(
     registry: &Registry,
     project_dir: &Path,
     opts: &DeployArgs,
     color: bool,
+    debug: bool,
+) -> ExitStatus {
+    let json = opts.json.then(JsonStream::stdout);
+    if let Some(json) = &json {
+        let action = if opts.consistency_only {
+            "consistency"
+        } else if opts.predict_only {
+            "predict"
+        } else {
+            "deploy"
+        };
+        json.start(&environment_name(&opts.environment), action);
+    }
+    let mut run = Run {
+        out: if json.is_some() {
+            Output::discard()
+        } else {
+            Output::stdout(color)
+        },
+        diagnostics: Diagnostics::new(project_dir, color),
+        action: String::new(),
+        start: Instant::now(),
+        masker: Masker::default(),
+        json,
+        project_dir,
+        configure_seconds: None,
+        deploy_seconds: None,
+    };
+    let status = deploy(&mut run, registry, project_dir, opts, debug);
+    if let Some(json) = &run.json {
+        json.summary(
+            status,
+            Timings {
+                total: run.start.elapsed().as_secs_f64(),
+                configure: run.configure_seconds,
+                deploy: run.deploy_seconds,
+            },
+        );
+    }
+    status
+}
+
+fn deploy(
+    run: &mut Run<'_>,
+    registry: &Registry,
+    project_dir: &Path,
+    opts: &DeployArgs,
     debug: bool,
 ) -> ExitStatus {
     let mut action = if opts.consistency_only {
@@ -73,20 +156,14 @@ pub fn run(
     .to_string();
     if opts.local {
         if !(opts.consistency_only || opts.predict_only) {
-            eprintln!(
-                "ERROR: The --local option is only to be used with --consistency-only or --predict-only."
-            );
+            let message =
+                "The --local option is only to be used with --consistency-only or --predict-only.";
+            run.error(&format!("ERROR: {message}"), ErrorEvent::message(message));
             return ExitStatus::Usage;
         }
         action.push_str(" (local)");
     }
-    let mut run = Run {
-        out: Output::stdout(color),
-        diagnostics: Diagnostics::new(project_dir, color),
-        action,
-        start: Instant::now(),
-        masker: Masker::default(),
-    };
+    run.action = action;
     run.out.line(&format!(
         "batou/{} (rust, {} {})",
         env!("CARGO_PKG_VERSION"),
@@ -97,11 +174,14 @@ pub fn run(
     let _lock = match ProjectLock::acquire(project_dir) {
         Ok(lock) => lock,
         Err(e @ LockError::Held(_)) => {
-            eprintln!("ERROR: {e}\nExiting.");
+            run.error(
+                &format!("ERROR: {e}\nExiting."),
+                ErrorEvent::message(e.to_string()),
+            );
             return ExitStatus::Locked;
         }
         Err(e) => {
-            eprintln!("ERROR: {e}");
+            run.error(&format!("ERROR: {e}"), ErrorEvent::message(e.to_string()));
             return ExitStatus::Config;
         }
     };
@@ -127,12 +207,11 @@ pub fn run(
             .file
             .strip_prefix(project_dir)
             .unwrap_or(&w.origin.file);
-        run.out.warn(&format!(
-            "{}:{}: {}",
-            file.display(),
-            w.origin.line,
-            w.message
-        ));
+        run.sink().emit(Event::Warning {
+            host: None,
+            component: None,
+            message: format!("{}:{}: {}", file.display(), w.origin.line, w.message),
+        });
     }
     run.out.step("🔑", "main", "Loading secrets ...");
     match Secrets::load(project_dir, &env.name, &mut Keys::new()) {
@@ -169,9 +248,13 @@ pub fn run(
     }
     let remote = method != "local";
     if remote && !opts.consistency_only && registry.transport_for(&method).is_none() {
-        eprintln!(
-            "ERROR: unknown connect_method `{method}`\n  (known: {})",
-            registry.transport_names().join(", ")
+        let known = registry.transport_names().join(", ");
+        run.error(
+            &format!("ERROR: unknown connect_method `{method}`\n  (known: {known})"),
+            ErrorEvent {
+                hint: Some(format!("known: {known}")),
+                ..ErrorEvent::message(format!("unknown connect_method `{method}`"))
+            },
         );
         return run.fail("connect", ExitStatus::Config);
     }
@@ -184,7 +267,7 @@ pub fn run(
     }
     if !remote {
         let total = env.hosts.len();
-        let transcript = Transcript { out: &run.out };
+        let sink = run.sink();
         for (i, host) in env.hosts.values().enumerate() {
             let event = if host.ignore {
                 batou_core::event::Event::HostIgnored {
@@ -200,7 +283,7 @@ pub fn run(
                     total,
                 }
             };
-            transcript.emit(event);
+            sink.emit(event);
         }
     }
     let configure_start = Instant::now();
@@ -226,10 +309,26 @@ pub fn run(
     if !load_errors.is_empty() {
         return run.config_errors(load_errors, "load");
     }
+    let selection = Selection {
+        hosts: opts.hosts.clone(),
+        skip_hosts: opts.skip_hosts.clone(),
+        components: opts.components.clone(),
+        skip_components: opts.skip_components.clone(),
+    };
+    if let Err(unknown) = model.select(&selection) {
+        for u in &unknown {
+            run.error(&format!("ERROR: {u}"), ErrorEvent::message(u.to_string()));
+        }
+        return run.fail("connect", ExitStatus::Usage);
+    }
     let configure_time = configure_start.elapsed().as_secs_f64();
-    for (host, _root, message) in model.configure_logs() {
-        run.out
-            .line(&run.masker.redact(&format!("{host}: {message}")));
+    run.configure_seconds = Some(configure_time);
+    for (host, root, message) in model.configure_logs() {
+        run.sink().emit(Event::Log {
+            host,
+            component: Some(root),
+            message,
+        });
     }
     if debug {
         let components: usize = model.roots.iter().map(|r| r.component_count()).sum();
@@ -251,7 +350,7 @@ pub fn run(
     }
 
     if remote {
-        return crate::remote::run(&mut run, registry, &model, opts, project_dir, debug);
+        return crate::remote::run(run, registry, &model, opts, project_dir, debug);
     }
     run.out.section(
         if opts.predict_only {
@@ -264,16 +363,16 @@ pub fn run(
     let deploy_options = DeployOptions {
         predict: opts.predict_only,
     };
-    let transcript = Transcript { out: &run.out };
-    let sink = Redacting::new(&transcript, run.masker.clone());
-    let report = match deploy_local(&mut model, &Host::local(), &sink, deploy_options) {
+    let result = deploy_local(&mut model, &Host::local(), &run.sink(), deploy_options);
+    let report = match result {
         Ok(r) => r,
         Err(e) => {
             let text = run.diagnostics.deploy_error(&e);
-            eprint!("{}", run.masker.redact(&text));
+            run.error(&text, ErrorEvent::deploy(&e));
             return run.fail("deploy", ExitStatus::DeployFailed);
         }
     };
+    run.deploy_seconds = Some(report.seconds);
     run.out.section("Summary", None);
     let verb = if opts.predict_only {
         "would change"
@@ -298,5 +397,15 @@ pub fn run(
     };
     run.out
         .section(&format!("{} FINISHED", run.action), Some(color));
-    ExitStatus::Success
+    pending(opts, report.changed)
+}
+
+/// The status of a run that worked: with `-P --exit-code`, whether
+/// anything would change.
+pub(crate) fn pending(opts: &DeployArgs, changed: usize) -> ExitStatus {
+    if opts.predict_only && opts.exit_code && changed > 0 {
+        ExitStatus::ChangesPending
+    } else {
+        ExitStatus::Success
+    }
 }

@@ -15,6 +15,8 @@ pub enum ExitStatus {
     Connection,
     /// 5: another batou holds the project lock.
     Locked,
+    /// 6: with `-P --exit-code`, the prediction found changes.
+    ChangesPending,
     /// 70: a bug in batou.
     Internal,
     /// A code passed through as is (the agent's).
@@ -30,8 +32,25 @@ impl ExitStatus {
             ExitStatus::Config => 3,
             ExitStatus::Connection => 4,
             ExitStatus::Locked => 5,
+            ExitStatus::ChangesPending => 6,
             ExitStatus::Internal => 70,
             ExitStatus::Code(c) => c,
+        }
+    }
+
+    /// A stable name, for `--json`'s summary.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExitStatus::Success => "success",
+            ExitStatus::DeployFailed => "deploy_failed",
+            ExitStatus::Usage => "usage",
+            ExitStatus::Config => "config",
+            ExitStatus::Connection => "connection",
+            ExitStatus::Locked => "locked",
+            ExitStatus::ChangesPending => "changes_pending",
+            ExitStatus::Internal => "internal",
+            ExitStatus::Code(0) => "success",
+            ExitStatus::Code(_) => "failed",
         }
     }
 }
@@ -45,4 +64,5 @@ Exit codes:
   3   configuration error (environment or model; nothing was touched)
   4   connection or transport error
   5   another batou run holds the project lock (.batou-lock)
+  6   changes pending (only with `deploy -P --exit-code`)
   70  internal error (a bug in batou)";

@@ -14,6 +14,7 @@ mod args;
 mod deploy;
 mod diagnostics;
 mod exit;
+mod json;
 mod output;
 mod remote;
 mod secrets;

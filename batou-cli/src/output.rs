@@ -45,6 +45,15 @@ impl Output {
         }
     }
 
+    /// Prints nothing (the transcript's place with `--json`).
+    pub fn discard() -> Self {
+        Output {
+            color: false,
+            width: 80,
+            out: Mutex::new(Box::new(std::io::sink())),
+        }
+    }
+
     fn paint(&self, text: &str, color: Option<Color>, bold: bool) -> String {
         if !self.color || (color.is_none() && !bold) {
             return text.to_string();

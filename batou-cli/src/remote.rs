@@ -11,14 +11,13 @@ use batou_core::remote::bootstrap::AgentBinary;
 use batou_core::remote::orchestrate::{RemoteFailure, RemoteOptions, deploy_remote};
 use batou_core::remote::platform;
 use batou_core::remote::protocol::Holder;
-use batou_core::secrets::Redacting;
 use batou_core::transport::ssh_config_for;
 
 use crate::args::DeployArgs;
 use crate::deploy::Run;
 use crate::exit::ExitStatus;
+use crate::json::ErrorEvent;
 use crate::output::{Color, format_duration};
-use crate::transcript::Transcript;
 
 /// Deploys (or predicts) `model` through agents; prints the summary.
 pub fn run(
@@ -31,16 +30,14 @@ pub fn run(
 ) -> ExitStatus {
     let settings = &model.env.settings;
     let Some(transport) = registry.transport_for(&settings.connect_method) else {
-        eprintln!(
-            "ERROR: unknown connect_method `{}`",
-            settings.connect_method
-        );
+        let message = format!("unknown connect_method `{}`", settings.connect_method);
+        run.error(&format!("ERROR: {message}"), ErrorEvent::message(message));
         return run.fail("connect", ExitStatus::Config);
     };
     let binary = match agent_binary(settings.agent_binary.as_deref(), project_dir) {
         Ok(b) => b,
         Err(message) => {
-            eprintln!("ERROR: {message}");
+            run.error(&format!("ERROR: {message}"), ErrorEvent::message(message));
             return run.fail("connect", ExitStatus::Config);
         }
     };
@@ -78,22 +75,32 @@ pub fn run(
             agent_pid: 0,
         },
     };
-    let transcript = Transcript { out: &run.out };
-    let sink = Redacting::new(&transcript, run.masker.clone());
-    let report = match deploy_remote(model, &options, &sink) {
+    let result = deploy_remote(model, &options, &run.sink());
+    let report = match result {
         Ok(r) => r,
         Err(RemoteFailure::Config(errors)) => return run.config_errors(errors, "connect"),
         Err(RemoteFailure::Connect(failures)) => {
             for f in &failures {
-                eprintln!("{}", run.masker.redact(&host_message(&f.host, &f.message)));
+                run.error(
+                    &host_message(&f.host, &f.message),
+                    host_error(&f.host, &f.message),
+                );
             }
             return run.fail("connect", ExitStatus::Connection);
         }
         Err(RemoteFailure::Locked(held)) => {
+            let hint = "wait for it, or if it hangs, run again with --break-lock";
             for (host, holder) in &held {
-                eprintln!("ERROR: {host}: another deploy is running: {holder}");
+                let message = format!("another deploy is running: {holder}");
+                run.error(
+                    &format!("ERROR: {host}: {message}"),
+                    ErrorEvent {
+                        hint: Some(hint.into()),
+                        ..host_error(host, &message)
+                    },
+                );
             }
-            eprintln!("  hint: wait for it, or if it hangs, run again with --break-lock");
+            eprintln!("  hint: {hint}");
             return run.fail("connect", ExitStatus::Locked);
         }
         Err(RemoteFailure::Deploy { roots, lost }) => {
@@ -102,10 +109,19 @@ pub fn run(
                     "ERROR: {}\n  (host: {}, component: {})",
                     f.message, f.host, f.component
                 );
-                eprintln!("{}", run.masker.redact(&text));
+                run.error(
+                    &text,
+                    ErrorEvent {
+                        component: Some(f.component.clone()),
+                        ..host_error(&f.host, &f.message)
+                    },
+                );
             }
             for f in &lost {
-                eprintln!("{}", run.masker.redact(&host_message(&f.host, &f.message)));
+                run.error(
+                    &host_message(&f.host, &f.message),
+                    host_error(&f.host, &f.message),
+                );
             }
             let status = if roots.is_empty() {
                 ExitStatus::Connection
@@ -115,6 +131,7 @@ pub fn run(
             return run.fail("deploy", status);
         }
     };
+    run.deploy_seconds = Some(report.deploy_seconds);
     run.out.section("Summary", None);
     for h in &report.hosts {
         run.out.line(&format!(
@@ -158,7 +175,7 @@ pub fn run(
     };
     run.out
         .section(&format!("{} FINISHED", run.action), Some(color));
-    ExitStatus::Success
+    crate::deploy::pending(opts, report.changed)
 }
 
 /// `ERROR: host: message`, without repeating the host when the message
@@ -168,6 +185,14 @@ fn host_message(host: &str, message: &str) -> String {
         format!("ERROR: {message}")
     } else {
         format!("ERROR: {host}: {message}")
+    }
+}
+
+/// An `error` event about `host`.
+fn host_error(host: &str, message: &str) -> ErrorEvent {
+    ErrorEvent {
+        host: Some(host.to_string()),
+        ..ErrorEvent::message(message)
     }
 }
 

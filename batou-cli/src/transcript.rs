@@ -51,6 +51,7 @@ impl EventSink for Transcript<'_> {
                 let why = match reason {
                     SkipReason::ComponentIgnored => "Component ignored",
                     SkipReason::HostIgnored => "Host ignored",
+                    SkipReason::NotSelected => "Not selected",
                 };
                 out.step(
                     "⏭️",

@@ -14,6 +14,8 @@ pub enum SkipReason {
     ComponentIgnored,
     /// The host has `ignore = True` (or `!host` in `[hosts]`).
     HostIgnored,
+    /// Left out by `--hosts`, `--components` or their `--skip-` forms.
+    NotSelected,
 }
 
 /// How long a component took, in seconds. `None` means "did not run".

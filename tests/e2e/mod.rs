@@ -2,6 +2,7 @@ mod support;
 
 mod conversions;
 mod agent;
+mod cli;
 mod deploy;
 mod malformed;
 mod no_panic;

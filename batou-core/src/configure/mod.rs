@@ -4,6 +4,7 @@
 
 mod graph;
 mod resources;
+mod select;
 #[cfg(test)]
 mod tests;
 
@@ -15,6 +16,7 @@ use minijinja::Value;
 use minijinja::value::Serde;
 
 pub(crate) use resources::Resources;
+pub use select::{Selection, UnknownName};
 
 use crate::address::{AddressDefaults, Resolver, ResolverOverrides};
 use crate::component::configure::Scope;
@@ -50,6 +52,9 @@ pub struct Root {
     /// `!name` in the environment.
     pub ignored: bool,
     pub host_ignored: bool,
+    /// Deployed in this run: false when `--hosts`, `--components` and
+    /// their `--skip-` forms leave it out (see [`Model::select`]).
+    pub selected: bool,
     pub host_info: HostInfo,
     pub(crate) tree: Option<Node>,
     pub(crate) logs: Vec<String>,
@@ -147,6 +152,7 @@ pub fn configure(
                 features: entry.features.clone(),
                 ignored: entry.ignored,
                 host_ignored: host.ignore,
+                selected: true,
                 host_info: info.clone(),
                 tree: None,
                 logs: Vec::new(),

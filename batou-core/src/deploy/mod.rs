@@ -57,6 +57,14 @@ pub fn deploy_local(
                 });
                 continue;
             }
+            if !root.selected {
+                sink.emit(Event::RootSkipped {
+                    host: root.host.clone(),
+                    root: root.name.clone(),
+                    reason: SkipReason::NotSelected,
+                });
+                continue;
+            }
             sink.emit(Event::RootScheduled {
                 host: root.host.clone(),
                 root: root.name.clone(),

@@ -581,14 +581,16 @@ fn run_graph(
         while !stopping && running.len() < jobs {
             let Some(id) = ready.pop() else { break };
             let root = &model.roots[id];
-            if root.host_ignored || root.ignored {
+            if root.host_ignored || root.ignored || !root.selected {
                 sink.emit(Event::RootSkipped {
                     host: root.host.clone(),
                     root: root.name.clone(),
                     reason: if root.host_ignored {
                         SkipReason::HostIgnored
-                    } else {
+                    } else if root.ignored {
                         SkipReason::ComponentIgnored
+                    } else {
+                        SkipReason::NotSelected
                     },
                 });
                 release(id, &mut waiting_on, &mut ready, &mut done);
@@ -691,7 +693,10 @@ fn run_graph(
                     running.retain(|id, _| model.roots[*id].host != s.host);
                     let pending = ready.iter().any(|id| model.roots[*id].host == s.host)
                         || (0..n).any(|id| {
-                            !done[id] && model.roots[id].host == s.host && !model.roots[id].ignored
+                            !done[id]
+                                && model.roots[id].host == s.host
+                                && !model.roots[id].ignored
+                                && model.roots[id].selected
                         });
                     if before != running.len() || pending {
                         lost.push(HostFailure {

@@ -1,0 +1,146 @@
+//! Narrowing a run to some hosts and components (`--hosts`,
+//! `--skip-hosts`, `--components`, `--skip-components`; batou #530).
+//!
+//! The model is always configured whole, so resources and ordering stay
+//! right; a [`Selection`] only marks which roots are deployed. The others
+//! are reported as skipped ([`crate::event::SkipReason::NotSelected`]).
+
+use super::{Model, Root};
+
+/// Which roots to deploy. Empty lists mean "no restriction".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Only these hosts (empty: all).
+    pub hosts: Vec<String>,
+    /// Not these hosts.
+    pub skip_hosts: Vec<String>,
+    /// Only these root components (empty: all).
+    pub components: Vec<String>,
+    /// Not these root components.
+    pub skip_components: Vec<String>,
+}
+
+/// A name in a [`Selection`] that the model does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} `{name}` (known: {})", .known.join(", "))]
+pub struct UnknownName {
+    /// `host` or `component`.
+    pub kind: &'static str,
+    pub name: String,
+    /// The names the environment has, in environment order.
+    pub known: Vec<String>,
+}
+
+impl Selection {
+    /// Whether this selects every root.
+    pub fn is_everything(&self) -> bool {
+        self.hosts.is_empty()
+            && self.skip_hosts.is_empty()
+            && self.components.is_empty()
+            && self.skip_components.is_empty()
+    }
+
+    /// Whether `root` is deployed under this selection.
+    pub fn selects(&self, root: &Root) -> bool {
+        let listed = |names: &[String], name: &str| names.iter().any(|n| n == name);
+        (self.hosts.is_empty() || listed(&self.hosts, &root.host))
+            && !listed(&self.skip_hosts, &root.host)
+            && (self.components.is_empty() || listed(&self.components, &root.name))
+            && !listed(&self.skip_components, &root.name)
+    }
+
+    /// Every name that `model` does not know, in the order given.
+    pub fn unknown_names(&self, model: &Model) -> Vec<UnknownName> {
+        let hosts: Vec<String> = model.env.hosts.keys().cloned().collect();
+        let mut components: Vec<String> = Vec::new();
+        for r in &model.roots {
+            if !components.contains(&r.name) {
+                components.push(r.name.clone());
+            }
+        }
+        let mut unknown = Vec::new();
+        for name in self.hosts.iter().chain(&self.skip_hosts) {
+            if !hosts.contains(name) {
+                unknown.push(UnknownName {
+                    kind: "host",
+                    name: name.clone(),
+                    known: hosts.clone(),
+                });
+            }
+        }
+        for name in self.components.iter().chain(&self.skip_components) {
+            if !components.contains(name) {
+                unknown.push(UnknownName {
+                    kind: "component",
+                    name: name.clone(),
+                    known: components.clone(),
+                });
+            }
+        }
+        unknown
+    }
+}
+
+impl Model {
+    /// Marks the roots `selection` leaves out as not selected, after
+    /// checking that it names only hosts and components the model has.
+    pub fn select(&mut self, selection: &Selection) -> Result<(), Vec<UnknownName>> {
+        let unknown = selection.unknown_names(self);
+        if !unknown.is_empty() {
+            return Err(unknown);
+        }
+        for root in &mut self.roots {
+            root.selected = selection.selects(root);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::configure::tests::probes;
+    use crate::testutil::Project;
+
+    fn model(ini: &str) -> Model {
+        Project::new().model(&probes(&["hello", "provider"]), ini)
+    }
+
+    #[test]
+    fn narrows_by_host_and_component() {
+        let mut model = model(
+            "[environment]\nconnect_method = local\n[hosts]\na = hello, provider\nb = hello\n",
+        );
+        let selection = Selection {
+            hosts: vec!["a".into()],
+            skip_components: vec!["provider".into()],
+            ..Default::default()
+        };
+        model.select(&selection).unwrap();
+        let selected: Vec<(String, String)> = model
+            .roots
+            .iter()
+            .filter(|r| r.selected)
+            .map(|r| (r.host.clone(), r.name.clone()))
+            .collect();
+        assert_eq!(selected, [("a".to_string(), "hello".to_string())]);
+    }
+
+    #[test]
+    fn refuses_unknown_names_listing_the_known_ones() {
+        let mut model = model("[environment]\nconnect_method = local\n[hosts]\na = hello\n");
+        let selection = Selection {
+            skip_hosts: vec!["nope".into()],
+            components: vec!["nada".into()],
+            ..Default::default()
+        };
+        let errors = model.select(&selection).unwrap_err();
+        assert_eq!(errors.len(), 2);
+        assert_eq!(errors[0].to_string(), "unknown host `nope` (known: a)");
+        assert_eq!(
+            errors[1].to_string(),
+            "unknown component `nada` (known: hello)"
+        );
+        assert!(model.roots.iter().all(|r| r.selected));
+    }
+}

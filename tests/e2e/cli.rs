@@ -1,0 +1,353 @@
+//! The command line beyond the transcript: `--json`, narrowing a run,
+//! `-P --exit-code`, `show`, `graph`, completions and the man page.
+
+use batou_core::secrets::{Provider, store};
+use serde_json::Value;
+
+use super::support::{LOCAL, Outcome, Project, example_env, workspace_root};
+
+/// Every stdout line parsed as JSON (fails on any line that is not).
+#[track_caller]
+fn parse_events(o: &Outcome) -> Vec<Value> {
+    o.stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {l:?}\nstdout:\n{}", o.stdout))
+        })
+        .collect()
+}
+
+/// The `event` tag of every event.
+fn tags_of(events: &[Value]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|e| e["event"].as_str().expect("every event has a tag"))
+        .collect()
+}
+
+/// Asserts that `expected` occur in `tags` in this order (first
+/// occurrences after the previous match).
+#[track_caller]
+fn assert_sequence(tags: &[&str], expected: &[&str]) {
+    let mut at = 0;
+    for want in expected {
+        match tags[at..].iter().position(|t| t == want) {
+            Some(i) => at += i + 1,
+            None => panic!("expected {want} after position {at} in {tags:?}"),
+        }
+    }
+}
+
+/// The start and summary that frame every stream.
+#[track_caller]
+fn assert_framed<'a>(events: &'a [Value], status: &str, code: i64) -> &'a Value {
+    let start = &events[0];
+    assert_eq!(start["event"], "start", "{events:?}");
+    assert_eq!(start["version"], 1, "{start}");
+    let summary = events.last().expect("a summary");
+    assert_eq!(summary["event"], "summary", "{summary}");
+    assert_eq!(summary["status"], status, "{summary}");
+    assert_eq!(summary["exit_code"], code, "{summary}");
+    assert!(summary["seconds"]["total"].as_f64().is_some(), "{summary}");
+    summary
+}
+
+#[test]
+fn json_stream_of_a_local_deploy() {
+    let p = Project::example();
+    let o = p.run(&["deploy", "--json", "local"]).success();
+    assert!(!o.stdout.contains("DEPLOYMENT"), "{}", o.stdout);
+    let events = parse_events(&o);
+    let tags = tags_of(&events);
+    assert_sequence(
+        &tags,
+        &[
+            "start",
+            "host_connecting",
+            "root_scheduled",
+            "component_needs_update",
+            "diff",
+            "component_finished",
+            "summary",
+        ],
+    );
+    assert_eq!(events[0]["environment"], "local");
+    assert_eq!(events[0]["action"], "deploy");
+    let summary = assert_framed(&events, "success", 0);
+    let finished = tags.iter().filter(|t| **t == "component_finished").count();
+    assert_eq!(summary["components"], finished as i64, "{summary}");
+    assert_eq!(summary["roots"], 2, "{summary}");
+    assert!(summary["changed"].as_i64().unwrap() > 0, "{summary}");
+    assert!(summary["seconds"]["deploy"].as_f64().is_some(), "{summary}");
+    let diff = events.iter().find(|e| e["event"] == "diff").unwrap();
+    assert_eq!(diff["host"], "localhost");
+    assert!(diff["lines"].as_array().unwrap().len() > 2, "{diff}");
+    p.assert_exists("work/backend/etc/backend.conf");
+
+    // Again: nothing changes, so no updates and no diffs.
+    let o = p.run(&["deploy", "--json", "local"]).success();
+    let events = parse_events(&o);
+    let tags = tags_of(&events);
+    assert!(!tags.contains(&"component_needs_update"), "{tags:?}");
+    assert_eq!(assert_framed(&events, "success", 0)["changed"], 0);
+}
+
+#[test]
+fn json_stream_of_a_failing_deploy() {
+    let p = Project::new().env(
+        "failing",
+        &format!("{LOCAL}[hosts]\nlocalhost = hello, failing\n"),
+    );
+    let o = p.run(&["deploy", "--json", "failing"]).code(1);
+    // The human error text still goes to stderr.
+    let o = o.stderr_contains("ERROR: ");
+    let events = parse_events(&o);
+    assert_sequence(
+        &tags_of(&events),
+        &[
+            "start",
+            "root_scheduled",
+            "component_finished",
+            "error",
+            "summary",
+        ],
+    );
+    let summary = assert_framed(&events, "deploy_failed", 1);
+    assert_eq!(summary["errors"], 1, "{summary}");
+    let error = events.iter().find(|e| e["event"] == "error").unwrap();
+    assert_eq!(error["host"], "localhost", "{error}");
+    let component = error["component"].as_str().unwrap();
+    assert!(component.starts_with("Failing > Exploder"), "{error}");
+    assert!(!error["message"].as_str().unwrap().is_empty(), "{error}");
+}
+
+#[test]
+fn json_stream_of_a_configuration_error() {
+    let p = Project::new().env(
+        "broken",
+        &format!("{LOCAL}[hosts]\nlocalhost = typed\n[component:typed]\nport = 70000\n"),
+    );
+    let o = p
+        .run(&["deploy", "--json", "broken"])
+        .code(3)
+        .stderr_contains("ERROR: ")
+        .stderr_contains("environments/broken.cfg:6");
+    let events = parse_events(&o);
+    assert_eq!(
+        tags_of(&events),
+        ["start", "host_connecting", "error", "summary"]
+    );
+    let summary = assert_framed(&events, "config", 3);
+    assert_eq!(summary["errors"], 1);
+    assert!(summary["seconds"]["deploy"].is_null(), "{summary}");
+    let error = &events[2];
+    assert_eq!(error["file"], "environments/broken.cfg", "{error}");
+    assert_eq!(error["line"], 6, "{error}");
+    assert_eq!(error["host"], "localhost", "{error}");
+    assert_eq!(error["component"], "typed", "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("port"),
+        "{error}"
+    );
+    p.assert_untouched();
+}
+
+#[test]
+fn json_stream_masks_secrets() {
+    let keys = workspace_root().join("batou-core/tests-data/secrets");
+    let identity = keys.join("age-identity.txt");
+    let member = std::fs::read_to_string(&identity)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: ").map(str::to_string))
+        .unwrap();
+    let env = example_env().replace("greeting = Hello from {{ host.name }}\n", "");
+    let p = Project::new().env_file("sec/environment.cfg", &env);
+    let secret = format!("json-canary-{}", std::process::id());
+    let text = format!("[batou]\nmembers = {member}\n\n[backend]\ngreeting = {secret}\n");
+    store::write(
+        &p.path().join("environments/sec/secrets.cfg.age"),
+        Provider::Age,
+        text.as_bytes(),
+        &[member],
+        None,
+        false,
+        None,
+    )
+    .unwrap();
+    let o = p
+        .run_with(
+            &["deploy", "--json", "sec"],
+            &[("BATOU_AGE_IDENTITIES", identity.to_str().unwrap())],
+        )
+        .success()
+        .stdout_lacks(&secret);
+    let events = parse_events(&o);
+    assert_framed(&events, "success", 0);
+    // The greeting's diff line is there, masked.
+    let masked = events
+        .iter()
+        .filter(|e| e["event"] == "diff" || e["event"] == "diff_hidden")
+        .any(|e| e.to_string().contains("backend.conf"));
+    assert!(masked, "{}", o.stdout);
+    assert!(p.read("work/backend/etc/backend.conf").contains(&secret));
+}
+
+#[test]
+fn json_stream_of_a_usage_error() {
+    let p = Project::example();
+    let o = p.run(&["deploy", "--json", "--local", "local"]).code(2);
+    let events = parse_events(&o);
+    assert_eq!(tags_of(&events), ["start", "error", "summary"]);
+    assert_framed(&events, "usage", 2);
+    assert!(
+        events[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--local option"),
+        "{}",
+        o.stdout
+    );
+}
+
+#[test]
+fn exit_code_tells_whether_changes_are_pending() {
+    let p = Project::example();
+    p.run(&["deploy", "-P", "--exit-code", "local"])
+        .code(6)
+        .stdout_contains("would change");
+    p.assert_untouched();
+    // Without --exit-code, a prediction with changes still succeeds.
+    p.run(&["deploy", "-P", "local"]).success();
+    p.run(&["deploy", "local"]).success();
+    p.run(&["deploy", "-P", "--exit-code", "local"])
+        .success()
+        .stdout_contains("Nothing would change.");
+    // With --json, the summary tells the same.
+    p.write(
+        "environments/local.cfg",
+        &example_env().replace("workers = 2", "workers = 3"),
+    );
+    let o = p
+        .run(&["deploy", "-P", "--exit-code", "--json", "local"])
+        .code(6);
+    assert_framed(&parse_events(&o), "changes_pending", 6);
+}
+
+#[test]
+fn exit_code_needs_predict_only() {
+    Project::example()
+        .run(&["deploy", "--exit-code", "local"])
+        .code(2)
+        .stderr_contains("--predict-only");
+}
+
+#[test]
+fn exit_code_table_lists_changes_pending() {
+    Project::new()
+        .run(&["deploy", "--help"])
+        .success()
+        .stdout_contains("6   changes pending");
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    assert!(readme.contains("| 6 | changes pending"), "README's table");
+}
+
+/// Two hosts on this machine, three roots.
+fn two_hosts() -> Project {
+    Project::new().env(
+        "two",
+        &format!("{LOCAL}[hosts]\nlocalhost = hello, featured\nother = platformed\n"),
+    )
+}
+
+#[test]
+fn components_narrows_the_deploy() {
+    let p = two_hosts();
+    p.run(&["deploy", "--components", "hello", "two"])
+        .success()
+        .stdout_contains("⚪ localhost: Scheduling component hello ...")
+        .stdout_contains("⏭️ localhost: Skipping component featured ... (Not selected)")
+        .stdout_contains("⏭️ other: Skipping component platformed ... (Not selected)");
+    p.assert_exists("work/hello/hello.txt");
+    p.assert_missing("work/featured");
+    p.assert_missing("work/platformed");
+}
+
+#[test]
+fn skip_components_leaves_them_out() {
+    let p = two_hosts();
+    p.run(&["deploy", "--skip-components", "hello,platformed", "two"])
+        .success()
+        .stdout_contains("Skipping component hello ... (Not selected)")
+        .stdout_contains("Scheduling component featured ...");
+    p.assert_missing("work/hello");
+    p.assert_exists("work/featured/features.txt");
+    p.assert_missing("work/platformed");
+}
+
+#[test]
+fn hosts_narrows_the_deploy() {
+    let p = two_hosts();
+    p.run(&["deploy", "--hosts", "other", "two"])
+        .success()
+        .stdout_contains("⚪ other: Scheduling component platformed ...")
+        .stdout_contains("Skipping component hello ... (Not selected)");
+    p.assert_missing("work/hello");
+    p.assert_missing("work/featured");
+    p.assert_exists("work/platformed/base.txt");
+}
+
+#[test]
+fn skip_hosts_leaves_them_out() {
+    let p = two_hosts();
+    let o = p
+        .run(&["deploy", "--json", "--skip-hosts", "other", "two"])
+        .success();
+    let events = parse_events(&o);
+    let skipped: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "root_skipped")
+        .collect();
+    assert_eq!(skipped.len(), 1, "{events:?}");
+    assert_eq!(skipped[0]["host"], "other");
+    assert_eq!(skipped[0]["root"], "platformed");
+    assert_eq!(skipped[0]["reason"], "not_selected");
+    let summary = assert_framed(&events, "success", 0);
+    assert_eq!(summary["skipped"], 1);
+    assert_eq!(summary["roots"], 2);
+    p.assert_exists("work/hello/hello.txt");
+    p.assert_missing("work/platformed");
+}
+
+#[test]
+fn unknown_hosts_and_components_are_refused() {
+    let p = two_hosts();
+    p.run(&["deploy", "--hosts", "nope", "two"])
+        .code(2)
+        .stderr_contains("unknown host `nope` (known: localhost, other)");
+    p.run(&["deploy", "--skip-hosts", "nope", "two"])
+        .code(2)
+        .stderr_contains("unknown host `nope`");
+    p.run(&["deploy", "--components", "hello,nada", "two"])
+        .code(2)
+        .stderr_contains("unknown component `nada` (known: hello, featured, platformed)");
+    p.run(&["deploy", "-P", "--skip-components", "nada", "two"])
+        .code(2)
+        .stderr_contains("unknown component `nada`");
+    p.assert_untouched();
+}
+
+#[test]
+fn narrowing_works_for_remote_deploys() {
+    let p = Project::new().env(
+        "sub",
+        "[environment]\nconnect_method = subprocess\n[hosts]\nlocalhost = hello, featured\n",
+    );
+    p.run(&["deploy", "--skip-components", "featured", "sub"])
+        .success()
+        .stdout_contains("Scheduling component hello ...")
+        .stdout_contains("Skipping component featured ... (Not selected)");
+    p.assert_exists("home/deployment/work/hello/hello.txt");
+    p.assert_missing("home/deployment/work/featured");
+}
