@@ -28,6 +28,34 @@ pub enum Command {
     /// Manage encrypted secrets (age, age-diffable, gpg).
     #[command(after_help = crate::exit::TABLE)]
     Secrets(SecretsArgs),
+    /// Show the merged environment: hosts, their components, platforms,
+    /// host data, settings and every override with where it came from.
+    #[command(after_help = crate::exit::TABLE)]
+    Show(ShowArgs),
+    /// Show the cross-host dependency graph of an environment's model.
+    #[command(after_help = crate::exit::TABLE)]
+    Graph(GraphArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The environment (as for `deploy`).
+    pub environment: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Override the platform of every host ('' for none), as for `deploy`.
+    #[arg(short = 'p', long)]
+    pub platform: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// The environment (as for `deploy`).
+    pub environment: String,
+    /// Print Graphviz DOT (one cluster per host) instead of text.
+    #[arg(long)]
+    pub dot: bool,
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,7 @@ mod args;
 mod deploy;
 mod diagnostics;
 mod exit;
+mod inspect;
 mod json;
 mod output;
 mod remote;
@@ -61,6 +62,8 @@ pub fn run(registry: &Registry, argv: Vec<std::ffi::OsString>) -> ExitStatus {
     match cli.command {
         args::Command::Deploy(opts) => deploy::run(registry, &project_dir, &opts, color, cli.debug),
         args::Command::Secrets(opts) => secrets::run(&project_dir, &opts),
+        args::Command::Show(opts) => inspect::show(registry, &project_dir, &opts, color),
+        args::Command::Graph(opts) => inspect::graph_cmd(registry, &project_dir, &opts, color),
         args::Command::Agent => {
             let input = Box::new(std::io::BufReader::new(std::io::stdin()));
             let output = Box::new(std::io::stdout());

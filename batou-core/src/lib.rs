@@ -45,6 +45,7 @@ pub mod ini;
 pub mod lock;
 pub mod remote;
 pub mod secrets;
+pub mod show;
 pub mod stdlib;
 pub mod template;
 #[cfg(test)]

@@ -153,8 +153,10 @@ fn json_stream_of_a_configuration_error() {
     p.assert_untouched();
 }
 
-#[test]
-fn json_stream_masks_secrets() {
+/// The example as environment `sec`, its greeting `secret` from
+/// `environments/sec/secrets.cfg.age`; returns the project and the
+/// variables that let batou decrypt it.
+fn secret_project(secret: &str) -> (Project, Vec<(&'static str, String)>) {
     let keys = workspace_root().join("batou-core/tests-data/secrets");
     let identity = keys.join("age-identity.txt");
     let member = std::fs::read_to_string(&identity)
@@ -164,7 +166,6 @@ fn json_stream_masks_secrets() {
         .unwrap();
     let env = example_env().replace("greeting = Hello from {{ host.name }}\n", "");
     let p = Project::new().env_file("sec/environment.cfg", &env);
-    let secret = format!("json-canary-{}", std::process::id());
     let text = format!("[batou]\nmembers = {member}\n\n[backend]\ngreeting = {secret}\n");
     store::write(
         &p.path().join("environments/sec/secrets.cfg.age"),
@@ -176,11 +177,20 @@ fn json_stream_masks_secrets() {
         None,
     )
     .unwrap();
+    let vars = vec![(
+        "BATOU_AGE_IDENTITIES",
+        identity.to_str().unwrap().to_string(),
+    )];
+    (p, vars)
+}
+
+#[test]
+fn json_stream_masks_secrets() {
+    let secret = format!("json-canary-{}", std::process::id());
+    let (p, vars) = secret_project(&secret);
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let o = p
-        .run_with(
-            &["deploy", "--json", "sec"],
-            &[("BATOU_AGE_IDENTITIES", identity.to_str().unwrap())],
-        )
+        .run_with(&["deploy", "--json", "sec"], &vars)
         .success()
         .stdout_lacks(&secret);
     let events = parse_events(&o);
@@ -350,4 +360,170 @@ fn narrowing_works_for_remote_deploys() {
         .stdout_contains("Skipping component featured ... (Not selected)");
     p.assert_exists("home/deployment/work/hello/hello.txt");
     p.assert_missing("home/deployment/work/featured");
+}
+
+#[test]
+fn show_lists_hosts_components_and_where_values_come_from() {
+    let p = Project::example();
+    p.run(&["show", "local"]).success().stdout_in_order(&[
+        "environment local (environments/local.cfg)",
+        "settings:",
+        "  connect_method = local  (environments/local.cfg:3)",
+        "  platform = localdev  (environments/local.cfg:4)",
+        "  jobs = 1  (default)",
+        "hosts:",
+        "  localhost  (environments/local.cfg:6)",
+        "    platform: localdev",
+        "    data-role = primary",
+        "    components:",
+        "      backend  (environments/local.cfg:7)",
+        "      frontend  (environments/local.cfg:7)",
+        "overrides:",
+        "  backend:",
+        "    workers = 2  (environments/local.cfg:13)",
+        "  frontend:",
+        "    title = batou example  (environments/local.cfg:17)",
+    ]);
+    // -p overrides the platform, as for deploy.
+    p.run(&["show", "-p", "other", "local"])
+        .success()
+        .stdout_contains("    platform: other\n");
+    p.assert_untouched();
+}
+
+#[test]
+fn show_marks_features_and_ignored_components_and_hosts() {
+    let p = Project::new().env(
+        "mixed",
+        &format!("{LOCAL}[hosts]\nlocalhost = featured:extra, !hello\n!gone = hello\n"),
+    );
+    p.run(&["show", "mixed"])
+        .success()
+        .stdout_contains("      featured [features: extra]  (environments/mixed.cfg:4)")
+        .stdout_contains("      hello (ignored)  (environments/mixed.cfg:4)")
+        .stdout_contains("  gone (ignored)  (environments/mixed.cfg:5)");
+}
+
+#[test]
+fn show_never_prints_secret_values() {
+    let secret = format!("show-canary-{}", std::process::id());
+    let (p, vars) = secret_project(&secret);
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    p.run_with(&["show", "sec"], &vars)
+        .success()
+        .stdout_contains("    greeting = (secret, from environments/sec/secrets.cfg.age)")
+        .stdout_contains("    workers = 2  (environments/sec/environment.cfg:")
+        .stdout_lacks(&secret);
+    let o = p
+        .run_with(&["show", "--json", "sec"], &vars)
+        .success()
+        .stdout_lacks(&secret);
+    let d: Value = serde_json::from_str(&o.stdout).expect("show --json is JSON");
+    let backend = d["overrides"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["component"] == "backend")
+        .expect("backend's overrides");
+    let greeting = backend["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["key"] == "greeting")
+        .expect("the greeting");
+    assert_eq!(greeting["secret"], true, "{greeting}");
+    assert!(greeting["value"].is_null(), "{greeting}");
+    assert_eq!(
+        greeting["source"]["file"], "environments/sec/secrets.cfg.age",
+        "{greeting}"
+    );
+}
+
+#[test]
+fn show_json_has_hosts_settings_and_sources() {
+    let o = Project::example()
+        .run(&["show", "--json", "local"])
+        .success();
+    let d: Value = serde_json::from_str(&o.stdout).expect("show --json is JSON");
+    assert_eq!(d["environment"], "local");
+    let host = &d["hosts"][0];
+    assert_eq!(host["name"], "localhost");
+    assert_eq!(host["platform"], "localdev");
+    assert_eq!(host["data"]["datacenter"], "home");
+    assert_eq!(host["components"][1]["name"], "frontend");
+    let workers = &d["overrides"][0]["values"][1];
+    assert_eq!(workers["key"], "workers");
+    assert_eq!(workers["value"], "2");
+    assert_eq!(workers["source"]["line"], 13);
+    let method = d["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "connect_method")
+        .unwrap();
+    assert_eq!(method["value"], "local");
+    assert_eq!(method["source"]["line"], 3);
+}
+
+#[test]
+fn show_and_graph_refuse_a_broken_environment() {
+    let p = Project::new().env(
+        "broken",
+        &format!("{LOCAL}[hosts]\nlocalhost = typed, nosuch\n[component:typed]\nport = 70000\n"),
+    );
+    for cmd in ["show", "graph"] {
+        p.run(&[cmd, "broken"])
+            .code(3)
+            .stdout_lacks("localhost")
+            .stderr_contains("cannot convert `typed.port`")
+            .stderr_contains("nosuch")
+            .stderr_contains("2 ERRORS - CONFIGURATION FAILED");
+    }
+    p.run(&["show", "nope"]).code(3).stderr_contains("nope");
+}
+
+/// Roots on two hosts with cross-host dependencies: `requirer` needs what
+/// `provider` provides.
+fn dependent() -> Project {
+    Project::new().env(
+        "dep",
+        &format!(
+            "{LOCAL}[hosts]\nlocalhost = requirer, hello\nother = provider\n\
+             [component:provider]\nvalue = 42\n"
+        ),
+    )
+}
+
+#[test]
+fn graph_lists_roots_in_deploy_order_with_dependencies() {
+    let o = dependent().run(&["graph", "dep"]).success();
+    assert_eq!(
+        o.stdout,
+        "localhost:hello\nother:provider\nlocalhost:requirer <- other:provider\n"
+    );
+}
+
+#[test]
+fn graph_dot_has_a_cluster_per_host() {
+    let o = dependent().run(&["graph", "--dot", "dep"]).success();
+    let dot = &o.stdout;
+    assert!(dot.starts_with("digraph \"dep\" {\n"), "{dot}");
+    assert!(dot.trim_end().ends_with('}'), "{dot}");
+    assert!(
+        dot.contains("subgraph cluster_0 {\n    label=\"localhost\";"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("subgraph cluster_1 {\n    label=\"other\";"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("\"other:provider\" [label=\"provider\"];"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("\"localhost:requirer\" -> \"other:provider\";"),
+        "{dot}"
+    );
+    assert_eq!(dot.matches(" -> ").count(), 1, "{dot}");
 }
