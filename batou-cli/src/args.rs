@@ -35,6 +35,13 @@ pub enum Command {
     /// Show the cross-host dependency graph of an environment's model.
     #[command(after_help = crate::exit::TABLE)]
     Graph(GraphArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) for batou and its subcommands.
+    Man,
 }
 
 #[derive(Debug, Args)]

@@ -25,7 +25,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use batou_core::Registry;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 pub use exit::ExitStatus;
 
@@ -64,12 +64,42 @@ pub fn run(registry: &Registry, argv: Vec<std::ffi::OsString>) -> ExitStatus {
         args::Command::Secrets(opts) => secrets::run(&project_dir, &opts),
         args::Command::Show(opts) => inspect::show(registry, &project_dir, &opts, color),
         args::Command::Graph(opts) => inspect::graph_cmd(registry, &project_dir, &opts, color),
+        args::Command::Completions { shell } => {
+            let mut cmd = args::Cli::command();
+            clap_complete::generate(shell, &mut cmd, "batou", &mut std::io::stdout());
+            ExitStatus::Success
+        }
+        args::Command::Man => man(),
         args::Command::Agent => {
             let input = Box::new(std::io::BufReader::new(std::io::stdin()));
             let output = Box::new(std::io::stdout());
             ExitStatus::Code(batou_core::remote::agent::serve(registry, input, output))
         }
     }
+}
+
+/// `batou man`: batou(1), then the synopsis, description and options of
+/// every subcommand, as roff on stdout.
+fn man() -> ExitStatus {
+    let cmd = args::Cli::command();
+    let mut out = Vec::new();
+    let mut result = clap_mangen::Man::new(cmd.clone()).render(&mut out);
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let sub = sub.clone().bin_name(format!("batou {}", sub.get_name()));
+        let page = clap_mangen::Man::new(sub);
+        result = result
+            .and_then(|_| page.render_synopsis_section(&mut out))
+            .and_then(|_| page.render_description_section(&mut out))
+            .and_then(|_| page.render_options_section(&mut out));
+    }
+    if let Err(e) = result {
+        eprintln!("ERROR: cannot render the man page: {e}");
+        return ExitStatus::Internal;
+    }
+    use std::io::Write;
+    let mut stdout = std::io::stdout();
+    let _ = stdout.write_all(&out).and_then(|_| stdout.flush());
+    ExitStatus::Success
 }
 
 /// The deployment project: `BATOU_PROJECT_DIR` (set by `./batou`), else

@@ -527,3 +527,33 @@ fn graph_dot_has_a_cluster_per_host() {
     );
     assert_eq!(dot.matches(" -> ").count(), 1, "{dot}");
 }
+
+#[test]
+fn completions_for_bash_zsh_and_fish() {
+    let p = Project::new();
+    for (shell, flag) in [
+        ("bash", "--predict-only"),
+        ("zsh", "--predict-only"),
+        ("fish", "-l predict-only"),
+    ] {
+        let o = p.run(&["completions", shell]).success();
+        assert!(o.stdout.len() > 1000, "{shell}: {}", o.stdout);
+        assert!(o.stdout.contains("deploy"), "{shell}: {}", o.stdout);
+        assert!(o.stdout.contains(flag), "{shell}: {}", o.stdout);
+        assert!(o.stdout.contains("batou"), "{shell}: {}", o.stdout);
+    }
+    p.run(&["completions", "tcsh"]).code(2);
+}
+
+#[test]
+fn man_page_is_roff_with_every_subcommand() {
+    let o = Project::new().run(&["man"]).success();
+    let man = &o.stdout;
+    assert!(man.starts_with(".ie"), "{man}");
+    assert!(man.contains(".TH batou 1"), "{man}");
+    assert!(man.contains("\\fBbatou deploy\\fR"), "{man}");
+    assert!(man.contains("\\-\\-predict\\-only"), "{man}");
+    assert!(man.contains("\\-\\-exit\\-code"), "{man}");
+    assert!(man.contains("changes pending"), "exit-code table: {man}");
+    assert!(!man.contains("batou agent"), "the agent is hidden: {man}");
+}
