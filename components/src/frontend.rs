@@ -40,10 +40,23 @@ impl Component for Frontend {
                 .template(name, source)
                 .context(&*self),
         )?;
+        // The same backends as machine-readable JSON (sorted keys, indent
+        // 4), e.g. for a health checker.
+        ctx.add(File::new("upstreams.json").json(Upstreams {
+            port: self.port,
+            upstreams: &self.backends,
+        }))?;
         ctx.add(Symlink::new("current", "htdocs"))?;
         ctx.add(Command::new("echo '{{ host.name }}' > build-id").unless("test -f build-id"))?;
         Ok(())
     }
+}
+
+/// What `upstreams.json` holds.
+#[derive(Serialize)]
+struct Upstreams<'a> {
+    port: u16,
+    upstreams: &'a [BackendInfo],
 }
 
 /// The frontend's additions on the `localdev` platform: a marker that says

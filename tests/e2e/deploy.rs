@@ -12,7 +12,7 @@ fn example_deploy_creates_the_files() {
     p.run(&["deploy", "local"])
         .success()
         .stdout_contains("DEPLOYMENT FINISHED")
-        .stdout_contains("8 components changed.")
+        .stdout_contains("9 components changed.")
         .stderr_lacks("ERROR");
 
     // Backend: `[resolver]` app.internal = 127.0.0.1 read through Address,
@@ -51,6 +51,12 @@ fn example_deploy_creates_the_files() {
         "{index}"
     );
     assert!(index.contains("<p>1 backend(s).</p>"), "{index}");
+
+    // The same backends as JSON: keys sorted, indented by four.
+    assert_eq!(
+        p.read("work/frontend/upstreams.json"),
+        "{\n    \"port\": 8000,\n    \"upstreams\": [\n        {\n            \"host\": \"localhost\",\n            \"listen\": \"127.0.0.1:8080\"\n        }\n    ]\n}"
+    );
 
     // The `localdev` platform variant.
     assert_eq!(
