@@ -10,7 +10,7 @@ use batou_core::environment::{Environment, environment_name};
 use batou_core::event::{Event, EventSink};
 use batou_core::host::Host;
 use batou_core::lock::{LockError, ProjectLock};
-use batou_core::secrets::{Keys, Masker, Redacting, Secrets};
+use batou_core::secrets::{Masker, Redacting, Secrets};
 use batou_core::{ConfigError, Registry};
 
 use crate::args::DeployArgs;
@@ -214,7 +214,7 @@ fn deploy(
         });
     }
     run.out.step("🔑", "main", "Loading secrets ...");
-    match Secrets::load(project_dir, &env.name, &mut Keys::new()) {
+    match Secrets::load(project_dir, &env.name, &mut crate::prompt::keys()) {
         Ok(Some(secrets)) => {
             let errors = batou_core::secrets::apply(&mut env, &secrets, registry);
             run.masker = env.secrets.masker().clone();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use batou_core::lock::ProjectLock;
 use batou_core::secrets::manage::EnvSecrets;
-use batou_core::secrets::{Keys, Layout, Provider, SecretsError};
+use batou_core::secrets::{Layout, Provider, SecretsError};
 
 use crate::args::{SecretsArgs, SecretsCommand};
 use crate::exit::ExitStatus;
@@ -92,7 +92,7 @@ fn selected(project_dir: &Path, list: Option<&str>) -> Result<Vec<String>, Secre
 
 fn summary(project_dir: &Path) -> Result<ExitStatus, SecretsError> {
     let mut status = ExitStatus::Success;
-    let mut keys = Keys::new();
+    let mut keys = crate::prompt::keys();
     let mut out = String::new();
     for name in env_dirs(project_dir) {
         let s = match EnvSecrets::open(project_dir, &name, &mut keys) {
@@ -128,7 +128,7 @@ fn decrypt_to_stdout(file: &Path) -> Result<ExitStatus, SecretsError> {
         file: file.to_path_buf(),
         message: "unknown suffix (expected .age, .age-diffable or .gpg)".into(),
     })?;
-    let bytes = Keys::new().decrypt(file, provider)?;
+    let bytes = crate::prompt::keys().decrypt(file, provider)?;
     let mut stdout = std::io::stdout().lock();
     if bytes.is_empty() {
         let _ = writeln!(stdout, "(unable to decrypt content)");
@@ -143,7 +143,7 @@ fn change_members(
     environments: Option<&str>,
     change: impl Fn(&mut Vec<String>),
 ) -> Result<ExitStatus, SecretsError> {
-    let mut keys = Keys::new();
+    let mut keys = crate::prompt::keys();
     for name in selected(project_dir, environments)? {
         let env_dir = project_dir.join("environments").join(&name);
         let _lock = lock(&env_dir)?;
@@ -166,7 +166,7 @@ fn reencrypt(
     environments: Option<&str>,
     force: bool,
 ) -> Result<ExitStatus, SecretsError> {
-    let mut keys = Keys::new();
+    let mut keys = crate::prompt::keys();
     for name in selected(project_dir, environments)? {
         let env_dir = project_dir.join("environments").join(&name);
         let _lock = lock(&env_dir)?;
@@ -260,7 +260,7 @@ fn edit(
         });
     }
     let _lock = lock(&env_dir)?;
-    let mut s = EnvSecrets::open(project_dir, environment, &mut Keys::new())?;
+    let mut s = EnvSecrets::open(project_dir, environment, &mut crate::prompt::keys())?;
     let editor = editor
         .map(str::to_string)
         .or_else(|| std::env::var("EDITOR").ok())
