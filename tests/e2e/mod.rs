@@ -1,8 +1,8 @@
 mod support;
 
-mod conversions;
 mod agent;
 mod cli;
+mod conversions;
 mod deploy;
 mod malformed;
 mod no_panic;
