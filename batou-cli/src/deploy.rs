@@ -374,30 +374,41 @@ fn deploy(
     };
     run.deploy_seconds = Some(report.seconds);
     run.out.section("Summary", None);
-    let verb = if opts.predict_only {
-        "would change"
-    } else {
-        "changed"
-    };
-    run.out.line(&match report.changed {
-        0 if opts.predict_only => "Nothing would change.".to_string(),
-        0 => "Nothing changed.".to_string(),
-        n => format!("{n} component{} {verb}.", if n == 1 { "" } else { "s" }),
-    });
-    run.out.line(&format!(
-        "Deployment took total={:.2}s, connect={:.2}s, deploy={:.2}s",
-        run.start.elapsed().as_secs_f64(),
-        configure_time,
-        report.seconds
-    ));
-    let color = if opts.predict_only {
-        Color::Purple
-    } else {
-        Color::Green
-    };
-    run.out
-        .section(&format!("{} FINISHED", run.action), Some(color));
-    pending(opts, report.changed)
+    run.finish(opts, report.changed, configure_time, report.seconds)
+}
+
+impl Run<'_> {
+    /// The end of a successful run: what changed, the timings, the verdict.
+    pub(crate) fn finish(
+        &self,
+        opts: &DeployArgs,
+        changed: usize,
+        connect: f64,
+        deploy: f64,
+    ) -> ExitStatus {
+        let verb = if opts.predict_only {
+            "would change"
+        } else {
+            "changed"
+        };
+        self.out.line(&match changed {
+            0 if opts.predict_only => "Nothing would change.".to_string(),
+            0 => "Nothing changed.".to_string(),
+            n => format!("{n} component{} {verb}.", if n == 1 { "" } else { "s" }),
+        });
+        self.out.line(&format!(
+            "Deployment took total={:.2}s, connect={connect:.2}s, deploy={deploy:.2}s",
+            self.start.elapsed().as_secs_f64(),
+        ));
+        let color = if opts.predict_only {
+            Color::Purple
+        } else {
+            Color::Green
+        };
+        self.out
+            .section(&format!("{} FINISHED", self.action), Some(color));
+        pending(opts, changed)
+    }
 }
 
 /// The status of a run that worked: with `-P --exit-code`, whether

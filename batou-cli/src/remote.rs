@@ -17,7 +17,7 @@ use crate::args::DeployArgs;
 use crate::deploy::Run;
 use crate::exit::ExitStatus;
 use crate::json::ErrorEvent;
-use crate::output::{Color, format_duration};
+use crate::output::format_duration;
 
 /// Deploys (or predicts) `model` through agents; prints the summary.
 pub fn run(
@@ -152,30 +152,12 @@ pub fn run(
             ));
         }
     }
-    let verb = if opts.predict_only {
-        "would change"
-    } else {
-        "changed"
-    };
-    run.out.line(&match report.changed {
-        0 if opts.predict_only => "Nothing would change.".to_string(),
-        0 => "Nothing changed.".to_string(),
-        n => format!("{n} component{} {verb}.", if n == 1 { "" } else { "s" }),
-    });
-    run.out.line(&format!(
-        "Deployment took total={:.2}s, connect={:.2}s, deploy={:.2}s",
-        run.start.elapsed().as_secs_f64(),
+    run.finish(
+        opts,
+        report.changed,
         report.connect_seconds,
-        report.deploy_seconds
-    ));
-    let color = if opts.predict_only {
-        Color::Purple
-    } else {
-        Color::Green
-    };
-    run.out
-        .section(&format!("{} FINISHED", run.action), Some(color));
-    crate::deploy::pending(opts, report.changed)
+        report.deploy_seconds,
+    )
 }
 
 /// `ERROR: host: message`, without repeating the host when the message
