@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 
-use indexmap::IndexMap;
-
 use super::{
     AttributeOverride, AttributeValue, ComponentOverrides, Environment, HostConfig, LoadWarning,
     ResolverEntry, Vfs, parse_component_list,
@@ -62,14 +60,9 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
                     let origin = at_key(e);
                     let components = parse_component_list(&split_list(&e.value), &at(e));
                     let added = env.add_host(HostConfig {
-                        name: host,
-                        origin,
                         components,
-                        platform: None,
-                        data: IndexMap::new(),
                         ignore,
-                        service_user: None,
-                        require_sudo: None,
+                        ..HostConfig::new(host, origin)
                     });
                     errors.extend(added.err());
                 }
@@ -161,16 +154,7 @@ fn load_host(
     env: &mut Environment,
     errors: &mut Vec<ConfigError>,
 ) -> Option<HostConfig> {
-    let mut host = HostConfig {
-        name: name.trim().to_string(),
-        origin: section_origin.clone(),
-        components: Vec::new(),
-        platform: None,
-        data: IndexMap::new(),
-        ignore: false,
-        service_user: None,
-        require_sudo: None,
-    };
+    let mut host = HostConfig::new(name.trim(), section_origin.clone());
     let mut has_components = false;
     let boolean = |e: &Entry, errors: &mut Vec<ConfigError>| -> Option<bool> {
         let b = parse_bool(&e.value);

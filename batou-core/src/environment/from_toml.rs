@@ -22,7 +22,6 @@
 use std::ops::Range;
 use std::path::PathBuf;
 
-use indexmap::IndexMap;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -114,14 +113,9 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
                     let origin = ctx.origin(k.span());
                     let components = parse_component_list(&items, &ctx.origin(v.span()));
                     let added = env.add_host(HostConfig {
-                        name: host,
-                        origin,
                         components,
-                        platform: None,
-                        data: IndexMap::new(),
                         ignore,
-                        service_user: None,
-                        require_sudo: None,
+                        ..HostConfig::new(host, origin)
                     });
                     ctx.errors.extend(added.err());
                 }
@@ -229,16 +223,7 @@ fn load_host(
         ctx.invalid(value.span(), &name, "", "a table describing the host");
         return None;
     };
-    let mut host = HostConfig {
-        name: name.clone(),
-        origin: origin.clone(),
-        components: Vec::new(),
-        platform: None,
-        data: IndexMap::new(),
-        ignore: false,
-        service_user: None,
-        require_sudo: None,
-    };
+    let mut host = HostConfig::new(name.clone(), origin.clone());
     let mut has_components = false;
     for (k, v) in table {
         let span = v.span();

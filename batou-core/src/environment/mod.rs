@@ -80,6 +80,23 @@ pub struct HostConfig {
     pub require_sudo: Option<bool>,
 }
 
+impl HostConfig {
+    /// A host with nothing but its name and where it was defined; the
+    /// loaders fill in the rest.
+    pub fn new(name: impl Into<String>, origin: Origin) -> HostConfig {
+        HostConfig {
+            name: name.into(),
+            origin,
+            components: Vec::new(),
+            platform: None,
+            data: IndexMap::new(),
+            ignore: false,
+            service_user: None,
+            require_sudo: None,
+        }
+    }
+}
+
 /// One `[resolver]` entry: a host name and the IPs it resolves to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResolverEntry {
