@@ -63,6 +63,7 @@ Exit codes:
   2   usage error (bad command line)
   3   configuration error (environment or model; nothing was touched)
   4   connection or transport error
-  5   another batou run holds the project lock (.batou-lock)
+  5   a lock is held: another run in this project (.batou-lock) or another
+      deploy on a target (named in the message; see --break-lock)
   6   changes pending (only with `deploy -P --exit-code`)
   70  internal error (a bug in batou)";

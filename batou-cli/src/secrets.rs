@@ -143,22 +143,15 @@ fn change_members(
     environments: Option<&str>,
     change: impl Fn(&mut Vec<String>),
 ) -> Result<ExitStatus, SecretsError> {
-    let mut keys = crate::prompt::keys();
-    for name in selected(project_dir, environments)? {
-        let env_dir = project_dir.join("environments").join(&name);
-        let _lock = lock(&env_dir)?;
-        let mut s = EnvSecrets::open(project_dir, &name, &mut keys)?;
-        if s.layout.config.is_none() {
-            continue;
-        }
+    for_each_environment(project_dir, environments, |name, s| {
         let mut members = s.members()?;
         change(&mut members);
         let text = s.with_members(&members)?;
         if s.update(&text, false)? {
             println!("{name}: re-encrypted for {} member(s)", members.len());
         }
-    }
-    Ok(ExitStatus::Success)
+        Ok(())
+    })
 }
 
 fn reencrypt(
@@ -166,19 +159,31 @@ fn reencrypt(
     environments: Option<&str>,
     force: bool,
 ) -> Result<ExitStatus, SecretsError> {
-    let mut keys = crate::prompt::keys();
-    for name in selected(project_dir, environments)? {
-        let env_dir = project_dir.join("environments").join(&name);
-        let _lock = lock(&env_dir)?;
-        let mut s = EnvSecrets::open(project_dir, &name, &mut keys)?;
-        if s.layout.config.is_none() {
-            continue;
-        }
+    for_each_environment(project_dir, environments, |name, s| {
         let text = s.cleartext.clone();
         if s.update(&text, force)? {
             println!("{name}: re-encrypted");
         } else {
             println!("{name}: keys unchanged, not re-encrypting (use --force)");
+        }
+        Ok(())
+    })
+}
+
+/// Runs `f` on the secrets of every selected environment that has a
+/// secrets config, each under its edit lock.
+fn for_each_environment(
+    project_dir: &Path,
+    environments: Option<&str>,
+    mut f: impl FnMut(&str, &mut EnvSecrets) -> Result<(), SecretsError>,
+) -> Result<ExitStatus, SecretsError> {
+    let mut keys = crate::prompt::keys();
+    for name in selected(project_dir, environments)? {
+        let env_dir = project_dir.join("environments").join(&name);
+        let _lock = lock(&env_dir)?;
+        let mut s = EnvSecrets::open(project_dir, &name, &mut keys)?;
+        if s.layout.config.is_some() {
+            f(&name, &mut s)?;
         }
     }
     Ok(ExitStatus::Success)
