@@ -7,6 +7,7 @@
 //! or the new content, never a half-written one.
 
 mod command;
+mod stream;
 mod users;
 
 use std::fs;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 pub use command::{CommandError, CommandErrorKind, CommandOutput, CommandSpec};
+pub use stream::StagedFile;
 
 /// A failed file-system operation on the target.
 #[derive(Debug, thiserror::Error)]

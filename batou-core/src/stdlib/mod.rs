@@ -45,10 +45,15 @@
 //! }
 //! ```
 
+mod archive;
+mod checksum;
 mod command;
 mod content;
 mod directory;
+mod download;
+mod extract;
 mod file;
+mod git;
 mod mode;
 mod owner;
 mod purge;
@@ -58,10 +63,15 @@ mod sync;
 #[cfg(test)]
 mod tests;
 
+pub use archive::Format as ArchiveFormat;
+pub use checksum::Checksum;
 pub use command::Command;
 pub use content::{Content, Presence};
 pub use directory::Directory;
+pub use download::Download;
+pub use extract::Extract;
 pub use file::{Assets, File};
+pub use git::{Git, Want as GitWant};
 pub use mode::{Mode as FileMode, ModeSpec};
 pub use owner::{Group, Owner, Principal};
 pub use purge::Purge;

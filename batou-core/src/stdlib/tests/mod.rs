@@ -5,8 +5,12 @@
 mod command;
 mod diffs;
 mod dirs;
+mod download;
 mod ensure;
+mod extract;
 mod file;
+mod fixture;
+mod git;
 mod helpers;
 mod owner;
 mod purge;
