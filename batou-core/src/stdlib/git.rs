@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::component::{Component, Configure, Deploy, Verdict};
 use crate::error::{Error, Result};
-use crate::host::{CommandOutput, CommandSpec, FileKind};
+use crate::host::{CommandErrorKind, CommandOutput, CommandSpec, FileKind};
 use crate::stdlib::checksum::mask_url;
 
 /// Which commit the checkout should be at.
@@ -142,7 +142,27 @@ impl Git {
         let spec = CommandSpec::argv(argv)
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("LC_ALL", "C");
-        ctx.run(&spec)
+        ctx.run(&spec).map_err(|e| self.masked(e))
+    }
+
+    /// The error with the URL's password masked (`git clone` shows the
+    /// URL in its command line and may echo it).
+    fn masked(&self, error: Error) -> Error {
+        let shown = mask_url(&self.url);
+        let Error::Command(mut e) = error else {
+            return error;
+        };
+        if shown != self.url {
+            let mask = |text: &mut String| *text = text.replace(&self.url, &shown);
+            mask(&mut e.command);
+            if let CommandErrorKind::Failed { stdout, stderr, .. }
+            | CommandErrorKind::Signal { stdout, stderr, .. } = &mut e.kind
+            {
+                mask(stdout);
+                mask(stderr);
+            }
+        }
+        Error::Command(e)
     }
 
     /// The output of a git command that may fail (e.g. `rev-parse
@@ -150,11 +170,7 @@ impl Git {
     fn git_maybe(&self, ctx: &Deploy<'_>, args: &[&str]) -> Result<Option<String>> {
         match self.git(ctx, true, args) {
             Ok(out) => Ok(Some(out.stdout.trim().to_string())),
-            Err(Error::Command(e))
-                if matches!(e.kind, crate::host::CommandErrorKind::Failed { .. }) =>
-            {
-                Ok(None)
-            }
+            Err(Error::Command(e)) if matches!(e.kind, CommandErrorKind::Failed { .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -259,7 +275,13 @@ impl Git {
             }
             Want::Tag(t) => {
                 let refspec = format!("+refs/tags/{t}:refs/tags/{t}");
-                self.git(ctx, true, &["fetch", "--quiet", "origin", &refspec])?;
+                self.git(ctx, true, &["fetch", "--quiet", "origin", &refspec])
+                    .map_err(|e| {
+                        Error::msg(format!(
+                            "tag {t:?} cannot be fetched from {}: {e}",
+                            mask_url(&self.url)
+                        ))
+                    })?;
             }
             Want::Revision(r) => {
                 self.git(ctx, true, &["fetch", "--quiet", "--tags", "origin"])?;
@@ -442,10 +464,22 @@ impl Component for Git {
                     false,
                     &["clone", "--quiet", "--no-checkout", "--", &self.url, &dest],
                 )?;
+                // A clone that never got checked out would look like a
+                // checkout with every file deleted; we made it, so it goes.
+                return self.check_out(ctx, &want).inspect_err(|_| {
+                    let _ = ctx.host().remove(&target);
+                });
             }
         }
-        let sha = self.fetch_wanted(ctx, &want)?;
-        match &want {
+        self.check_out(ctx, &want)
+    }
+}
+
+impl Git {
+    /// Fetches if needed, checks out the wanted commit and the submodules.
+    fn check_out(&self, ctx: &Deploy<'_>, want: &Want) -> Result<()> {
+        let sha = self.fetch_wanted(ctx, want)?;
+        match want {
             Want::Branch(b) => {
                 self.git(
                     ctx,
