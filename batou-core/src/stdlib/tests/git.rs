@@ -287,3 +287,48 @@ fn bad_arguments_are_configuration_errors_and_names_cannot_inject() {
     }
     assert!(!dir.join("pwned").exists());
 }
+
+#[test]
+fn a_url_password_is_masked_in_labels_and_errors() {
+    // A bare copy served over git's dumb HTTP protocol by a real server.
+    let repos = Repos::new();
+    let www = repos.upstream.with_file_name("www");
+    std::fs::create_dir(&www).unwrap();
+    let bare = www.join("repo.git");
+    run(
+        &www,
+        "git",
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            &repos.url(),
+            bare.to_str().unwrap(),
+        ],
+    );
+    run(&bare, "git", &["update-server-info"]);
+    let server = super::fixture::Server::http(&www);
+
+    let s = Stage::new(checkout);
+    let url = format!("http://bob:s3cret@127.0.0.1:{}/repo.git", server.port);
+    set_params(s.case, &[&url, "tag", "v2", ""]);
+    s.prepare();
+    let (report, events) = s.deploy();
+    assert_eq!(report.changed, 1);
+    assert_eq!(s.read("app/a.txt"), "v2\n");
+    let shown = format!("{events:?}");
+    assert!(shown.contains("Git('http://bob:****@127.0.0.1"), "{shown}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert_eq!(s.deploy().0.changed, 0);
+
+    let s = Stage::new(checkout);
+    let url = format!("http://bob:s3cret@127.0.0.1:{}/missing.git", server.port);
+    set_params(s.case, &[&url, "branch", "main", ""]);
+    s.prepare();
+    let (result, events) = s.run(false);
+    let message = result.expect_err("no such repository").to_string();
+    assert!(message.contains("bob:****@127.0.0.1"), "{message}");
+    assert!(!message.contains("s3cret"), "{message}");
+    assert!(!format!("{events:?}").contains("s3cret"));
+    assert!(!s.path("app").exists());
+}
