@@ -51,10 +51,13 @@ mod directory;
 mod file;
 mod mode;
 mod owner;
+mod program;
 mod purge;
 mod structured;
 mod symlink;
 mod sync;
+mod systemctl;
+mod systemd;
 #[cfg(test)]
 mod tests;
 
@@ -64,9 +67,11 @@ pub use directory::Directory;
 pub use file::{Assets, File};
 pub use mode::{Mode as FileMode, ModeSpec};
 pub use owner::{Group, Owner, Principal};
+pub use program::Program;
 pub use purge::Purge;
 pub use structured::{JsonContent, TomlContent, dict_merge};
 pub use symlink::Symlink;
+pub use systemd::SystemdUnit;
 
 /// A file compiled into the deployment binary: `(name, text)`.
 ///

@@ -12,6 +12,8 @@ mod owner;
 mod purge;
 mod structured;
 mod sync;
+mod systemd;
+mod user_manager;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
