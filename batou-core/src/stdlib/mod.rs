@@ -45,6 +45,7 @@
 //! }
 //! ```
 
+mod account;
 mod command;
 mod content;
 mod directory;
@@ -61,6 +62,7 @@ mod systemd;
 #[cfg(test)]
 mod tests;
 
+pub use account::{UnixGroup, User};
 pub use command::Command;
 pub use content::{Content, Presence};
 pub use directory::Directory;

@@ -2,6 +2,7 @@
 //! environment with `connect_method = local` in a temp-dir project,
 //! configured and deployed on this machine.
 
+mod account;
 mod command;
 mod diffs;
 mod dirs;
