@@ -10,6 +10,7 @@ mod ensure;
 mod file;
 mod helpers;
 mod owner;
+mod package;
 mod purge;
 mod structured;
 mod sync;
