@@ -48,6 +48,7 @@
 mod account;
 mod command;
 mod content;
+mod cron;
 mod directory;
 mod file;
 mod mode;
@@ -66,6 +67,7 @@ mod tests;
 pub use account::{UnixGroup, User};
 pub use command::Command;
 pub use content::{Content, Presence};
+pub use cron::{CRON_JOB_KEY, CronJob, CronTab};
 pub use directory::Directory;
 pub use file::{Assets, File};
 pub use mode::{Mode as FileMode, ModeSpec};

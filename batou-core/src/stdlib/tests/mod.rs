@@ -4,6 +4,7 @@
 
 mod account;
 mod command;
+mod cron;
 mod diffs;
 mod dirs;
 mod ensure;
