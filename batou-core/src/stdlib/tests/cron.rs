@@ -20,7 +20,7 @@ static SEQ: AtomicUsize = AtomicUsize::new(0);
 /// The root with the crontab.
 #[derive(Default, Serialize, Deserialize)]
 #[serde(default)]
-struct Tab {
+pub(super) struct Tab {
     user: String,
     purge: bool,
 }
@@ -71,10 +71,10 @@ fn registry() -> Registry {
 }
 
 /// A fresh user; its crontab and the user are removed on drop.
-struct CronUser(String);
+pub(super) struct CronUser(pub(super) String);
 
 impl CronUser {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let name = format!(
             "btc{}x{}",
             std::process::id(),
@@ -94,7 +94,7 @@ impl CronUser {
     }
 
     /// `crontab -l` of the user, or empty.
-    fn installed(&self) -> String {
+    pub(super) fn installed(&self) -> String {
         let out = std::process::Command::new("crontab")
             .args(["-u", &self.0, "-l"])
             .output()
@@ -121,7 +121,7 @@ fn env(user: &str, hosts: &str, extra: &str) -> String {
     )
 }
 
-fn without_comments(text: &str) -> String {
+pub(super) fn without_comments(text: &str) -> String {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .map(|l| format!("{l}\n"))

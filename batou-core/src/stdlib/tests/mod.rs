@@ -10,6 +10,7 @@ mod dirs;
 mod ensure;
 mod file;
 mod helpers;
+mod logrotate;
 mod owner;
 mod package;
 mod purge;
