@@ -18,6 +18,7 @@ use std::time::SystemTime;
 
 pub use command::{CommandError, CommandErrorKind, CommandOutput, CommandSpec};
 pub use stream::StagedFile;
+pub use users::UserRecord;
 
 /// A failed file-system operation on the target.
 #[derive(Debug, thiserror::Error)]
@@ -194,6 +195,17 @@ impl Host {
     /// The gid for a group name (or a numeric id given as text).
     pub fn group_id(&self, name: &str) -> Result<Option<u32>, HostError> {
         users::group_id(name).map_err(fail("look up group", Path::new(name)))
+    }
+
+    /// The passwd entry of the user `name` (not a numeric id), or `None`.
+    pub fn user(&self, name: &str) -> Result<Option<UserRecord>, HostError> {
+        users::user_record(name).map_err(fail("look up user", Path::new(name)))
+    }
+
+    /// The effective uid of this process (the deploying user).
+    pub fn current_uid(&self) -> u32 {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        unsafe { libc::geteuid() }
     }
 
     /// The names in a directory, sorted; `None` if nothing is there.

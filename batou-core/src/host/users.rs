@@ -13,6 +13,16 @@ fn lookup<T>(name: &str, call: Lookup<T>, id: fn(&T) -> u32) -> std::io::Result<
     if let Ok(numeric) = name.parse::<u32>() {
         return Ok(Some(numeric));
     }
+    lookup_record(name, call, id)
+}
+
+/// Calls a reentrant `get*nam_r` and takes what `take` wants out of the
+/// record (while its strings still live in the buffer).
+fn lookup_record<T, R>(
+    name: &str,
+    call: Lookup<T>,
+    take: fn(&T) -> R,
+) -> std::io::Result<Option<R>> {
     let Ok(cname) = CString::new(name) else {
         return Ok(None);
     };
@@ -39,7 +49,7 @@ fn lookup<T>(name: &str, call: Lookup<T>, id: fn(&T) -> u32) -> std::io::Result<
         if rc != 0 {
             return Err(std::io::Error::from_raw_os_error(rc));
         }
-        return Ok((!result.is_null()).then(|| id(&record)));
+        return Ok((!result.is_null()).then(|| take(&record)));
     }
 }
 
@@ -49,4 +59,37 @@ pub(super) fn user_id(name: &str) -> std::io::Result<Option<u32>> {
 
 pub(super) fn group_id(name: &str) -> std::io::Result<Option<u32>> {
     lookup(name, libc::getgrnam_r, |g: &libc::group| g.gr_gid)
+}
+
+/// A user's passwd entry, as `getent passwd NAME` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub name: String,
+    pub uid: u32,
+    /// The primary group.
+    pub gid: u32,
+    pub home: std::path::PathBuf,
+    pub shell: String,
+}
+
+/// Copies a C string out of a record; a null pointer is empty.
+fn text(ptr: *const c_char) -> String {
+    if ptr.is_null() {
+        return String::new();
+    }
+    // SAFETY: a non-null string field of a record that `getpwnam_r` just
+    // filled in points to a NUL-terminated string in our buffer.
+    unsafe { std::ffi::CStr::from_ptr(ptr) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+pub(super) fn user_record(name: &str) -> std::io::Result<Option<UserRecord>> {
+    lookup_record(name, libc::getpwnam_r, |p: &libc::passwd| UserRecord {
+        name: text(p.pw_name),
+        uid: p.pw_uid,
+        gid: p.pw_gid,
+        home: text(p.pw_dir).into(),
+        shell: text(p.pw_shell),
+    })
 }

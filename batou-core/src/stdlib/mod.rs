@@ -50,36 +50,49 @@
 
 mod archive;
 mod checksum;
+mod account;
 mod command;
 mod content;
+mod cron;
 mod directory;
 mod download;
 mod extract;
 mod file;
 mod git;
+mod logrotate;
 mod mode;
 mod owner;
+mod package;
+mod program;
 mod purge;
 mod structured;
 mod symlink;
 mod sync;
+mod systemctl;
+mod systemd;
 #[cfg(test)]
 mod tests;
 
 pub use archive::Format as ArchiveFormat;
 pub use checksum::Checksum;
+pub use account::{UnixGroup, User};
 pub use command::Command;
 pub use content::{Content, Presence};
+pub use cron::{CRON_JOB_KEY, CronJob, CronTab};
 pub use directory::Directory;
 pub use download::Download;
 pub use extract::Extract;
 pub use file::{Assets, File};
 pub use git::{Git, Want as GitWant};
+pub use logrotate::{Logrotate, ROTATED_LOGFILE_KEY, RotatedLogfile};
 pub use mode::{Mode as FileMode, ModeSpec};
 pub use owner::{Group, Owner, Principal};
+pub use package::DebPackage;
+pub use program::Program;
 pub use purge::Purge;
 pub use structured::{JsonContent, TomlContent, dict_merge};
 pub use symlink::Symlink;
+pub use systemd::SystemdUnit;
 
 /// A file compiled into the deployment binary: `(name, text)`.
 ///

@@ -2,7 +2,9 @@
 //! environment with `connect_method = local` in a temp-dir project,
 //! configured and deployed on this machine.
 
+mod account;
 mod command;
+mod cron;
 mod diffs;
 mod dirs;
 mod download;
@@ -12,10 +14,14 @@ mod file;
 mod fixture;
 mod git;
 mod helpers;
+mod logrotate;
 mod owner;
+mod package;
 mod purge;
 mod structured;
 mod sync;
+mod systemd;
+mod user_manager;
 
 use std::path::PathBuf;
 use std::sync::Mutex;

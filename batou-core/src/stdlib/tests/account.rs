@@ -1,0 +1,254 @@
+//! `User` and `UnixGroup` against the real shadow tools (the tests run as
+//! root, as CI does), with fresh names removed again by a guard.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+use crate::stdlib::{File, UnixGroup, User};
+use crate::testutil::needing_update;
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// Fresh account names by scene case: (user, group).
+static NAMES: Mutex<BTreeMap<usize, (String, String, PathBuf)>> = Mutex::new(BTreeMap::new());
+
+/// A user and a group name nobody uses, and a temp dir for the home;
+/// whatever the test made of them is removed on drop.
+struct Names {
+    user: String,
+    group: String,
+    dir: tempfile::TempDir,
+}
+
+impl Names {
+    fn new(s: &Stage) -> Self {
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let names = Names {
+            user: format!("btu{}x{n}", std::process::id()),
+            group: format!("btg{}x{n}", std::process::id()),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        NAMES.lock().unwrap().insert(
+            s.case,
+            (
+                names.user.clone(),
+                names.group.clone(),
+                names.dir.path().join("home"),
+            ),
+        );
+        names
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+}
+
+impl Drop for Names {
+    fn drop(&mut self) {
+        sh(&format!(
+            "userdel {0} 2>/dev/null; groupdel {0} 2>/dev/null; groupdel {1} 2>/dev/null",
+            self.user, self.group
+        ));
+    }
+}
+
+fn names(scene: &Scene) -> (String, String, PathBuf) {
+    NAMES.lock().unwrap()[&scene.case].clone()
+}
+
+fn sh(line: &str) -> String {
+    let out = std::process::Command::new("sh")
+        .args(["-c", line])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() || line.contains("2>/dev/null"),
+        "`{line}`: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `getent passwd NAME` fields, or empty.
+fn passwd(name: &str) -> Vec<String> {
+    sh(&format!("getent passwd {name} || true"))
+        .split(':')
+        .map(str::to_string)
+        .collect()
+}
+
+fn groups_of(name: &str) -> Vec<String> {
+    sh(&format!("id -nG {name}"))
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+fn mtime(path: &str) -> std::time::SystemTime {
+    std::fs::metadata(path).unwrap().modified().unwrap()
+}
+
+#[test]
+fn a_user_with_shell_home_and_groups_is_created_kept_and_repaired() {
+    let s = Stage::new(|scene, ctx| {
+        let (user, group, home) = names(scene);
+        ctx.add(UnixGroup::new(group.clone()))?;
+        ctx.add(
+            User::new(user)
+                .home(home)
+                .shell("/bin/bash")
+                .groups([group]),
+        )?;
+        Ok(())
+    });
+    let n = Names::new(&s);
+
+    let (report, _) = s.predict();
+    assert_eq!(report.changed, 2);
+    assert_eq!(passwd(&n.user), [""], "predict created the user");
+    assert!(sh(&format!("getent group {} || true", n.group)).is_empty());
+
+    let (report, events) = s.deploy();
+    assert_eq!(report.changed, 2, "{events:#?}");
+    let entry = passwd(&n.user);
+    assert_eq!(entry[5], n.home().display().to_string());
+    assert_eq!(entry[6], "/bin/bash");
+    assert!(n.home().is_dir(), "home created");
+    assert!(groups_of(&n.user).contains(&n.group));
+
+    // Nothing to do: the account files are not even rewritten.
+    let (passwd_before, group_before) = (mtime("/etc/passwd"), mtime("/etc/group"));
+    let (report, events) = s.deploy();
+    assert_eq!(report.changed, 0, "{events:#?}");
+    assert_eq!(mtime("/etc/passwd"), passwd_before);
+    assert_eq!(mtime("/etc/group"), group_before);
+
+    // Drift: another shell, dropped from the group.
+    sh(&format!("usermod -s /bin/sh {}", n.user));
+    sh(&format!("gpasswd -d {} {} >/dev/null", n.user, n.group));
+    let (_, events) = s.predict();
+    assert_eq!(
+        needing_update(&events),
+        [format!("Scene > User('{}')", n.user)]
+    );
+    assert_eq!(passwd(&n.user)[6], "/bin/sh", "predict repaired");
+    s.deploy();
+    assert_eq!(passwd(&n.user)[6], "/bin/bash");
+    assert!(groups_of(&n.user).contains(&n.group));
+    assert_eq!(s.deploy().0.changed, 0);
+}
+
+#[test]
+fn a_group_with_a_fixed_gid_is_created_and_its_gid_repaired() {
+    let s = Stage::new(|scene, ctx| {
+        let (_, group, _) = names(scene);
+        ctx.add(UnixGroup::new(group).gid(47311))?;
+        Ok(())
+    });
+    let n = Names::new(&s);
+    assert_eq!(s.deploy().0.changed, 1);
+    assert_eq!(
+        sh(&format!("getent group {}", n.group)),
+        format!("{}:x:47311:", n.group)
+    );
+    assert_eq!(s.deploy().0.changed, 0);
+    sh(&format!("groupmod -g 47312 {}", n.group));
+    assert_eq!(s.deploy().0.changed, 1);
+    assert_eq!(
+        sh(&format!("getent group {}", n.group)),
+        format!("{}:x:47311:", n.group)
+    );
+}
+
+#[test]
+fn a_user_created_earlier_in_the_deploy_owns_a_file_deployed_after_it() {
+    let s = Stage::new(|scene, ctx| {
+        let (user, group, home) = names(scene);
+        ctx.add(UnixGroup::new(group.clone()))?;
+        ctx.add(
+            User::new(user.clone())
+                .home(home)
+                .create_home(false)
+                .group(group.clone()),
+        )?;
+        ctx.add(File::new("owned").content("x\n").owner(user).group(group))?;
+        Ok(())
+    });
+    let n = Names::new(&s);
+    // Predicting: neither exists yet, which is no error.
+    let (report, _) = s.predict();
+    assert!(report.changed >= 4, "{report:?}");
+    assert!(!s.path("owned").exists());
+    assert!(!n.home().exists());
+
+    s.deploy();
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(s.path("owned")).unwrap();
+    assert_eq!(meta.uid().to_string(), passwd(&n.user)[2]);
+    assert_eq!(meta.gid().to_string(), passwd(&n.user)[3]);
+    assert!(!n.home().exists(), "create_home(false)");
+    assert_eq!(s.deploy().0.changed, 0);
+}
+
+#[test]
+fn bad_account_arguments_are_configuration_errors() {
+    let cases: &[(Build, &str)] = &[
+        (
+            |_, ctx| {
+                ctx.add(User::new("Bad Name"))?;
+                Ok(())
+            },
+            "invalid user name `Bad Name`",
+        ),
+        (
+            |_, ctx| {
+                ctx.add(User::new(""))?;
+                Ok(())
+            },
+            "invalid user name ``",
+        ),
+        (
+            |_, ctx| {
+                ctx.add(User::new("app").shell("bash"))?;
+                Ok(())
+            },
+            "the shell must be an absolute path, not `bash`",
+        ),
+        (
+            |_, ctx| {
+                ctx.add(User::new("app").home("srv/app"))?;
+                Ok(())
+            },
+            "the home directory must be absolute",
+        ),
+        (
+            |_, ctx| {
+                ctx.add(User::new("app").groups(["ok", "no way"]))?;
+                Ok(())
+            },
+            "invalid group name `no way`",
+        ),
+        (
+            |_, ctx| {
+                ctx.add(UnixGroup::new("1234"))?;
+                Ok(())
+            },
+            "invalid group name `1234`",
+        ),
+    ];
+    for (build, expected) in cases {
+        let s = Stage::new(*build);
+        let text = match s.try_model() {
+            Ok(_) => panic!("configured, expected `{expected}`"),
+            Err(errors) => errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        };
+        assert!(text.contains(expected), "expected `{expected}` in: {text}");
+    }
+}
