@@ -12,6 +12,7 @@ mod remote;
 mod remote_dns;
 mod remote_hosts;
 mod remote_interrupt;
+mod remote_narrowing;
 mod resources;
 mod script;
 mod secrets;
