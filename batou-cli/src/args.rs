@@ -157,6 +157,10 @@ pub struct DeployArgs {
     /// Deploy all root components but these (comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "COMPONENTS")]
     pub skip_components: Vec<String>,
+    /// Print plain lines only, no live per-host view (the default when
+    /// stdout or stderr is not a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
     /// Print a JSON-lines event stream on stdout instead of the transcript
     /// (format: docs/json-events.md).
     #[arg(long)]

@@ -17,6 +17,7 @@ mod exit;
 mod inspect;
 mod json;
 mod output;
+mod progress;
 mod prompt;
 mod remote;
 mod secrets;

@@ -8,6 +8,7 @@ mod malformed;
 mod no_panic;
 mod platforms;
 mod predict_check;
+mod progress;
 mod remote;
 mod remote_dns;
 mod remote_hosts;
