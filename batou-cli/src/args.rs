@@ -42,6 +42,25 @@ pub enum Command {
     },
     /// Print the man page (roff) for batou and its subcommands.
     Man,
+    /// Scaffold a new deployment project that deploys locally right away:
+    /// a cargo workspace depending on batou, a `components` crate with an
+    /// example component and template, `environments/local.cfg`, the
+    /// `./batou` script and a `.gitignore`.
+    #[command(
+        after_help = "Exits 2 (nothing written) when DIR is not empty or PATH is not a batou checkout."
+    )]
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to create the project (created if missing; must be empty).
+    #[arg(default_value = ".")]
+    pub dir: std::path::PathBuf,
+    /// The batou checkout to depend on (path dependencies; batou is not on
+    /// crates.io). Default: the checkout this batou was built from.
+    #[arg(long, env = "BATOU_SOURCE", value_name = "PATH")]
+    pub batou_path: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,7 @@ mod args;
 mod deploy;
 mod diagnostics;
 mod exit;
+mod init;
 mod inspect;
 mod json;
 mod output;
@@ -72,6 +73,7 @@ pub fn run(registry: &Registry, argv: Vec<std::ffi::OsString>) -> ExitStatus {
             ExitStatus::Success
         }
         args::Command::Man => man(),
+        args::Command::Init(opts) => init::run(&opts),
         args::Command::Agent => {
             let input = Box::new(std::io::BufReader::new(std::io::stdin()));
             let output = Box::new(std::io::stdout());
