@@ -4,6 +4,7 @@ mod agent;
 mod cli;
 mod conversions;
 mod deploy;
+mod flags;
 mod init;
 mod malformed;
 mod no_panic;
