@@ -6,6 +6,7 @@ mod conversions;
 mod deploy;
 mod flags;
 mod init;
+mod json_remote;
 mod malformed;
 mod no_panic;
 mod platforms;
