@@ -42,6 +42,25 @@ pub enum Command {
     },
     /// Print the man page (roff) for batou and its subcommands.
     Man,
+    /// Scaffold a new deployment project that deploys locally right away:
+    /// a cargo workspace depending on batou, a `components` crate with an
+    /// example component and template, `environments/local.cfg`, the
+    /// `./batou` script and a `.gitignore`.
+    #[command(
+        after_help = "Exits 2 (nothing written) when DIR is not empty or PATH is not a batou checkout."
+    )]
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to create the project (created if missing; must be empty).
+    #[arg(default_value = ".")]
+    pub dir: std::path::PathBuf,
+    /// The batou checkout to depend on (path dependencies; batou is not on
+    /// crates.io). Default: the checkout this batou was built from.
+    #[arg(long, env = "BATOU_SOURCE", value_name = "PATH")]
+    pub batou_path: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +176,10 @@ pub struct DeployArgs {
     /// Deploy all root components but these (comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "COMPONENTS")]
     pub skip_components: Vec<String>,
+    /// Print plain lines only, no live per-host view (the default when
+    /// stdout or stderr is not a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
     /// Print a JSON-lines event stream on stdout instead of the transcript
     /// (format: docs/json-events.md).
     #[arg(long)]

@@ -18,6 +18,7 @@ use crate::diagnostics::Diagnostics;
 use crate::exit::ExitStatus;
 use crate::json::{ErrorEvent, JsonStream, Timings};
 use crate::output::{Color, Output};
+use crate::progress::Progress;
 use crate::transcript::Transcript;
 
 pub(crate) struct Run<'a> {
@@ -33,6 +34,8 @@ pub(crate) struct Run<'a> {
     pub project_dir: &'a Path,
     pub configure_seconds: Option<f64>,
     pub deploy_seconds: Option<f64>,
+    /// The live per-host view on a terminal.
+    pub progress: Option<Progress>,
 }
 
 impl Run<'_> {
@@ -47,7 +50,8 @@ impl Run<'_> {
     /// Prints `text` (an error, already formatted) on stderr and, with
     /// `--json`, emits `error` as an event. Both are redacted.
     pub fn error(&self, text: &str, error: ErrorEvent) {
-        eprintln!("{}", self.masker.redact(text.trim_end()));
+        self.out
+            .suspend(|| eprintln!("{}", self.masker.redact(text.trim_end())));
         if let Some(json) = &self.json {
             json.error(ErrorEvent {
                 message: self.masker.redact(&error.message).into_owned(),
@@ -85,7 +89,12 @@ impl EventSink for Run<'_> {
     fn emit(&self, event: Event) {
         match &self.json {
             Some(json) => json.emit(event),
-            None => Transcript { out: &self.out }.emit(event),
+            None => {
+                if let Some(progress) = &self.progress {
+                    progress.emit(event.clone());
+                }
+                Transcript { out: &self.out }.emit(event)
+            }
         }
     }
 }
@@ -110,12 +119,18 @@ pub fn run(
         };
         json.start(&environment_name(&opts.environment), action);
     }
+    let progress = Progress::wanted(opts.no_progress, opts.json)
+        .then(|| Progress::new(color, opts.predict_only));
+    let mut out = if json.is_some() {
+        Output::discard()
+    } else {
+        Output::stdout(color)
+    };
+    if let Some(p) = &progress {
+        out = out.with_progress(p.multi());
+    }
     let mut run = Run {
-        out: if json.is_some() {
-            Output::discard()
-        } else {
-            Output::stdout(color)
-        },
+        out,
         diagnostics: Diagnostics::new(project_dir, color),
         action: String::new(),
         start: Instant::now(),
@@ -124,8 +139,12 @@ pub fn run(
         project_dir,
         configure_seconds: None,
         deploy_seconds: None,
+        progress,
     };
     let status = deploy(&mut run, registry, project_dir, opts, debug);
+    if let Some(progress) = &run.progress {
+        progress.clear();
+    }
     if let Some(json) = &run.json {
         json.summary(
             status,

@@ -166,6 +166,13 @@ fn render(d: &Description) -> String {
             }
         }
     }
+    out.push_str("\nresolver:\n");
+    if d.resolver.is_empty() {
+        out.push_str("  (none)\n");
+    }
+    for r in &d.resolver {
+        out.push_str(&format!("  {} = {}  ({})\n", r.host, r.address, r.source));
+    }
     out
 }
 

@@ -14,9 +14,11 @@ mod args;
 mod deploy;
 mod diagnostics;
 mod exit;
+mod init;
 mod inspect;
 mod json;
 mod output;
+mod progress;
 mod prompt;
 mod remote;
 mod secrets;
@@ -71,6 +73,7 @@ pub fn run(registry: &Registry, argv: Vec<std::ffi::OsString>) -> ExitStatus {
             ExitStatus::Success
         }
         args::Command::Man => man(),
+        args::Command::Init(opts) => init::run(&opts),
         args::Command::Agent => {
             let input = Box::new(std::io::BufReader::new(std::io::stdin()));
             let output = Box::new(std::io::stdout());

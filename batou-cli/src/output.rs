@@ -29,6 +29,8 @@ pub struct Output {
     color: bool,
     width: usize,
     out: Mutex<Box<dyn Write + Send>>,
+    /// The live view on a terminal: lines are printed above it.
+    progress: Option<indicatif::MultiProgress>,
 }
 
 impl Output {
@@ -42,6 +44,22 @@ impl Output {
             color,
             width,
             out: Mutex::new(Box::new(std::io::stdout())),
+            progress: None,
+        }
+    }
+
+    /// Prints every line above `progress`'s live view (which is hidden
+    /// while the line is written, then drawn again below it).
+    pub fn with_progress(mut self, progress: indicatif::MultiProgress) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Runs `f` (which prints, e.g. to stderr) with the live view hidden.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.progress {
+            Some(p) => p.suspend(f),
+            None => f(),
         }
     }
 
@@ -51,6 +69,7 @@ impl Output {
             color: false,
             width: 80,
             out: Mutex::new(Box::new(std::io::sink())),
+            progress: None,
         }
     }
 
@@ -101,8 +120,10 @@ impl Output {
     fn write(&self, text: &str) {
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         // A closed stdout (e.g. `| head`) must not turn into a panic.
-        let _ = writeln!(out, "{text}");
-        let _ = out.flush();
+        self.suspend(|| {
+            let _ = writeln!(out, "{text}");
+            let _ = out.flush();
+        });
     }
 }
 

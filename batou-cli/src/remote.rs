@@ -100,7 +100,7 @@ pub fn run(
                     },
                 );
             }
-            eprintln!("  hint: {hint}");
+            run.out.suspend(|| eprintln!("  hint: {hint}"));
             return run.fail("connect", ExitStatus::Locked);
         }
         Err(RemoteFailure::Deploy { roots, lost }) => {

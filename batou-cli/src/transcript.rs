@@ -35,6 +35,11 @@ impl EventSink for Transcript<'_> {
                 &host,
                 &format!("Connection ignored ({index}/{total})"),
             ),
+            Event::HostNotSelected { host, index, total } => out.step(
+                "⏭️",
+                &host,
+                &format!("Not connecting: no component selected ({index}/{total})"),
+            ),
             Event::AgentReady {
                 host,
                 user,

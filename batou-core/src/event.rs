@@ -59,6 +59,13 @@ pub enum Event {
         index: usize,
         total: usize,
     },
+    /// `--hosts`, `--components` or their `--skip-` forms left none of
+    /// the host's roots: it is not connected at all.
+    HostNotSelected {
+        host: String,
+        index: usize,
+        total: usize,
+    },
     /// The agent on a host is running (after uploading it, if the host
     /// did not have this build yet).
     AgentReady {

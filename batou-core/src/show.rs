@@ -48,6 +48,16 @@ pub struct Description {
     pub hosts: Vec<HostDescription>,
     /// `[component:NAME]` overrides (and secrets), per component.
     pub overrides: Vec<ComponentDescription>,
+    /// `[resolver]` overrides: one entry per address, in file order.
+    pub resolver: Vec<ResolverDescription>,
+}
+
+/// One `[resolver]` override: a name and one address it resolves to.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResolverDescription {
+    pub host: String,
+    pub address: String,
+    pub source: Source,
 }
 
 /// One `[environment]` setting; `source` is `None` for a default.
@@ -169,6 +179,15 @@ pub fn describe(env: &Environment, platform: Option<&str>) -> Description {
                 .collect(),
         })
         .collect();
+    let resolver = env
+        .resolver
+        .iter()
+        .map(|r| ResolverDescription {
+            host: r.host.clone(),
+            address: r.value.clone(),
+            source: Source::of(&r.origin, dir),
+        })
+        .collect();
     Description {
         environment: env.name.clone(),
         file: env
@@ -180,6 +199,7 @@ pub fn describe(env: &Environment, platform: Option<&str>) -> Description {
         settings,
         hosts,
         overrides,
+        resolver,
     }
 }
 
@@ -312,7 +332,8 @@ mod tests {
         let env = p.env(
             "[environment]\nconnect_method = local\nplatform = deb\n\
              [host:web]\ncomponents = app:tls, !old\ndata-role = primary\n\
-             [component:app]\nport = 8080\n",
+             [component:app]\nport = 8080\n\
+             [resolver]\ndb.internal =\n    10.0.0.1\n    fd00::1\n",
         );
         let d = describe(&env, None);
         assert_eq!(d.environment, "test");
@@ -331,6 +352,18 @@ mod tests {
         assert_eq!(
             method.and_then(|s| s.source.clone()).map(|s| s.line),
             Some(2)
+        );
+        let resolver: Vec<(String, String, usize)> = d
+            .resolver
+            .iter()
+            .map(|r| (r.host.clone(), r.address.clone(), r.source.line))
+            .collect();
+        assert_eq!(
+            resolver,
+            [
+                ("db.internal".into(), "10.0.0.1".into(), 11),
+                ("db.internal".into(), "fd00::1".into(), 12)
+            ]
         );
         assert_eq!(
             describe(&env, Some("alp")).hosts[0].platform.as_deref(),

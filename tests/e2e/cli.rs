@@ -383,6 +383,8 @@ fn show_lists_hosts_components_and_where_values_come_from() {
         "    workers = 2  (environments/local.cfg:13)",
         "  frontend:",
         "    title = batou example  (environments/local.cfg:17)",
+        "resolver:",
+        "  app.internal = 127.0.0.1  (environments/local.cfg:21)",
     ]);
     // -p overrides the platform, as for deploy.
     p.run(&["show", "-p", "other", "local"])
@@ -463,6 +465,11 @@ fn show_json_has_hosts_settings_and_sources() {
         .unwrap();
     assert_eq!(method["value"], "local");
     assert_eq!(method["source"]["line"], 3);
+    let resolver = &d["resolver"][0];
+    assert_eq!(resolver["host"], "app.internal", "{resolver}");
+    assert_eq!(resolver["address"], "127.0.0.1", "{resolver}");
+    assert_eq!(resolver["source"]["file"], "environments/local.cfg");
+    assert_eq!(resolver["source"]["line"], 21, "{resolver}");
 }
 
 #[test]

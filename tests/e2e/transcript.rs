@@ -136,3 +136,35 @@ fn no_color_means_no_escape_codes() {
     let o = p.run(&["deploy", "nope"]).code(3);
     assert!(!o.stderr.contains('\u{1b}'), "{}", o.stderr);
 }
+
+#[test]
+fn local_consistency_check() {
+    let p = small();
+    let o = p.run(&["deploy", "-c", "-L", "small"]).success();
+    insta::assert_snapshot!(transcript(&p, &o));
+}
+
+#[test]
+fn narrowed_deploy() {
+    let p = small();
+    let o = p
+        .run(&["deploy", "--skip-components", "hello", "small"])
+        .success();
+    insta::assert_snapshot!(transcript(&p, &o));
+}
+
+#[test]
+fn unknown_names_in_narrowing() {
+    let p = small();
+    let o = p
+        .run(&[
+            "deploy",
+            "--hosts",
+            "nowhere",
+            "--components",
+            "nothing",
+            "small",
+        ])
+        .code(2);
+    insta::assert_snapshot!(transcript(&p, &o));
+}

@@ -94,6 +94,14 @@ impl Model {
         }
         Ok(())
     }
+
+    /// Whether a remote deploy needs to connect to `host`: it has no roots
+    /// at all (as batou, it is still connected), or narrowing left at
+    /// least one of them selected.
+    pub fn host_has_selected_roots(&self, host: &str) -> bool {
+        let mut on_host = self.roots.iter().filter(|r| r.host == host).peekable();
+        on_host.peek().is_none() || on_host.any(|r| r.selected)
+    }
 }
 
 #[cfg(test)]
@@ -124,6 +132,8 @@ mod tests {
             .map(|r| (r.host.clone(), r.name.clone()))
             .collect();
         assert_eq!(selected, [("a".to_string(), "hello".to_string())]);
+        assert!(model.host_has_selected_roots("a"));
+        assert!(!model.host_has_selected_roots("b"), "b is not connected");
     }
 
     #[test]

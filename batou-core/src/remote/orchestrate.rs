@@ -116,6 +116,12 @@ pub fn deploy_remote(
                 index: i + 1,
                 total,
             });
+        } else if !model.host_has_selected_roots(&host.name) {
+            sink.emit(Event::HostNotSelected {
+                host: host.name.clone(),
+                index: i + 1,
+                total,
+            });
         } else {
             sink.emit(Event::HostConnecting {
                 host: host.name.clone(),

@@ -1,0 +1,60 @@
+//! Narrowing a remote deploy: a host none of whose roots is selected is
+//! not connected at all, so a stopped host can be left out with
+//! `--skip-hosts` or `--components`.
+
+use super::remote::{both_transports, private_dirs};
+use super::support::Project;
+use crate::remote_support::SshServer;
+
+both_transports! {
+    /// `target` runs a real sshd; `gone` had one, stopped before the deploy.
+    fn a_deselected_stopped_host_is_not_connected(method: &str) {
+        let server = SshServer::start();
+        let stopped = SshServer::start();
+        let config = format!(
+            "{}{}",
+            server.config_block("target", "root", &server.known_hosts()),
+            stopped.config_block("gone", "root", &stopped.known_hosts())
+        );
+        drop(stopped);
+        let p = Project::new().file("ssh_config", &config);
+        p.write(
+            "environments/remote.cfg",
+            &format!(
+                "[environment]\nconnect_method = {method}\nconnect_timeout = 20\n{}\n\
+                 [host:target]\ncomponents = hello\n[host:gone]\ncomponents = featured\n",
+                private_dirs(&p)
+            ),
+        );
+        // Unnarrowed, the stopped host is a connection error.
+        p.run(&["deploy", "remote"])
+            .code(4)
+            .stderr_contains("gone")
+            .stdout_contains("🌐 gone: Connecting via");
+        p.assert_missing("remote/target/work/hello");
+
+        p.run(&["deploy", "--skip-hosts", "gone", "remote"])
+            .success()
+            .stdout_contains(&format!("🌐 target: Connecting via {method} (1/2)"))
+            .stdout_contains("⏭️ gone: Not connecting: no component selected (2/2)")
+            .stdout_contains("Skipping component featured ... (Not selected)")
+            .stdout_lacks("🌐 gone")
+            .stdout_contains("DEPLOYMENT FINISHED");
+        p.assert_exists("remote/target/work/hello/hello.txt");
+
+        let o = p
+            .run(&["deploy", "--json", "--components", "hello", "remote"])
+            .success();
+        let events: Vec<serde_json::Value> = o
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect();
+        let about_gone: Vec<&str> = events
+            .iter()
+            .filter(|e| e["host"] == "gone")
+            .map(|e| e["event"].as_str().unwrap())
+            .collect();
+        assert_eq!(about_gone, ["host_not_selected", "root_skipped"], "{}", o.stdout);
+    }
+}
