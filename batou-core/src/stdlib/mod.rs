@@ -48,6 +48,7 @@
 mod command;
 mod content;
 mod directory;
+pub mod external;
 mod file;
 mod mode;
 mod owner;
@@ -61,6 +62,7 @@ mod tests;
 pub use command::Command;
 pub use content::{Content, Presence};
 pub use directory::Directory;
+pub use external::{External, ExternalData};
 pub use file::{Assets, File};
 pub use mode::{Mode as FileMode, ModeSpec};
 pub use owner::{Group, Owner, Principal};
