@@ -6,6 +6,7 @@ mod command;
 mod diffs;
 mod dirs;
 mod ensure;
+mod external;
 mod file;
 mod helpers;
 mod owner;
