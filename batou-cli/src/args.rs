@@ -82,6 +82,10 @@ pub struct GraphArgs {
     /// Print Graphviz DOT (one cluster per host) instead of text.
     #[arg(long)]
     pub dot: bool,
+    /// Print JSON (nodes in deploy order, with their dependencies,
+    /// publications, subscriptions and watches) instead of text.
+    #[arg(long, conflicts_with = "dot")]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -188,7 +188,15 @@ pub fn graph_cmd(
         Err(status) => return status,
     };
     let g = graph(&model);
-    if opts.dot {
+    if opts.json {
+        match serde_json::to_string_pretty(&g) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("cannot serialize the graph: {e}");
+                return ExitStatus::Internal;
+            }
+        }
+    } else if opts.dot {
         print!("{}", g.to_dot(&model.env.name));
     } else {
         print!("{}", g.to_text());

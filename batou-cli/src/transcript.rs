@@ -82,6 +82,25 @@ impl EventSink for Transcript<'_> {
             }
             Event::Log { host, message, .. } => out.line(&format!("{host}: {message}")),
             Event::Warning { message, .. } => out.warn(&message),
+            Event::HandlerTriggered {
+                host,
+                component,
+                handler,
+                trigger,
+                cause,
+                ..
+            } => out.step(
+                "🔔",
+                &host,
+                // batou's predict line is `Trigger before-update: C.handler`.
+                &format!(
+                    "Trigger {}: {component}.{handler} ({cause})",
+                    trigger.replace('_', "-")
+                ),
+            ),
+            Event::EventPublished { host, root, key } => {
+                out.step("📣", &host, &format!("Published {key} ({root})"))
+            }
             Event::ComponentFinished {
                 host,
                 component,

@@ -119,6 +119,25 @@ pub enum Event {
         changed: bool,
         timing: Timing,
     },
+    /// An event handler runs (or, predicting, would run): `trigger` is
+    /// `before_update`, `change` or `routed`, `cause` what set it off
+    /// (see [`crate::handlers`]).
+    HandlerTriggered {
+        host: String,
+        /// The breadcrumbs of the component that declared the handler.
+        component: String,
+        handler: String,
+        trigger: String,
+        cause: String,
+        predicted: bool,
+    },
+    /// A root published a routing key (one of its publishing components
+    /// changed); subscribers get it after this root finished.
+    EventPublished {
+        host: String,
+        root: String,
+        key: String,
+    },
     Summary {
         total: f64,
         configure: f64,

@@ -40,6 +40,7 @@ pub mod diff;
 pub mod environment;
 pub mod error;
 pub mod event;
+pub mod handlers;
 pub mod host;
 pub mod ini;
 pub mod lock;

@@ -210,9 +210,15 @@ pub struct GraphNode {
     pub component: String,
     /// `!name`, or on an ignored host: configured, not deployed.
     pub ignored: bool,
-    /// The roots this one depends on (through resources), as indices into
-    /// [`Graph::nodes`].
+    /// The roots this one depends on (through resources, routed events
+    /// and watched roots), as indices into [`Graph::nodes`].
     pub depends_on: Vec<usize>,
+    /// Routing keys it publishes (see [`crate::handlers`]).
+    pub publishes: Vec<String>,
+    /// Routing keys it subscribes to.
+    pub subscribes: Vec<String>,
+    /// Roots on its host whose changes it watches.
+    pub watches: Vec<String>,
 }
 
 /// The cross-host dependency graph of a configured model, in deploy order
@@ -246,6 +252,9 @@ pub fn graph(model: &crate::configure::Model) -> Graph {
                 component: root.name.clone(),
                 ignored: root.ignored || root.host_ignored,
                 depends_on,
+                publishes: root.publishes(),
+                subscribes: root.subscribes(),
+                watches: root.watches(),
             }
         })
         .collect();
@@ -277,6 +286,15 @@ impl Graph {
                 out.push_str(" (ignored)");
             }
             out.push('\n');
+            for key in &node.publishes {
+                out.push_str(&format!("  publishes {key}\n"));
+            }
+            for key in &node.subscribes {
+                out.push_str(&format!("  subscribes {key}\n"));
+            }
+            for name in &node.watches {
+                out.push_str(&format!("  watches {name}\n"));
+            }
         }
         out
     }
@@ -314,6 +332,23 @@ impl Graph {
                     quote(&node.label()),
                     quote(&self.nodes[*d].label())
                 ));
+            }
+        }
+        // Routed events: a dashed edge from publisher to subscriber,
+        // labelled with the key.
+        for publisher in &self.nodes {
+            for key in &publisher.publishes {
+                for subscriber in self.nodes.iter().filter(|n| n.subscribes.contains(key)) {
+                    if subscriber.label() == publisher.label() {
+                        continue;
+                    }
+                    out.push_str(&format!(
+                        "  {} -> {} [style=dashed, label={}];\n",
+                        quote(&publisher.label()),
+                        quote(&subscriber.label()),
+                        quote(key)
+                    ));
+                }
             }
         }
         out.push_str("}\n");

@@ -31,6 +31,9 @@ pub(crate) struct Scope<'a> {
     /// The root's attributes, the default template context.
     pub root_context: Value,
     pub logs: RefCell<Vec<String>>,
+    /// Event handlers, publications and subscriptions declared so far,
+    /// and where each component ends up in the deploy order.
+    pub events: RefCell<crate::handlers::Declared>,
 }
 
 /// Options for [`Configure::require_with`].
@@ -78,6 +81,8 @@ pub struct Configure<'a> {
     pub(crate) children: &'a mut Vec<Node>,
     pub(crate) breadcrumbs: String,
     pub(crate) workdir: PathBuf,
+    /// The id of the component being configured (see `Node::id`).
+    pub(crate) node: usize,
 }
 
 impl<'a> Configure<'a> {
@@ -140,6 +145,7 @@ impl<'a> Configure<'a> {
 
     pub(crate) fn add_boxed(&mut self, mut component: Box<dyn Component>) -> Result<Sub> {
         let breadcrumbs = format!("{} > {}", self.breadcrumbs, component.label());
+        let id = self.scope.events.borrow_mut().new_node();
         let mut children = Vec::new();
         {
             let mut child = Configure {
@@ -147,18 +153,26 @@ impl<'a> Configure<'a> {
                 children: &mut children,
                 breadcrumbs: breadcrumbs.clone(),
                 workdir: self.workdir.clone(),
+                node: id,
             };
             component.configure(&mut child)?;
             child.add_platform_variant(component.as_ref())?;
         }
+        // Its sub-components are done: this is its place in the deploy
+        // order (sub-components deploy before their parent).
+        self.scope.events.borrow_mut().node_done(id);
         self.children.push(Node {
             component,
             children,
             breadcrumbs,
             workdir: self.workdir.clone(),
             changed: false,
+            id,
         });
-        Ok(Sub(self.children.len() - 1))
+        Ok(Sub {
+            index: self.children.len() - 1,
+            node: id,
+        })
     }
 
     /// Adds the variant registered for `base`'s type and the host's

@@ -61,7 +61,7 @@ impl<'a> Deploy<'a> {
 
     /// Whether the sub-component `sub` changed (or, predicting, would).
     pub fn changed(&self, sub: Sub) -> bool {
-        self.children.get(sub.0).is_some_and(|n| n.changed)
+        self.children.get(sub.index).is_some_and(|n| n.changed)
     }
 
     /// Whether any direct sub-component changed (batou's

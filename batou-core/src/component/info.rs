@@ -37,6 +37,10 @@ pub struct EnvironmentInfo {
     pub base_dir: PathBuf,
     /// `<project>/work`, where root workdirs live.
     pub workdir_base: PathBuf,
+    /// Where `External` components find their executables (the
+    /// environment's `externals`, relative to the project or target
+    /// directory).
+    pub externals_dir: PathBuf,
     /// Whole-file secrets and the masker; not visible to templates.
     #[serde(skip)]
     pub secrets: crate::secrets::SecretData,
@@ -55,6 +59,12 @@ impl EnvironmentInfo {
             jobs: env.settings.jobs,
             base_dir: env.project_dir.clone(),
             workdir_base: env.project_dir.join("work"),
+            externals_dir: env.project_dir.join(
+                env.settings
+                    .externals
+                    .as_deref()
+                    .unwrap_or(crate::environment::DEFAULT_EXTERNALS),
+            ),
             secrets: env.secrets.clone(),
         }
     }

@@ -41,9 +41,14 @@ impl Verdict {
 }
 
 /// A handle to a sub-component added in `configure`; ask the deploy
-/// context whether it changed.
+/// context whether it changed, or watch it ([`crate::handlers::Watch`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Sub(pub(crate) usize);
+pub struct Sub {
+    /// Its place among its parent's sub-components.
+    pub(crate) index: usize,
+    /// Its node id within the root (see [`Node::id`]).
+    pub(crate) node: usize,
+}
 
 /// A piece of a deployment.
 ///

@@ -12,6 +12,9 @@ pub(crate) struct Node {
     pub breadcrumbs: String,
     pub workdir: PathBuf,
     pub changed: bool,
+    /// Its id within the root, in the order components were added (the
+    /// root is 0); event handlers refer to components by it.
+    pub id: usize,
 }
 
 impl Node {

@@ -58,6 +58,8 @@ pub struct Root {
     pub host_info: HostInfo,
     pub(crate) tree: Option<Node>,
     pub(crate) logs: Vec<String>,
+    /// The tree's event handlers, publications and subscriptions.
+    pub(crate) events: crate::handlers::RootEvents,
 }
 
 impl Root {
@@ -156,6 +158,7 @@ pub fn configure(
                 host_info: info.clone(),
                 tree: None,
                 logs: Vec::new(),
+                events: Default::default(),
             });
         }
     }
@@ -173,7 +176,14 @@ pub fn configure(
     let outcome =
         crate::address::with_resolver(resolver.clone(), || engine.fixpoint(&mut roots, options));
     errors.extend(engine.collect_errors(&roots, outcome));
-    let edges = engine.edges();
+    let mut edges = engine.edges();
+    // Subscribers deploy after publishers, watchers after the roots they
+    // watch: routed events and change notifications follow the graph.
+    let (event_edges, event_errors) = crate::handlers::edges(&roots);
+    edges.extend(event_edges);
+    edges.sort_unstable();
+    edges.dedup();
+    errors.extend(event_errors);
     let order = match graph::topo_sort(roots.len(), &edges) {
         Ok(order) => order,
         Err(cycle) => {
@@ -300,13 +310,15 @@ impl Engine<'_> {
             }
             for &id in &pass {
                 match self.configure_root(&roots[id]) {
-                    Ok((tree, logs)) => {
+                    Ok((tree, logs, events)) => {
                         roots[id].tree = Some(tree);
                         roots[id].logs = logs;
+                        roots[id].events = events;
                         failures[id] = None;
                     }
                     Err(f) => {
                         roots[id].tree = None;
+                        roots[id].events = Default::default();
                         failures[id] = Some(f);
                     }
                 }
@@ -344,7 +356,10 @@ impl Engine<'_> {
         }
     }
 
-    fn configure_root(&self, root: &Root) -> Result<(Node, Vec<String>), Failure> {
+    fn configure_root(
+        &self,
+        root: &Root,
+    ) -> Result<(Node, Vec<String>, crate::handlers::RootEvents), Failure> {
         self.resources.borrow_mut().clear_root(root.id);
         let overrides: Vec<(String, AttributeValue)> = self
             .env
@@ -395,22 +410,27 @@ impl Engine<'_> {
             mapper: self.mapper,
             root_context: built.context,
             logs: RefCell::new(Vec::new()),
+            events: RefCell::new(crate::handlers::Declared::default()),
         };
         let workdir = self.env_info.workdir_base.join(&root.name);
         let breadcrumbs = component.label();
         let mut children = Vec::new();
+        let id = scope.events.borrow_mut().new_node();
         {
             let mut ctx = Configure {
                 scope: &scope,
                 children: &mut children,
                 breadcrumbs: breadcrumbs.clone(),
                 workdir: workdir.clone(),
+                node: id,
             };
             component.configure(&mut ctx).map_err(Failure::Component)?;
             ctx.add_platform_variant(component.as_ref())
                 .map_err(Failure::Component)?;
         }
+        scope.events.borrow_mut().node_done(id);
         let logs = scope.logs.into_inner();
+        let events = scope.events.into_inner().finish();
         Ok((
             Node {
                 component,
@@ -418,8 +438,10 @@ impl Engine<'_> {
                 breadcrumbs,
                 workdir,
                 changed: false,
+                id,
             },
             logs,
+            events,
         ))
     }
 

@@ -1,12 +1,14 @@
 //! Deploying a configured model: roots in dependency order, each tree
 //! depth-first (sub-components before their parent), verify then update.
 
+use std::cell::RefCell;
 use std::time::Instant;
 
 use crate::component::{Deploy, EnvironmentInfo, HostInfo, Node, Verdict};
 use crate::configure::{Model, Root};
 use crate::error::DeployError;
 use crate::event::{Event, EventSink, SkipReason, Timing};
+use crate::handlers::{Cause, Dispatch, DispatchStats, Handler, Ledger, RootInputs};
 use crate::host::Host;
 use crate::vfs::PathMapper;
 
@@ -23,6 +25,8 @@ pub struct DeployReport {
     /// Components that were updated (or, predicting, would be).
     pub changed: usize,
     pub seconds: f64,
+    /// What dispatching event handlers cost, over all roots.
+    pub dispatch: DispatchStats,
 }
 
 /// Deploys every root of `model` on this machine through `host`.
@@ -38,8 +42,11 @@ pub fn deploy_local(
     let env_info = model.env_info.clone();
     let mapper = model.mapper.clone();
     let mut changed = 0;
+    let mut dispatch = DispatchStats::default();
+    let mut ledger = Ledger::new(model.roots.len());
     crate::address::with_resolver(resolver, || {
         for id in order {
+            let inputs = ledger.inputs(&model.roots, id);
             let root = &mut model.roots[id];
             if root.host_ignored {
                 sink.emit(Event::RootSkipped {
@@ -75,15 +82,49 @@ pub fn deploy_local(
                 mapper: &mapper,
                 sink,
                 predict: options.predict,
+                inputs: &inputs,
             };
-            changed += deploy_root(root, &ctx)?;
+            let outcome = deploy_root(root, &ctx)?;
+            ledger.record(id, outcome.changed > 0, &outcome.published);
+            changed += outcome.changed;
+            dispatch += outcome.dispatch;
         }
+        changed += remove_stale_externals(model, host, sink, options.predict)?;
         Ok(())
     })?;
     Ok(DeployReport {
         changed,
         seconds: start.elapsed().as_secs_f64(),
+        dispatch,
     })
+}
+
+/// After every root: on each deployed host, `remove` the externals that
+/// left the environment. A host is skipped when the run left out all its
+/// roots (`--hosts`, `--components`).
+fn remove_stale_externals(
+    model: &Model,
+    host: &Host,
+    sink: &dyn EventSink,
+    predict: bool,
+) -> Result<usize, DeployError> {
+    let mut removed = 0;
+    for h in model.env.hosts.values() {
+        let roots: Vec<&Root> = model.roots.iter().filter(|r| r.host == h.name).collect();
+        if h.ignore || (!roots.is_empty() && !roots.iter().any(|r| r.selected)) {
+            continue;
+        }
+        let current = crate::stdlib::external::current_externals(roots);
+        removed += crate::stdlib::external::remove_stale(
+            host,
+            &model.env_info,
+            &h.name,
+            &current,
+            predict,
+            sink,
+        )?;
+    }
+    Ok(removed)
 }
 
 /// What deploying one root needs besides the root itself.
@@ -93,14 +134,29 @@ pub(crate) struct RootContext<'a> {
     pub mapper: &'a PathMapper,
     pub sink: &'a dyn EventSink,
     pub predict: bool,
+    /// Routed events and watched roots' changes for this root.
+    pub inputs: &'a RootInputs,
 }
 
-/// Deploys one root (its workdir created first unless predicting); returns
-/// how many components needed an update. The caller installs the resolver
-/// scope.
-pub(crate) fn deploy_root(root: &mut Root, ctx: &RootContext<'_>) -> Result<usize, DeployError> {
+/// What deploying one root did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct RootOutcome {
+    /// Components that needed an update.
+    pub changed: usize,
+    /// Routing keys the root published.
+    pub published: Vec<String>,
+    pub dispatch: DispatchStats,
+}
+
+/// Deploys one root (its workdir created first unless predicting), then
+/// runs the handlers its changes and `ctx.inputs` trigger. The caller
+/// installs the resolver scope.
+pub(crate) fn deploy_root(
+    root: &mut Root,
+    ctx: &RootContext<'_>,
+) -> Result<RootOutcome, DeployError> {
     let Some(tree) = root.tree.as_mut() else {
-        return Ok(0);
+        return Ok(RootOutcome::default());
     };
     if !ctx.predict {
         ctx.host
@@ -112,23 +168,86 @@ pub(crate) fn deploy_root(root: &mut Root, ctx: &RootContext<'_>) -> Result<usiz
             })?;
     }
     let run = Run {
-        host: ctx.host,
-        info: &root.host_info,
-        env: ctx.env,
-        mapper: ctx.mapper,
-        sink: ctx.sink,
-        predict: ctx.predict,
+        env: HandlerEnv {
+            host: ctx.host,
+            info: &root.host_info,
+            env: ctx.env,
+            mapper: ctx.mapper,
+            sink: ctx.sink,
+            predict: ctx.predict,
+        },
+        dispatch: RefCell::new(Dispatch::new(&mut root.events, ctx.inputs)),
     };
-    run.node(tree)
+    let changed = run.node(tree)?;
+    let Run { env, dispatch } = run;
+    let (published, dispatch) = dispatch
+        .into_inner()
+        .root_finished(ctx.inputs, &mut |h, c| env.call(h, c))?;
+    for key in &published {
+        ctx.sink.emit(Event::EventPublished {
+            host: root.host.clone(),
+            root: root.name.clone(),
+            key: key.clone(),
+        });
+    }
+    Ok(RootOutcome {
+        changed,
+        published,
+        dispatch,
+    })
 }
 
-struct Run<'a> {
+/// What running a component or a handler needs.
+struct HandlerEnv<'a> {
     host: &'a Host,
     info: &'a HostInfo,
     env: &'a EnvironmentInfo,
     mapper: &'a PathMapper,
     sink: &'a dyn EventSink,
     predict: bool,
+}
+
+impl HandlerEnv<'_> {
+    /// Announces a handler and, unless predicting, runs it in the context
+    /// of the component that declared it.
+    fn call(&self, handler: &mut Handler, cause: &Cause) -> Result<(), DeployError> {
+        self.sink.emit(Event::HandlerTriggered {
+            host: self.info.name.clone(),
+            component: handler.breadcrumbs.clone(),
+            handler: handler.name.clone(),
+            trigger: cause.kind().to_string(),
+            cause: cause.describe(),
+            predicted: self.predict,
+        });
+        if self.predict {
+            return Ok(());
+        }
+        let mut ctx = Deploy {
+            host: self.host,
+            info: self.info,
+            env: self.env,
+            predicting: false,
+            children: &[],
+            breadcrumbs: &handler.breadcrumbs,
+            workdir: &handler.workdir,
+            mapper: self.mapper,
+            pending: Vec::new(),
+        };
+        let result = (handler.run)(&mut ctx, cause);
+        for e in ctx.pending.drain(..) {
+            self.sink.emit(e);
+        }
+        result.map_err(|source| DeployError {
+            host: self.info.name.clone(),
+            component: handler.breadcrumbs.clone(),
+            source,
+        })
+    }
+}
+
+struct Run<'a> {
+    env: HandlerEnv<'a>,
+    dispatch: RefCell<Dispatch<'a>>,
 }
 
 impl Run<'_> {
@@ -153,20 +272,21 @@ impl Run<'_> {
             breadcrumbs,
             workdir,
             changed,
+            id,
         } = node;
         let mut ctx = Deploy {
-            host: self.host,
-            info: self.info,
-            env: self.env,
-            predicting: self.predict,
+            host: self.env.host,
+            info: self.env.info,
+            env: self.env.env,
+            predicting: self.env.predict,
             children,
             breadcrumbs,
             workdir,
-            mapper: self.mapper,
+            mapper: self.env.mapper,
             pending: Vec::new(),
         };
         let fail = |source| DeployError {
-            host: self.info.name.clone(),
+            host: self.env.info.name.clone(),
             component: breadcrumbs.clone(),
             source,
         };
@@ -188,7 +308,10 @@ impl Run<'_> {
         if needs_update {
             updated += 1;
             *changed = true;
-            if !self.predict {
+            self.dispatch
+                .borrow_mut()
+                .before_update(*id, breadcrumbs, &mut |h, c| self.env.call(h, c))?;
+            if !self.env.predict {
                 let update_start = Instant::now();
                 let result = component.update(&mut ctx);
                 update = Some(update_start.elapsed().as_secs_f64());
@@ -196,8 +319,8 @@ impl Run<'_> {
                 result.map_err(fail)?;
             }
         }
-        self.sink.emit(Event::ComponentFinished {
-            host: self.info.name.clone(),
+        self.env.sink.emit(Event::ComponentFinished {
+            host: self.env.info.name.clone(),
             component: breadcrumbs.clone(),
             changed: needs_update,
             timing: Timing {
@@ -207,13 +330,16 @@ impl Run<'_> {
                 sub,
             },
         });
+        self.dispatch
+            .borrow_mut()
+            .finished(*id, *changed, breadcrumbs, &mut |h, c| self.env.call(h, c))?;
         Ok(updated)
     }
 
     /// The component's line, then what it held back.
     fn flush(&self, breadcrumbs: &str, pending: &mut Vec<Event>) {
-        self.sink.emit(Event::ComponentNeedsUpdate {
-            host: self.info.name.clone(),
+        self.env.sink.emit(Event::ComponentNeedsUpdate {
+            host: self.env.info.name.clone(),
             component: breadcrumbs.to_string(),
         });
         self.emit_pending(pending);
@@ -221,7 +347,7 @@ impl Run<'_> {
 
     fn emit_pending(&self, pending: &mut Vec<Event>) {
         for e in pending.drain(..) {
-            self.sink.emit(e);
+            self.env.sink.emit(e);
         }
     }
 }

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 use crate::address::Requirement;
 use crate::error::{ConfigError, Origin};
 
+/// Where `External` components find their executables on a target unless
+/// the environment's `externals` key says otherwise.
+pub const DEFAULT_EXTERNALS: &str = "/usr/local/lib/batou/externals";
+
 /// `[environment]`, with batou's defaults (reference §2.3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
@@ -40,6 +44,10 @@ pub struct Settings {
     /// Seconds any command a component runs may take, unless the command
     /// says otherwise (`None`: no limit).
     pub command_timeout: Option<u64>,
+    /// The directory on the target holding the executables `External`
+    /// components call (default [`DEFAULT_EXTERNALS`]; relative to the
+    /// target directory).
+    pub externals: Option<String>,
     /// Keys we do not know; batou ignores them, we keep them for `show`
     /// and warn.
     pub extra: IndexMap<String, String>,
@@ -69,6 +77,7 @@ impl Default for Settings {
             agent_binary: None,
             connect_timeout: 10,
             command_timeout: None,
+            externals: None,
             extra: IndexMap::new(),
             origins: IndexMap::new(),
         }
@@ -146,6 +155,12 @@ impl Settings {
                         .filter(|t| *t >= 1)
                         .ok_or_else(|| invalid("a whole number of seconds, at least 1"))?,
                 )
+            }
+            "externals" => {
+                if value.trim().is_empty() {
+                    return Err(invalid("a directory"));
+                }
+                self.externals = Some(value.trim().to_string())
             }
             "require_v4" | "require_v6" => {
                 let r: Requirement = value

@@ -1,6 +1,8 @@
 //! Running commands on the target: shell or argv, extra environment,
 //! working directory, timeout. stdin is closed at once (as batou does), so
-//! an interactive program sees EOF instead of hanging the deploy.
+//! an interactive program sees EOF instead of hanging the deploy — unless
+//! the spec gives bytes for it ([`CommandSpec::stdin`]), which are written
+//! and then closed; a command that exits without reading them is fine.
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -26,6 +28,7 @@ pub struct CommandSpec {
     env: Vec<(String, String)>,
     cwd: Option<PathBuf>,
     timeout: Option<Duration>,
+    stdin: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
@@ -55,7 +58,15 @@ impl CommandSpec {
             env: Vec::new(),
             cwd: None,
             timeout: None,
+            stdin: None,
         }
+    }
+
+    /// Bytes for the command's stdin (then closed). A command that exits
+    /// without reading them all is not an error.
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(bytes.into());
+        self
     }
 
     /// Adds an environment variable (on top of the inherited environment).
@@ -173,11 +184,15 @@ pub(super) fn run(spec: &CommandSpec) -> Result<CommandOutput, CommandError> {
             c
         }
     };
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Own process group, so a timeout kills the shell's children too.
-        .process_group(0);
+    cmd.stdin(if spec.stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    // Own process group, so a timeout kills the shell's children too.
+    .process_group(0);
     for (k, v) in &spec.env {
         cmd.env(k, v);
     }
@@ -185,6 +200,16 @@ pub(super) fn run(spec: &CommandSpec) -> Result<CommandOutput, CommandError> {
         cmd.current_dir(dir);
     }
     let mut child = cmd.spawn().map_err(|e| fail(CommandErrorKind::Spawn(e)))?;
+    if let (Some(bytes), Some(mut pipe)) = (spec.stdin.clone(), child.stdin.take()) {
+        // On its own thread, so a command that neither reads nor exits
+        // cannot block us past the timeout. A command that exits without
+        // reading gives EPIPE (Rust ignores SIGPIPE): not an error, its
+        // exit status says how it went.
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = pipe.write_all(&bytes);
+        });
+    }
     let deadline = spec.timeout.map(|t| Instant::now() + t);
     // Both pipes are drained on their own threads so a command that floods
     // one of them cannot block on a full pipe while we wait on the other.

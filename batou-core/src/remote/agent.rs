@@ -57,6 +57,8 @@ impl EventSink for Forward {
 
 /// The configured model, split so roots can deploy on their own threads.
 struct Configured {
+    /// The host this agent deploys.
+    host: String,
     roots: Vec<Arc<Mutex<Root>>>,
     env_info: EnvironmentInfo,
     mapper: PathMapper,
@@ -201,7 +203,9 @@ impl State<'_> {
                 root,
                 name,
                 predict,
-            } => self.deploy(id, root, &name, predict),
+                inputs,
+            } => self.deploy(id, root, &name, predict, inputs),
+            Request::Finish { id, predict } => self.finish(id, predict),
             Request::Shutdown => Flow::Exit(0),
         }
     }
@@ -282,6 +286,7 @@ impl State<'_> {
                     .collect();
                 let resolver = model.resolver();
                 self.model = Some(Configured {
+                    host: host.to_string(),
                     env_info: model.env_info,
                     mapper: model.mapper,
                     resolver,
@@ -308,7 +313,14 @@ impl State<'_> {
         Flow::Continue
     }
 
-    fn deploy(&mut self, id: u64, index: usize, name: &str, predict: bool) -> Flow {
+    fn deploy(
+        &mut self,
+        id: u64,
+        index: usize,
+        name: &str,
+        predict: bool,
+        inputs: crate::handlers::RootInputs,
+    ) -> Flow {
         let Some(model) = &self.model else {
             return self.fatal("deploy before a successful configure".into());
         };
@@ -347,13 +359,15 @@ impl State<'_> {
                 mapper: &mapper,
                 sink: &sink,
                 predict,
+                inputs: &inputs,
             };
             let result = crate::address::with_resolver(resolver, || deploy_root(&mut root, &ctx));
             match result {
-                Ok(changed) => replies.send(&Reply::Deployed {
+                Ok(outcome) => replies.send(&Reply::Deployed {
                     id,
-                    changed,
+                    changed: outcome.changed,
                     seconds: started.elapsed().as_secs_f64(),
+                    published: outcome.published,
                 }),
                 Err(e) => replies.send(&Reply::Failed {
                     id,
@@ -367,6 +381,62 @@ impl State<'_> {
                 }),
             }
         }));
+        Flow::Continue
+    }
+}
+
+impl State<'_> {
+    /// After the last root: remove the externals of this host that left
+    /// the environment. This agent configured the whole model, so it knows
+    /// the host's current set.
+    fn finish(&mut self, id: u64, predict: bool) -> Flow {
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+        let Some(model) = &self.model else {
+            return self.fatal("finish before a successful configure".into());
+        };
+        let started = Instant::now();
+        let current = {
+            let guards: Vec<_> = model
+                .roots
+                .iter()
+                .map(|r| r.lock().unwrap_or_else(|p| p.into_inner()))
+                .collect();
+            crate::stdlib::external::current_externals(
+                guards.iter().map(|g| &**g).filter(|r| r.host == model.host),
+            )
+        };
+        let sink = Forward {
+            id,
+            replies: self.replies.clone(),
+        };
+        let result = crate::stdlib::external::remove_stale(
+            &Host::local(),
+            &model.env_info,
+            &model.host,
+            &current,
+            predict,
+            &sink,
+        );
+        self.replies.send(&match result {
+            Ok(changed) => Reply::Deployed {
+                id,
+                changed,
+                seconds: started.elapsed().as_secs_f64(),
+                published: Vec::new(),
+            },
+            Err(e) => Reply::Failed {
+                id,
+                error: WireError {
+                    message: e.source.to_string(),
+                    origin: None,
+                    host: Some(e.host),
+                    component: Some(e.component),
+                    hint: None,
+                },
+            },
+        });
         Flow::Continue
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod bootstrap;
+mod finish;
 pub mod orchestrate;
 pub mod platform;
 pub mod protocol;

@@ -200,8 +200,15 @@ pub fn deploy_remote(
     });
     let deploy_start = Instant::now();
     let outcome = run_graph(&sessions, &rx, model, options, sink);
+    let (mut roots, mut lost, mut root_failures) = outcome;
+    if root_failures.is_empty() && lost.is_empty() {
+        let (finished, finish_lost, finish_failed) =
+            super::finish::finish_hosts(&sessions, &rx, model, options, sink);
+        roots.extend(finished);
+        lost.extend(finish_lost);
+        root_failures.extend(finish_failed);
+    }
     sessions.close_all();
-    let (roots, lost, root_failures) = outcome;
     if !root_failures.is_empty() || !lost.is_empty() {
         return Err(RemoteFailure::Deploy {
             roots: root_failures,
@@ -243,10 +250,14 @@ pub fn deploy_remote(
 /// A host's attempt to start its agent: (host index, outcome, seconds).
 type Started = (usize, Result<Session, HostFailure>, f64);
 
-struct Sessions(Vec<Option<Session>>);
+pub(super) struct Sessions(Vec<Option<Session>>);
 
 impl Sessions {
-    fn get(&self, i: usize) -> Option<&Session> {
+    pub(super) fn all(&self) -> impl Iterator<Item = &Session> {
+        self.0.iter().flatten()
+    }
+
+    pub(super) fn get(&self, i: usize) -> Option<&Session> {
         self.0.get(i).and_then(Option::as_ref)
     }
 
@@ -518,7 +529,7 @@ fn merge(merged: &mut Vec<(WireError, Vec<String>)>, error: WireError, host: &st
     }
 }
 
-fn stderr_suffix(stderr: &str) -> String {
+pub(super) fn stderr_suffix(stderr: &str) -> String {
     if stderr.is_empty() {
         String::new()
     } else {
@@ -537,7 +548,7 @@ fn stderr_suffix(stderr: &str) -> String {
     }
 }
 
-type GraphOutcome = (Vec<RootReport>, Vec<HostFailure>, Vec<RootFailure>);
+pub(super) type GraphOutcome = (Vec<RootReport>, Vec<HostFailure>, Vec<RootFailure>);
 
 /// Deploys roots in dependency order, up to `jobs` at once.
 fn run_graph(
@@ -568,6 +579,7 @@ fn run_graph(
     let mut lost: Vec<HostFailure> = Vec::new();
     let mut failed: Vec<RootFailure> = Vec::new();
     let jobs = options.jobs.max(1);
+    let mut ledger = crate::handlers::Ledger::new(n);
 
     let release =
         |id: usize, waiting_on: &mut Vec<usize>, ready: &mut Vec<usize>, done: &mut Vec<bool>| {
@@ -619,6 +631,9 @@ fn run_graph(
                 root: id,
                 name: root.name.clone(),
                 predict: options.predict,
+                // The controller routes: what finished roots published,
+                // and which watched roots changed.
+                inputs: ledger.inputs(&model.roots, id),
             };
             if let Err(e) = session.send(&request) {
                 lost.push(HostFailure {
@@ -660,10 +675,12 @@ fn run_graph(
                     id,
                     changed,
                     seconds,
+                    published,
                 },
             ) => {
                 let id = id as usize;
                 if running.remove(&id).is_some() {
+                    ledger.record(id, changed > 0, &published);
                     let root = &model.roots[id];
                     reports.push(RootReport {
                         host: root.host.clone(),

@@ -7,7 +7,13 @@
 //! requests (several may run at once, each with its own id) answered by a
 //! stream of `event`s and one `deployed` or `failed`; `heartbeat`s flow
 //! from the agent every few seconds so a dead connection is noticed;
-//! `shutdown` ends it.
+//! after the last root, `finish` lets each agent remove the externals that
+//! left the environment (answered like a deploy); `shutdown` ends it.
+//!
+//! Version 2 added routed events: `deploy` carries `inputs` (events routed
+//! to the root, watched roots that changed), `deployed` the routing keys
+//! the root `published`, and the `finish` request. An agent that ignored
+//! them would silently drop events, hence the new version.
 
 use std::io::{BufRead, Write};
 
@@ -18,7 +24,7 @@ use crate::error::{ConfigError, Origin};
 use crate::event::Event;
 
 /// Bumped on every incompatible change.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Who holds a target's deploy lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +134,16 @@ pub enum Request {
         /// Its name, to catch a mismatch.
         name: String,
         predict: bool,
+        /// Routed events and watched roots' changes for this root.
+        #[serde(default)]
+        inputs: crate::handlers::RootInputs,
+    },
+    /// Every root is done: remove the externals that left the environment
+    /// (or, predicting, say which would be removed). Answered with events
+    /// and `deployed`/`failed` under `id`.
+    Finish {
+        id: u64,
+        predict: bool,
     },
     Shutdown,
 }
@@ -163,6 +179,9 @@ pub enum Reply {
         id: u64,
         changed: usize,
         seconds: f64,
+        /// Routing keys the root published.
+        #[serde(default)]
+        published: Vec<String>,
     },
     Failed {
         id: u64,
@@ -225,6 +244,7 @@ mod tests {
                 id: 3,
                 changed: 2,
                 seconds: 0.5,
+                published: vec!["backend.changed".into()],
             },
         )
         .unwrap();

@@ -10,6 +10,7 @@ mod dirs;
 mod download;
 mod ensure;
 mod extract;
+mod external;
 mod file;
 mod fixture;
 mod git;
