@@ -10,6 +10,7 @@ mod platforms;
 mod predict_check;
 mod remote;
 mod remote_dns;
+mod remote_faults;
 mod remote_hosts;
 mod remote_interrupt;
 mod resources;

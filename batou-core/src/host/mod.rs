@@ -7,6 +7,7 @@
 //! or the new content, never a half-written one.
 
 mod command;
+pub mod leftovers;
 mod users;
 
 use std::fs;
@@ -114,8 +115,11 @@ impl Host {
             .filter(|s| s.kind == FileKind::File)
             .map(|s| s.mode);
         let mode = mode.or(existing_mode).unwrap_or(0o644);
+        leftovers::sweep_once(dir);
+        // The pid in the name lets a later run tell a stale temp file
+        // (its writer was killed) from one being written right now.
         let mut tmp = tempfile::Builder::new()
-            .prefix(".batou-tmp-")
+            .prefix(&leftovers::own_prefix())
             .tempfile_in(dir)
             .map_err(fail("create a temporary file in", dir))?;
         tmp.write_all(contents).map_err(fail("write", path))?;
@@ -152,7 +156,8 @@ impl Host {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let tmp = dir.join(format!(".batou-tmp-{}-{name}", std::process::id()));
+        leftovers::sweep_once(dir);
+        let tmp = dir.join(format!("{}{name}", leftovers::own_prefix()));
         let _ = fs::remove_file(&tmp);
         std::os::unix::fs::symlink(target, &tmp).map_err(fail("create symlink", link))?;
         fs::rename(&tmp, link).map_err(|e| {
