@@ -42,6 +42,7 @@ pub mod error;
 pub mod event;
 pub mod host;
 pub mod ini;
+pub mod interrupt;
 pub mod lock;
 pub mod remote;
 pub mod secrets;

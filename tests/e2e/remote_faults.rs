@@ -12,7 +12,9 @@
 //! A new kind of per-host state (records, caches) gets its check there.
 
 use std::os::unix::io::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use batou_tests::fixtures::payload_bytes;
@@ -31,8 +33,8 @@ const BIG_MB: u64 = 96;
 pub(super) struct Faulty {
     pub server: SshServer,
     pub p: Project,
-    method: String,
-    dirs: String,
+    pub method: String,
+    pub dirs: String,
 }
 
 impl Faulty {
@@ -391,5 +393,112 @@ both_transports! {
         assert!(survivors.is_empty(), "the hanging command survived: {survivors:?}");
         f.assert_aftermath(&[("new", 1)]);
         f.assert_converges("newer", 1);
+    }
+}
+
+impl Faulty {
+    /// `sleeper` (sleeping `seconds`) and then `payload` of `fill`.
+    fn sleeper_then_payload(&self, seconds: u64, fill: &str) {
+        self.p.write(
+            "environments/remote.cfg",
+            &format!(
+                "[environment]\nconnect_method = {}\n{}\n\
+                 [host:target]\ncomponents = sleeper, payload\n\n\
+                 [component:sleeper]\nseconds = {seconds}\n\n\
+                 [component:payload]\nfill = {fill}\nsize_mb = 1\n",
+                self.method, self.dirs
+            ),
+        );
+    }
+
+    /// The deploy in its own process group, as a shell runs a foreground
+    /// job: a terminal's Ctrl-C goes to the whole group.
+    fn background_job(&self) -> Background {
+        let child = self
+            .p
+            .command(&["deploy", "remote"], &[])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .expect("start the deploy");
+        Background {
+            child: Some(child),
+            lock: self.lock(),
+        }
+    }
+
+    fn sleeper_file(&self, name: &str) -> PathBuf {
+        self.target_dir().join("work/sleeper").join(name)
+    }
+}
+
+/// Ctrl-C at a terminal: SIGINT to the deploy's whole process group.
+fn ctrl_c(job: &Background) {
+    assert_eq!(signal(-(job.pid() as i32), libc::SIGINT), 0);
+}
+
+both_transports! {
+    /// Ctrl-C while a component runs: the controller lets it finish,
+    /// starts nothing new, shuts the agent down (releasing the lock) and
+    /// names what was not deployed (exit 130); the next deploy converges.
+    fn ctrl_c_finishes_the_running_component_and_names_the_rest(method: &str) {
+        let f = Faulty::new(method);
+        f.deploy_version("old", 1);
+        f.sleeper_then_payload(3, "new");
+        let mut job = f.background_job();
+        job.wait_for(&f.sleeper_file("started"));
+        ctrl_c(&job);
+        let (code, stdout, stderr) = job.finish();
+        assert_eq!(code, Some(130), "stdout:\n{stdout}\nstderr:\n{stderr}");
+        assert!(
+            stderr.contains("ERROR: interrupted (SIGINT); not deployed: target: payload"),
+            "{stderr}"
+        );
+        assert!(
+            stdout.contains("interrupted: starting nothing new, waiting for 1 running component(s) to finish"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("DEPLOYMENT FAILED"), "{stdout}");
+        assert_eq!(
+            std::fs::read_to_string(f.sleeper_file("done")).unwrap(),
+            "slept\n",
+            "the running component finished"
+        );
+        f.assert_aftermath(&[("old", 1)]);
+        let out = f.assert_converges("new", 1);
+        assert!(!out.stdout.contains("did not end cleanly"), "{}", out.stdout);
+    }
+}
+
+both_transports! {
+    /// Ctrl-C twice stops the controller at once; the agent still
+    /// finishes the component it runs, then ends and frees the lock; the
+    /// next deploy converges.
+    fn ctrl_c_twice_stops_at_once_and_the_next_deploy_converges(method: &str) {
+        let f = Faulty::new(method);
+        f.deploy_version("old", 1);
+        f.sleeper_then_payload(3, "new");
+        let mut job = f.background_job();
+        job.wait_for(&f.sleeper_file("started"));
+        ctrl_c(&job);
+        std::thread::sleep(Duration::from_millis(200));
+        ctrl_c(&job);
+        let child = job.child.take().unwrap();
+        let out = child.wait_with_output().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGINT),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        f.assert_aftermath(&[("old", 1)]);
+        assert_eq!(
+            std::fs::read_to_string(f.sleeper_file("done")).unwrap(),
+            "slept\n",
+            "the agent finished the running component"
+        );
+        f.assert_converges("new", 1);
     }
 }

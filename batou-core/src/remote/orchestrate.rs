@@ -65,6 +65,14 @@ pub enum RemoteFailure {
         roots: Vec<RootFailure>,
         lost: Vec<HostFailure>,
     },
+    /// Interrupted (SIGINT, see [`crate::interrupt`]): the running roots
+    /// finished (or failed, in `roots` and `lost`), `undone` (host, root)
+    /// never started.
+    Interrupted {
+        undone: Vec<(String, String)>,
+        roots: Vec<RootFailure>,
+        lost: Vec<HostFailure>,
+    },
 }
 
 /// Timing of one host.
@@ -195,7 +203,14 @@ pub fn deploy_remote(
     let deploy_start = Instant::now();
     let outcome = run_graph(&sessions, &rx, model, options, sink);
     sessions.close_all();
-    let (roots, lost, root_failures) = outcome;
+    let (roots, lost, root_failures, undone) = outcome;
+    if crate::interrupt::requested() && !undone.is_empty() {
+        return Err(RemoteFailure::Interrupted {
+            undone,
+            roots: root_failures,
+            lost,
+        });
+    }
     if !root_failures.is_empty() || !lost.is_empty() {
         return Err(RemoteFailure::Deploy {
             roots: root_failures,
@@ -531,7 +546,14 @@ fn stderr_suffix(stderr: &str) -> String {
     }
 }
 
-type GraphOutcome = (Vec<RootReport>, Vec<HostFailure>, Vec<RootFailure>);
+/// What ran, the hosts lost, the roots failed, and (host, root) of the
+/// selected roots that never finished.
+type GraphOutcome = (
+    Vec<RootReport>,
+    Vec<HostFailure>,
+    Vec<RootFailure>,
+    Vec<(String, String)>,
+);
 
 /// Deploys roots in dependency order, up to `jobs` at once.
 fn run_graph(
@@ -574,9 +596,23 @@ fn run_graph(
             }
         };
 
+    let mut interrupted = false;
     loop {
+        if !interrupted && crate::interrupt::requested() {
+            interrupted = true;
+            if !running.is_empty() {
+                sink.emit(Event::Warning {
+                    host: None,
+                    component: None,
+                    message: format!(
+                        "interrupted: starting nothing new, waiting for {} running component(s) to finish",
+                        running.len()
+                    ),
+                });
+            }
+        }
         // Start what may start.
-        let stopping = !failed.is_empty() || !lost.is_empty();
+        let stopping = !failed.is_empty() || !lost.is_empty() || interrupted;
         ready.sort_by_key(|i| std::cmp::Reverse(position[*i]));
         while !stopping && running.len() < jobs {
             let Some(id) = ready.pop() else { break };
@@ -626,7 +662,9 @@ fn run_graph(
             }
             running.insert(id, Instant::now());
         }
-        if running.is_empty() && (ready.is_empty() || !failed.is_empty() || !lost.is_empty()) {
+        if running.is_empty()
+            && (ready.is_empty() || interrupted || !failed.is_empty() || !lost.is_empty())
+        {
             break;
         }
         let incoming = match rx.recv_timeout(Duration::from_millis(250)) {
@@ -721,7 +759,14 @@ fn run_graph(
             }
         }
     }
-    (reports, lost, failed)
+    let undone = (0..n)
+        .filter(|&id| {
+            let root = &model.roots[id];
+            !done[id] && root.selected && !root.ignored && !root.host_ignored
+        })
+        .map(|id| (model.roots[id].host.clone(), model.roots[id].name.clone()))
+        .collect();
+    (reports, lost, failed, undone)
 }
 
 fn check_heartbeats(
