@@ -13,6 +13,7 @@ mod remote_dns;
 mod remote_faults;
 mod remote_hosts;
 mod remote_interrupt;
+mod remote_unreachable;
 mod resources;
 mod script;
 mod secrets;

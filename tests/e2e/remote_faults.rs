@@ -342,9 +342,19 @@ both_transports! {
             "names host and component:\n{}",
             out.stderr
         );
+        let big = f.workdir().join("big.bin");
         assert!(
-            out.stderr.contains("big.bin") && out.stderr.contains("No space left on device"),
+            out.stderr.contains(&format!(
+                "ERROR: cannot write {}: No space left on device (os error 28)\n",
+                big.display()
+            )),
             "names the file and the full disk:\n{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr
+                .contains("(host: target, component: Payload > File('big.bin') > Content('big.bin'))"),
+            "{}",
             out.stderr
         );
         assert!(out.stdout.contains("DEPLOYMENT FAILED"), "{}", out.stdout);
@@ -379,8 +389,13 @@ both_transports! {
             "names host and component:\n{}",
             out.stderr
         );
-        assert!(out.stderr.contains("timed out after 2s"), "{}", out.stderr);
-        assert!(out.stderr.contains(&format!("sleep {marker}")), "{}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!(
+                "ERROR: sh -c 'sleep {marker}'; echo never: timed out after 2s\n  (host: target, component: Payload > Hook)"
+            )),
+            "{}",
+            out.stderr
+        );
         let survivors: Vec<_> = std::fs::read_dir("/proc")
             .unwrap()
             .flatten()

@@ -122,7 +122,11 @@ impl Host {
             .prefix(&leftovers::own_prefix())
             .tempfile_in(dir)
             .map_err(fail("create a temporary file in", dir))?;
-        tmp.write_all(contents).map_err(fail("write", path))?;
+        // Through the plain file: tempfile's own writer adds the temp
+        // file's random name to every error, which only confuses.
+        tmp.as_file_mut()
+            .write_all(contents)
+            .map_err(fail("write", path))?;
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))
             .map_err(fail("chmod", path))?;
         tmp.as_file().sync_all().map_err(fail("sync", path))?;
