@@ -17,6 +17,9 @@ pub enum ExitStatus {
     Locked,
     /// 6: with `-P --exit-code`, the prediction found changes.
     ChangesPending,
+    /// 130: interrupted (SIGINT) during a remote deploy; the running
+    /// components finished, the rest did not start.
+    Interrupted,
     /// 70: a bug in batou.
     Internal,
     /// A code passed through as is (the agent's).
@@ -33,6 +36,7 @@ impl ExitStatus {
             ExitStatus::Connection => 4,
             ExitStatus::Locked => 5,
             ExitStatus::ChangesPending => 6,
+            ExitStatus::Interrupted => 130,
             ExitStatus::Internal => 70,
             ExitStatus::Code(c) => c,
         }
@@ -48,6 +52,7 @@ impl ExitStatus {
             ExitStatus::Connection => "connection",
             ExitStatus::Locked => "locked",
             ExitStatus::ChangesPending => "changes_pending",
+            ExitStatus::Interrupted => "interrupted",
             ExitStatus::Internal => "internal",
             ExitStatus::Code(0) => "success",
             ExitStatus::Code(_) => "failed",
@@ -66,4 +71,6 @@ Exit codes:
   5   a lock is held: another run in this project (.batou-lock) or another
       deploy on a target (named in the message; see --break-lock)
   6   changes pending (only with `deploy -P --exit-code`)
-  70  internal error (a bug in batou)";
+  70  internal error (a bug in batou)
+  130 interrupted (Ctrl-C during a remote deploy: the running components
+      finished, the rest did not start; Ctrl-C twice stops at once)";

@@ -8,7 +8,9 @@ use batou_core::Registry;
 use batou_core::configure::Model;
 use batou_core::remote::agent::{current_user, hostname};
 use batou_core::remote::bootstrap::AgentBinary;
-use batou_core::remote::orchestrate::{RemoteFailure, RemoteOptions, deploy_remote};
+use batou_core::remote::orchestrate::{
+    HostFailure, RemoteFailure, RemoteOptions, RootFailure, deploy_remote,
+};
 use batou_core::remote::platform;
 use batou_core::remote::protocol::Holder;
 use batou_core::transport::ssh_config_for;
@@ -75,6 +77,8 @@ pub fn run(
             agent_pid: 0,
         },
     };
+    // Ctrl-C from here on winds the deploy down (see batou_core::interrupt).
+    batou_core::interrupt::install();
     let result = deploy_remote(model, &options, &run.sink());
     let report = match result {
         Ok(r) => r,
@@ -103,26 +107,23 @@ pub fn run(
             run.out.suspend(|| eprintln!("  hint: {hint}"));
             return run.fail("connect", ExitStatus::Locked);
         }
+        Err(RemoteFailure::Interrupted {
+            undone,
+            roots,
+            lost,
+        }) => {
+            report_deploy_failures(run, &roots, &lost);
+            let list = undone
+                .iter()
+                .map(|(host, root)| format!("{host}: {root}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let message = format!("interrupted (SIGINT); not deployed: {list}");
+            run.error(&format!("ERROR: {message}"), ErrorEvent::message(message));
+            return run.fail("deploy", ExitStatus::Interrupted);
+        }
         Err(RemoteFailure::Deploy { roots, lost }) => {
-            for f in &roots {
-                let text = format!(
-                    "ERROR: {}\n  (host: {}, component: {})",
-                    f.message, f.host, f.component
-                );
-                run.error(
-                    &text,
-                    ErrorEvent {
-                        component: Some(f.component.clone()),
-                        ..host_error(&f.host, &f.message)
-                    },
-                );
-            }
-            for f in &lost {
-                run.error(
-                    &host_message(&f.host, &f.message),
-                    host_error(&f.host, &f.message),
-                );
-            }
+            report_deploy_failures(run, &roots, &lost);
             let status = if roots.is_empty() {
                 ExitStatus::Connection
             } else {
@@ -158,6 +159,29 @@ pub fn run(
         report.connect_seconds,
         report.deploy_seconds,
     )
+}
+
+/// One error per failed root and per host lost during the deploy.
+fn report_deploy_failures(run: &mut Run<'_>, roots: &[RootFailure], lost: &[HostFailure]) {
+    for f in roots {
+        let text = format!(
+            "ERROR: {}\n  (host: {}, component: {})",
+            f.message, f.host, f.component
+        );
+        run.error(
+            &text,
+            ErrorEvent {
+                component: Some(f.component.clone()),
+                ..host_error(&f.host, &f.message)
+            },
+        );
+    }
+    for f in lost {
+        run.error(
+            &host_message(&f.host, &f.message),
+            host_error(&f.host, &f.message),
+        );
+    }
 }
 
 /// `ERROR: host: message`, without repeating the host when the message

@@ -43,6 +43,7 @@ pub mod event;
 pub mod handlers;
 pub mod host;
 pub mod ini;
+pub mod interrupt;
 pub mod lock;
 pub mod remote;
 pub mod secrets;

@@ -35,6 +35,19 @@ impl NetnsHost {
     pub fn server(&self) -> &SshServer {
         self.server.as_ref().expect("server runs until drop")
     }
+
+    /// Takes its link down (the host becomes unreachable: packets are
+    /// dropped, no connection is reset) or brings it back up.
+    pub fn set_link(&self, up: bool) {
+        let inner = format!("bt{}n", self.octet);
+        let state = if up { "up" } else { "down" };
+        run(
+            "ip",
+            &[
+                "netns", "exec", &self.ns, "ip", "link", "set", &inner, state,
+            ],
+        );
+    }
 }
 
 /// `n` namespaced hosts and one ssh_config reaching all of them.

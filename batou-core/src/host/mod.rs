@@ -8,6 +8,7 @@
 
 mod command;
 mod stream;
+pub mod leftovers;
 mod users;
 
 use std::fs;
@@ -117,11 +118,18 @@ impl Host {
             .filter(|s| s.kind == FileKind::File)
             .map(|s| s.mode);
         let mode = mode.or(existing_mode).unwrap_or(0o644);
+        leftovers::sweep_once(dir);
+        // The pid in the name lets a later run tell a stale temp file
+        // (its writer was killed) from one being written right now.
         let mut tmp = tempfile::Builder::new()
-            .prefix(".batou-tmp-")
+            .prefix(&leftovers::own_prefix())
             .tempfile_in(dir)
             .map_err(fail("create a temporary file in", dir))?;
-        tmp.write_all(contents).map_err(fail("write", path))?;
+        // Through the plain file: tempfile's own writer adds the temp
+        // file's random name to every error, which only confuses.
+        tmp.as_file_mut()
+            .write_all(contents)
+            .map_err(fail("write", path))?;
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))
             .map_err(fail("chmod", path))?;
         tmp.as_file().sync_all().map_err(fail("sync", path))?;
@@ -155,7 +163,8 @@ impl Host {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let tmp = dir.join(format!(".batou-tmp-{}-{name}", std::process::id()));
+        leftovers::sweep_once(dir);
+        let tmp = dir.join(format!("{}{name}", leftovers::own_prefix()));
         let _ = fs::remove_file(&tmp);
         std::os::unix::fs::symlink(target, &tmp).map_err(fail("create symlink", link))?;
         fs::rename(&tmp, link).map_err(|e| {

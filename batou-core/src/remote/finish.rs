@@ -7,7 +7,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use super::orchestrate::{
-    GraphOutcome, HostFailure, RemoteOptions, RootFailure, RootReport, Sessions, stderr_suffix,
+    HostFailure, RemoteOptions, RootFailure, RootReport, Sessions, stderr_suffix,
 };
 use super::protocol::{Reply, Request};
 use super::session::Incoming;
@@ -26,7 +26,7 @@ pub(super) fn finish_hosts(
     model: &Model,
     options: &RemoteOptions,
     sink: &dyn EventSink,
-) -> GraphOutcome {
+) -> (Vec<RootReport>, Vec<HostFailure>, Vec<RootFailure>) {
     let mut reports = Vec::new();
     let mut lost = Vec::new();
     let mut failed = Vec::new();

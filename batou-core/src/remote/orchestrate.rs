@@ -65,6 +65,14 @@ pub enum RemoteFailure {
         roots: Vec<RootFailure>,
         lost: Vec<HostFailure>,
     },
+    /// Interrupted (SIGINT, see [`crate::interrupt`]): the running roots
+    /// finished (or failed, in `roots` and `lost`), `undone` (host, root)
+    /// never started.
+    Interrupted {
+        undone: Vec<(String, String)>,
+        roots: Vec<RootFailure>,
+        lost: Vec<HostFailure>,
+    },
 }
 
 /// Timing of one host.
@@ -200,8 +208,8 @@ pub fn deploy_remote(
     });
     let deploy_start = Instant::now();
     let outcome = run_graph(&sessions, &rx, model, options, sink);
-    let (mut roots, mut lost, mut root_failures) = outcome;
-    if root_failures.is_empty() && lost.is_empty() {
+    let (mut roots, mut lost, mut root_failures, undone) = outcome;
+    if root_failures.is_empty() && lost.is_empty() && !crate::interrupt::requested() {
         let (finished, finish_lost, finish_failed) =
             super::finish::finish_hosts(&sessions, &rx, model, options, sink);
         roots.extend(finished);
@@ -209,6 +217,13 @@ pub fn deploy_remote(
         root_failures.extend(finish_failed);
     }
     sessions.close_all();
+    if crate::interrupt::requested() && !undone.is_empty() {
+        return Err(RemoteFailure::Interrupted {
+            undone,
+            roots: root_failures,
+            lost,
+        });
+    }
     if !root_failures.is_empty() || !lost.is_empty() {
         return Err(RemoteFailure::Deploy {
             roots: root_failures,
@@ -548,7 +563,14 @@ pub(super) fn stderr_suffix(stderr: &str) -> String {
     }
 }
 
-pub(super) type GraphOutcome = (Vec<RootReport>, Vec<HostFailure>, Vec<RootFailure>);
+/// What ran, the hosts lost, the roots failed, and (host, root) of the
+/// selected roots that never finished.
+type GraphOutcome = (
+    Vec<RootReport>,
+    Vec<HostFailure>,
+    Vec<RootFailure>,
+    Vec<(String, String)>,
+);
 
 /// Deploys roots in dependency order, up to `jobs` at once.
 fn run_graph(
@@ -592,9 +614,23 @@ fn run_graph(
             }
         };
 
+    let mut interrupted = false;
     loop {
+        if !interrupted && crate::interrupt::requested() {
+            interrupted = true;
+            if !running.is_empty() {
+                sink.emit(Event::Warning {
+                    host: None,
+                    component: None,
+                    message: format!(
+                        "interrupted: starting nothing new, waiting for {} running component(s) to finish",
+                        running.len()
+                    ),
+                });
+            }
+        }
         // Start what may start.
-        let stopping = !failed.is_empty() || !lost.is_empty();
+        let stopping = !failed.is_empty() || !lost.is_empty() || interrupted;
         ready.sort_by_key(|i| std::cmp::Reverse(position[*i]));
         while !stopping && running.len() < jobs {
             let Some(id) = ready.pop() else { break };
@@ -647,7 +683,9 @@ fn run_graph(
             }
             running.insert(id, Instant::now());
         }
-        if running.is_empty() && (ready.is_empty() || !failed.is_empty() || !lost.is_empty()) {
+        if running.is_empty()
+            && (ready.is_empty() || interrupted || !failed.is_empty() || !lost.is_empty())
+        {
             break;
         }
         let incoming = match rx.recv_timeout(Duration::from_millis(250)) {
@@ -744,7 +782,14 @@ fn run_graph(
             }
         }
     }
-    (reports, lost, failed)
+    let undone = (0..n)
+        .filter(|&id| {
+            let root = &model.roots[id];
+            !done[id] && root.selected && !root.ignored && !root.host_ignored
+        })
+        .map(|id| (model.roots[id].host.clone(), model.roots[id].name.clone()))
+        .collect();
+    (reports, lost, failed, undone)
 }
 
 fn check_heartbeats(

@@ -1,6 +1,7 @@
 //! A running command on a target: its pipes and a way to stop it.
 
 use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 
 use super::{Target, Transport, TransportError};
@@ -30,7 +31,11 @@ impl Channel {
         command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(Stdio::piped())
+            // Its own process group: a Ctrl-C at the terminal reaches
+            // batou, which winds the deploy down through this channel,
+            // not the transport, which would cut the agent off.
+            .process_group(0);
         let mut child = command.spawn().map_err(|e| TransportError::Connect {
             host: host.to_string(),
             message: format!("cannot start {:?}: {e}", command.get_program()),
