@@ -1,0 +1,298 @@
+#!/usr/bin/env bash
+# The deploy benchmark of issue #8: this rebuild beside Python batou 2.7.1
+# on the same workload (bench/deploy/project.sh), over a real OpenSSH sshd
+# on 127.0.0.1 started here, both tools alternating in one sitting.
+#
+#   bench/deploy/run.sh            full run; writes bench/deploy/RESULTS.md
+#                                  and the deploy rows of bench/RESULTS.md
+#
+# Settings (environment variables):
+#   BENCH_SIZES="1 100 1000 5000"  file counts
+#   BENCH_RUNS=5                   repetitions per case and tool
+#   BENCH_BATOU_RUNS_BIG=1         batou's repetitions at N >= 5000 (its first
+#                                  deploy there takes minutes)
+#   BENCH_HOSTS=20                 hosts of the many-hosts case (0: skip)
+#   BENCH_BUILD=1                  time an incremental build (0: skip)
+#   BENCH_OUT=DIR                  where RESULTS.md goes (default: here)
+#   BATOU_VENV=DIR                 venv with batou 2.7.1 (created when missing;
+#                                  default target/bench/batou-2.7.1)
+#   BATOU_BIN=PATH                 our deployment binary (default: a release
+#                                  build of batou-test, which registers `files`)
+#   BENCH_KEEP=1                   keep the scratch directory
+#
+# Needs: openssh-server (/usr/sbin/sshd), openssh-client, python3 with venv,
+# network access to PyPI once (batou into the venv, and the same set into
+# the target's .appenv), root (sshd on loopback addresses, logins as root).
+set -euo pipefail
+export LC_ALL=C
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+# shellcheck source=project.sh
+. "$here/project.sh"
+
+sizes=${BENCH_SIZES:-"1 100 1000 5000"}
+runs=${BENCH_RUNS:-5}
+batou_runs_big=${BENCH_BATOU_RUNS_BIG:-1}
+nhosts=${BENCH_HOSTS:-20}
+out=${BENCH_OUT:-$here}
+venv=${BATOU_VENV:-$root/target/bench/batou-2.7.1}
+sshd=/usr/sbin/sshd
+
+say() { printf '== %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+[ -x "$sshd" ] || die "$sshd is missing (apt-get install openssh-server)"
+[ "$(id -u)" = 0 ] || die "run as root (sshd on loopback addresses, logins as root)"
+
+# --- the two tools ---------------------------------------------------------
+if [ ! -x "$venv/bin/batou" ]; then
+  say "creating $venv with batou 2.7.1 from PyPI"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q batou==2.7.1
+fi
+"$venv/bin/python" -c 'import batou, sys; v = open(batou.__path__[0] + "/version.txt").read().strip(); sys.exit(v != "2.7.1" and "batou " + v + " is not 2.7.1")'
+bin=${BATOU_BIN:-}
+if [ -z "$bin" ]; then
+  say "building the release binary (batou-test: the example plus the bench component)"
+  (cd "$root" && cargo build --quiet --release -p batou-tests --bin batou-test)
+  bin="$root/target/release/batou-test"
+fi
+
+# --- scratch space, sshd ---------------------------------------------------
+W=$(mktemp -d /tmp/batou-deploy-bench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ -z "${BENCH_KEEP:-}" ]; then rm -rf "$W"; else say "kept $W"; fi
+}
+trap cleanup EXIT
+mkdir -p /run/sshd "$W/sshd" "$W/homes" "$W/out"
+chmod 755 "$W" "$W/sshd"
+ssh-keygen -q -t ed25519 -N '' -C bench -f "$W/sshd/host_ed25519"
+ssh-keygen -q -t ed25519 -N '' -C bench -f "$W/sshd/client_ed25519"
+cp "$W/sshd/client_ed25519.pub" "$W/sshd/authorized_keys"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+host_key=$(cut -d' ' -f1,2 "$W/sshd/host_ed25519.pub")
+
+# start_sshd IP [HOME]: an sshd on IP:$port. `SetEnv SHLVL=1` keeps root's
+# bash start-up files from running (as in the reference measurements);
+# HOME gives a "host" a home of its own (lock, agent cache, target dir).
+start_sshd() {
+  local ip=$1 home=${2:-} cfg="$W/sshd/sshd_config.$1"
+  {
+    printf 'Port %s\nListenAddress %s\nHostKey %s\nPidFile %s\n' "$port" "$ip" "$W/sshd/host_ed25519" "$W/sshd/sshd.$ip.pid"
+    printf 'AuthorizedKeysFile %s\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n' "$W/sshd/authorized_keys"
+    printf 'KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\n'
+    printf 'MaxStartups 100:30:200\nMaxSessions 100\nLogLevel ERROR\n'
+    if [ -n "$home" ]; then printf 'SetEnv SHLVL=1 HOME=%s\n' "$home"; else printf 'SetEnv SHLVL=1\n'; fi
+  } >"$cfg"
+  "$sshd" -D -e -f "$cfg" 2>>"$W/sshd/sshd.log" &
+  pids+=($!)
+  printf '[%s]:%s %s\n' "$ip" "$port" "$host_key" >>"$W/sshd/known_hosts"
+  local i
+  for i in $(seq 100); do
+    if timeout 1 bash -c "exec 3<>/dev/tcp/$ip/$port && head -c4 <&3" 2>/dev/null | grep -q SSH-; then return 0; fi
+    sleep 0.05
+  done
+  die "sshd on $ip:$port did not start: $(cat "$W/sshd/sshd.log")"
+}
+
+# ssh_block ALIAS IP [PROXY]
+ssh_block() {
+  printf 'Host %s\n  HostName %s\n  Port %s\n  User root\n  IdentityFile %s\n  IdentitiesOnly yes\n' "$1" "$2" "$port" "$W/sshd/client_ed25519"
+  printf '  UserKnownHostsFile %s\n  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n  BatchMode yes\n' "$W/sshd/known_hosts"
+  if [ -n "${3:-}" ]; then printf '  ProxyCommand %s\n' "$3"; fi
+}
+
+start_sshd 127.0.0.1
+ssh_block bench 127.0.0.1 >"$W/ssh_config"
+# The same, through a relay that counts the bytes of each connection.
+ssh_block bench 127.0.0.1 "python3 $here/count_bytes.py %h %p $W/bytes.log" >"$W/ssh_config.counted"
+
+# --- timing ------------------------------------------------------------------
+samples="$W/samples.tsv"
+extras="$W/extras.tsv"
+: >"$samples"
+: >"$extras"
+log="$W/commands.log"
+extra() { printf '%s\t%s\n' "$1" "$2" >>"$extras"; }
+
+# timed CASE N TOOL CMD...: runs CMD once (output to the log) and records
+# its wall-clock seconds.
+timed() {
+  local case=$1 n=$2 tool=$3
+  shift 3
+  printf '\n### %s n=%s %s: %s\n' "$case" "$n" "$tool" "$*" >>"$log"
+  local t0=$EPOCHREALTIME
+  if ! "$@" >>"$log" 2>&1; then
+    tail -40 "$log" >&2
+    die "$tool failed in case $case (N=$n): $*"
+  fi
+  local t1=$EPOCHREALTIME
+  printf '%s\t%s\t%s\t%s\n' "$case" "$n" "$tool" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')" >>"$samples"
+}
+
+P_OURS="$W/ours"
+P_BATOU="$W/batou"
+ours() { (cd "$P_OURS" && BATOU_PROJECT_DIR="$P_OURS" "$bin" deploy "$@" bench); }
+batou() { (cd "$P_BATOU" && APPENV_BASEDIR="$P_BATOU" "$venv/bin/batou" deploy "$@" bench); }
+ours_out="$W/out/ours"
+batou_out="$W/out/batou"
+
+write_ours_project "$P_OURS" "$W/target/ours" "$ours_out" 1 "$W/ssh_config"
+write_batou_project "$P_BATOU" "$venv" "$W/target/batou" "$batou_out" 1 "$W/ssh_config"
+
+# rev_of PROJECT / flip PROJECT: the template change case alternates A/B.
+flip() {
+  if [ "$(get_attr "$1" revision)" = A ]; then set_attr "$1" revision B; else set_attr "$1" revision A; fi
+}
+
+say "cold start (ours uploads its agent, batou builds its remote venv), N=1"
+timed cold 1 ours ours
+timed cold 1 batou batou
+extra agent_bytes "$(stat -c %s "$bin")"
+
+for n in $sizes; do
+  set_attr "$P_OURS" count "$n"
+  set_attr "$P_BATOU" count "$n"
+  set_attr "$P_OURS" revision A
+  set_attr "$P_BATOU" revision A
+  br=$runs
+  [ "$n" -ge 5000 ] && br=$batou_runs_big
+  say "N=$n: first deploy"
+  for r in $(seq "$runs"); do
+    rm -rf "$ours_out"
+    timed first "$n" ours ours
+    if [ "$r" -le "$br" ]; then
+      rm -rf "$batou_out"
+      timed first "$n" batou batou
+    fi
+  done
+  # Same workload: both trees must be identical, file by file.
+  [ "$(find "$ours_out" -type f | wc -l)" = "$n" ] || die "ours wrote $(find "$ours_out" -type f | wc -l) files, not $n"
+  diff -r "$ours_out" "$batou_out" >/dev/null || die "the two tools wrote different files at N=$n"
+  say "N=$n: no-op re-deploy"
+  for r in $(seq "$runs"); do
+    timed noop "$n" ours ours
+    [ "$r" -le "$br" ] && timed noop "$n" batou batou
+  done
+  grep -q 'Nothing changed.' <(ours) || die "our re-deploy was not a no-op at N=$n"
+  say "N=$n: re-deploy after a template change (every file changes, diffs printed)"
+  for r in $(seq "$runs"); do
+    flip "$P_OURS"
+    timed change "$n" ours ours
+    if [ "$r" -le "$br" ]; then
+      flip "$P_BATOU"
+      timed change "$n" batou batou
+    fi
+  done
+  say "N=$n: predict after a template change"
+  flip "$P_OURS"
+  flip "$P_BATOU"
+  for r in $(seq "$runs"); do
+    timed predict "$n" ours ours -P
+    [ "$r" -le "$br" ] && timed predict "$n" batou batou -P
+  done
+  say "N=$n: local consistency check"
+  for r in $(seq "$runs"); do
+    timed local "$n" ours ours -c -L
+    [ "$r" -le "$br" ] && timed local "$n" batou batou -c -L
+  done
+  say "N=$n: the floor (ssh true; sha256sum of the N files on the target)"
+  for r in $(seq "$runs"); do
+    timed ssh_true "$n" floor ssh -F "$W/ssh_config" bench true
+    timed hash "$n" floor ssh -F "$W/ssh_config" bench "find $ours_out -type f -exec sha256sum {} + >/dev/null"
+  done
+done
+
+# --- N=1000 extras: memory, bytes over the wire ------------------------------
+if [[ " $sizes " == *" 1000 "* ]]; then
+  say "N=1000: controller peak memory and bytes over the wire"
+  set_attr "$P_OURS" count 1000
+  set_attr "$P_BATOU" count 1000
+  for p in "$P_OURS" "$P_BATOU"; do set_attr "$p" revision A; done
+  ours >/dev/null 2>&1
+  batou >/dev/null 2>&1
+  rss() { /usr/bin/time -f '%M' -o "$W/rss" "$@" >>"$log" 2>&1; cat "$W/rss"; }
+  extra rss_noop_ours "$(cd "$P_OURS" && BATOU_PROJECT_DIR="$P_OURS" rss "$bin" deploy bench)"
+  extra rss_noop_batou "$(cd "$P_BATOU" && APPENV_BASEDIR="$P_BATOU" rss "$venv/bin/batou" deploy bench)"
+  set_attr "$P_OURS" revision B
+  set_attr "$P_BATOU" revision B
+  extra rss_change_ours "$(cd "$P_OURS" && BATOU_PROJECT_DIR="$P_OURS" rss "$bin" deploy bench)"
+  extra rss_change_batou "$(cd "$P_BATOU" && APPENV_BASEDIR="$P_BATOU" rss "$venv/bin/batou" deploy bench)"
+  cp "$W/ssh_config.counted" "$P_OURS/ssh_config"
+  cp "$W/ssh_config.counted" "$P_BATOU/ssh_config"
+  : >"$W/bytes.log"; ours >>"$log" 2>&1
+  extra wire_noop_ours "$(awk '{ up += $1; down += $2; c++ } END { print up, down, c }' "$W/bytes.log")"
+  : >"$W/bytes.log"; batou >>"$log" 2>&1
+  extra wire_noop_batou "$(awk '{ up += $1; down += $2; c++ } END { print up, down, c }' "$W/bytes.log")"
+  : >"$W/bytes.log"; ssh -F "$W/ssh_config.counted" bench true
+  extra wire_ssh_true "$(awk '{ up += $1; down += $2; c++ } END { print up, down, c }' "$W/bytes.log")"
+  cp "$W/ssh_config" "$P_OURS/ssh_config"
+  cp "$W/ssh_config" "$P_BATOU/ssh_config"
+fi
+
+# --- many hosts ----------------------------------------------------------------
+if [ "$nhosts" -gt 0 ]; then
+  say "$nhosts hosts (an sshd each on 127.0.0.2.., each its own HOME), N=100 each, -j $nhosts"
+  names=()
+  : >"$W/ssh_config.hosts"
+  for k in $(seq "$nhosts"); do
+    ip="127.0.0.$((k + 1))"
+    mkdir -p "$W/homes/h$k"
+    start_sshd "$ip" "$W/homes/h$k"
+    ssh_block "h$k" "$ip" >>"$W/ssh_config.hosts"
+    names+=("h$k")
+  done
+  write_ours_project "$W/many" "" out 100 "$W/ssh_config.hosts" "${names[@]}"
+  write_ours_project "$W/one" "" out 100 "$W/ssh_config.hosts" h1
+  many() { (cd "$W/many" && BATOU_PROJECT_DIR="$W/many" "$bin" deploy -j "$nhosts" bench); }
+  one() { (cd "$W/one" && BATOU_PROJECT_DIR="$W/one" "$bin" deploy bench); }
+  # Cold: every host gets the agent once.
+  timed hosts_cold "$nhosts" ours many
+  for r in $(seq "$runs"); do
+    rm -rf "$W"/homes/h*/deployment
+    timed hosts_first "$nhosts" ours many
+    rm -rf "$W"/homes/h1/deployment
+    timed hosts_first 1 ours one
+  done
+  for r in $(seq "$runs"); do
+    timed hosts_noop "$nhosts" ours many
+    timed hosts_noop 1 ours one
+  done
+  [ "$(find "$W"/homes/h*/deployment -name 'file-*.conf' | wc -l)" = "$((nhosts * 100))" ] || die "the many-hosts deploy did not write $nhosts x 100 files"
+fi
+
+# --- incremental build after editing one component -------------------------
+if [ "${BENCH_BUILD:-1}" = 1 ]; then
+  say "incremental release build after editing one component (components/src/backend.rs)"
+  src="$root/components/src/backend.rs"
+  cp "$src" "$W/backend.rs.orig"
+  restore() { cp "$W/backend.rs.orig" "$src"; }
+  trap 'restore; cleanup' EXIT
+  (cd "$root" && cargo build --quiet --release -p components --bin batou-deploy)
+  for r in 1 2; do
+    printf '\n// bench edit %s\n' "$r" >>"$src"
+    timed build 1 ours bash -c "cd '$root' && cargo build --quiet --release -p components --bin batou-deploy"
+    restore
+  done
+  (cd "$root" && cargo build --quiet --release -p components --bin batou-deploy)
+  trap cleanup EXIT
+fi
+
+# --- the report ----------------------------------------------------------------
+extra ours_version "$(cd "$root" && git describe --always --dirty 2>/dev/null || echo unknown)"
+extra batou_version "$("$venv/bin/python" -c 'import batou; print(open(batou.__path__[0] + "/version.txt").read().strip())')"
+extra python "$("$venv/bin/python" --version 2>&1)"
+extra openssh "$(ssh -V 2>&1)"
+extra cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1) x $(nproc)"
+extra kernel "$(uname -sr)"
+extra os "$(. /etc/os-release && echo "$PRETTY_NAME")"
+extra load "$(cut -d' ' -f1-3 /proc/loadavg)"
+extra date "$(date -u '+%Y-%m-%d %H:%M UTC')"
+extra runs "$runs"
+extra batou_runs_big "$batou_runs_big"
+cp "$samples" "$out/samples.tsv"
+python3 "$here/report.py" "$samples" "$extras" "$out/RESULTS.md" "$root/bench/RESULTS.md"
+say "wrote $out/RESULTS.md"
