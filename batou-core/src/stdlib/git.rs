@@ -246,6 +246,31 @@ impl Git {
             })
     }
 
+    /// Commits at HEAD that no remote branch or tag has (batou warns of
+    /// outgoing commits; moving HEAD away would strand them).
+    fn unpushed(&self, ctx: &Deploy<'_>, head: Option<&str>) -> Result<Vec<String>> {
+        let Some(head) = head else {
+            return Ok(Vec::new());
+        };
+        let out = self.git(
+            ctx,
+            true,
+            &[
+                "rev-list",
+                "--oneline",
+                head,
+                "--not",
+                "--remotes",
+                "--tags",
+            ],
+        )?;
+        Ok(out
+            .stdout
+            .lines()
+            .map(|l| format!("unpushed commit: {l}"))
+            .collect())
+    }
+
     fn submodules_behind(&self, ctx: &Deploy<'_>) -> Result<bool> {
         if !self.submodules {
             return Ok(false);
@@ -421,6 +446,19 @@ impl Component for Git {
                     _ => branch.is_none(),
                 };
                 if head.as_deref() != Some(sha.as_str()) || !on_branch {
+                    let unpushed = self.unpushed(ctx, head.as_deref())?;
+                    if !unpushed.is_empty() {
+                        if !self.clobber {
+                            return Err(self.refuse(format!(
+                                "local commits would be lost: {}",
+                                list(unpushed.into_iter())
+                            )));
+                        }
+                        ctx.warn(format!(
+                            "leaving local commits behind: {}",
+                            list(unpushed.into_iter())
+                        ));
+                    }
                     ctx.log(format!("check out {sha} ({})", describe(&want)));
                     return Ok(Verdict::NeedsUpdate);
                 }

@@ -221,6 +221,19 @@ fn local_changes_are_never_clobbered_unless_told() {
     assert_eq!(s.read("app/debug.log"), "ignored\n");
     assert_eq!(s.deploy().0.changed, 0);
 
+    // A local commit is a local change too: checking out the branch's
+    // remote head would leave it behind.
+    set_params(s.case, &[&repos.url(), "branch", "main", ""]);
+    std::fs::write(s.path("app/a.txt"), "committed here\n").unwrap();
+    run(&s.path("app"), "git", &["commit", "-qam", "local work"]);
+    let message = s.run(false).0.expect_err("refused").to_string();
+    assert!(
+        message.contains("local commits would be lost: unpushed commit: ")
+            && message.contains("local work"),
+        "{message}"
+    );
+    assert_eq!(s.read("app/a.txt"), "committed here\n");
+
     // Something that is not a clone at the target is not replaced either.
     let s = Stage::new(checkout);
     set_params(s.case, &[&repos.url(), "branch", "main", ""]);
