@@ -246,6 +246,17 @@ impl Git {
             })
     }
 
+    /// Paths of the submodules (gitlinks) in the index.
+    fn gitlinks(&self, ctx: &Deploy<'_>) -> Result<std::collections::BTreeSet<String>> {
+        let out = self.git(ctx, true, &["ls-files", "--stage"])?;
+        Ok(out
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("160000 "))
+            .filter_map(|l| l.split_once('\t').map(|(_, path)| path.to_string()))
+            .collect())
+    }
+
     /// Commits at HEAD that no remote branch or tag has (batou warns of
     /// outgoing commits; moving HEAD away would strand them).
     fn unpushed(&self, ctx: &Deploy<'_>, head: Option<&str>) -> Result<Vec<String>> {
@@ -517,6 +528,7 @@ impl Git {
     /// Fetches if needed, checks out the wanted commit and the submodules.
     fn check_out(&self, ctx: &Deploy<'_>, want: &Want) -> Result<()> {
         let sha = self.fetch_wanted(ctx, want)?;
+        let submodules_before = self.gitlinks(ctx)?;
         match want {
             Want::Branch(b) => {
                 self.git(
@@ -539,6 +551,17 @@ impl Git {
                     true,
                     &["checkout", "--quiet", "--force", "--detach", &sha],
                 )?;
+            }
+        }
+        // git leaves the work trees of submodules the new commit does not
+        // have; they would read as untracked files (local changes) next
+        // time. The clean check before made sure nothing in them is lost.
+        let (target, _) = self.resolved()?;
+        let submodules_now = self.gitlinks(ctx)?;
+        for gone in submodules_before.difference(&submodules_now) {
+            let tracked = self.git(ctx, true, &["ls-files", "--", gone])?;
+            if tracked.stdout.trim().is_empty() {
+                ctx.host().remove(&target.join(gone))?;
             }
         }
         if self.submodules {
