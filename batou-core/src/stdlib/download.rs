@@ -241,6 +241,14 @@ impl Component for Download {
                     base_name(&target)
                 ));
             }
+            Some(s) if s.kind == FileKind::Directory => {
+                // Never delete a tree to make room for a file.
+                return Err(Error::usage(format!(
+                    "Download {}: the target {} is a directory; set `target` to a file path",
+                    mask_url(&self.url),
+                    target.display()
+                )));
+            }
             Some(_) => ctx.log(format!(
                 "{} is not a regular file; it will be replaced",
                 target.display()
@@ -292,11 +300,6 @@ impl Component for Download {
                 r.checksum,
                 r.target.display()
             )));
-        }
-        if let Some(s) = ctx.host().stat(&r.target)?
-            && s.kind == FileKind::Directory
-        {
-            ctx.host().remove(&r.target)?;
         }
         staged.commit(self.mode)?;
         Ok(())

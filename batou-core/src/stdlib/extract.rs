@@ -91,16 +91,19 @@ impl Extract {
         let file = host.open(archive)?.ok_or_else(|| {
             Error::msg(format!("the archive {} does not exist", archive.display()))
         })?;
-        let mut changes = Vec::new();
+        // By path: when an archive holds a path twice, the later member
+        // wins (as with `tar x`), so only its comparison counts.
+        let mut changes = indexmap::IndexMap::new();
         let mut visit = |member: Member| -> Result<()> {
+            changes.shift_remove(&member.path);
             if let Some(change) = sync_member(host, target, &member, apply)? {
-                changes.push(change);
+                changes.insert(member.path, change);
             }
             Ok(())
         };
         for_each_member(file, *format, self.strip, &mut visit)
             .map_err(|e| Error::msg(format!("{}: {e}", archive.display())))?;
-        Ok(changes)
+        Ok(changes.into_values().collect())
     }
 }
 

@@ -195,3 +195,19 @@ fn bad_arguments_are_configuration_errors() {
         );
     }
 }
+
+#[test]
+fn a_directory_at_the_target_is_not_replaced() {
+    let (_tmp, www) = served();
+    let server = Server::http(&www);
+    let s = Stage::new(url_and_checksum);
+    set_params(
+        s.case,
+        &[&server.url("app.tgz"), &sha256_of(&www, "app.tgz")],
+    );
+    std::fs::create_dir_all(s.path("app.tgz/keep")).unwrap();
+    let message = s.run(false).0.expect_err("refused").to_string();
+    assert!(message.contains("is a directory"), "{message}");
+    assert!(s.path("app.tgz/keep").is_dir());
+    assert_eq!(server.gets(), 0);
+}

@@ -145,6 +145,11 @@ tar("dotdot.tar", "pkg/../../escaped")
 tar("absolute.tar", "/tmp/batou-extract-absolute-escape")
 tar("link.tar", "pkg/l", tarfile.SYMTYPE, "../../outside")
 tar("through.tar", "sub/file")
+with tarfile.open("twice.tar", "w") as t:
+    for text in (b"first", b"second"):
+        info = tarfile.TarInfo("same")
+        info.size = len(text)
+        t.addfile(info, io.BytesIO(text))
 with zipfile.ZipFile("dotdot.zip", "w") as z:
     z.writestr("../escaped", "evil")
 "#;
@@ -234,4 +239,17 @@ fn bad_arguments_are_configuration_errors() {
     std::fs::rename(dir.join("app.tar.gz"), dir.join("blob")).unwrap();
     s.deploy();
     assert_eq!(s.read("out/README"), "read me\n");
+}
+
+#[test]
+fn a_path_archived_twice_ends_as_its_last_member_and_stays_put() {
+    let s = Stage::new(|s, ctx| {
+        ctx.add(Extract::new(param(s, 0)))?;
+        Ok(())
+    });
+    set_params(s.case, &["twice.tar"]);
+    run(&s.prepare(), "python3", &["-c", EVIL]);
+    assert_eq!(s.deploy().0.changed, 1);
+    assert_eq!(s.read("twice/same"), "second");
+    assert_eq!(s.deploy().0.changed, 0);
 }

@@ -180,6 +180,14 @@ fn tags_and_revisions_are_checked_out_detached_fetching_only_what_is_missing() {
     assert_eq!(checkout_git(&app, &["rev-parse", "HEAD"]), side);
     assert_eq!(s.deploy().0.changed, 0);
 
+    // Back to v1, which has no submodule: its work tree goes too, so the
+    // next run does not see it as untracked files.
+    set_params(s.case, &[&repos.url(), "tag", "v1", ""]);
+    assert_eq!(s.deploy().0.changed, 1);
+    assert_eq!(s.read("app/a.txt"), "v1\n");
+    assert!(!s.path("app/libs/sub").exists());
+    assert_eq!(s.deploy().0.changed, 0);
+
     set_params(s.case, &[&repos.url(), "tag", "v9", ""]);
     let message = s.run(false).0.expect_err("no such tag").to_string();
     assert!(
@@ -220,6 +228,19 @@ fn local_changes_are_never_clobbered_unless_told() {
     assert!(!s.path("app/notes").exists());
     assert_eq!(s.read("app/debug.log"), "ignored\n");
     assert_eq!(s.deploy().0.changed, 0);
+
+    // A local commit is a local change too: checking out the branch's
+    // remote head would leave it behind.
+    set_params(s.case, &[&repos.url(), "branch", "main", ""]);
+    std::fs::write(s.path("app/a.txt"), "committed here\n").unwrap();
+    run(&s.path("app"), "git", &["commit", "-qam", "local work"]);
+    let message = s.run(false).0.expect_err("refused").to_string();
+    assert!(
+        message.contains("local commits would be lost: unpushed commit: ")
+            && message.contains("local work"),
+        "{message}"
+    );
+    assert_eq!(s.read("app/a.txt"), "committed here\n");
 
     // Something that is not a clone at the target is not replaced either.
     let s = Stage::new(checkout);
