@@ -264,7 +264,13 @@ fn a_unit_that_does_not_start_is_an_error_with_its_status() {
     match s.run(false) {
         (Err(e), _) => {
             assert_eq!(e.component, "Scene > SystemdUnit('broken.service')");
-            assert!(e.to_string().contains("broken.service"), "{e}");
+            let text = e.to_string();
+            assert!(
+                text.contains("systemctl start -- broken.service failed"),
+                "{text}"
+            );
+            // What `systemctl status` says comes with it.
+            assert!(text.contains("Active: failed"), "{text}");
         }
         (Ok(r), _) => panic!("deployed: {r:?}"),
     }
@@ -431,4 +437,32 @@ fn a_program_maps_a_relative_program_path_into_the_workdir() {
         content.contains("WantedBy=multi-user.target\n"),
         "{content}"
     );
+}
+
+#[test]
+fn a_system_unit_asks_the_system_manager_and_predicting_writes_nothing() {
+    let s = Stage::new(|_, ctx| {
+        ctx.add(
+            SystemdUnit::new("batou-test-system.service")
+                .content(SLEEPER)
+                .unit_dir("units"),
+        )?;
+        Ok(())
+    });
+    // A system manager only runs as PID 1: where it does, predicting
+    // reports the missing unit; where it does not (this container), the
+    // deploy fails saying which manager it could not reach.
+    let booted = std::path::Path::new("/run/systemd/system").is_dir();
+    match s.run(true) {
+        (Ok(report), _) if booted => assert_eq!(report.changed, 1),
+        (Err(e), _) if !booted => {
+            let text = e.to_string();
+            assert!(
+                text.contains("systemctl show") && text.contains("failed on the system manager"),
+                "{text}"
+            );
+        }
+        (result, _) => panic!("booted with systemd: {booted}; predict: {result:?}"),
+    }
+    assert!(!s.path("units").exists());
 }
