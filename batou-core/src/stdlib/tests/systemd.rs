@@ -116,6 +116,19 @@ fn a_user_unit_is_written_loaded_enabled_started_and_kept() {
         "an unchanged unit is not rewritten"
     );
     assert_eq!(s.deploy().0.changed, 0);
+
+    // A deploy that stopped half-way: the right file is on disk, but the
+    // manager still runs what it loaded before. Reloaded and restarted.
+    let pid = m.main_pid("sleeper.service");
+    std::fs::write(&unit, SLEEPER.replace("1000", "3000")).unwrap();
+    assert!(m.systemctl(&["daemon-reload"]).status.success());
+    std::fs::write(&unit, SLEEPER).unwrap();
+    assert_eq!(m.property("sleeper.service", "NeedDaemonReload"), "yes");
+    assert_eq!(s.deploy().0.changed, 1);
+    assert_eq!(m.property("sleeper.service", "NeedDaemonReload"), "no");
+    let restarted = m.main_pid("sleeper.service");
+    assert!(restarted != 0 && restarted != pid, "{pid} -> {restarted}");
+    assert_eq!(s.deploy().0.changed, 0);
 }
 
 #[test]
