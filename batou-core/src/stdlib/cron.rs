@@ -252,6 +252,11 @@ impl Component for CronTab {
     }
 
     fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
+        if let Some(user) = &self.user
+            && (user.is_empty() || user.contains(char::is_whitespace))
+        {
+            return Err(Error::usage(format!("CronTab: invalid user `{user}`")));
+        }
         let host = ctx.host().name.clone();
         let mut jobs: Vec<String> =
             ctx.require_with(CRON_JOB_KEY, Require::new().host(host).optional())?;

@@ -21,6 +21,15 @@
 //! | [`Download`] | URL (http/https; a password becomes basic auth, shown as `****`), `checksum` (required: `sha256:<hex>` / `sha512:<hex>`), `target` (default: last URL segment), `ca_file`, `timeout`, `mode`, `leading` | `Download::new("https://example.org/app-1.2.tgz").checksum("sha256:9f86…")` |
 //! | [`Extract`] | archive (`.tar`, `.tar.gz`/`.tgz`, `.tar.xz`, `.tar.bz2`, `.zip`), `format` ([`ArchiveFormat`]), `target` (default: name minus suffix), `strip`, `create_target_dir` | `Extract::new("app-1.2.tgz").target("app").strip(1)` |
 //! | [`Git`] | URL, one of `branch` / `tag` / `revision`, `target` (default: repository name), `submodules` (default on), `clobber`, `git_config` | `Git::new("https://git.example.org/app.git").branch("main").target("src")` |
+//! | [`SystemdUnit`] | unit name with type suffix; `content` or `template` + `context` / `arg`; `user_unit` / `user_unit_of(user)`, `unit_dir`, `runtime_dir`, `enable`, `running`, `depends_on` (restart when it changed) | `SystemdUnit::new("app.service").template(name, src).depends_on(File::new("app.toml").content(cfg))` |
+//! | [`Program`] | `command` (required), `description`, `cwd`, `env`, `run_as`, `run_as_group`, `restart` (policy), `restart_delay`, plus `SystemdUnit`'s scope, `enable`, `running`, `depends_on` | `Program::new("app").command("bin/app --port 8080").restart("always")` |
+//! | [`User`] | `home`, `create_home`, `shell`, `group` (primary), `groups` (supplementary, added), `system` | `User::new("app").home("/srv/app").shell("/bin/bash").groups(["www-data"])` |
+//! | [`UnixGroup`] | `gid`, `system` | `UnixGroup::new("deploy").gid(2001)` |
+//! | [`DebPackage`] | `version`, `apt_option` (`-o KEY=VALUE`), `update_lists` | `DebPackage::new("nginx")` |
+//! | [`CronJob`] | command, `timing` (required), `args`, `logger` | `CronJob::new("bin/backup").timing("15 3 * * *").logger("backup")` |
+//! | [`CronTab`] | collects the host's `CronJob`s; `mailto`, `env`, `purge`, `user` | `CronTab::new().mailto("ops@example.com")` |
+//! | [`RotatedLogfile`] | path (mapped, may be a glob), `args` (directives), `prerotate`, `postrotate` | `RotatedLogfile::new("var/log/app.log").args(["daily", "rotate 7"])` |
+//! | [`Logrotate`] | collects the host's `RotatedLogfile`s; `common`, `path`, `schedule` (a `CronJob`) | `Logrotate::new().common(["compress"]).schedule("@daily")` |
 //!
 //! Helpers for custom components live on [`crate::component::Deploy`]:
 //! `last_updated`, `file_is_current`, `cmd_succeeds`,
@@ -43,6 +52,37 @@
 //!         ctx.add(Purge::new("*.bak"))?;
 //!         ctx.add(Owner::new("logs", 0))?;
 //!         ctx.add(Command::new("make").unless("test -f site.bin"))?;
+//!         Ok(())
+//!     }
+//! }
+//! ```
+//!
+//! Services and the system, together (a service user's app, deployed as
+//! root):
+//!
+//! ```
+//! use batou_core::prelude::*;
+//! use batou_core::stdlib::{CronJob, CronTab, DebPackage, Logrotate, Program, RotatedLogfile, UnixGroup, User};
+//!
+//! #[derive(Default, Serialize, Deserialize)]
+//! struct App;
+//!
+//! impl Component for App {
+//!     fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
+//!         ctx.add(DebPackage::new("libpq5"))?;
+//!         ctx.add(UnixGroup::new("app"))?;
+//!         ctx.add(User::new("app").group("app").home("/srv/app").shell("/bin/bash"))?;
+//!         ctx.add(
+//!             Program::new("app")
+//!                 .command("/srv/app/bin/app")
+//!                 .cwd("/srv/app")
+//!                 .user_unit_of("app")
+//!                 .depends_on(File::new("/srv/app/app.toml").content("port = 8080\n").owner("app")),
+//!         )?;
+//!         ctx.add(CronJob::new("/srv/app/bin/cleanup").timing("@daily"))?;
+//!         ctx.add(RotatedLogfile::new("/srv/app/app.log").args(["weekly", "rotate 4"]))?;
+//!         ctx.add(Logrotate::new().path("/etc/logrotate.d/app"))?;
+//!         ctx.add(CronTab::new().user("app"))?;
 //!         Ok(())
 //!     }
 //! }

@@ -421,26 +421,26 @@ impl Component for SystemdUnit {
         } else if !self.enable && enablement == "enabled" {
             sc.run(ctx, &["disable", "--", &self.name])?;
         }
-        if plan.restart {
-            sc.run(ctx, &["restart", "--", &self.name])?;
-            ctx.log(format!("restarted {}", self.name));
+        let action = if plan.restart {
+            Some(("restart", "restarted"))
         } else if plan.start {
-            sc.run(ctx, &["start", "--", &self.name])?;
-            ctx.log(format!("started {}", self.name));
+            Some(("start", "started"))
         } else if plan.stop {
-            sc.run(ctx, &["stop", "--", &self.name])?;
-            ctx.log(format!("stopped {}", self.name));
+            Some(("stop", "stopped"))
+        } else {
+            None
+        };
+        if let Some((verb, done)) = action {
+            if let Err(e) = sc.run(ctx, &[verb, "--", &self.name]) {
+                return Err(self.with_status(ctx, sc, e.to_string()));
+            }
+            ctx.log(format!("{done} {}", self.name));
         }
         if self.running && (plan.restart || plan.start) {
             let now = sc.status(ctx, &self.name)?;
             if !now.is_running() {
-                let journal = sc
-                    .run(ctx, &["status", "--no-pager", "--", &self.name])
-                    .unwrap_or_else(|e| e.to_string());
-                return Err(Error::msg(format!(
-                    "{} is {} after starting it:\n{journal}",
-                    self.name, now.active_state
-                )));
+                let why = format!("{} is {} after starting it", self.name, now.active_state);
+                return Err(self.with_status(ctx, sc, why));
             }
         }
         Ok(())
@@ -448,6 +448,17 @@ impl Component for SystemdUnit {
 }
 
 impl SystemdUnit {
+    /// `message`, followed by what `systemctl status` says about the unit.
+    fn with_status(&self, ctx: &Deploy<'_>, sc: &Systemctl, message: String) -> Error {
+        let status = match sc.run(ctx, &["status", "--no-pager", "--", &self.name]) {
+            Ok(text) => text,
+            // `status` exits non-zero for a failed unit; its text is in
+            // the error.
+            Err(e) => e.to_string(),
+        };
+        Error::msg(format!("{message}\n{}", status.trim_end()))
+    }
+
     /// What to do about enablement and the running state.
     fn plan_state(&self, ctx: &Deploy<'_>, plan: &mut Plan, status: &UnitStatus) -> Result<()> {
         if status.load_state == "masked" {

@@ -256,3 +256,15 @@ fn bad_timing_is_a_configuration_error_naming_the_job() {
         );
     }
 }
+
+#[test]
+fn an_empty_crontab_user_is_a_configuration_error() {
+    let p = Project::new();
+    let errors = configure_err(p.env(&env("", "tab, jobs", "")), &registry(), &p.options());
+    let text = errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(text.contains("CronTab: invalid user ``"), "{text}");
+}

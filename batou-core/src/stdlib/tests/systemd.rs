@@ -116,6 +116,19 @@ fn a_user_unit_is_written_loaded_enabled_started_and_kept() {
         "an unchanged unit is not rewritten"
     );
     assert_eq!(s.deploy().0.changed, 0);
+
+    // A deploy that stopped half-way: the right file is on disk, but the
+    // manager still runs what it loaded before. Reloaded and restarted.
+    let pid = m.main_pid("sleeper.service");
+    std::fs::write(&unit, SLEEPER.replace("1000", "3000")).unwrap();
+    assert!(m.systemctl(&["daemon-reload"]).status.success());
+    std::fs::write(&unit, SLEEPER).unwrap();
+    assert_eq!(m.property("sleeper.service", "NeedDaemonReload"), "yes");
+    assert_eq!(s.deploy().0.changed, 1);
+    assert_eq!(m.property("sleeper.service", "NeedDaemonReload"), "no");
+    let restarted = m.main_pid("sleeper.service");
+    assert!(restarted != 0 && restarted != pid, "{pid} -> {restarted}");
+    assert_eq!(s.deploy().0.changed, 0);
 }
 
 #[test]
@@ -264,7 +277,13 @@ fn a_unit_that_does_not_start_is_an_error_with_its_status() {
     match s.run(false) {
         (Err(e), _) => {
             assert_eq!(e.component, "Scene > SystemdUnit('broken.service')");
-            assert!(e.to_string().contains("broken.service"), "{e}");
+            let text = e.to_string();
+            assert!(
+                text.contains("systemctl start -- broken.service failed"),
+                "{text}"
+            );
+            // What `systemctl status` says comes with it.
+            assert!(text.contains("Active: failed"), "{text}");
         }
         (Ok(r), _) => panic!("deployed: {r:?}"),
     }
@@ -431,4 +450,32 @@ fn a_program_maps_a_relative_program_path_into_the_workdir() {
         content.contains("WantedBy=multi-user.target\n"),
         "{content}"
     );
+}
+
+#[test]
+fn a_system_unit_asks_the_system_manager_and_predicting_writes_nothing() {
+    let s = Stage::new(|_, ctx| {
+        ctx.add(
+            SystemdUnit::new("batou-test-system.service")
+                .content(SLEEPER)
+                .unit_dir("units"),
+        )?;
+        Ok(())
+    });
+    // A system manager only runs as PID 1: where it does, predicting
+    // reports the missing unit; where it does not (this container), the
+    // deploy fails saying which manager it could not reach.
+    let booted = std::path::Path::new("/run/systemd/system").is_dir();
+    match s.run(true) {
+        (Ok(report), _) if booted => assert_eq!(report.changed, 1),
+        (Err(e), _) if !booted => {
+            let text = e.to_string();
+            assert!(
+                text.contains("systemctl show") && text.contains("failed on the system manager"),
+                "{text}"
+            );
+        }
+        (result, _) => panic!("booted with systemd: {booted}; predict: {result:?}"),
+    }
+    assert!(!s.path("units").exists());
 }
