@@ -220,3 +220,24 @@ fn piped_output_is_plain_even_without_no_color() {
     }
     assert!(stdout.contains("DEPLOYMENT FINISHED"), "{stdout}");
 }
+
+#[test]
+fn a_remote_deploy_shows_each_hosts_agent_configuring() {
+    // The subprocess transport starts a real agent on this machine.
+    let env = "[environment]\nconnect_method = subprocess\n[hosts]\nlocalhost = hello\n";
+    let piped = Project::new().env("sub", env);
+    let plain = piped.run(&["deploy", "sub"]).success();
+    let p = Project::new().env("sub", env);
+    let (code, terminal) = run_on_terminal(&p, &["deploy", "sub"], &[("NO_COLOR", "1")]);
+    assert_eq!(code, Some(0), "{terminal}");
+    let text = strip_escapes(&terminal);
+    assert!(
+        text.contains("localhost: connecting via subprocess"),
+        "{text}"
+    );
+    assert!(text.contains("localhost: configuring"), "{text}");
+    assert!(text.contains("localhost: verifying hello"), "{text}");
+    // The transcript, with its per-host summary, is all there.
+    assert_transcript_intact(&terminal, &plain.stdout);
+    p.assert_exists("home/deployment/work/hello/hello.txt");
+}
