@@ -7,6 +7,7 @@ mod deploy;
 mod flags;
 mod init;
 mod json_remote;
+mod events;
 mod malformed;
 mod no_panic;
 mod platforms;

@@ -99,10 +99,14 @@ pub(super) fn finish_hosts(
                     changed, seconds, ..
                 },
             ) => {
-                if let Some(host) = waiting.remove(&i) {
+                // Only a host that removed something gets a line in the
+                // summary.
+                if let Some(host) = waiting.remove(&i)
+                    && changed > 0
+                {
                     reports.push(RootReport {
                         host,
-                        root: "(externals)".into(),
+                        root: "(externals removed)".into(),
                         seconds,
                         changed,
                     });

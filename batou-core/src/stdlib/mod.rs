@@ -30,6 +30,7 @@
 //! | [`CronTab`] | collects the host's `CronJob`s; `mailto`, `env`, `purge`, `user` | `CronTab::new().mailto("ops@example.com")` |
 //! | [`RotatedLogfile`] | path (mapped, may be a glob), `args` (directives), `prerotate`, `postrotate` | `RotatedLogfile::new("var/log/app.log").args(["daily", "rotate 7"])` |
 //! | [`Logrotate`] | collects the host's `RotatedLogfile`s; `common`, `path`, `schedule` (a `CronJob`) | `Logrotate::new().common(["compress"]).schedule("@daily")` |
+//! | [`External`] | `data` (inline or `include_bytes!`), `data_script` (output of a command on the target), `ignore_failure`, `timeout`; environment key `externals` | `External::new("user", "alice").data("uid=1200\n")` |
 //!
 //! Helpers for custom components live on [`crate::component::Deploy`]:
 //! `last_updated`, `file_is_current`, `cmd_succeeds`,

@@ -97,6 +97,8 @@ pub(crate) fn update(
     let file = path(env, host);
     let mut installed = read(target, &file)?;
     change(&mut installed);
+    // A stable order, whatever order the changes came in.
+    installed.sort_by(|a, b| (&a.external, &a.name).cmp(&(&b.external, &b.name)));
     if let Some(dir) = file.parent() {
         target.mkdir(dir, true)?;
     }

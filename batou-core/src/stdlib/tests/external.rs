@@ -74,7 +74,9 @@ impl Externals {
             ),
             (
                 "gen",
-                format!("data=$(cat)\nprintf 'gen %s %s [%s]\\n' \"$1\" \"$2\" \"$data\" >> {log}\n"),
+                format!(
+                    "data=$(cat)\nprintf 'gen %s %s [%s]\\n' \"$1\" \"$2\" \"$data\" >> {log}\n"
+                ),
             ),
             // Exits without reading stdin (the data is 1 MiB: the write
             // gets EPIPE).
@@ -112,9 +114,7 @@ impl Externals {
         predict: bool,
     ) -> (std::result::Result<DeployReport, DeployError>, Vec<Event>) {
         let mut registry = Registry::new();
-        registry
-            .component::<Ext>("ext")
-            .component::<Other>("other");
+        registry.component::<Ext>("ext").component::<Other>("other");
         let mut model = self
             .project
             .model(&registry, &self.ini(components, section));
@@ -152,7 +152,13 @@ fn recorded(record: &serde_json::Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| format!("{}:{}", i["external"].as_str().unwrap(), i["name"].as_str().unwrap()))
+        .map(|i| {
+            format!(
+                "{}:{}",
+                i["external"].as_str().unwrap(),
+                i["name"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
