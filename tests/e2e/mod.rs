@@ -17,5 +17,6 @@ mod remote_unreachable;
 mod resources;
 mod script;
 mod secrets;
+mod secrets_scan;
 mod transcript;
 mod transport;
