@@ -4,6 +4,7 @@ mod agent;
 mod cli;
 mod conversions;
 mod deploy;
+mod load;
 mod malformed;
 mod no_panic;
 mod platforms;
