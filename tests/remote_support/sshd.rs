@@ -38,6 +38,12 @@ impl SshServer {
     /// An sshd on 127.0.0.1 on a free port, reachable as host `target`
     /// (user root) through [`SshServer::ssh_config`].
     pub fn start() -> SshServer {
+        SshServer::start_with("")
+    }
+
+    /// Like [`SshServer::start`], with `extra` lines appended to
+    /// sshd_config (e.g. `SetEnv TMPDIR=/some/dir` for every session).
+    pub fn start_with(extra: &str) -> SshServer {
         let mut last = String::new();
         // A free port can be taken between probing and sshd's bind: retry.
         for _ in 0..5 {
@@ -45,7 +51,7 @@ impl SshServer {
                 .and_then(|l| l.local_addr())
                 .expect("a free port on 127.0.0.1")
                 .port();
-            match SshServer::spawn(None, "127.0.0.1", port) {
+            match SshServer::spawn_with(None, "127.0.0.1", port, extra) {
                 Ok(server) => return server,
                 Err(e) => last = e,
             }
@@ -56,6 +62,16 @@ impl SshServer {
     /// Starts sshd on `ip:port`, inside `netns` when given. `Err` with
     /// sshd's log when it exits before accepting connections.
     pub fn spawn(netns: Option<&str>, ip: &str, port: u16) -> Result<SshServer, String> {
+        SshServer::spawn_with(netns, ip, port, "")
+    }
+
+    /// [`SshServer::spawn`] with `extra` sshd_config lines.
+    pub fn spawn_with(
+        netns: Option<&str>,
+        ip: &str,
+        port: u16,
+        extra: &str,
+    ) -> Result<SshServer, String> {
         assert!(
             Path::new(SSHD).exists(),
             "{SSHD} is missing: the remote tests need openssh-server (see .ci/run)"
@@ -88,7 +104,7 @@ impl SshServer {
              MaxStartups 100:30:200\n\
              MaxSessions 100\n\
              Subsystem sftp internal-sftp\n\
-             LogLevel VERBOSE\n",
+             LogLevel VERBOSE\n{extra}",
             d = d.display()
         );
         fs::write(d.join("sshd_config"), config).unwrap();

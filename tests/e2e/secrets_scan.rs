@@ -1,0 +1,395 @@
+//! Secrets never leak: full deploys of the example with its greeting in
+//! encrypted secrets (age and gpg), locally and over both SSH transports,
+//! under `--debug` and under `--json`, including a rotated secret (whose
+//! diff would show old and new value) and a prediction. Then every byte
+//! they could have left behind is scanned for every secret value, raw and
+//! in simple encodings: stdout and stderr, the whole project (`work/`,
+//! `home/`, and for remote deploys the target directory, agent cache and
+//! lock), the controller's and the target's `TMPDIR` (each a directory
+//! the test owns), GNUPGHOME, and sshd's directory with its log. The only
+//! file allowed to hold a secret is the one deployed to hold it.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use batou_core::secrets::{Provider, store};
+
+use super::remote::{private_dirs, ssh_project};
+use super::support::{Outcome, Project, workspace_root};
+use crate::remote_support::SshServer;
+
+fn identity() -> String {
+    workspace_root()
+        .join("batou-core/tests-data/secrets/age-identity.txt")
+        .display()
+        .to_string()
+}
+
+fn age_member() -> String {
+    std::fs::read_to_string(identity())
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap()
+        .to_string()
+}
+
+/// A throwaway gpg keyring (mode 0700); returns (its dir, key email).
+fn gpg_home() -> (tempfile::TempDir, String) {
+    let home = tempfile::Builder::new()
+        .prefix("batou-gpg-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let email = "batou-scan@example.invalid".to_string();
+    let status = std::process::Command::new("gpg")
+        .env("GNUPGHOME", home.path())
+        .args(["--batch", "--quiet", "--passphrase", "", "--quick-gen-key"])
+        .arg(&email)
+        .args(["default", "default", "never"])
+        .status()
+        .expect("gpg must be installed (apt-get install gnupg)");
+    assert!(status.success(), "gpg --quick-gen-key failed");
+    (home, email)
+}
+
+/// A secret unique to this run, with characters JSON and shells escape.
+fn canary(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("scan-{tag}-{}-{nanos}-\"q\\b$x", std::process::id())
+}
+
+/// How the deploy reaches its host.
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    Local,
+    Remote(&'static str),
+}
+
+/// One scenario: a project, its keys, where things may land.
+struct Scan {
+    p: Project,
+    provider: Provider,
+    gpg: Option<(tempfile::TempDir, String)>,
+    /// The controller's TMPDIR.
+    tmp: tempfile::TempDir,
+    /// The target's TMPDIR (sshd's `SetEnv`), and the sshd.
+    target_tmp: tempfile::TempDir,
+    server: Option<SshServer>,
+    /// The one file meant to contain the secret.
+    deployed: PathBuf,
+}
+
+impl Scan {
+    fn new(provider: Provider, mode: Mode) -> Scan {
+        let tmp = tempfile::Builder::new()
+            .prefix("batou-scan-tmp-")
+            .tempdir()
+            .unwrap();
+        let target_tmp = tempfile::Builder::new()
+            .prefix("batou-scan-ttmp-")
+            .tempdir()
+            .unwrap();
+        // The agent may run as any user: let it use its TMPDIR.
+        std::fs::set_permissions(target_tmp.path(), std::fs::Permissions::from_mode(0o1777))
+            .unwrap();
+        let gpg = matches!(provider, Provider::Gpg).then(gpg_home);
+        let base = "[host:{HOST}]\ncomponents = backend, frontend\ndata-role = primary\ndata-datacenter = home\n\n\
+             [component:backend]\naddress = app.internal:8080\nworkers = 2\n\n\
+             [component:frontend]\ntitle = batou example\n\n[resolver]\napp.internal = 127.0.0.1\n";
+        let (p, server, env, deployed_rel) = match mode {
+            Mode::Local => {
+                let env = format!(
+                    "[environment]\nconnect_method = local\n\n{}",
+                    base.replace("{HOST}", "localhost")
+                );
+                (Project::new(), None, env, "work/backend/etc/backend.conf")
+            }
+            Mode::Remote(method) => {
+                let server = SshServer::start_with(&format!(
+                    "SetEnv TMPDIR={}\n",
+                    target_tmp.path().display()
+                ));
+                // Sessions really get the TMPDIR the test scans.
+                let echoed = crate::remote_support::run(
+                    "ssh",
+                    &[
+                        "-F",
+                        server.ssh_config().to_str().unwrap(),
+                        "target",
+                        "echo $TMPDIR",
+                    ],
+                );
+                assert_eq!(echoed.trim(), target_tmp.path().to_str().unwrap());
+                let p = ssh_project(&server.ssh_config(), "");
+                let env = format!(
+                    "[environment]\nconnect_method = {method}\n{}\n{}",
+                    private_dirs(&p),
+                    base.replace("{HOST}", "target")
+                );
+                (
+                    p,
+                    Some(server),
+                    env,
+                    "remote/target/work/backend/etc/backend.conf",
+                )
+            }
+        };
+        p.write("environments/sec/environment.cfg", &env);
+        let deployed = p.path().join(deployed_rel);
+        Scan {
+            p,
+            provider,
+            gpg,
+            tmp,
+            target_tmp,
+            server,
+            deployed,
+        }
+    }
+
+    /// Encrypts `[backend] greeting = secret` as the environment's secrets.
+    fn encrypt(&self, secret: &str) {
+        let (name, member, home) = match (&self.provider, &self.gpg) {
+            (Provider::Gpg, Some((home, email))) => {
+                ("secrets.cfg.gpg", email.clone(), Some(home.path()))
+            }
+            _ => ("secrets.cfg.age", age_member(), None),
+        };
+        let text = format!("[batou]\nmembers = {member}\n\n[backend]\ngreeting = {secret}\n");
+        store::write(
+            &self.p.path().join("environments/sec").join(name),
+            self.provider,
+            text.as_bytes(),
+            &[member],
+            None,
+            false,
+            home,
+        )
+        .unwrap();
+    }
+
+    fn run(&self, args: &[&str]) -> Outcome {
+        let identity = identity();
+        let mut vars = vec![
+            ("BATOU_AGE_IDENTITIES", identity.as_str()),
+            ("TMPDIR", self.tmp.path().to_str().unwrap()),
+        ];
+        if let Some((home, _)) = &self.gpg {
+            vars.push(("GNUPGHOME", home.path().to_str().unwrap()));
+        }
+        self.p.run_with(args, &vars)
+    }
+
+    /// Every place a secret must not be (besides the outputs).
+    fn places(&self) -> Vec<PathBuf> {
+        let mut out = vec![
+            self.p.path().to_path_buf(),
+            self.tmp.path().to_path_buf(),
+            self.target_tmp.path().to_path_buf(),
+        ];
+        if let Some((home, _)) = &self.gpg {
+            out.push(home.path().to_path_buf());
+        }
+        if let Some(server) = &self.server {
+            out.push(server.dir().to_path_buf());
+        }
+        out
+    }
+}
+
+/// `secret` as it could appear: raw, JSON-escaped, base64 (at each of the
+/// three alignments inside a longer text), hex.
+fn encodings(secret: &str) -> Vec<(String, Vec<u8>)> {
+    let json = serde_json::to_string(secret).unwrap();
+    let mut out = vec![
+        ("raw".to_string(), secret.as_bytes().to_vec()),
+        (
+            "json".to_string(),
+            json.trim_matches('"').as_bytes().to_vec(),
+        ),
+        (
+            "hex".to_string(),
+            secret
+                .bytes()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+                .into_bytes(),
+        ),
+    ];
+    for pad in 0..3 {
+        let mut bytes = vec![b'x'; pad];
+        bytes.extend_from_slice(secret.as_bytes());
+        let encoded = base64(&bytes);
+        // Drop the characters that depend on the padding or what follows.
+        let skip = if pad == 0 { 0 } else { 4 };
+        let inner = &encoded[skip..encoded.len() - 4];
+        out.push((format!("base64+{pad}"), inner.as_bytes().to_vec()));
+    }
+    out
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The files under `dirs` (symlinks not followed) but `allowed` that
+/// contain any of `needles`, found with grep(1), which reads every byte
+/// of every file (a debug build's cached agent binary is 200 MB).
+fn leaks_in(dirs: &[PathBuf], needles: &[Vec<u8>], allowed: &Path) -> Vec<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut grep = std::process::Command::new("grep");
+    grep.args(["-r", "-l", "-a", "-F", "--devices=skip"]);
+    for needle in needles {
+        grep.arg("-e").arg(std::ffi::OsStr::from_bytes(needle));
+    }
+    let out = grep.arg("--").args(dirs).output().expect("grep(1)");
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "grep failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| Path::new(l) != allowed)
+        .map(str::to_string)
+        .collect()
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Deploys with `flag`, rotates the secret, predicts and deploys again;
+/// then scans everything for both secrets.
+fn scan(provider: Provider, mode: Mode, flag: &str) {
+    let s = Scan::new(provider, mode);
+    let first = canary("one");
+    let second = canary("two");
+    s.encrypt(&first);
+    let mut outputs = vec![s.run(&["deploy", flag, "sec"]).success()];
+    let text = std::fs::read_to_string(&s.deployed).unwrap();
+    assert!(text.contains(&format!("greeting = {first}")), "{text}");
+
+    s.encrypt(&second);
+    let predict = s.run(&["deploy", flag, "-P", "sec"]).success();
+    if flag == "--json" {
+        assert!(
+            predict.stdout.contains("\"diff_hidden\"")
+                && predict
+                    .stdout
+                    .contains("Not showing diff as it contains sensitive data."),
+            "{}",
+            predict.stdout
+        );
+    } else {
+        assert!(
+            predict
+                .stdout
+                .contains("Not showing diff as it contains sensitive data."),
+            "{}",
+            predict.stdout
+        );
+    }
+    outputs.push(predict);
+    outputs.push(s.run(&["deploy", flag, "sec"]).success());
+    let text = std::fs::read_to_string(&s.deployed).unwrap();
+    assert!(text.contains(&format!("greeting = {second}")), "{text}");
+    if flag == "--debug" {
+        assert!(
+            outputs[0].stdout.contains("Configured ")
+                && outputs[0].stdout.contains(" component(s) in "),
+            "--debug says more:\n{}",
+            outputs[0].stdout
+        );
+    }
+
+    let mut leaks = Vec::new();
+    for secret in [&first, &second] {
+        let needles = encodings(secret);
+        for (i, o) in outputs.iter().enumerate() {
+            for (name, needle) in &needles {
+                if contains(o.stdout.as_bytes(), needle) {
+                    leaks.push(format!("stdout of run {i} ({name})"));
+                }
+                if contains(o.stderr.as_bytes(), needle) {
+                    leaks.push(format!("stderr of run {i} ({name})"));
+                }
+            }
+        }
+        let needles: Vec<Vec<u8>> = needles.into_iter().map(|(_, n)| n).collect();
+        leaks.extend(leaks_in(&s.places(), &needles, &s.deployed));
+        // The scan does find the current secret where it is meant to be.
+        let expected = if secret == &second {
+            vec![s.deployed.display().to_string()]
+        } else {
+            Vec::new()
+        };
+        assert_eq!(
+            leaks_in(&s.places(), &needles, Path::new("/")),
+            expected,
+            "the scanner finds the deployed secret, and only that"
+        );
+    }
+    assert!(
+        leaks.is_empty(),
+        "{provider:?} {mode:?} {flag}: secret found in {leaks:#?}"
+    );
+}
+
+macro_rules! scans {
+    ($($name:ident: $provider:expr, $mode:expr;)*) => {
+        $(
+            mod $name {
+                use super::*;
+
+                #[test]
+                fn debug() {
+                    scan($provider, $mode, "--debug");
+                }
+
+                #[test]
+                fn json() {
+                    scan($provider, $mode, "--json");
+                }
+            }
+        )*
+    };
+}
+
+scans! {
+    age_local: Provider::Age, Mode::Local;
+    age_ssh: Provider::Age, Mode::Remote("ssh");
+    age_ssh2: Provider::Age, Mode::Remote("ssh2");
+    gpg_local: Provider::Gpg, Mode::Local;
+    gpg_ssh: Provider::Gpg, Mode::Remote("ssh");
+}
+
+#[test]
+fn the_encodings_are_right() {
+    assert_eq!(base64(b"Man"), "TWFu");
+    assert_eq!(base64(b"Ma"), "TWE=");
+    assert_eq!(base64(b"hello world"), "aGVsbG8gd29ybGQ=");
+    let e = encodings("a\"b");
+    assert_eq!(e[1].1, b"a\\\"b");
+}
