@@ -150,7 +150,7 @@ impl Faulty {
     /// still runs, and the deploy lock is free (released, or stale).
     #[track_caller]
     pub fn assert_aftermath(&self, versions: &[(&str, u64)]) {
-        wait_until_no_agent(&self.lock());
+        wait_until_no_agent(&self.lock(), Duration::from_secs(60));
         self.version_of_big(versions);
         let small = std::fs::read_to_string(self.workdir().join("small.txt")).unwrap();
         assert!(
@@ -189,16 +189,33 @@ pub(super) fn temp_files(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Waits (bounded) until the agent named in `lock` has ended.
+/// Waits (at most `patience`) until the agent named in `lock` has ended
+/// and released the lock (an exiting process loses its command line
+/// before its files are closed, so both are awaited).
 #[track_caller]
-pub(super) fn wait_until_no_agent(lock: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while let Some(pid) = super::remote::agent_pid_in(lock)
-        && is_agent(pid)
-    {
-        assert!(Instant::now() < deadline, "the agent {pid} still runs");
+pub(super) fn wait_until_no_agent(lock: &Path, patience: Duration) {
+    let deadline = Instant::now() + patience;
+    loop {
+        let agent = super::remote::agent_pid_in(lock).filter(|pid| is_agent(*pid));
+        if agent.is_none() && lock_is_free(lock) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent {agent:?} still runs or holds {}",
+            lock.display()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Whether flock on `path` succeeds (a missing file is free too).
+fn lock_is_free(path: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(path) else {
+        return true;
+    };
+    // SAFETY: flock on a descriptor we own; closing it releases the lock.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
 }
 
 /// Nobody holds the deploy lock at `path` (flock succeeds).

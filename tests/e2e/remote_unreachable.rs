@@ -5,6 +5,7 @@
 //! orphaned agent ends, the lock is free and the next deploy converges.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::remote::{Background, both_transports};
 use super::remote_faults::{assert_lock_free, temp_files, wait_until_no_agent};
@@ -71,9 +72,11 @@ both_transports! {
         assert_eq!(cluster.read(2, "work/payload/small.txt"), "old\n");
 
         // Back on the network, h2's orphaned agent learns its controller
-        // is gone and ends; every lock is free.
+        // is gone and ends; every lock is free. That takes until sshd's
+        // next retransmission meets the closed connection: TCP's backoff
+        // reaches 120 s at most.
         for k in 0..3 {
-            wait_until_no_agent(&lock(&cluster, k));
+            wait_until_no_agent(&lock(&cluster, k), Duration::from_secs(240));
             assert_lock_free(&lock(&cluster, k));
         }
         p.write("environments/multi.cfg", &env(&cluster, method, "new", None));

@@ -246,7 +246,13 @@ echo BATOU-MISSING
 "#;
 
 /// Receives the binary on stdin, verifies it and moves it into place.
+///
+/// An upload killed before its `mv` (the connection's shell killed, the
+/// host rebooted) leaves its temp file; the cache belongs to this user
+/// alone, so a temp file whose shell (`.tmp.<pid>`) is gone is stale and
+/// removed first.
 const UPLOAD: &str = r#"umask 077
+for s in "$c"/.batou-agent-*.tmp.*; do [ -f "$s" ] && ! kill -0 "${s##*.}" 2>/dev/null && rm -f "$s"; done
 t=$c/.batou-agent-$h.tmp.$$
 if ! cat > "$t"; then rm -f "$t"; echo "BATOU-ERROR upload cannot write $t"; exit 1; fi
 s=$(sum "$t")
@@ -726,6 +732,44 @@ mod tests {
         assert!(!timed_out);
         assert_eq!(line.as_deref(), Some("BATOU-START"));
         assert_eq!(channel.control.wait().unwrap(), Some(0));
+    }
+
+    #[test]
+    fn an_upload_removes_the_temp_files_of_killed_uploads() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = dir.path();
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let dead = gone.id();
+        gone.wait().unwrap();
+        let stale = c.join(format!(".batou-agent-old.tmp.{dead}"));
+        let live = c.join(format!(".batou-agent-old.tmp.{}", std::process::id()));
+        std::fs::write(&stale, b"half").unwrap();
+        std::fs::write(&live, b"being written").unwrap();
+        // sha256("abc")
+        let h = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        let script = format!(
+            "c='{}'; h={h}; f=$c/batou-agent-$h\nsum() {{ sha256sum \"$1\" | cut -d' ' -f1; }}\n{UPLOAD}",
+            c.display()
+        );
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"abc").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "BATOU-UPLOADED"
+        );
+        assert!(!stale.exists(), "the killed upload's temp file is gone");
+        assert!(live.exists(), "a running upload's temp file stays");
+        assert_eq!(
+            std::fs::read(c.join(format!("batou-agent-{h}"))).unwrap(),
+            b"abc"
+        );
     }
 
     #[test]
