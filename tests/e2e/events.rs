@@ -109,6 +109,89 @@ fn a_change_on_one_host_triggers_a_handler_on_another_and_no_change_triggers_not
     assert_eq!(cluster.read(0, handled).lines().count(), 2);
 }
 
+#[test]
+fn a_change_notification_runs_once_on_a_remote_host_when_any_watched_file_changed() {
+    let cluster = Cluster::create(1);
+    let p = cluster.project();
+    let write = |sites: &str, other: &str| {
+        p.write(
+            "environments/watch.cfg",
+            &format!(
+                "[environment]\nconnect_method = ssh\n\n{}[component:watcher]\nsites = {sites}\nother = {other}\n",
+                cluster.host_sections("watcher", |_| String::new())
+            ),
+        )
+    };
+    let site = |name: &str| format!("Watcher > File('sites/{name}.conf')");
+    let handled = "work/watcher/handled.log";
+    let log = || -> Vec<String> {
+        cluster
+            .read(0, handled)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+
+    // First deploy: three new sites, one handler run naming all of them,
+    // after the last one.
+    write("a:1, b:1, c:1", "x");
+    let all = format!("{}, {}, {}", site("a"), site("b"), site("c"));
+    p.run(&["deploy", "watch"]).success().stdout_in_order(&[
+        "h1: Watcher > File('sites/c.conf')",
+        &format!("h1: Trigger change: Watcher.reload ({all})"),
+    ]);
+    assert_eq!(log(), [format!("change {all}")]);
+    assert_eq!(cluster.read(0, "work/watcher/sites/b.conf"), "b 1\n");
+    let meta = std::fs::metadata(cluster.deployed(0, handled)).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&meta),
+        uid_of(&cluster.services[0].name),
+        "the handler ran on the target as its service user"
+    );
+
+    // Nothing changed: no trigger.
+    p.run(&["deploy", "watch"])
+        .success()
+        .stdout_contains("Nothing changed.")
+        .stdout_lacks("Trigger");
+    assert_eq!(log().len(), 1);
+
+    // A file the handler does not watch: no trigger.
+    write("a:1, b:1, c:1", "y");
+    p.run(&["deploy", "watch"])
+        .success()
+        .stdout_contains("h1: Watcher > File('other.txt')")
+        .stdout_lacks("Trigger");
+    assert_eq!(log().len(), 1);
+
+    // Predicting one changed site lists the handler and runs nothing.
+    write("a:1, b:2, c:1", "y");
+    p.run(&["deploy", "-P", "watch"])
+        .success()
+        .stdout_contains(&format!(
+            "h1: Trigger change: Watcher.reload ({})",
+            site("b")
+        ));
+    assert_eq!(log().len(), 1);
+    assert_eq!(cluster.read(0, "work/watcher/sites/b.conf"), "b 1\n");
+
+    // One of the three changed: the handler runs once, for it.
+    let out = p.run(&["deploy", "watch"]).success();
+    assert_eq!(out.stdout.matches("Trigger").count(), 1, "{}", out.stdout);
+    assert_eq!(log()[1..], [format!("change {}", site("b"))]);
+    assert_eq!(cluster.read(0, "work/watcher/sites/b.conf"), "b 2\n");
+
+    // Two at once: still one run, naming both.
+    write("a:2, b:2, c:2", "y");
+    let out = p.run(&["deploy", "watch"]).success();
+    assert_eq!(out.stdout.matches("Trigger").count(), 1, "{}", out.stdout);
+    assert_eq!(log()[2..], [format!("change {}, {}", site("a"), site("c"))]);
+    p.run(&["deploy", "watch"])
+        .success()
+        .stdout_lacks("Trigger");
+    assert_eq!(log().len(), 3);
+}
+
 /// Writes the test externals (shell scripts logging `NAME ACTION [DATA]`
 /// to `log`) into `dir`, owned by `uid`.
 fn write_externals(dir: &Path, log: &Path, uid: Option<u32>) {

@@ -20,6 +20,7 @@ mod remote_faults;
 mod remote_hosts;
 mod remote_interrupt;
 mod remote_narrowing;
+mod remote_system;
 mod remote_unreachable;
 mod resources;
 mod script;

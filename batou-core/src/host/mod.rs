@@ -7,8 +7,8 @@
 //! or the new content, never a half-written one.
 
 mod command;
-mod stream;
 pub mod leftovers;
+mod stream;
 mod users;
 
 use std::fs;

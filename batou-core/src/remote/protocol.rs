@@ -235,6 +235,20 @@ mod tests {
     }
 
     #[test]
+    fn messages_without_the_event_fields_still_parse() {
+        // What a deploy without events sends: the new fields are optional.
+        let request: Request = serde_json::from_str(
+            r#"{"type":"deploy","id":1,"root":0,"name":"app","predict":false}"#,
+        )
+        .unwrap();
+        assert!(matches!(request, Request::Deploy { inputs, .. } if inputs.is_empty()));
+        let reply: Reply =
+            serde_json::from_str(r#"{"type":"deployed","id":1,"changed":0,"seconds":0.1}"#)
+                .unwrap();
+        assert!(matches!(reply, Reply::Deployed { published, .. } if published.is_empty()));
+    }
+
+    #[test]
     fn messages_round_trip_one_per_line() {
         let mut buf = Vec::new();
         write_line(&mut buf, &Reply::Heartbeat).unwrap();

@@ -295,6 +295,20 @@ impl Component for CronTab {
     }
 
     fn verify(&mut self, ctx: &mut Deploy<'_>) -> Result<Verdict> {
+        if let Some(user) = &self.user
+            && ctx.host().user(user)?.is_none()
+        {
+            if ctx.predicting() {
+                // Possibly created by a component before this one.
+                ctx.log(format!(
+                    "user `{user}` does not exist (yet); cannot check its crontab"
+                ));
+                return Ok(Verdict::NeedsUpdate);
+            }
+            return Err(Error::usage(format!(
+                "unknown user `{user}` (the owner of the crontab)"
+            )));
+        }
         let installed = self.installed(ctx)?;
         if significant(&installed) == significant(&self.content) {
             return Ok(Verdict::UpToDate);

@@ -22,7 +22,7 @@
 //! | [`Extract`] | archive (`.tar`, `.tar.gz`/`.tgz`, `.tar.xz`, `.tar.bz2`, `.zip`), `format` ([`ArchiveFormat`]), `target` (default: name minus suffix), `strip`, `create_target_dir` | `Extract::new("app-1.2.tgz").target("app").strip(1)` |
 //! | [`Git`] | URL, one of `branch` / `tag` / `revision`, `target` (default: repository name), `submodules` (default on), `clobber`, `git_config` | `Git::new("https://git.example.org/app.git").branch("main").target("src")` |
 //! | [`SystemdUnit`] | unit name with type suffix; `content` or `template` + `context` / `arg`; `user_unit` / `user_unit_of(user)`, `unit_dir`, `runtime_dir`, `enable`, `running`, `depends_on` (restart when it changed) | `SystemdUnit::new("app.service").template(name, src).depends_on(File::new("app.toml").content(cfg))` |
-//! | [`Program`] | `command` (required), `description`, `cwd`, `env`, `run_as`, `run_as_group`, `restart` (policy), `restart_delay`, plus `SystemdUnit`'s scope, `enable`, `running`, `depends_on` | `Program::new("app").command("bin/app --port 8080").restart("always")` |
+//! | [`Program`] | `command` (required), `description`, `cwd`, `env`, `run_as`, `run_as_group`, `restart` (policy), `restart_delay`, `deployment` (`Hot`, or `Cold`: stopped before earlier components of its root update), plus `SystemdUnit`'s scope, `enable`, `running`, `depends_on` | `Program::new("app").command("bin/app --port 8080").restart("always")` |
 //! | [`User`] | `home`, `create_home`, `shell`, `group` (primary), `groups` (supplementary, added), `system` | `User::new("app").home("/srv/app").shell("/bin/bash").groups(["www-data"])` |
 //! | [`UnixGroup`] | `gid`, `system` | `UnixGroup::new("deploy").gid(2001)` |
 //! | [`DebPackage`] | `version`, `apt_option` (`-o KEY=VALUE`), `update_lists` | `DebPackage::new("nginx")` |
@@ -89,16 +89,16 @@
 //! }
 //! ```
 
+mod account;
 mod archive;
 mod checksum;
-mod account;
 mod command;
 mod content;
 mod cron;
 mod directory;
 mod download;
-mod extract;
 pub mod external;
+mod extract;
 mod file;
 mod git;
 mod logrotate;
@@ -115,23 +115,23 @@ mod systemd;
 #[cfg(test)]
 mod tests;
 
+pub use account::{UnixGroup, User};
 pub use archive::Format as ArchiveFormat;
 pub use checksum::Checksum;
-pub use account::{UnixGroup, User};
 pub use command::Command;
 pub use content::{Content, Presence};
 pub use cron::{CRON_JOB_KEY, CronJob, CronTab};
 pub use directory::Directory;
 pub use download::Download;
-pub use extract::Extract;
 pub use external::{External, ExternalData};
+pub use extract::Extract;
 pub use file::{Assets, File};
 pub use git::{Git, Want as GitWant};
 pub use logrotate::{Logrotate, ROTATED_LOGFILE_KEY, RotatedLogfile};
 pub use mode::{Mode as FileMode, ModeSpec};
 pub use owner::{Group, Owner, Principal};
 pub use package::DebPackage;
-pub use program::Program;
+pub use program::{Deployment, Program};
 pub use purge::Purge;
 pub use structured::{JsonContent, TomlContent, dict_merge};
 pub use symlink::Symlink;

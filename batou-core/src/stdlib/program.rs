@@ -7,6 +7,23 @@ use std::time::Duration;
 use super::systemd::SystemdUnit;
 use crate::component::{Component, Configure};
 use crate::error::{Error, Result};
+use crate::handlers::UpdateScope;
+
+/// How a [`Program`] meets a deploy that changes components before it
+/// (batou's `deployment = hot|cold`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Deployment {
+    /// Keep running while earlier components change; restarted only when
+    /// its unit or its [`Program::depends_on`] components changed.
+    #[default]
+    Hot,
+    /// Stopped before any component that deploys before it in the same
+    /// root is updated (a `before-update` handler with scope
+    /// [`UpdateScope::Precursor`]), then started again by its own deploy:
+    /// the program never sees a half-updated installation. A deploy that
+    /// changes nothing does not stop it.
+    Cold,
+}
 
 /// systemd's `Restart=` values.
 const RESTART_POLICIES: &[&str] = &[
@@ -64,6 +81,7 @@ pub struct Program {
     /// Scope, dependencies, enable/running, forwarded to the unit.
     unit: Option<SystemdUnit>,
     user_scope: bool,
+    deployment: Deployment,
 }
 
 impl Program {
@@ -82,6 +100,7 @@ impl Program {
             restart: "on-failure".into(),
             restart_delay: Duration::from_secs(1),
             user_scope: false,
+            deployment: Deployment::Hot,
         }
     }
 
@@ -131,6 +150,34 @@ impl Program {
     /// `RestartSec=` (default one second).
     pub fn restart_delay(mut self, delay: Duration) -> Self {
         self.restart_delay = delay;
+        self
+    }
+
+    /// [`Deployment::Hot`] (default) or [`Deployment::Cold`]: stop the
+    /// program before the components deployed before it change.
+    ///
+    /// ```
+    /// use batou_core::prelude::*;
+    /// use batou_core::stdlib::{Deployment, Program};
+    ///
+    /// #[derive(Default, Serialize, Deserialize)]
+    /// struct App;
+    ///
+    /// impl Component for App {
+    ///     fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
+    ///         // Updated while the program is stopped.
+    ///         ctx.add(File::new("schema.sql").content("create table t (id int);\n"))?;
+    ///         ctx.add(
+    ///             Program::new("app")
+    ///                 .command("bin/app")
+    ///                 .deployment(Deployment::Cold),
+    ///         )?;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn deployment(mut self, deployment: Deployment) -> Self {
+        self.deployment = deployment;
         self
     }
 
@@ -290,6 +337,11 @@ impl Component for Program {
             .unit
             .take()
             .ok_or_else(|| Error::msg(format!("Program `{}` configured twice", self.name)))?;
+        if self.deployment == Deployment::Cold {
+            // Declared on the Program, which deploys after its unit and
+            // the unit's dependencies: they count as precursors too.
+            ctx.before_update("stop", UpdateScope::Precursor, unit.stop_handler());
+        }
         ctx.add(unit.content(text))?;
         Ok(())
     }

@@ -26,6 +26,7 @@ use super::content::show_change;
 use super::systemctl::{Scope, Systemctl, UnitStatus};
 use crate::component::{Component, Configure, Deploy, Verdict};
 use crate::error::{Error, Result};
+use crate::handlers::Cause;
 use crate::host::FileKind;
 
 /// The unit types systemd knows, by file suffix.
@@ -233,47 +234,14 @@ impl SystemdUnit {
     /// Where the file goes and how the manager is reached; `None` when the
     /// user does not exist (yet).
     fn resolve(&self, ctx: &Deploy<'_>) -> Result<Option<Plan>> {
-        let (default_dir, owner, systemctl) = match &self.scope {
-            Scope::System => (
-                PathBuf::from("/etc/systemd/system"),
-                None,
-                Systemctl::system(),
-            ),
-            Scope::OwnUser => {
-                let home = std::env::var_os("HOME").ok_or_else(|| {
-                    Error::usage(format!(
-                        "{}: HOME is not set, so the user unit directory is unknown; \
-                         give .unit_dir(..)",
-                        self.name
-                    ))
-                })?;
-                (
-                    PathBuf::from(home).join(".config/systemd/user"),
-                    None,
-                    Systemctl::own_user(ctx.host().current_uid(), self.runtime_dir.as_deref()),
-                )
-            }
-            Scope::User(name) => {
-                let Some(user) = ctx.host().user(name)? else {
-                    return Ok(None);
-                };
-                let systemctl = if user.uid == ctx.host().current_uid() {
-                    Systemctl::own_user(user.uid, self.runtime_dir.as_deref())
-                } else {
-                    Systemctl::other_user(&user, self.runtime_dir.as_deref())
-                };
-                (
-                    user.home.join(".config/systemd/user"),
-                    Some((user.uid, user.gid)),
-                    systemctl,
-                )
-            }
+        let Some(found) = locate(&self.name, &self.scope, self.runtime_dir.as_deref(), ctx)? else {
+            return Ok(None);
         };
-        let dir = self.unit_dir.clone().unwrap_or(default_dir);
+        let dir = self.unit_dir.clone().unwrap_or(found.unit_dir);
         Ok(Some(Plan {
             path: dir.join(&self.name),
-            owner,
-            systemctl,
+            owner: found.owner,
+            systemctl: found.systemctl,
             write: false,
             reload: false,
             restart: false,
@@ -282,6 +250,30 @@ impl SystemdUnit {
             enable: false,
             disable: false,
         }))
+    }
+
+    /// A before-update handler that stops this unit when it is running:
+    /// a cold deployment ([`crate::stdlib::Deployment::Cold`]). The unit's
+    /// own deploy starts it again afterwards, since it then finds it
+    /// stopped. Nothing to stop while the unit's user does not exist yet.
+    pub(crate) fn stop_handler(
+        &self,
+    ) -> impl FnMut(&mut Deploy<'_>, &Cause) -> Result<()> + Send + 'static {
+        let name = self.name.clone();
+        let scope = self.scope.clone();
+        let runtime_dir = self.runtime_dir.clone();
+        move |ctx, _cause| {
+            let Some(found) = locate(&name, &scope, runtime_dir.as_deref(), ctx)? else {
+                return Ok(());
+            };
+            // Checked every time rather than remembered: the same model
+            // can be deployed more than once.
+            if found.systemctl.status(ctx, &name)?.is_running() {
+                found.systemctl.run(ctx, &["stop", "--", &name])?;
+                ctx.log(format!("stopped {name} (cold deployment)"));
+            }
+            Ok(())
+        }
     }
 
     /// Creates the missing directories above the unit file, owned by the
@@ -421,9 +413,13 @@ impl Component for SystemdUnit {
         } else if !self.enable && enablement == "enabled" {
             sc.run(ctx, &["disable", "--", &self.name])?;
         }
+        // A cold deployment's handler may have stopped the unit since
+        // verify; then it is started even though verify found it running.
+        let start = plan.start
+            || (self.running && !plan.restart && !sc.status(ctx, &self.name)?.is_running());
         let action = if plan.restart {
             Some(("restart", "restarted"))
-        } else if plan.start {
+        } else if start {
             Some(("start", "started"))
         } else if plan.stop {
             Some(("stop", "stopped"))
@@ -436,7 +432,7 @@ impl Component for SystemdUnit {
             }
             ctx.log(format!("{done} {}", self.name));
         }
-        if self.running && (plan.restart || plan.start) {
+        if self.running && (plan.restart || start) {
             let now = sc.status(ctx, &self.name)?;
             if !now.is_running() {
                 let why = format!("{} is {} after starting it", self.name, now.active_state);
@@ -482,6 +478,58 @@ impl SystemdUnit {
         }
         Ok(())
     }
+}
+
+/// A unit's default directory, the owner of its file, and its manager.
+struct Located {
+    unit_dir: PathBuf,
+    owner: Option<(u32, u32)>,
+    systemctl: Systemctl,
+}
+
+/// Resolves `scope` on the target; `None` when its user does not exist
+/// (yet).
+fn locate(
+    name: &str,
+    scope: &Scope,
+    runtime_dir: Option<&Path>,
+    ctx: &Deploy<'_>,
+) -> Result<Option<Located>> {
+    Ok(Some(match scope {
+        Scope::System => Located {
+            unit_dir: PathBuf::from("/etc/systemd/system"),
+            owner: None,
+            systemctl: Systemctl::system(),
+        },
+        Scope::OwnUser => {
+            let home = std::env::var_os("HOME").ok_or_else(|| {
+                Error::usage(format!(
+                    "{name}: HOME is not set, so the user unit directory is unknown; \
+                     give .unit_dir(..)"
+                ))
+            })?;
+            Located {
+                unit_dir: PathBuf::from(home).join(".config/systemd/user"),
+                owner: None,
+                systemctl: Systemctl::own_user(ctx.host().current_uid(), runtime_dir),
+            }
+        }
+        Scope::User(user) => {
+            let Some(user) = ctx.host().user(user)? else {
+                return Ok(None);
+            };
+            let systemctl = if user.uid == ctx.host().current_uid() {
+                Systemctl::own_user(user.uid, runtime_dir)
+            } else {
+                Systemctl::other_user(&user, runtime_dir)
+            };
+            Located {
+                unit_dir: user.home.join(".config/systemd/user"),
+                owner: Some((user.uid, user.gid)),
+                systemctl,
+            }
+        }
+    }))
 }
 
 /// `app.service`: a known type suffix and no path separator.

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use super::*;
 use crate::stdlib::{File, UnixGroup, User};
@@ -141,25 +141,49 @@ fn a_user_with_shell_home_and_groups_is_created_kept_and_repaired() {
     assert_eq!(s.deploy().0.changed, 0);
 }
 
+/// The fixed gid of the next test; gid + 1 is free too.
+static FIXED_GID: AtomicU32 = AtomicU32::new(0);
+
+/// Two consecutive unused gids, starting at a place that depends on the
+/// process: other runs of this test on the same machine (other worktrees)
+/// must not pick the same ones.
+fn free_gid_pair() -> u32 {
+    let unused = |gid: u32| {
+        !std::process::Command::new("getent")
+            .args(["group", &gid.to_string()])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    let mut gid = 40_000 + (std::process::id() % 10_000) * 2;
+    while !(unused(gid) && unused(gid + 1)) {
+        gid += 2;
+    }
+    gid
+}
+
 #[test]
 fn a_group_with_a_fixed_gid_is_created_and_its_gid_repaired() {
+    let gid = free_gid_pair();
+    FIXED_GID.store(gid, Ordering::SeqCst);
     let s = Stage::new(|scene, ctx| {
         let (_, group, _) = names(scene);
-        ctx.add(UnixGroup::new(group).gid(47311))?;
+        ctx.add(UnixGroup::new(group).gid(FIXED_GID.load(Ordering::SeqCst)))?;
         Ok(())
     });
     let n = Names::new(&s);
     assert_eq!(s.deploy().0.changed, 1);
     assert_eq!(
         sh(&format!("getent group {}", n.group)),
-        format!("{}:x:47311:", n.group)
+        format!("{}:x:{gid}:", n.group)
     );
     assert_eq!(s.deploy().0.changed, 0);
-    sh(&format!("groupmod -g 47312 {}", n.group));
+    sh(&format!("groupmod -g {} {}", gid + 1, n.group));
     assert_eq!(s.deploy().0.changed, 1);
     assert_eq!(
         sh(&format!("getent group {}", n.group)),
-        format!("{}:x:47311:", n.group)
+        format!("{}:x:{gid}:", n.group)
     );
 }
 

@@ -268,3 +268,34 @@ fn an_empty_crontab_user_is_a_configuration_error() {
         .join("\n");
     assert!(text.contains("CronTab: invalid user ``"), "{text}");
 }
+
+#[test]
+fn a_crontab_of_a_user_not_created_yet_predicts_an_install_and_deploying_names_the_user() {
+    // A fresh name nobody has: predicting (the user may come from a
+    // component before the crontab) is no error; deploying is.
+    let name = format!(
+        "btc{}x{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::SeqCst)
+    );
+    let p = Project::new();
+    let ini = env(&name, "tab, jobs", "");
+    let mut model = configure_ok(p.env(&ini), &registry(), &p.options());
+    let (report, events) = deploy_ok(&mut model, true);
+    assert_eq!(report.changed, 2, "{events:#?}");
+    assert_eq!(
+        needing_update(&events),
+        [
+            "Tab > CronTab > File('crontab') > Content('crontab')",
+            "Tab > CronTab"
+        ]
+    );
+    let (result, _) = crate::testutil::deploy(&mut model, false);
+    let e = result.expect_err("a crontab of an unknown user deployed");
+    assert!(
+        matches!(&e.source, crate::error::Error::Usage(m)
+            if m == &format!("unknown user `{name}` (the owner of the crontab)")),
+        "{e}"
+    );
+    assert_eq!(e.component, "Tab > CronTab");
+}

@@ -1,6 +1,11 @@
 //! `Owner` and `Group` (and `File::owner` / `File::group`) against real
 //! users and groups: the tests run as root (as CI does) and create
-//! throwaway accounts, removed again by a guard.
+//! throwaway accounts, removed again by a guard each test holds.
+//!
+//! A scene's build function is a plain `fn`, so it finds its account in a
+//! per-test static; the static holds only the ids ([`Ids`]), never the
+//! guard: statics are not dropped, so a guard kept there would leave the
+//! account behind after every run.
 
 use std::os::unix::fs::MetadataExt;
 use std::sync::OnceLock;
@@ -13,11 +18,21 @@ use crate::testutil::needing_update;
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
-/// A user and a group of the same fresh name; removed on drop.
-struct Account {
+/// The name and ids of a test account.
+struct Ids {
     name: String,
     uid: u32,
     gid: u32,
+}
+
+/// A user and a group of the same fresh name; removed on drop.
+struct Account(Ids);
+
+impl std::ops::Deref for Account {
+    type Target = Ids;
+    fn deref(&self) -> &Ids {
+        &self.0
+    }
 }
 
 fn sh(line: &str) -> bool {
@@ -53,10 +68,19 @@ impl Account {
             sh(&format!("useradd -M -N -g {name} -s /bin/false {name}")),
             "useradd {name}"
         );
-        Account {
+        Account(Ids {
             uid: id_of("passwd", &name),
             gid: id_of("group", &name),
             name,
+        })
+    }
+
+    /// A copy of the ids, for a static the scene reads.
+    fn ids(&self) -> Ids {
+        Ids {
+            name: self.name.clone(),
+            uid: self.uid,
+            gid: self.gid,
         }
     }
 }
@@ -75,11 +99,12 @@ fn ids(path: &std::path::Path) -> (u32, u32) {
     (m.uid(), m.gid())
 }
 
-static NAMED: OnceLock<Account> = OnceLock::new();
+static NAMED: OnceLock<Ids> = OnceLock::new();
 
 #[test]
 fn owner_and_group_by_name_are_applied_kept_and_repaired() {
-    let account = NAMED.get_or_init(Account::new);
+    let guard = Account::new();
+    let account = NAMED.get_or_init(|| guard.ids());
     let s = Stage::new(|_, ctx| {
         let a = NAMED.get().unwrap();
         ctx.add(
@@ -109,11 +134,12 @@ fn owner_and_group_by_name_are_applied_kept_and_repaired() {
     assert_eq!(ids(&s.path("owned")), (account.uid, account.gid));
 }
 
-static KEEP: OnceLock<Account> = OnceLock::new();
+static KEEP: OnceLock<Ids> = OnceLock::new();
 
 #[test]
 fn chown_keeps_the_other_id_and_numeric_ids_work() {
-    let account = KEEP.get_or_init(Account::new);
+    let guard = Account::new();
+    let account = KEEP.get_or_init(|| guard.ids());
     let s = Stage::new(|_, ctx| {
         let a = KEEP.get().unwrap();
         ctx.add(Owner::new("by-id", a.uid))?;
@@ -138,11 +164,11 @@ static LATE: OnceLock<String> = OnceLock::new();
 fn a_user_created_earlier_in_the_same_deploy_is_resolved_at_verify_time() {
     let name = LATE.get_or_init(fresh_name).clone();
     // Removed even if the test fails half-way.
-    let _cleanup = Account {
+    let _cleanup = Account(Ids {
         name: name.clone(),
         uid: 0,
         gid: 0,
-    };
+    });
     let s = Stage::new(|_, ctx| {
         let name = LATE.get().unwrap();
         ctx.add(
@@ -209,11 +235,12 @@ fn an_unknown_user_or_group_is_an_error_naming_it() {
     );
 }
 
-static LINK: OnceLock<Account> = OnceLock::new();
+static LINK: OnceLock<Ids> = OnceLock::new();
 
 #[test]
 fn a_symlinks_own_ids_change_never_its_targets() {
-    let account = LINK.get_or_init(Account::new);
+    let guard = Account::new();
+    let account = LINK.get_or_init(|| guard.ids());
     let s = Stage::new(|_, ctx| {
         let a = LINK.get().unwrap();
         ctx.add(File::new("target").content("t\n"))?;
@@ -231,11 +258,12 @@ fn a_symlinks_own_ids_change_never_its_targets() {
     assert_eq!(s.deploy().0.changed, 0);
 }
 
-static PREDICT: OnceLock<Account> = OnceLock::new();
+static PREDICT: OnceLock<Ids> = OnceLock::new();
 
 #[test]
 fn predicting_changes_no_ids() {
-    let account = PREDICT.get_or_init(Account::new);
+    let guard = Account::new();
+    let account = PREDICT.get_or_init(|| guard.ids());
     let s = Stage::new(|_, ctx| {
         let a = PREDICT.get().unwrap();
         ctx.add(Owner::new("f", a.name.as_str()))?;

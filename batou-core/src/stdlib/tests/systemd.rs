@@ -12,16 +12,16 @@ use crate::testutil::needing_update;
 
 /// What a scene's build function needs to know about its manager.
 #[derive(Clone)]
-struct Manager {
-    user: String,
-    runtime_dir: PathBuf,
-    home: PathBuf,
+pub(super) struct Manager {
+    pub user: String,
+    pub runtime_dir: PathBuf,
+    pub home: PathBuf,
 }
 
 /// Managers by scene case.
 static MANAGERS: Mutex<BTreeMap<usize, Manager>> = Mutex::new(BTreeMap::new());
 
-fn register(s: &Stage, m: &UserManager) {
+pub(super) fn register(s: &Stage, m: &UserManager) {
     MANAGERS.lock().unwrap().insert(
         s.case,
         Manager {
@@ -32,7 +32,7 @@ fn register(s: &Stage, m: &UserManager) {
     );
 }
 
-fn manager(scene: &Scene) -> Manager {
+pub(super) fn manager(scene: &Scene) -> Manager {
     MANAGERS.lock().unwrap()[&scene.case].clone()
 }
 
