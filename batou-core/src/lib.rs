@@ -43,6 +43,8 @@ pub mod event;
 pub mod host;
 pub mod ini;
 pub mod lock;
+#[cfg(test)]
+mod properties;
 pub mod remote;
 pub mod secrets;
 pub mod show;

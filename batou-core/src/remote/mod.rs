@@ -12,3 +12,4 @@ pub mod platform;
 pub mod protocol;
 pub(crate) mod session;
 pub mod target_lock;
+mod untrusted;
