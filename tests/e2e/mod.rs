@@ -1,6 +1,7 @@
 mod support;
 
 mod agent;
+mod catalogue;
 mod cli;
 mod conversions;
 mod deploy;

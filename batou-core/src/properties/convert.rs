@@ -166,7 +166,13 @@ proptest! {
                 for o in &overrides {
                     prop_assert!(FIELDS.contains(&o.key.as_str()), "{:?} accepted", o.key);
                 }
-                prop_assert!(apply_overrides(&t, &[]).is_ok());
+                // A non-finite float does not survive the overlay's JSON
+                // (see the regression test below); anything else does.
+                if t.ratio.is_finite() {
+                    prop_assert!(apply_overrides(&t, &[]).is_ok());
+                } else {
+                    prop_assert!(apply_overrides(&t, &[]).is_err());
+                }
             }
             Err(errors) => {
                 prop_assert!(!errors.is_empty());
@@ -186,4 +192,22 @@ proptest! {
             }
         }
     }
+}
+
+/// Found by `overrides_apply_or_name_exactly_the_bad_keys` (seed 1): a
+/// float override of `1e999` is infinity (as in Python batou), and a
+/// component holding a non-finite float no longer fits the JSON the
+/// overlay works on. It must be a clear error, not a panic or a silently
+/// changed value.
+#[test]
+fn a_component_holding_infinity_takes_no_overrides_and_says_why() {
+    let t = apply_overrides(&Target::default(), &[Override::text("ratio", "1e999")]).unwrap();
+    assert!(t.ratio.is_infinite());
+    let errors = apply_overrides(&t, &[Override::text("port", "8080")]).unwrap_err();
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(errors.len(), 1, "{text:?}");
+    assert!(
+        text[0].contains("ratio") || text[0].contains("finite"),
+        "{text:?}"
+    );
 }
