@@ -5,6 +5,7 @@ mod catalogue;
 mod cli;
 mod conversions;
 mod deploy;
+mod hostile;
 mod malformed;
 mod no_panic;
 mod platforms;
