@@ -144,3 +144,51 @@ fn a_cache_dir_others_may_write_to_is_refused() {
         );
     }
 }
+
+#[test]
+fn an_unknown_host_is_refused_even_if_the_ssh_config_would_trust_it() {
+    let server = SshServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let known_hosts = dir.path().join("known_hosts");
+    for trusting in ["accept-new", "no"] {
+        std::fs::write(&known_hosts, "").unwrap();
+        // The user's config says to trust new (or any) keys.
+        let config = dir.path().join(format!("ssh_config_{trusting}"));
+        let block = server.config_block("target", "root", &known_hosts).replace(
+            "StrictHostKeyChecking yes",
+            &format!("StrictHostKeyChecking {trusting}"),
+        );
+        std::fs::write(&config, block).unwrap();
+        let target = batou_core::transport::Target {
+            ssh_config: Some(config),
+            ..server.target("target")
+        };
+        for (name, t) in transports() {
+            let command = format!("touch {}", marker.display());
+            let refused = match t.start(&target, &command) {
+                Err(e) => matches!(e, batou_core::transport::TransportError::HostKey { .. }),
+                Ok(channel) => {
+                    let (code, _, err) = channel.finish().unwrap();
+                    matches!(
+                        t.diagnose(&target, code, &String::from_utf8_lossy(&err)),
+                        Some(batou_core::transport::TransportError::HostKey { .. })
+                    )
+                }
+            };
+            assert!(
+                refused,
+                "{name} with StrictHostKeyChecking {trusting}: not refused"
+            );
+            assert!(
+                !marker.exists(),
+                "{name} ({trusting}): a command ran on an unknown host"
+            );
+            assert_eq!(
+                std::fs::read_to_string(&known_hosts).unwrap(),
+                "",
+                "{name} ({trusting}): the unknown key was learned"
+            );
+        }
+    }
+}

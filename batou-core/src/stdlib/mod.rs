@@ -17,7 +17,7 @@
 //! | [`JsonContent`] | data (any `Serialize`), `override_with`, `human_readable`, `mode`, `leading`, `sensitive` | `JsonContent::new("up.json", &upstreams)` |
 //! | [`TomlContent`] | data (any `Serialize`, a table), `override_with`, `mode`, `leading`, `sensitive` | `TomlContent::new("app.toml", &settings)` |
 //! | [`Purge`] | glob pattern | `Purge::new("releases/2023-*")` |
-//! | [`Command`] | `unless`, `onlyif`, `cwd`, `env`, `timeout`, `raw` (no template expansion) | `Command::new("make").unless("test -f bin/app")` |
+//! | [`Command`] | `unless`, `onlyif`, `cwd`, `env`, `timeout`, `raw` (no template expansion); expanded `{{ values }}` are shell-quoted | `Command::new("make").unless("test -f bin/app")` |
 //!
 //! Helpers for custom components live on [`crate::component::Deploy`]:
 //! `last_updated`, `file_is_current`, `cmd_succeeds`,
