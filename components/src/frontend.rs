@@ -47,7 +47,7 @@ impl Component for Frontend {
             upstreams: &self.backends,
         }))?;
         ctx.add(Symlink::new("current", "htdocs"))?;
-        ctx.add(Command::new("echo {{ host.name }} > build-id").unless("test -f build-id"))?;
+        ctx.add(Command::new("echo '{{ host.name }}' > build-id").unless("test -f build-id"))?;
         Ok(())
     }
 }

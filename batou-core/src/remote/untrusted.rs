@@ -22,8 +22,12 @@ pub(crate) fn printable(text: &str) -> String {
 
 /// A message from an agent, with control characters other than newlines
 /// and tabs escaped, so a hostile host cannot drive the operator's
-/// terminal.
+/// terminal; an empty one is said to be empty.
 pub(crate) fn agent_text(text: &str) -> String {
+    if text.trim().is_empty() {
+        // An empty reason would make an empty error line.
+        return "(the agent gave no reason)".into();
+    }
     text.chars()
         .map(|c| {
             if c.is_control() && c != '\n' && c != '\t' {
@@ -59,5 +63,8 @@ mod tests {
             format!("{}...", "x".repeat(80))
         );
         assert_eq!(printable("\n"), "\\n");
+        // Found by `a_hostile_agent_cannot_crash_or_mislead_the_controller`
+        // (seed 1): a `fatal` with an empty message made an empty error.
+        assert_eq!(agent_text(" "), "(the agent gave no reason)");
     }
 }
