@@ -360,7 +360,10 @@ fn run(
         .map(|(host, (pre, items))| {
             let mut lines = vec![(pre.clone(), false)];
             for item in items {
-                let gated = matches!(item, Item::Deployed { .. } | Item::Failed { .. });
+                let gated = matches!(
+                    item,
+                    Item::Deployed { .. } | Item::Failed { .. } | Item::Event(_)
+                );
                 lines.push((encode(item, model, host, &binary.hash), gated));
             }
             (host.to_string(), lines)
@@ -614,6 +617,22 @@ fn garbled_huge_and_non_utf8_lines_drop_the_host() {
     assert!(
         lost.iter()
             .any(|(h, m)| h == "beta" && m.contains("longer than")),
+        "{lost:?}"
+    );
+}
+
+#[test]
+fn an_agent_cannot_speak_for_another_host() {
+    let project = Project::new();
+    let model = model(&project);
+    // Events come during a deploy; this one claims to be about `gamma`.
+    let mut beta = greeting();
+    beta.push(Item::Event("I am someone else".into()));
+    beta.push(Item::Deployed { id: 2, changed: 0 });
+    let lost = lost_hosts(run(&model, &honest_alpha(), &(good_preamble(), beta)));
+    assert!(
+        lost.iter()
+            .any(|(h, m)| h == "beta" && m.contains("events of host `gamma`")),
         "{lost:?}"
     );
 }

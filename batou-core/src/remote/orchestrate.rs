@@ -735,7 +735,24 @@ fn run_graph(
             }
         };
         match incoming {
-            Incoming::Reply(_, Reply::Event { event, .. }) => sink.emit(event),
+            Incoming::Reply(i, Reply::Event { event, .. }) => {
+                let own = sessions.get(i).map(|s| s.host.as_str()).unwrap_or_default();
+                match event_host(&event) {
+                    // An agent speaks for its own host only.
+                    Some(other) if other != own => drop_host(
+                        sessions,
+                        model,
+                        i,
+                        format!(
+                            "the agent reported events of host `{}` (protocol violation)",
+                            printable(&other)
+                        ),
+                        &mut running,
+                        &mut lost,
+                    ),
+                    _ => sink.emit(event),
+                }
+            }
             Incoming::Reply(
                 i,
                 Reply::Deployed {
@@ -823,6 +840,15 @@ fn run_graph(
         }
     }
     (reports, first_per_host(lost), failed)
+}
+
+/// The host an event is about, if it names one.
+fn event_host(event: &Event) -> Option<String> {
+    serde_json::to_value(event)
+        .ok()?
+        .get("host")?
+        .as_str()
+        .map(str::to_string)
 }
 
 /// Gives up on the host of session `i`: its running roots are lost.
