@@ -10,6 +10,7 @@
 //! lists every failing row, not just the first.
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use super::secrets::{age_member, identity, project as secrets_project};
@@ -26,6 +27,8 @@ struct Row {
     message: String,
     /// Where the error points, each needle as it appears in the output.
     location: Vec<String>,
+    /// Anything outside the project the row needs while it runs.
+    _outside: Option<tempfile::TempDir>,
 }
 
 const H: &str = "[environment]\nconnect_method = local\n";
@@ -59,6 +62,7 @@ fn env_row(name: &'static str, file: &str, text: &str, message: &str, line: usiz
             // The miette excerpt's header.
             format!("[environments/{file}:{line}:"),
         ],
+        _outside: None,
     }
 }
 
@@ -90,6 +94,7 @@ fn template_row(name: &'static str, case: &str, message: &str, line: usize) -> R
             format!("templated.j2 (line {line})"),
             "host: localhost, component: templated".into(),
         ],
+        _outside: None,
     }
 }
 
@@ -105,6 +110,7 @@ fn cli_row(name: &'static str, args: &[&str], message: &str, location: &str) -> 
         code: 2,
         message: message.into(),
         location: vec![location.into()],
+        _outside: None,
     }
 }
 
@@ -126,6 +132,7 @@ fn secrets_row(
         code: 3,
         message: message.into(),
         location: location.iter().map(|l| l.to_string()).collect(),
+        _outside: None,
     }
 }
 
@@ -668,6 +675,7 @@ fn template_rows() -> Vec<Row> {
             "templates/backend.conf (line 10)".into(),
             "host: localhost, component: backend".into(),
         ],
+        _outside: None,
     });
     rows
 }
@@ -814,7 +822,33 @@ fn secrets_rows() -> Vec<Row> {
         "environments/sec/secret-cert.pem.age",
         b"age-encryption.org/v1\n-> nonsense\n",
     );
+    // An OpenPGP message that was never encrypted (gpg would print it).
+    let unencrypted =
+        Project::new().env_file("sec/environment.cfg", &super::support::example_env());
+    let gnupg = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(gnupg.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let clear = gnupg.path().join("clear.txt");
+    std::fs::write(&clear, "[backend]\ngreeting = forged\n").unwrap();
+    let stored = std::process::Command::new("gpg")
+        .env("GNUPGHOME", gnupg.path())
+        .args(["--batch", "--quiet", "--store", "--output"])
+        .arg(unencrypted.path().join("environments/sec/secrets.cfg.gpg"))
+        .arg(&clear)
+        .output()
+        .expect("gpg must be installed");
+    assert!(stored.status.success());
+    let gnupg_home = gnupg.path().display().to_string();
     vec![
+        Row {
+            _outside: Some(gnupg),
+            ..secrets_row(
+                "secrets_gpg_not_encrypted",
+                unencrypted,
+                vec![("GNUPGHOME", gnupg_home)],
+                "gpg found no encrypted data in it",
+                &["environments/sec/secrets.cfg.gpg"],
+            )
+        },
         secrets_row(
             "secrets_missing_key",
             secrets_project("[backend]\ngreeting = x-secret\n"),
@@ -892,7 +926,7 @@ fn secrets_rows() -> Vec<Row> {
             "secrets_gpg_garbage",
             gpg_garbage,
             vec![("GNUPGHOME", "/nonexistent-gnupg-home".into())],
-            "error while calling gpg: exit code 2 while calling `gpg --batch --quiet --decrypt",
+            "error while calling gpg: exit code 2 while calling `gpg --batch --quiet --status-fd 2 --decrypt",
             &["environments/sec/secrets.cfg.gpg"],
         ),
         secrets_row(

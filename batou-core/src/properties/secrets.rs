@@ -279,6 +279,42 @@ proptest! {
         keys.gpg_home = Some(home.path().join("gnupg"));
         std::fs::create_dir(home.path().join("gnupg")).unwrap();
         let e = keys.decrypt(&path, Provider::Gpg).expect_err("garbage decrypted");
-        prop_assert!(matches!(e, SecretsError::Gpg { .. }), "{e}");
+        prop_assert!(matches!(e, SecretsError::Gpg { .. } | SecretsError::Corrupted { .. }), "{e}");
     }
+}
+
+/// Found by `garbage_gpg_files_are_a_gpg_error` (seed 1): gpg exits 0 on
+/// an OpenPGP message that was never encrypted (here a bare literal data
+/// packet) and prints its content; that must not pass as secrets.
+#[test]
+fn an_unencrypted_openpgp_message_is_not_a_secrets_file() {
+    let home = tempfile::tempdir().unwrap();
+    let gnupg = home.path().join("gnupg");
+    std::fs::create_dir(&gnupg).unwrap();
+    std::fs::set_permissions(&gnupg, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let clear = home.path().join("clear.txt");
+    std::fs::write(&clear, "[backend]\ngreeting = forged\n").unwrap();
+    let path = home.path().join("secrets.cfg.gpg");
+    // `gpg --store`: a literal packet, no encryption, no key needed.
+    let out = std::process::Command::new("gpg")
+        .env("GNUPGHOME", &gnupg)
+        .args(["--batch", "--quiet", "--store", "--output"])
+        .arg(&path)
+        .arg(&clear)
+        .output()
+        .expect("gpg must be installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut keys = Keys::new();
+    keys.gpg_home = Some(gnupg);
+    let e = keys
+        .decrypt(&path, Provider::Gpg)
+        .expect_err("an unencrypted file was accepted");
+    assert!(
+        e.to_string().contains("gpg found no encrypted data in it"),
+        "{e}"
+    );
 }
