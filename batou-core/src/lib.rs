@@ -45,6 +45,8 @@ pub mod host;
 pub mod ini;
 pub mod interrupt;
 pub mod lock;
+#[cfg(test)]
+mod properties;
 pub mod remote;
 pub mod secrets;
 pub mod show;

@@ -47,6 +47,9 @@ impl TemplateError {
 /// The template engine of one deployment run.
 pub struct Templates {
     env: RwLock<Environment<'static>>,
+    /// The same settings, but every `{{ value }}` is shell-quoted: for
+    /// command lines (see [`Templates::expand_shell`]).
+    shell: Environment<'static>,
     known: RwLock<HashSet<String>>,
 }
 
@@ -58,18 +61,45 @@ impl Default for Templates {
 
 impl Templates {
     pub fn new() -> Self {
-        let mut env = Environment::new();
-        let syntax = SyntaxConfig::builder()
-            .line_statement_prefix("@@")
-            .keep_trailing_newline(true)
-            .build()
-            .expect("the @@ line statement prefix is a valid syntax config");
-        env.set_syntax(syntax);
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        let mut shell = batou_environment();
+        shell.set_formatter(shell_quoting_formatter);
         Templates {
-            env: RwLock::new(env),
+            env: RwLock::new(batou_environment()),
+            shell,
             known: RwLock::new(HashSet::new()),
         }
+    }
+
+    /// Expands a shell command line: every `{{ expression }}` becomes one
+    /// shell word, quoted, so an attribute value such as `$(rm -rf /)` or
+    /// `x; reboot` is passed as text and never runs. A value meant as
+    /// shell syntax is marked `{{ value | safe }}`.
+    ///
+    /// ```
+    /// # use batou_core::template::Templates;
+    /// let t = Templates::new();
+    /// let ctx = minijinja::context! { name => "a b; touch /tmp/x" };
+    /// assert_eq!(
+    ///     t.expand_shell("cmd", "echo {{ name }}", &ctx).unwrap(),
+    ///     "echo 'a b; touch /tmp/x'"
+    /// );
+    /// assert_eq!(
+    ///     t.expand_shell("cmd", "{{ '> out' | safe }}", &ctx).unwrap(),
+    ///     "> out"
+    /// );
+    /// ```
+    pub fn expand_shell(
+        &self,
+        name: &str,
+        source: &str,
+        context: &Value,
+    ) -> Result<String, TemplateError> {
+        if !source.contains("{{") && !source.contains("{%") && !source.contains("@@") {
+            return Ok(source.to_string());
+        }
+        self.shell
+            .render_str(source, context)
+            .map_err(|e| TemplateError::from_minijinja(name, &e))
     }
 
     /// Renders `source` (named `name` in errors) with `context`.
@@ -115,6 +145,34 @@ impl Templates {
     }
 }
 
+/// minijinja with batou's settings.
+fn batou_environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    let syntax = SyntaxConfig::builder()
+        .line_statement_prefix("@@")
+        .keep_trailing_newline(true)
+        .build()
+        .expect("the @@ line statement prefix is a valid syntax config");
+    env.set_syntax(syntax);
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env
+}
+
+/// Writes each value as one quoted shell word (values marked safe as
+/// they are).
+fn shell_quoting_formatter(
+    out: &mut minijinja::Output<'_>,
+    _state: &mut minijinja::State<'_, '_>,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
+    let written = if value.is_safe() {
+        write!(out, "{value}")
+    } else {
+        write!(out, "{}", crate::transport::quote(&value.to_string()))
+    };
+    written.map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
+}
+
 fn cache_key(name: &str, source: &str) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(source.as_bytes());
@@ -149,6 +207,41 @@ mod tests {
         assert_eq!(err.name, "greeting.j2");
         assert_eq!(err.line, Some(2));
         assert!(err.message.contains("undefined"), "{}", err.message);
+    }
+
+    #[test]
+    fn shell_expansion_quotes_every_value() {
+        let t = Templates::new();
+        let hostile = [
+            "$(touch /tmp/pwned)",
+            "; rm -rf /",
+            "`id`",
+            "it's",
+            "\"quoted\"",
+            "two\nlines",
+            "",
+            "a b",
+            "*",
+        ];
+        for value in hostile {
+            let out = t
+                .expand_shell("cmd", "printf %s {{ v }}", &context! { v => value })
+                .unwrap();
+            let word = out.strip_prefix("printf %s ").unwrap();
+            // One word that the shell turns back into exactly the value.
+            let echoed = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(format!("printf %s {word}"))
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&echoed.stdout), value, "{out}");
+        }
+        // Plain words stay readable.
+        assert_eq!(
+            t.expand_shell("cmd", "ls {{ d }}", &context! { d => "/srv/app-1.0" })
+                .unwrap(),
+            "ls /srv/app-1.0"
+        );
     }
 
     #[test]

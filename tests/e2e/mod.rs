@@ -1,11 +1,13 @@
 mod support;
 
 mod agent;
+mod catalogue;
 mod cli;
 mod conversions;
 mod deploy;
 mod events;
 mod flags;
+mod hostile;
 mod init;
 mod json_remote;
 mod load;

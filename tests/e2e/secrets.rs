@@ -12,11 +12,11 @@ fn keys_dir() -> PathBuf {
     workspace_root().join("batou-core/tests-data/secrets")
 }
 
-fn identity() -> String {
+pub(super) fn identity() -> String {
     keys_dir().join("age-identity.txt").display().to_string()
 }
 
-fn age_member() -> String {
+pub(super) fn age_member() -> String {
     let text = std::fs::read_to_string(keys_dir().join("age-identity.txt")).unwrap();
     text.lines()
         .find_map(|l| l.strip_prefix("# public key: "))
@@ -26,7 +26,7 @@ fn age_member() -> String {
 
 /// The example environment as `environments/sec/`, without the greeting
 /// (the secrets provide it), and `cleartext` encrypted beside it.
-fn project(cleartext: &str) -> Project {
+pub(super) fn project(cleartext: &str) -> Project {
     let env = example_env().replace("greeting = Hello from {{ host.name }}\n", "");
     let p = Project::new().env_file("sec/environment.cfg", &env);
     encrypt(&p, cleartext);

@@ -17,7 +17,7 @@ use batou_core::transport::{Channel, Target, Transport, TransportError};
 use crate::remote_support::{NetnsHosts, SshServer, User, unique};
 
 /// Both SSH transports, as the registry hands them out.
-fn transports() -> Vec<(&'static str, Arc<dyn Transport>)> {
+pub(super) fn transports() -> Vec<(&'static str, Arc<dyn Transport>)> {
     let registry = Registry::new();
     ["ssh", "ssh2"]
         .into_iter()
@@ -31,7 +31,7 @@ fn transports() -> Vec<(&'static str, Arc<dyn Transport>)> {
 }
 
 /// Runs `command` with `stdin`; `(exit code, stdout, stderr)`.
-fn run(
+pub(super) fn run(
     t: &dyn Transport,
     target: &Target,
     command: &str,
@@ -48,7 +48,7 @@ fn run(
     result
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(super) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
@@ -304,7 +304,7 @@ fn a_changed_host_key_is_refused_and_nothing_runs() {
 
 /// A tiny "agent": says who it runs as and with which arguments, then
 /// echoes its stdin. A unique comment gives it a hash of its own.
-fn agent_script(dir: &Path) -> AgentBinary {
+pub(super) fn agent_script(dir: &Path) -> AgentBinary {
     let path = dir.join(unique("agent-"));
     std::fs::write(
         &path,
@@ -318,7 +318,7 @@ fn agent_script(dir: &Path) -> AgentBinary {
 }
 
 /// Reads the agent's greeting, echoes a line through it and waits for it.
-fn talk_to_agent(name: &str, mut launched: Launched) -> String {
+pub(super) fn talk_to_agent(name: &str, mut launched: Launched) -> String {
     let mut stdout = BufReader::new(std::mem::replace(
         &mut launched.channel.stdout,
         Box::new(std::io::empty()),
@@ -339,7 +339,7 @@ fn talk_to_agent(name: &str, mut launched: Launched) -> String {
     greeting.trim_end().to_string()
 }
 
-fn launch_as(
+pub(super) fn launch_as(
     t: &dyn Transport,
     target: &Target,
     binary: &AgentBinary,

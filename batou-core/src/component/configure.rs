@@ -310,6 +310,18 @@ impl<'a> Configure<'a> {
             .map_err(Error::from)
     }
 
+    /// Expands a shell command line: like [`Configure::expand`], but every
+    /// `{{ value }}` is inserted as one quoted shell word, so attribute
+    /// values cannot inject commands (see
+    /// [`Templates::expand_shell`](crate::template::Templates::expand_shell)).
+    pub fn expand_shell(&self, text: &str) -> Result<String> {
+        let context = self.template_context(None, &[]);
+        self.scope
+            .templates
+            .expand_shell(&self.breadcrumbs, text, &context)
+            .map_err(Error::from)
+    }
+
     fn template_context(&self, component: Option<&Value>, extra: &[(String, Value)]) -> Value {
         let mut map: std::collections::BTreeMap<String, Value> = std::collections::BTreeMap::new();
         map.insert("host".into(), self.scope.host_value.clone());

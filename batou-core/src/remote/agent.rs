@@ -441,10 +441,17 @@ impl State<'_> {
     }
 }
 
-/// The sha256 of the running executable.
+/// The sha256 of the running executable, hashed once per process (the
+/// file a running process was started from is its own for its lifetime;
+/// a replaced file on disk is not what runs).
 pub fn own_hash() -> std::io::Result<String> {
+    static OWN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if let Some(hash) = OWN.get() {
+        return Ok(hash.clone());
+    }
     let exe = std::env::current_exe()?;
-    hash_file(&exe)
+    let hash = hash_file(&exe)?;
+    Ok(OWN.get_or_init(|| hash).clone())
 }
 
 /// The sha256 of a file, as lowercase hex.

@@ -11,11 +11,12 @@ use super::orchestrate::{
 };
 use super::protocol::{Reply, Request};
 use super::session::Incoming;
+use super::untrusted::{agent_text, event_host, printable};
 use crate::configure::Model;
 use crate::event::EventSink;
 
 /// Request ids of `finish`, apart from the roots' (which are root indices).
-const FINISH_ID: u64 = 1 << 62;
+pub(crate) const FINISH_ID: u64 = 1 << 62;
 
 /// Sends `finish` to every host that deployed something in this run (a
 /// host whose roots were all left out by `--hosts`/`--components` is left
@@ -91,8 +92,45 @@ pub(super) fn finish_hosts(
                 break;
             }
         };
+        // The same distrust as during the roots: an agent answers only the
+        // `finish` it was sent, for its own host, in printable words.
+        let hostile = |i: usize, what: String| -> Option<HostFailure> {
+            let host = waiting.get(&i)?.clone();
+            if let Some(s) = sessions.get(i) {
+                s.kill();
+            }
+            Some(HostFailure {
+                host,
+                message: format!("{what} (protocol violation)"),
+            })
+        };
         match incoming {
-            Incoming::Reply(_, Reply::Event { event, .. }) => sink.emit(event),
+            Incoming::Reply(i, Reply::Event { event, .. }) => {
+                let own = sessions.get(i).map(|s| s.host.clone()).unwrap_or_default();
+                match event_host(&event) {
+                    Some(other) if other != own => {
+                        if let Some(f) = hostile(
+                            i,
+                            format!("the agent reported events of host `{}`", printable(&other)),
+                        ) {
+                            waiting.remove(&i);
+                            lost.push(f);
+                        }
+                    }
+                    _ => sink.emit(event),
+                }
+            }
+            Incoming::Reply(i, Reply::Deployed { id, .. } | Reply::Failed { id, .. })
+                if waiting.contains_key(&i) && id != FINISH_ID + i as u64 =>
+            {
+                if let Some(f) = hostile(
+                    i,
+                    format!("the agent answered request #{id}, which it was not sent"),
+                ) {
+                    waiting.remove(&i);
+                    lost.push(f);
+                }
+            }
             Incoming::Reply(
                 i,
                 Reply::Deployed {
@@ -107,7 +145,11 @@ pub(super) fn finish_hosts(
                     reports.push(RootReport {
                         host,
                         root: "(externals removed)".into(),
-                        seconds,
+                        seconds: if seconds.is_finite() && seconds > 0.0 {
+                            seconds
+                        } else {
+                            0.0
+                        },
                         changed,
                     });
                 }
@@ -115,15 +157,19 @@ pub(super) fn finish_hosts(
             Incoming::Reply(i, Reply::Failed { error, .. }) => {
                 if let Some(host) = waiting.remove(&i) {
                     failed.push(RootFailure {
-                        host: error.host.unwrap_or(host),
+                        // The host is the one we asked, whatever it says.
+                        host,
                         component: error.component.unwrap_or_default(),
-                        message: error.message,
+                        message: agent_text(&error.message),
                     });
                 }
             }
             Incoming::Reply(i, Reply::Fatal { message }) => {
                 if let Some(host) = waiting.remove(&i) {
-                    lost.push(HostFailure { host, message });
+                    lost.push(HostFailure {
+                        host,
+                        message: agent_text(&message),
+                    });
                 }
             }
             Incoming::Reply(..) => {}
@@ -142,7 +188,10 @@ pub(super) fn finish_hosts(
                 if let Some(host) = waiting.remove(&session) {
                     lost.push(HostFailure {
                         host,
-                        message: format!("the agent said something unexpected: {message}"),
+                        message: format!(
+                            "the agent said something unexpected: {}",
+                            agent_text(&message)
+                        ),
                     });
                 }
             }

@@ -7,9 +7,10 @@
 
 pub mod agent;
 pub mod bootstrap;
-mod finish;
+pub(crate) mod finish;
 pub mod orchestrate;
 pub mod platform;
 pub mod protocol;
 pub(crate) mod session;
 pub mod target_lock;
+mod untrusted;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use super::bootstrap::{AgentBinary, AgentLaunch, launch};
 use super::protocol::{Holder, PROTOCOL_VERSION, Reply, Request, WireError};
 use super::session::{Incoming, Session};
+use super::untrusted::{agent_text, event_host, first_per_host, printable};
 use crate::configure::Model;
 use crate::error::ConfigError;
 use crate::event::{Event, EventSink, SkipReason};
@@ -235,7 +236,8 @@ pub fn deploy_remote(
     for r in &roots {
         let e = per_host.entry(r.host.clone()).or_default();
         e.0 += r.seconds;
-        e.1 += r.changed;
+        // Counts come from agents; a hostile one must not overflow ours.
+        e.1 = e.1.saturating_add(r.changed);
     }
     let hosts = sessions
         .0
@@ -254,7 +256,9 @@ pub fn deploy_remote(
         })
         .collect();
     Ok(RemoteReport {
-        changed: roots.iter().map(|r| r.changed).sum(),
+        changed: roots
+            .iter()
+            .fold(0usize, |n, r| n.saturating_add(r.changed)),
         connect_seconds,
         deploy_seconds,
         hosts,
@@ -365,6 +369,7 @@ fn await_configured(
         .map(|r| (r.host.clone(), r.name.clone()))
         .collect();
     let mut waiting: Vec<usize> = sessions.0.iter().flatten().map(|s| s.index).collect();
+    let mut greeted_sessions: Vec<usize> = Vec::new();
     let mut lost = Vec::new();
     let mut locked = Vec::new();
     // (message, origin) → (error, affected hosts)
@@ -417,7 +422,10 @@ fn await_configured(
                 if let Some(s) = sessions.get(session) {
                     lost.push(HostFailure {
                         host: s.host.clone(),
-                        message: format!("the agent said something unexpected: {message}"),
+                        message: format!(
+                            "the agent said something unexpected: {}",
+                            agent_text(&message)
+                        ),
                     });
                     s.kill();
                 }
@@ -428,17 +436,66 @@ fn await_configured(
         let Some(session) = sessions.get(index) else {
             continue;
         };
-        match reply {
-            Reply::Hello { protocol, .. } if protocol != PROTOCOL_VERSION => {
+        if !waiting.contains(&index) {
+            // Already configured or given up on: only an agent giving up
+            // matters now (its host is not deployed).
+            if let Reply::Fatal { message } = reply
+                && !lost.iter().any(|l| l.host == session.host)
+            {
                 lost.push(HostFailure {
                     host: session.host.clone(),
-                    message: format!(
-                        "the agent speaks protocol {protocol}, we speak {PROTOCOL_VERSION}"
-                    ),
+                    message: agent_text(&message),
                 });
+            }
+            continue;
+        }
+        let greeted = greeted_sessions.contains(&index);
+        let violation = |lost: &mut Vec<HostFailure>, message: String| {
+            lost.push(HostFailure {
+                host: session.host.clone(),
+                message,
+            });
+            session.kill();
+        };
+        match reply {
+            Reply::Hello { protocol, .. } if protocol != PROTOCOL_VERSION => {
+                violation(
+                    &mut lost,
+                    format!("the agent speaks protocol {protocol}, we speak {PROTOCOL_VERSION}"),
+                );
                 waiting.retain(|i| *i != index);
             }
-            Reply::Hello { .. } | Reply::Heartbeat | Reply::Event { .. } => {}
+            Reply::Hello { binary_hash, .. } if binary_hash != options.binary.hash => {
+                violation(
+                    &mut lost,
+                    format!(
+                        "the agent runs binary {}, not the {} the controller started",
+                        printable(&binary_hash),
+                        options.binary.hash
+                    ),
+                );
+                waiting.retain(|i| *i != index);
+            }
+            Reply::Hello { .. } if greeted => {
+                violation(&mut lost, "the agent greeted twice".into());
+                waiting.retain(|i| *i != index);
+            }
+            Reply::Hello { .. } => greeted_sessions.push(index),
+            Reply::Heartbeat => {}
+            Reply::Configured { .. }
+            | Reply::LockHeld { .. }
+            | Reply::Event { .. }
+            | Reply::Deployed { .. }
+            | Reply::Failed { .. }
+                if !greeted =>
+            {
+                violation(
+                    &mut lost,
+                    "the agent answered before it greeted (protocol violation)".into(),
+                );
+                waiting.retain(|i| *i != index);
+            }
+            Reply::Event { .. } => {}
             Reply::LockHeld { holder } => {
                 locked.push((session.host.clone(), holder));
                 waiting.retain(|i| *i != index);
@@ -446,7 +503,7 @@ fn await_configured(
             Reply::Fatal { message } => {
                 lost.push(HostFailure {
                     host: session.host.clone(),
-                    message,
+                    message: agent_text(&message),
                 });
                 waiting.retain(|i| *i != index);
             }
@@ -459,7 +516,7 @@ fn await_configured(
                     sink.emit(Event::Warning {
                         host: Some(session.host.clone()),
                         component: None,
-                        message,
+                        message: agent_text(&message),
                     });
                 }
                 if errors.is_empty() && roots != expected {
@@ -478,17 +535,24 @@ fn await_configured(
                         &session.host,
                     );
                 }
-                for e in errors {
+                for mut e in errors {
+                    e.message = agent_text(&e.message);
                     merge(&mut merged, e, &session.host);
                 }
                 waiting.retain(|i| *i != index);
             }
-            Reply::Deployed { .. } | Reply::Failed { .. } => {}
+            Reply::Deployed { .. } | Reply::Failed { .. } => {
+                violation(
+                    &mut lost,
+                    "the agent reported a deploy before it was configured".into(),
+                );
+                waiting.retain(|i| *i != index);
+            }
         }
     }
     if !lost.is_empty() {
         sessions.close_all();
-        return Err(RemoteFailure::Connect(lost));
+        return Err(RemoteFailure::Connect(first_per_host(lost)));
     }
     if !locked.is_empty() {
         sessions.close_all();
@@ -705,45 +769,96 @@ fn run_graph(
                 continue;
             }
         };
+        // A host we gave up on may still have replies in flight.
+        let from_lost_host = match &incoming {
+            Incoming::Reply(i, _) => sessions
+                .get(*i)
+                .is_some_and(|s| lost.iter().any(|l| l.host == s.host)),
+            Incoming::Closed { session, .. } | Incoming::Garbled { session, .. } => sessions
+                .get(*session)
+                .is_some_and(|s| lost.iter().any(|l| l.host == s.host)),
+        };
+        if from_lost_host {
+            continue;
+        }
+        // An agent may only answer for roots it was asked to deploy on its
+        // own host; anything else is a broken or hostile agent, and its
+        // host is dropped rather than believed.
+        let asked = |i: usize, id: u64| -> Result<usize, String> {
+            let host = sessions.get(i).map(|s| s.host.as_str()).unwrap_or_default();
+            match usize::try_from(id) {
+                Ok(id) if running.contains_key(&id) && model.roots[id].host == host => Ok(id),
+                _ => Err(format!(
+                    "the agent answered for root #{id}, which it was not asked to deploy (protocol violation)"
+                )),
+            }
+        };
         match incoming {
-            Incoming::Reply(_, Reply::Event { event, .. }) => sink.emit(event),
+            Incoming::Reply(i, Reply::Event { event, .. }) => {
+                let own = sessions.get(i).map(|s| s.host.as_str()).unwrap_or_default();
+                match event_host(&event) {
+                    // An agent speaks for its own host only.
+                    Some(other) if other != own => drop_host(
+                        sessions,
+                        model,
+                        i,
+                        format!(
+                            "the agent reported events of host `{}` (protocol violation)",
+                            printable(&other)
+                        ),
+                        &mut running,
+                        &mut lost,
+                    ),
+                    _ => sink.emit(event),
+                }
+            }
             Incoming::Reply(
-                _,
+                i,
                 Reply::Deployed {
                     id,
                     changed,
                     seconds,
                     published,
                 },
-            ) => {
-                let id = id as usize;
-                if running.remove(&id).is_some() {
+            ) => match asked(i, id) {
+                Ok(id) => {
+                    running.remove(&id);
                     ledger.record(id, changed > 0, &published);
                     let root = &model.roots[id];
                     reports.push(RootReport {
                         host: root.host.clone(),
                         root: root.name.clone(),
-                        seconds,
+                        seconds: if seconds.is_finite() && seconds > 0.0 {
+                            seconds
+                        } else {
+                            0.0
+                        },
                         changed,
                     });
                     release(id, &mut waiting_on, &mut ready, &mut done);
                 }
-            }
-            Incoming::Reply(i, Reply::Failed { id, error }) => {
-                running.remove(&(id as usize));
-                let host = sessions.get(i).map(|s| s.host.clone()).unwrap_or_default();
-                failed.push(RootFailure {
-                    host: error.host.unwrap_or(host),
-                    component: error.component.unwrap_or_default(),
-                    message: error.message,
-                });
-            }
+                Err(message) => drop_host(sessions, model, i, message, &mut running, &mut lost),
+            },
+            Incoming::Reply(i, Reply::Failed { id, error }) => match asked(i, id) {
+                Ok(id) => {
+                    running.remove(&id);
+                    failed.push(RootFailure {
+                        // The host is the one we asked, whatever it says.
+                        host: model.roots[id].host.clone(),
+                        component: error
+                            .component
+                            .unwrap_or_else(|| model.roots[id].name.clone()),
+                        message: agent_text(&error.message),
+                    });
+                }
+                Err(message) => drop_host(sessions, model, i, message, &mut running, &mut lost),
+            },
             Incoming::Reply(i, Reply::Fatal { message }) => {
                 if let Some(s) = sessions.get(i) {
                     running.retain(|id, _| model.roots[*id].host != s.host);
                     lost.push(HostFailure {
                         host: s.host.clone(),
-                        message,
+                        message: agent_text(&message),
                     });
                 }
             }
@@ -775,7 +890,10 @@ fn run_graph(
                     running.retain(|id, _| model.roots[*id].host != s.host);
                     lost.push(HostFailure {
                         host: s.host.clone(),
-                        message: format!("the agent said something unexpected: {message}"),
+                        message: format!(
+                            "the agent said something unexpected: {}",
+                            agent_text(&message)
+                        ),
                     });
                     s.kill();
                 }
@@ -789,7 +907,26 @@ fn run_graph(
         })
         .map(|id| (model.roots[id].host.clone(), model.roots[id].name.clone()))
         .collect();
-    (reports, lost, failed, undone)
+    (reports, first_per_host(lost), failed, undone)
+}
+
+/// Gives up on the host of session `i`: its running roots are lost.
+fn drop_host(
+    sessions: &Sessions,
+    model: &Model,
+    i: usize,
+    message: String,
+    running: &mut BTreeMap<usize, Instant>,
+    lost: &mut Vec<HostFailure>,
+) {
+    if let Some(s) = sessions.get(i) {
+        running.retain(|id, _| model.roots[*id].host != s.host);
+        lost.push(HostFailure {
+            host: s.host.clone(),
+            message,
+        });
+        s.kill();
+    }
 }
 
 fn check_heartbeats(

@@ -202,26 +202,93 @@ pub fn write_line<T: Serialize>(out: &mut dyn Write, message: &T) -> std::io::Re
     out.flush()
 }
 
-/// Reads one message; `Ok(None)` at end of input.
+/// The longest request line an agent accepts: a `configure` carries the
+/// whole environment and every whole-file secret.
+pub const MAX_REQUEST_LINE: usize = 256 << 20;
+
+/// The longest reply line the controller accepts from an agent (an event
+/// with a large diff fits many times over); a longer one is a protocol
+/// violation, so a hostile or broken agent cannot exhaust the
+/// controller's memory with one endless line.
+pub const MAX_REPLY_LINE: usize = 64 << 20;
+
+/// One line read by [`read_bounded_line`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum BoundedLine {
+    /// A complete line (without its `\n`; a last line without one counts).
+    Line(Vec<u8>),
+    /// The line grew past the limit; the rest of it was not read.
+    TooLong,
+    /// End of input before any byte.
+    End,
+}
+
+/// Reads up to and including the next `\n`, keeping at most `max` bytes
+/// in memory.
+pub fn read_bounded_line(input: &mut dyn BufRead, max: usize) -> std::io::Result<BoundedLine> {
+    let mut line = Vec::new();
+    loop {
+        let (used, done) = {
+            let buf = match input.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if buf.is_empty() {
+                return Ok(if line.is_empty() {
+                    BoundedLine::End
+                } else {
+                    BoundedLine::Line(line)
+                });
+            }
+            match buf.iter().position(|b| *b == b'\n') {
+                Some(i) => {
+                    line.extend_from_slice(&buf[..i]);
+                    (i + 1, true)
+                }
+                None => {
+                    line.extend_from_slice(buf);
+                    (buf.len(), false)
+                }
+            }
+        };
+        input.consume(used);
+        if line.len() > max {
+            return Ok(BoundedLine::TooLong);
+        }
+        if done {
+            return Ok(BoundedLine::Line(line));
+        }
+    }
+}
+
+/// Decodes one protocol line (blank lines are the caller's business).
+pub fn decode<T: for<'de> Deserialize<'de>>(line: &[u8]) -> Result<T, String> {
+    let text = std::str::from_utf8(line).map_err(|e| format!("not UTF-8: {e}"))?;
+    serde_json::from_str(text)
+        .map_err(|e| format!("{e}: {}", text.trim().chars().take(200).collect::<String>()))
+}
+
+/// Reads one request; `Ok(None)` at end of input.
 pub fn read_line<T: for<'de> Deserialize<'de>>(
     input: &mut dyn BufRead,
 ) -> std::io::Result<Option<T>> {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if input.read_line(&mut line)? == 0 {
-            return Ok(None);
-        }
-        if !line.trim().is_empty() {
-            break;
-        }
-    }
-    serde_json::from_str(&line).map(Some).map_err(|e| {
+    let bad = |message: String| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!("bad protocol line: {e}"),
+            format!("bad protocol line: {message}"),
         )
-    })
+    };
+    loop {
+        match read_bounded_line(input, MAX_REQUEST_LINE)? {
+            BoundedLine::End => return Ok(None),
+            BoundedLine::TooLong => {
+                return Err(bad(format!("longer than {} MiB", MAX_REQUEST_LINE >> 20)));
+            }
+            BoundedLine::Line(line) if line.trim_ascii().is_empty() => continue,
+            BoundedLine::Line(line) => return decode(&line).map(Some).map_err(bad),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -277,5 +344,33 @@ mod tests {
             })
         ));
         assert!(read_line::<Reply>(&mut input).unwrap().is_none());
+    }
+
+    #[test]
+    fn lines_longer_than_the_limit_are_cut_off_not_buffered() {
+        let mut input = std::io::BufReader::with_capacity(
+            7,
+            std::io::Cursor::new(b"short\n0123456789abcdef\nlast".to_vec()),
+        );
+        let mut read = || read_bounded_line(&mut input, 10).unwrap();
+        assert_eq!(read(), BoundedLine::Line(b"short".to_vec()));
+        assert_eq!(read(), BoundedLine::TooLong);
+    }
+
+    #[test]
+    fn a_last_line_without_newline_counts_and_then_the_end() {
+        let mut input = std::io::Cursor::new(b"a\n\nb".to_vec());
+        let mut read = || read_bounded_line(&mut input, 10).unwrap();
+        assert_eq!(read(), BoundedLine::Line(b"a".to_vec()));
+        assert_eq!(read(), BoundedLine::Line(Vec::new()));
+        assert_eq!(read(), BoundedLine::Line(b"b".to_vec()));
+        assert_eq!(read(), BoundedLine::End);
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_a_protocol_error() {
+        let mut input = std::io::Cursor::new(b"\xff\xfe{}\n".to_vec());
+        let e = read_line::<Reply>(&mut input).unwrap_err();
+        assert!(e.to_string().contains("not UTF-8"), "{e}");
     }
 }

@@ -1,11 +1,11 @@
 //! The controller's end of one agent connection.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::protocol::{self, Reply, Request};
+use super::protocol::{self, BoundedLine, Reply, Request};
 use crate::transport::{Channel, ChannelControl};
 
 /// What the reader threads report to the orchestrator.
@@ -141,24 +141,31 @@ fn read_replies(
     tail: Arc<Mutex<Vec<u8>>>,
 ) {
     let mut reader = BufReader::new(stdout);
-    let mut line = String::new();
     loop {
-        line.clear();
-        match reader.read_line(&mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
+        let line = match protocol::read_bounded_line(&mut reader, protocol::MAX_REPLY_LINE) {
+            Ok(BoundedLine::Line(line)) => line,
+            Ok(BoundedLine::End) | Err(_) => break,
+            Ok(BoundedLine::TooLong) => {
+                // Reading on would mean buffering the rest of an endless
+                // line; the orchestrator drops the connection.
+                let _ = incoming.send(Incoming::Garbled {
+                    session: index,
+                    message: format!("a line longer than {} MiB", protocol::MAX_REPLY_LINE >> 20),
+                });
+                break;
+            }
+        };
         if let Ok(mut t) = last_seen.lock() {
             *t = Instant::now();
         }
-        if line.trim().is_empty() {
+        if line.trim_ascii().is_empty() {
             continue;
         }
-        let message = match serde_json::from_str::<Reply>(&line) {
+        let message = match protocol::decode::<Reply>(&line) {
             Ok(reply) => Incoming::Reply(index, reply),
-            Err(e) => Incoming::Garbled {
+            Err(message) => Incoming::Garbled {
                 session: index,
-                message: format!("{e}: {}", line.trim().chars().take(200).collect::<String>()),
+                message,
             },
         };
         if incoming.send(message).is_err() {

@@ -6,7 +6,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -61,9 +61,19 @@ fn read_holder(file: &mut File) -> Option<Holder> {
 
 /// Takes the lock at `path` for `holder`. With `break_lock`, a live holder
 /// is terminated (SIGTERM, then SIGKILL) first.
+///
+/// The lock file is written to while the agent runs (often as root), so it
+/// must be ours: its directory is created private (0700), a directory
+/// that other users may write to (without the sticky bit) or that belongs
+/// to another user is refused, the file itself is never followed through a
+/// symlink, and a file owned by another user is refused.
 pub fn acquire(path: &Path, holder: &Holder, break_lock: bool) -> std::io::Result<Acquired> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        check_lock_dir(dir)?;
     }
     let mut file = OpenOptions::new()
         .read(true)
@@ -71,7 +81,25 @@ pub fn acquire(path: &Path, holder: &Holder, break_lock: bool) -> std::io::Resul
         .create(true)
         .truncate(false)
         .mode(0o600)
-        .open(path)?;
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                unsafe_lock(path, "it is a symlink")
+            } else {
+                e
+            }
+        })?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(unsafe_lock(path, "it is not a regular file"));
+    }
+    if meta.uid() != effective_uid() {
+        return Err(unsafe_lock(
+            path,
+            &format!("it belongs to uid {}, not to us", meta.uid()),
+        ));
+    }
     let mut stale = None;
     if try_flock(&file)? {
         stale = read_holder(&mut file);
@@ -93,6 +121,49 @@ pub fn acquire(path: &Path, holder: &Holder, break_lock: bool) -> std::io::Resul
     writeln!(file, "{text}")?;
     file.sync_all()?;
     Ok(Acquired::Locked(TargetLock { file, stale }))
+}
+
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    unsafe { libc::geteuid() }
+}
+
+fn unsafe_lock(path: &Path, why: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::PermissionDenied,
+        format!("refusing to use {} as a lock file: {why}", path.display()),
+    )
+}
+
+/// Whoever can write to the lock's directory could swap the lock file for
+/// a link to something we would then overwrite.
+fn check_lock_dir(dir: &Path) -> std::io::Result<()> {
+    let meta = std::fs::metadata(dir)?;
+    let mode = meta.mode();
+    let others_write = mode & 0o022 != 0;
+    let sticky = mode & 0o1000 != 0;
+    let refuse = |why: String| {
+        std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "refusing to keep the deploy lock in {}: {why}",
+                dir.display()
+            ),
+        )
+    };
+    if meta.uid() != effective_uid() && meta.uid() != 0 {
+        return Err(refuse(format!(
+            "it belongs to uid {}, not to us",
+            meta.uid()
+        )));
+    }
+    if others_write && !sticky {
+        return Err(refuse(format!(
+            "other users may write to it (mode {:o})",
+            mode & 0o7777
+        )));
+    }
+    Ok(())
 }
 
 fn terminate(pid: u32, file: &File) -> std::io::Result<()> {
@@ -160,6 +231,66 @@ mod tests {
             acquire(&path, &holder(1), false).unwrap(),
             Acquired::Locked(_)
         ));
+    }
+
+    #[test]
+    fn the_lock_and_its_directory_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new/deploy.lock");
+        let _lock = acquire(&path, &holder(1), false).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+    }
+
+    #[test]
+    fn a_symlinked_lock_file_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        let path = dir.path().join("deploy.lock");
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let e = acquire(&path, &holder(1), false).unwrap_err();
+        assert!(e.to_string().contains("it is a symlink"), "{e}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    }
+
+    #[test]
+    fn a_lock_directory_others_may_write_to_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = acquire(&open.join("deploy.lock"), &holder(1), false).unwrap_err();
+        assert!(e.to_string().contains("other users may write to it"), "{e}");
+        assert!(!open.join("deploy.lock").exists());
+        // The sticky bit (as on /tmp) makes it safe enough: others cannot
+        // replace our file there.
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        assert!(matches!(
+            acquire(&open.join("deploy.lock"), &holder(1), false).unwrap(),
+            Acquired::Locked(_)
+        ));
+    }
+
+    #[test]
+    fn a_lock_file_or_directory_of_another_user_is_refused() {
+        if effective_uid() != 0 {
+            panic!("this test needs root (to give files away); the test suite runs as root in CI");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let theirs = dir.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        let e = acquire(&theirs.join("deploy.lock"), &holder(1), false).unwrap_err();
+        assert!(e.to_string().contains("belongs to uid 65534"), "{e}");
+        let path = dir.path().join("deploy.lock");
+        std::fs::write(&path, "").unwrap();
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+        let e = acquire(&path, &holder(1), false).unwrap_err();
+        assert!(e.to_string().contains("belongs to uid 65534"), "{e}");
     }
 
     #[test]

@@ -49,7 +49,10 @@ pub enum SecretsError {
     Recipient { member: String, message: String },
     #[error("no recipients in [batou] members of {}", .file.display())]
     NoRecipients { file: PathBuf },
-    #[error("error while calling gpg: exit code {code:?} while calling `{command}`\n{stderr}")]
+    #[error(
+        "error while calling gpg: {} while calling `{command}`\n{stderr}",
+        .code.map_or("killed by a signal".to_string(), |c| format!("exit code {c}"))
+    )]
     Gpg {
         command: String,
         code: Option<i32>,

@@ -31,6 +31,16 @@ fn run(
     input: Option<&[u8]>,
     home: Option<&Path>,
 ) -> Result<Vec<u8>, SecretsError> {
+    run_with_stderr(args, input, home).map(|(stdout, _)| stdout)
+}
+
+/// Runs gpg; on success its stdout and stderr. Machine-readable status
+/// lines (`--status-fd 2`) are left out of the stderr shown in errors.
+fn run_with_stderr(
+    args: &[String],
+    input: Option<&[u8]>,
+    home: Option<&Path>,
+) -> Result<(Vec<u8>, String), SecretsError> {
     let program = binary();
     let command = format!("{program} {}", args.join(" "));
     let mut cmd = Command::new(program);
@@ -67,28 +77,49 @@ fn run(
         program: program.to_string(),
         source,
     })?;
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     if !output.status.success() {
+        let shown: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.starts_with("[GNUPG:]"))
+            .collect();
         return Err(SecretsError::Gpg {
             command,
             code: output.status.code(),
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            stderr: shown.join("\n").trim().to_string(),
         });
     }
-    Ok(output.stdout)
+    Ok((output.stdout, stderr))
 }
 
 /// `gpg --batch --decrypt FILE`; `home` overrides `GNUPGHOME`.
+///
+/// gpg also "decrypts" an OpenPGP message that was never encrypted (a bare
+/// literal or compressed packet) and exits 0; such a file is refused, so
+/// secrets always come from a file encrypted to the members.
 pub fn decrypt(file: &Path, home: Option<&Path>) -> Result<Vec<u8>, SecretsError> {
-    run(
+    let (plain, stderr) = run_with_stderr(
         &[
             "--batch".into(),
             "--quiet".into(),
+            "--status-fd".into(),
+            "2".into(),
             "--decrypt".into(),
             file.display().to_string(),
         ],
         None,
         home,
-    )
+    )?;
+    if !stderr
+        .lines()
+        .any(|l| l.starts_with("[GNUPG:] DECRYPTION_OKAY"))
+    {
+        return Err(SecretsError::Corrupted {
+            file: file.to_path_buf(),
+            message: "gpg found no encrypted data in it".into(),
+        });
+    }
+    Ok(plain)
 }
 
 /// `gpg --batch --encrypt -r M…`, cleartext on stdin, ciphertext returned.

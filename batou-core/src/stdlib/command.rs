@@ -12,7 +12,12 @@ use crate::host::CommandSpec;
 /// Without guards it runs on every deploy. `unless` skips it when the
 /// guard command succeeds; `onlyif` runs it only when the guard succeeds.
 /// Command lines are template-expanded (`{{ component.port }}`,
-/// `{{ host.name }}`) when configured.
+/// `{{ host.name }}`) when configured, and every expanded value is
+/// inserted as one shell-quoted word: an attribute such as
+/// `$(touch /tmp/pwned)` or `x; reboot` reaches the command as text and
+/// never runs. So write `echo {{ component.name }}`, not
+/// `echo '{{ component.name }}'`; mark a value that is meant as shell
+/// syntax with `{{ value | safe }}`.
 ///
 /// ```
 /// use batou_core::prelude::*;
@@ -107,12 +112,12 @@ impl Component for Command {
             self.cwd = Some(ctx.map(cwd));
         }
         if self.expand {
-            self.line = ctx.expand(&self.line)?;
+            self.line = ctx.expand_shell(&self.line)?;
             if let Some(g) = &self.unless {
-                self.unless = Some(ctx.expand(g)?);
+                self.unless = Some(ctx.expand_shell(g)?);
             }
             if let Some(g) = &self.onlyif {
-                self.onlyif = Some(ctx.expand(g)?);
+                self.onlyif = Some(ctx.expand_shell(g)?);
             }
         }
         Ok(())

@@ -17,7 +17,7 @@
 //! | [`JsonContent`] | data (any `Serialize`), `override_with`, `human_readable`, `mode`, `leading`, `sensitive` | `JsonContent::new("up.json", &upstreams)` |
 //! | [`TomlContent`] | data (any `Serialize`, a table), `override_with`, `mode`, `leading`, `sensitive` | `TomlContent::new("app.toml", &settings)` |
 //! | [`Purge`] | glob pattern | `Purge::new("releases/2023-*")` |
-//! | [`Command`] | `unless`, `onlyif`, `cwd`, `env`, `timeout`, `raw` (no template expansion) | `Command::new("make").unless("test -f bin/app")` |
+//! | [`Command`] | `unless`, `onlyif`, `cwd`, `env`, `timeout`, `raw` (no template expansion); expanded `{{ values }}` are shell-quoted | `Command::new("make").unless("test -f bin/app")` |
 //! | [`Download`] | URL (http/https; a password becomes basic auth, shown as `****`), `checksum` (required: `sha256:<hex>` / `sha512:<hex>`), `target` (default: last URL segment), `ca_file`, `timeout`, `mode`, `leading` | `Download::new("https://example.org/app-1.2.tgz").checksum("sha256:9f86…")` |
 //! | [`Extract`] | archive (`.tar`, `.tar.gz`/`.tgz`, `.tar.xz`, `.tar.bz2`, `.zip`), `format` ([`ArchiveFormat`]), `target` (default: name minus suffix), `strip`, `create_target_dir` | `Extract::new("app-1.2.tgz").target("app").strip(1)` |
 //! | [`Git`] | URL, one of `branch` / `tag` / `revision`, `target` (default: repository name), `submodules` (default on), `clobber`, `git_config` | `Git::new("https://git.example.org/app.git").branch("main").target("src")` |

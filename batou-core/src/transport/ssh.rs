@@ -27,7 +27,10 @@ impl SshTransport {
         if let Some(config) = &target.ssh_config {
             cmd.arg("-F").arg(config);
         }
-        cmd.args(["-o", "BatchMode=yes"])
+        // Host keys are always checked strictly, whatever the user's
+        // ssh_config says (`accept-new` or `no` would trust a first or
+        // changed key): an unknown host is refused, never learned.
+        cmd.args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
             .arg("-o")
             .arg(format!(
                 "ConnectTimeout={}",
