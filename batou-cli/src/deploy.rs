@@ -363,7 +363,12 @@ fn deploy(
     let deploy_options = DeployOptions {
         predict: opts.predict_only,
     };
-    let result = deploy_local(&mut model, &Host::local(), &run.sink(), deploy_options);
+    let result = deploy_local(
+        &mut model,
+        &Host::local_batched(),
+        &run.sink(),
+        deploy_options,
+    );
     let report = match result {
         Ok(r) => r,
         Err(e) => {

@@ -59,6 +59,9 @@ pub fn run(
         binary: Arc::new(binary),
         jobs: settings.jobs,
         predict: opts.predict_only,
+        // The transcript shows only changed or slow components; the JSON
+        // stream every one.
+        quiet_events: !opts.json,
         break_lock: opts.break_lock,
         platform: opts.platform.clone(),
         ssh_config: ssh_config_for(project_dir, &model.env.name),

@@ -61,9 +61,15 @@ fi
 # --- scratch space, sshd ---------------------------------------------------
 W=$(mktemp -d /tmp/batou-deploy-bench.XXXXXX)
 pids=()
+cg=
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  if [ -n "$cg" ]; then
+    # Back to the parent group, so the (then empty) one can go.
+    echo $$ >"$(dirname "$cg")/cgroup.procs" 2>/dev/null || true
+    rmdir "$cg" 2>/dev/null || true
+  fi
   if [ -z "${BENCH_KEEP:-}" ]; then rm -rf "$W"; else say "kept $W"; fi
 }
 trap cleanup EXIT
@@ -89,6 +95,7 @@ start_sshd() {
   } >"$cfg"
   "$sshd" -D -e -f "$cfg" 2>>"$W/sshd/sshd.log" &
   pids+=($!)
+  if [ -n "$cg" ]; then echo $! >"$cg/cgroup.procs"; fi
   printf '[%s]:%s %s\n' "$ip" "$port" "$host_key" >>"$W/sshd/known_hosts"
   local i
   for i in $(seq 100); do
@@ -110,6 +117,28 @@ ssh_block bench 127.0.0.1 >"$W/ssh_config"
 # The same, through a relay that counts the bytes of each connection.
 ssh_block bench 127.0.0.1 "python3 $here/count_bytes.py %h %p $W/bytes.log" >"$W/ssh_config.counted"
 
+# --- CPU accounting ------------------------------------------------------------
+# Wall clock on a shared machine is noisy; the CPU time of everything a
+# run starts (the tool, ssh, the sshd sessions and whatever runs on the
+# target) is not. This script and every sshd go into one cgroup whose
+# usage is read before and after each run.
+cg=
+for base in /sys/fs/cgroup/cpuacct /sys/fs/cgroup/unified /sys/fs/cgroup; do
+  [ -f "$base/cgroup.procs" ] || continue
+  if mkdir -p "$base/batou-bench-$$" 2>/dev/null && echo $$ >"$base/batou-bench-$$/cgroup.procs" 2>/dev/null; then
+    cg="$base/batou-bench-$$"
+    break
+  fi
+  rmdir "$base/batou-bench-$$" 2>/dev/null || true
+done
+cpu_ns() {
+  if [ -z "$cg" ]; then echo 0
+  elif [ -f "$cg/cpuacct.usage" ]; then cat "$cg/cpuacct.usage"
+  else awk '$1 == "usage_usec" { print $2 * 1000 }' "$cg/cpu.stat"; fi
+}
+for p in "${pids[@]}"; do [ -n "$cg" ] && echo "$p" >"$cg/cgroup.procs"; done
+[ -n "$cg" ] || say "no cgroup for CPU accounting: CPU columns stay empty"
+
 # --- timing ------------------------------------------------------------------
 samples="$W/samples.tsv"
 extras="$W/extras.tsv"
@@ -124,13 +153,16 @@ timed() {
   local case=$1 n=$2 tool=$3
   shift 3
   printf '\n### %s n=%s %s: %s\n' "$case" "$n" "$tool" "$*" >>"$log"
-  local t0=$EPOCHREALTIME
+  local c0 t0 t1 c1
+  c0=$(cpu_ns)
+  t0=$EPOCHREALTIME
   if ! "$@" >>"$log" 2>&1; then
     tail -40 "$log" >&2
     die "$tool failed in case $case (N=$n): $*"
   fi
-  local t1=$EPOCHREALTIME
-  printf '%s\t%s\t%s\t%s\n' "$case" "$n" "$tool" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')" >>"$samples"
+  t1=$EPOCHREALTIME
+  c1=$(cpu_ns)
+  printf '%s\t%s\t%s\t%s\t%s\n' "$case" "$n" "$tool" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')" "$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }')" >>"$samples"
 }
 
 P_OURS="$W/ours"

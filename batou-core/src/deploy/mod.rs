@@ -119,7 +119,18 @@ pub(crate) fn deploy_root(root: &mut Root, ctx: &RootContext<'_>) -> Result<usiz
         sink: ctx.sink,
         predict: ctx.predict,
     };
-    run.node(tree)
+    let result = run.node(tree);
+    // What this root wrote is durable before it counts as deployed (a
+    // no-op with a batched host; see `Host::local_batched`). Synced after
+    // a failure too, so what was written stays written.
+    let synced = ctx.host.sync().map_err(|e| DeployError {
+        host: root.host.clone(),
+        component: tree.breadcrumbs.clone(),
+        source: e.into(),
+    });
+    let changed = result?;
+    synced?;
+    Ok(changed)
 }
 
 struct Run<'a> {

@@ -10,5 +10,6 @@ pub mod bootstrap;
 pub mod orchestrate;
 pub mod platform;
 pub mod protocol;
+mod self_hash;
 pub(crate) mod session;
 pub mod target_lock;

@@ -24,6 +24,9 @@ pub struct RemoteOptions {
     pub binary: Arc<AgentBinary>,
     pub jobs: usize,
     pub predict: bool,
+    /// Ask agents for only the events a transcript shows (see
+    /// `Request::Deploy`); `false` for the `--json` stream.
+    pub quiet_events: bool,
     pub break_lock: bool,
     pub platform: Option<String>,
     pub ssh_config: Option<PathBuf>,
@@ -613,6 +616,7 @@ fn run_graph(
                 root: id,
                 name: root.name.clone(),
                 predict: options.predict,
+                quiet: options.quiet_events,
             };
             if let Err(e) = session.send(&request) {
                 lost.push(HostFailure {

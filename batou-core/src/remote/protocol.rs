@@ -128,6 +128,12 @@ pub enum Request {
         /// Its name, to catch a mismatch.
         name: String,
         predict: bool,
+        /// Only the events a transcript shows: `component_finished` of
+        /// an unchanged component that was not slow stays here (a no-op
+        /// deploy of thousands of files then sends a handful of lines,
+        /// not one per component). The `--json` stream asks for all.
+        #[serde(default)]
+        quiet: bool,
     },
     Shutdown,
 }
@@ -213,6 +219,15 @@ mod tests {
     fn epoch_formatting() {
         assert_eq!(format_epoch(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(format_epoch(1_795_000_000), "2026-11-18 11:06:40 UTC");
+    }
+
+    #[test]
+    fn a_deploy_request_without_quiet_asks_for_every_event() {
+        let request: Request = serde_json::from_str(
+            r#"{"type":"deploy","id":1,"root":0,"name":"files","predict":false}"#,
+        )
+        .unwrap();
+        assert!(matches!(request, Request::Deploy { quiet: false, .. }));
     }
 
     #[test]
