@@ -286,6 +286,11 @@ fn deploy(
             sink.emit(event);
         }
     }
+    // Connections open while the model is configured (the targets are
+    // not touched until it is known to be sound).
+    let early = (remote && !opts.consistency_only)
+        .then(|| crate::remote::connect_early(registry, &env, opts, project_dir))
+        .flatten();
     let configure_start = Instant::now();
     let options = ConfigureOptions {
         platform: opts.platform.clone(),
@@ -350,7 +355,7 @@ fn deploy(
     }
 
     if remote {
-        return crate::remote::run(run, registry, &model, opts, project_dir, debug);
+        return crate::remote::run(run, registry, &model, opts, project_dir, debug, early);
     }
     run.out.section(
         if opts.predict_only {

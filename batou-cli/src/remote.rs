@@ -8,6 +8,7 @@ use batou_core::Registry;
 use batou_core::configure::Model;
 use batou_core::remote::agent::{current_user, hostname};
 use batou_core::remote::bootstrap::AgentBinary;
+use batou_core::remote::early::EarlyConnections;
 use batou_core::remote::orchestrate::{RemoteFailure, RemoteOptions, deploy_remote};
 use batou_core::remote::platform;
 use batou_core::remote::protocol::Holder;
@@ -19,42 +20,28 @@ use crate::exit::ExitStatus;
 use crate::json::ErrorEvent;
 use crate::output::format_duration;
 
-/// Deploys (or predicts) `model` through agents; prints the summary.
-pub fn run(
-    run: &mut Run<'_>,
+/// How to reach the hosts of an environment with these settings: the
+/// transport, the agent binary, and the options of `deploy`. `Err` says
+/// what is wrong (an unknown `connect_method`, an unreadable binary).
+pub fn options(
     registry: &Registry,
-    model: &Model,
+    settings: &batou_core::environment::Settings,
+    env_name: &str,
     opts: &DeployArgs,
     project_dir: &Path,
-    debug: bool,
-) -> ExitStatus {
-    let settings = &model.env.settings;
+) -> Result<RemoteOptions, String> {
     let Some(transport) = registry.transport_for(&settings.connect_method) else {
-        let message = format!("unknown connect_method `{}`", settings.connect_method);
-        run.error(&format!("ERROR: {message}"), ErrorEvent::message(message));
-        return run.fail("connect", ExitStatus::Config);
-    };
-    let binary = match agent_binary(settings.agent_binary.as_deref(), project_dir) {
-        Ok(b) => b,
-        Err(message) => {
-            run.error(&format!("ERROR: {message}"), ErrorEvent::message(message));
-            return run.fail("connect", ExitStatus::Config);
-        }
-    };
-    if debug {
-        run.out.line(&format!(
-            "Agent binary: {} ({} {}, sha256 {})",
-            binary.path.display(),
-            binary.os,
-            binary.arch,
-            &binary.hash[..12]
+        return Err(format!(
+            "unknown connect_method `{}`",
+            settings.connect_method
         ));
-    }
+    };
+    let binary = agent_binary(settings.agent_binary.as_deref(), project_dir)?;
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let options = RemoteOptions {
+    Ok(RemoteOptions {
         transport,
         binary: Arc::new(binary),
         jobs: settings.jobs,
@@ -64,12 +51,15 @@ pub fn run(
         quiet_events: !opts.json,
         break_lock: opts.break_lock,
         platform: opts.platform.clone(),
-        ssh_config: ssh_config_for(project_dir, &model.env.name),
+        ssh_config: ssh_config_for(project_dir, env_name),
         connect_timeout: Duration::from_secs(
             opts.connect_timeout.unwrap_or(settings.connect_timeout),
         ),
         heartbeat_timeout: Duration::from_secs(15),
-        parallel_connects: 5,
+        // Connecting is mostly waiting on the network: at least as many
+        // at once as roots may deploy at once, so `-j 20` on 20 hosts does
+        // not wait for connections in waves.
+        parallel_connects: settings.jobs.max(8),
         controller: Holder {
             controller: hostname(),
             user: current_user(),
@@ -77,8 +67,72 @@ pub fn run(
             started,
             agent_pid: 0,
         },
+    })
+}
+
+/// Connections made while the controller configures (see
+/// `early::connect_early`), with the options they were made with.
+pub struct Early {
+    options: RemoteOptions,
+    connections: EarlyConnections,
+}
+
+/// Starts connecting before the model is configured, when the options can
+/// be made; otherwise [`run`] makes them and reports what is wrong.
+pub fn connect_early(
+    registry: &Registry,
+    env: &batou_core::environment::Environment,
+    opts: &DeployArgs,
+    project_dir: &Path,
+) -> Option<Early> {
+    let options = options(registry, &env.settings, &env.name, opts, project_dir).ok()?;
+    let connections = batou_core::remote::early::connect_early(env, &options);
+    Some(Early {
+        options,
+        connections,
+    })
+}
+
+/// Deploys (or predicts) `model` through agents; prints the summary.
+pub fn run(
+    run: &mut Run<'_>,
+    registry: &Registry,
+    model: &Model,
+    opts: &DeployArgs,
+    project_dir: &Path,
+    debug: bool,
+    early: Option<Early>,
+) -> ExitStatus {
+    let (options, connections) = match early {
+        Some(Early {
+            options,
+            connections,
+        }) => (options, Some(connections)),
+        None => match options(
+            registry,
+            &model.env.settings,
+            &model.env.name,
+            opts,
+            project_dir,
+        ) {
+            Ok(o) => (o, None),
+            Err(message) => {
+                run.error(&format!("ERROR: {message}"), ErrorEvent::message(message));
+                return run.fail("connect", ExitStatus::Config);
+            }
+        },
     };
-    let result = deploy_remote(model, &options, &run.sink());
+    if debug {
+        let binary = &options.binary;
+        run.out.line(&format!(
+            "Agent binary: {} ({} {}, sha256 {})",
+            binary.path.display(),
+            binary.os,
+            binary.arch,
+            &binary.hash[..12]
+        ));
+    }
+    let result = deploy_remote(model, &options, connections, &run.sink());
     let report = match result {
         Ok(r) => r,
         Err(RemoteFailure::Config(errors)) => return run.config_errors(errors, "connect"),

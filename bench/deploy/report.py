@@ -149,6 +149,14 @@ def main():
             a, m = med(case, 1, "ours"), med(case, many, "ours")
             if a and m:
                 w("| %s | %s (%s) | %s (%s) | %.2f× |" % (label, fmt(a), fmt(low(case, 1, "ours")), fmt(m), fmt(low(case, many, "ours")), m / a))
+        a, m = med("hosts_ssh_true", 1, "floor"), med("hosts_ssh_true", many, "floor")
+        if a and m:
+            w("| the floor: `ssh HOST true` to every host at once | %s | %s | %.2f× |" % (fmt(a), fmt(m), m / a))
+        ca, cm = cpu_med("hosts_noop", 1, "ours"), cpu_med("hosts_noop", many, "ours")
+        ta, tm = cpu_med("hosts_ssh_true", 1, "floor"), cpu_med("hosts_ssh_true", many, "floor")
+        if ca and cm and ta and tm:
+            w("")
+            w("CPU time of all processes: no-op %s for one host, %s for %d; `ssh true` %s for one, %s for %d." % (fmt(ca), fmt(cm), many, fmt(ta), fmt(tm), many))
         c = med("hosts_cold", many, "ours")
         if c:
             w("")
@@ -225,6 +233,8 @@ def main():
         f.write("\n".join(out))
 
     # The index.
+    if index_path == os.devnull:
+        return
     with open(index_path) as f:
         text = f.read()
     begin, end = "<!-- deploy:begin -->", "<!-- deploy:end -->"

@@ -21,7 +21,7 @@
 //! BATOU-ERROR cache <message>     the cache directory cannot be used
 //! ```
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::Duration;
@@ -290,7 +290,7 @@ echo BATOU-UPLOADED
 /// The command run as the login user: it decides on sudo and runs
 /// `inner` (which starts with the platform and user lines) as the agent's
 /// user.
-fn outer_command(l: &AgentLaunch<'_>, inner: &str, args: &[String]) -> String {
+fn outer_command(l: &AgentLaunch<'_>, inner: &str, args: &[String], gated: bool) -> String {
     let binary = l.binary;
     let inner = format!(
         "h=$1; c=$2; u=${{3:-$(id -un)}}; shift 3\np=$(uname -sm)\necho \"BATOU-PLATFORM $p\"\necho \"BATOU-USER $u\"\n{check}{PRELUDE}{inner}",
@@ -312,8 +312,16 @@ fn outer_command(l: &AgentLaunch<'_>, inner: &str, args: &[String]) -> String {
     let rest = args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
     // Without sudo the agent runs as the login user, whom `id` names
     // here once; through sudo the inner script asks `id` itself.
+    // A gated script waits for a line `go` before doing anything on the
+    // target, so the connection can be made while the controller still
+    // configures; end of input (configuration failed) ends it untouched.
+    let gate = if gated {
+        "read -r batou_go || exit 0\n[ \"$batou_go\" = go ] || exit 0\n"
+    } else {
+        ""
+    };
     format!(
-        r#"inner={inner}
+        r#"{gate}inner={inner}
 su={user}
 mode={mode}
 me=$(id -un)
@@ -399,9 +407,52 @@ enum Outcome {
 /// Starts the agent, uploading the binary first when the target does not
 /// have it (or has a copy whose hash does not match).
 pub fn launch(l: &AgentLaunch<'_>) -> Result<Launched, BootstrapError> {
+    launch_from(l, None)
+}
+
+/// Connects to the target and starts the bootstrap script gated: it does
+/// nothing on the target until [`launch_gated`] lets it go, and nothing
+/// at all if the channel is dropped (killed) instead. The SSH handshake
+/// thus overlaps with whatever the controller does meanwhile.
+pub fn connect_gated(l: &AgentLaunch<'_>) -> Result<Channel, TransportError> {
+    l.transport
+        .start(l.target, &outer_command(l, START, &l.agent_args, true))
+}
+
+/// Starts the agent on a channel from [`connect_gated`] (uploading the
+/// binary first if the target lacks it), like [`launch`].
+pub fn launch_gated(l: &AgentLaunch<'_>, mut channel: Channel) -> Result<Launched, BootstrapError> {
+    let go = match channel.stdin.as_mut() {
+        Some(stdin) => stdin.write_all(b"go\n").and_then(|_| stdin.flush()),
+        None => Err(std::io::ErrorKind::BrokenPipe.into()),
+    };
+    if let Err(e) = go {
+        // The connection failed meanwhile: say why, as a fresh start would.
+        let (code, _, err) = channel.finish().unwrap_or((None, Vec::new(), Vec::new()));
+        let err = String::from_utf8_lossy(&err);
+        return Err(match l.transport.diagnose(l.target, code, &err) {
+            Some(t) => t.into(),
+            None => BootstrapError::Exited {
+                host: l.target.host.clone(),
+                code,
+                stderr: format!("{e}; {}", err.trim()),
+            },
+        });
+    }
+    launch_from(l, Some(channel))
+}
+
+fn launch_from(
+    l: &AgentLaunch<'_>,
+    mut gated: Option<Channel>,
+) -> Result<Launched, BootstrapError> {
     let mut uploaded = false;
     loop {
-        match start(l)? {
+        let outcome = match gated.take() {
+            Some(channel) => read_preamble(l, channel)?,
+            None => start(l)?,
+        };
+        match outcome {
             Outcome::Started(channel, pre) => {
                 return Ok(Launched {
                     channel,
@@ -425,8 +476,14 @@ pub fn launch(l: &AgentLaunch<'_>) -> Result<Launched, BootstrapError> {
 }
 
 fn start(l: &AgentLaunch<'_>) -> Result<Outcome, BootstrapError> {
-    let command = outer_command(l, START, &l.agent_args);
-    let mut channel = l.transport.start(l.target, &command)?;
+    let command = outer_command(l, START, &l.agent_args, false);
+    let channel = l.transport.start(l.target, &command)?;
+    read_preamble(l, channel)
+}
+
+/// Reads what the START script says until the agent takes over (or the
+/// binary is missing).
+fn read_preamble(l: &AgentLaunch<'_>, mut channel: Channel) -> Result<Outcome, BootstrapError> {
     // The script needs a connection, maybe sudo and one hash of the cached
     // binary; a target that stops answering meanwhile must not hang us.
     let limit = l.target.connect_timeout + PREAMBLE_GRACE;
@@ -630,7 +687,7 @@ fn upload(l: &AgentLaunch<'_>) -> Result<(), BootstrapError> {
     };
     let mut file = std::fs::File::open(&l.binary.path)
         .map_err(|e| upload_err(format!("cannot read {}: {e}", l.binary.path.display())))?;
-    let command = outer_command(l, UPLOAD, &[]);
+    let command = outer_command(l, UPLOAD, &[], false);
     let mut channel = l.transport.start(l.target, &command)?;
     // Drain stdout and stderr while sending, so a chatty target cannot
     // block the upload.

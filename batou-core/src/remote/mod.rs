@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod bootstrap;
+pub mod early;
 pub mod orchestrate;
 pub mod platform;
 pub mod protocol;
