@@ -355,7 +355,11 @@ fn deploy(
     }
 
     if remote {
-        return crate::remote::run(run, registry, &model, opts, project_dir, debug, early);
+        let status = crate::remote::run(run, registry, &model, opts, project_dir, debug, early);
+        // The process ends next: freeing a model of thousands of
+        // components one by one would only delay the exit.
+        std::mem::forget(model);
+        return status;
     }
     run.out.section(
         if opts.predict_only {

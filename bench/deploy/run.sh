@@ -73,6 +73,7 @@ cleanup() {
   if [ -z "${BENCH_KEEP:-}" ]; then rm -rf "$W"; else say "kept $W"; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 mkdir -p /run/sshd "$W/sshd" "$W/homes" "$W/out"
 chmod 755 "$W" "$W/sshd"
 ssh-keygen -q -t ed25519 -N '' -C bench -f "$W/sshd/host_ed25519"
@@ -308,9 +309,13 @@ if [ "$nhosts" -gt 0 ]; then
   done
   # The floor: every host's ssh handshake at once, against one.
   all_true() {
-    local h
-    for h in "${names[@]}"; do ssh -F "$W/ssh_config.hosts" "$h" true & done
-    wait
+    local h jobs=()
+    for h in "${names[@]}"; do
+      ssh -F "$W/ssh_config.hosts" "$h" true &
+      jobs+=($!)
+    done
+    # Only these (a bare `wait` would wait for the sshds too).
+    for h in "${jobs[@]}"; do wait "$h"; done
   }
   for r in $(seq "$runs"); do
     timed hosts_ssh_true "$nhosts" floor all_true

@@ -179,6 +179,11 @@ pub fn serve(
         wake.notify_all();
     }
     let _ = heartbeat.join();
+    // The process ends next: freeing a model of thousands of components
+    // one by one would only delay the exit.
+    if let Some(model) = state.model.take() {
+        std::mem::forget(model);
+    }
     // The last senders go; the writer flushes what is queued and ends.
     drop(state);
     drop(replies);
