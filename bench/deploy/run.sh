@@ -353,7 +353,10 @@ extra load "$(cut -d' ' -f1-3 /proc/loadavg)"
 extra date "$(date -u '+%Y-%m-%d %H:%M UTC')"
 extra runs "$runs"
 extra batou_runs_big "$batou_runs_big"
+# The raw data stays beside the report, which can be rewritten from it
+# (python3 report.py samples.tsv extras.tsv RESULTS.md INDEX).
 cp "$samples" "$out/samples.tsv"
+cp "$extras" "$out/extras.tsv"
 # The index (bench/RESULTS.md) only for a run that writes here.
 index=/dev/null
 [ "$out" = "$here" ] && index="$root/bench/RESULTS.md"
