@@ -305,6 +305,11 @@ fn deploy(
             sink.emit(event);
         }
     }
+    // Connections open while the model is configured (the targets are
+    // not touched until it is known to be sound).
+    let early = (remote && !opts.consistency_only)
+        .then(|| crate::remote::connect_early(registry, &env, opts, project_dir))
+        .flatten();
     let configure_start = Instant::now();
     let options = ConfigureOptions {
         platform: opts.platform.clone(),
@@ -369,7 +374,11 @@ fn deploy(
     }
 
     if remote {
-        return crate::remote::run(run, registry, &model, opts, project_dir, debug);
+        let status = crate::remote::run(run, registry, &model, opts, project_dir, debug, early);
+        // The process ends next: freeing a model of thousands of
+        // components one by one would only delay the exit.
+        std::mem::forget(model);
+        return status;
     }
     run.out.section(
         if opts.predict_only {
@@ -382,7 +391,12 @@ fn deploy(
     let deploy_options = DeployOptions {
         predict: opts.predict_only,
     };
-    let result = deploy_local(&mut model, &Host::local(), &run.sink(), deploy_options);
+    let result = deploy_local(
+        &mut model,
+        &Host::local_batched(),
+        &run.sink(),
+        deploy_options,
+    );
     let report = match result {
         Ok(r) => r,
         Err(e) => {

@@ -117,6 +117,19 @@ impl Output {
         self.write(&self.paint(&text, Some(Color::Yellow), true));
     }
 
+    /// Several lines (each with its color) in one write: a diff of
+    /// thousands of lines costs one system call, not one per line.
+    pub fn lines<'t>(&self, lines: impl IntoIterator<Item = (&'t str, Option<Color>)>) {
+        let mut text = String::new();
+        for (line, color) in lines {
+            text.push_str(&self.paint(line, color, false));
+            text.push('\n');
+        }
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+
     fn write(&self, text: &str) {
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         // A closed stdout (e.g. `| head`) must not turn into a panic.

@@ -8,6 +8,7 @@ use batou_core::Registry;
 use batou_core::configure::Model;
 use batou_core::remote::agent::{current_user, hostname};
 use batou_core::remote::bootstrap::AgentBinary;
+use batou_core::remote::early::EarlyConnections;
 use batou_core::remote::orchestrate::{
     HostFailure, RemoteFailure, RemoteOptions, RootFailure, deploy_remote,
 };
@@ -21,6 +22,79 @@ use crate::exit::ExitStatus;
 use crate::json::ErrorEvent;
 use crate::output::format_duration;
 
+/// How to reach the hosts of an environment with these settings: the
+/// transport, the agent binary, and the options of `deploy`. `Err` says
+/// what is wrong (an unknown `connect_method`, an unreadable binary).
+pub fn options(
+    registry: &Registry,
+    settings: &batou_core::environment::Settings,
+    env_name: &str,
+    opts: &DeployArgs,
+    project_dir: &Path,
+) -> Result<RemoteOptions, String> {
+    let Some(transport) = registry.transport_for(&settings.connect_method) else {
+        return Err(format!(
+            "unknown connect_method `{}`",
+            settings.connect_method
+        ));
+    };
+    let binary = agent_binary(settings.agent_binary.as_deref(), project_dir)?;
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    Ok(RemoteOptions {
+        transport,
+        binary: Arc::new(binary),
+        jobs: settings.jobs,
+        predict: opts.predict_only,
+        // The transcript shows only changed or slow components; the JSON
+        // stream every one.
+        quiet_events: !opts.json,
+        break_lock: opts.break_lock,
+        platform: opts.platform.clone(),
+        ssh_config: ssh_config_for(project_dir, env_name),
+        connect_timeout: Duration::from_secs(
+            opts.connect_timeout.unwrap_or(settings.connect_timeout),
+        ),
+        heartbeat_timeout: Duration::from_secs(15),
+        // Connecting is mostly waiting on the network: at least as many
+        // at once as roots may deploy at once, so `-j 20` on 20 hosts does
+        // not wait for connections in waves.
+        parallel_connects: settings.jobs.max(8),
+        controller: Holder {
+            controller: hostname(),
+            user: current_user(),
+            pid: std::process::id(),
+            started,
+            agent_pid: 0,
+        },
+    })
+}
+
+/// Connections made while the controller configures (see
+/// `early::connect_early`), with the options they were made with.
+pub struct Early {
+    options: RemoteOptions,
+    connections: EarlyConnections,
+}
+
+/// Starts connecting before the model is configured, when the options can
+/// be made; otherwise [`run`] makes them and reports what is wrong.
+pub fn connect_early(
+    registry: &Registry,
+    env: &batou_core::environment::Environment,
+    opts: &DeployArgs,
+    project_dir: &Path,
+) -> Option<Early> {
+    let options = options(registry, &env.settings, &env.name, opts, project_dir).ok()?;
+    let connections = batou_core::remote::early::connect_early(env, &options);
+    Some(Early {
+        options,
+        connections,
+    })
+}
+
 /// Deploys (or predicts) `model` through agents; prints the summary.
 pub fn run(
     run: &mut Run<'_>,
@@ -29,21 +103,29 @@ pub fn run(
     opts: &DeployArgs,
     project_dir: &Path,
     debug: bool,
+    early: Option<Early>,
 ) -> ExitStatus {
-    let settings = &model.env.settings;
-    let Some(transport) = registry.transport_for(&settings.connect_method) else {
-        let message = format!("unknown connect_method `{}`", settings.connect_method);
-        run.error(&format!("ERROR: {message}"), ErrorEvent::message(message));
-        return run.fail("connect", ExitStatus::Config);
-    };
-    let binary = match agent_binary(settings.agent_binary.as_deref(), project_dir) {
-        Ok(b) => b,
-        Err(message) => {
-            run.error(&format!("ERROR: {message}"), ErrorEvent::message(message));
-            return run.fail("connect", ExitStatus::Config);
-        }
+    let (options, connections) = match early {
+        Some(Early {
+            options,
+            connections,
+        }) => (options, Some(connections)),
+        None => match options(
+            registry,
+            &model.env.settings,
+            &model.env.name,
+            opts,
+            project_dir,
+        ) {
+            Ok(o) => (o, None),
+            Err(message) => {
+                run.error(&format!("ERROR: {message}"), ErrorEvent::message(message));
+                return run.fail("connect", ExitStatus::Config);
+            }
+        },
     };
     if debug {
+        let binary = &options.binary;
         run.out.line(&format!(
             "Agent binary: {} ({} {}, sha256 {})",
             binary.path.display(),
@@ -52,34 +134,9 @@ pub fn run(
             &binary.hash[..12]
         ));
     }
-    let started = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let options = RemoteOptions {
-        transport,
-        binary: Arc::new(binary),
-        jobs: settings.jobs,
-        predict: opts.predict_only,
-        break_lock: opts.break_lock,
-        platform: opts.platform.clone(),
-        ssh_config: ssh_config_for(project_dir, &model.env.name),
-        connect_timeout: Duration::from_secs(
-            opts.connect_timeout.unwrap_or(settings.connect_timeout),
-        ),
-        heartbeat_timeout: Duration::from_secs(15),
-        parallel_connects: 5,
-        controller: Holder {
-            controller: hostname(),
-            user: current_user(),
-            pid: std::process::id(),
-            started,
-            agent_pid: 0,
-        },
-    };
     // Ctrl-C from here on winds the deploy down (see batou_core::interrupt).
     batou_core::interrupt::install();
-    let result = deploy_remote(model, &options, &run.sink());
+    let result = deploy_remote(model, &options, connections, &run.sink());
     let report = match result {
         Ok(r) => r,
         Err(RemoteFailure::Config(errors)) => return run.config_errors(errors, "connect"),

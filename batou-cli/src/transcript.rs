@@ -66,16 +66,20 @@ impl EventSink for Transcript<'_> {
             }
             Event::ComponentNeedsUpdate { host, component } => out.step("🚀", &host, &component),
             Event::Diff { label, lines, .. } => {
-                for line in lines {
-                    let text = format!("  {label} {line}");
-                    if line.starts_with('+') && !line.starts_with("+++") {
-                        out.colored(&text, Color::Green)
-                    } else if line.starts_with('-') && !line.starts_with("---") {
-                        out.colored(&text, Color::Red)
-                    } else {
-                        out.line(&text)
-                    }
-                }
+                let texts: Vec<(String, Option<Color>)> = lines
+                    .iter()
+                    .map(|line| {
+                        let color = if line.starts_with('+') && !line.starts_with("+++") {
+                            Some(Color::Green)
+                        } else if line.starts_with('-') && !line.starts_with("---") {
+                            Some(Color::Red)
+                        } else {
+                            None
+                        };
+                        (format!("  {label} {line}"), color)
+                    })
+                    .collect();
+                out.lines(texts.iter().map(|(t, c)| (t.as_str(), *c)));
             }
             Event::DiffHidden { label, reason, .. } => {
                 out.colored(&format!("  {label} {reason}"), Color::Yellow)
@@ -107,10 +111,7 @@ impl EventSink for Transcript<'_> {
                 timing,
                 ..
             } => {
-                let slow = timing.verify.unwrap_or(0.0) > 1.0
-                    || timing.update.unwrap_or(0.0) > 1.0
-                    || timing.total > 10.0;
-                if slow {
+                if timing.is_slow() {
                     out.step(
                         "💤",
                         &host,

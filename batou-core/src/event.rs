@@ -27,6 +27,15 @@ pub struct Timing {
     pub sub: Option<f64>,
 }
 
+impl Timing {
+    /// Whether batou would call this component slow and show its timings
+    /// in the transcript: verify or update over a second, or over ten
+    /// seconds in all.
+    pub fn is_slow(&self) -> bool {
+        self.verify.unwrap_or(0.0) > 1.0 || self.update.unwrap_or(0.0) > 1.0 || self.total > 10.0
+    }
+}
+
 /// The phase a run is in (batou's sections).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

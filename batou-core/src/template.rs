@@ -6,7 +6,7 @@
 //! (`include_str!`), so each one is parsed once per process and cached by
 //! name and content.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::RwLock;
 
 use minijinja::syntax::SyntaxConfig;
@@ -50,7 +50,8 @@ pub struct Templates {
     /// The same settings, but every `{{ value }}` is shell-quoted: for
     /// command lines (see [`Templates::expand_shell`]).
     shell: Environment<'static>,
-    known: RwLock<HashSet<String>>,
+    /// The sources added so far, by template name.
+    known: RwLock<HashMap<String, Vec<String>>>,
 }
 
 impl Default for Templates {
@@ -66,7 +67,7 @@ impl Templates {
         Templates {
             env: RwLock::new(batou_environment()),
             shell,
-            known: RwLock::new(HashSet::new()),
+            known: RwLock::new(HashMap::new()),
         }
     }
 
@@ -109,17 +110,11 @@ impl Templates {
         source: &str,
         context: &Value,
     ) -> Result<String, TemplateError> {
-        let key = cache_key(name, source);
-        let cached = self.known.read().map(|k| k.contains(&key)).unwrap_or(false);
-        if !cached {
+        let key = self.key(name, source, |key| {
             let mut env = self.env.write().unwrap_or_else(|p| p.into_inner());
-            env.add_template_owned(key.clone(), source.to_string())
-                .map_err(|e| TemplateError::from_minijinja(name, &e))?;
-            self.known
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(key.clone());
-        }
+            env.add_template_owned(key.to_string(), source.to_string())
+                .map_err(|e| TemplateError::from_minijinja(name, &e))
+        })?;
         let env = self.env.read().unwrap_or_else(|p| p.into_inner());
         let template = env
             .get_template(&key)
@@ -173,11 +168,37 @@ fn shell_quoting_formatter(
     written.map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
 }
 
-fn cache_key(name: &str, source: &str) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(source.as_bytes());
-    let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
-    format!("{name}#{hex}")
+impl Templates {
+    /// The engine's name for `source` under `name` (`name#N`, one per
+    /// distinct source given that name), adding it through `add` the first
+    /// time. Rendering the same template for a thousand files looks it up
+    /// by name and compares the source, which costs far less than hashing
+    /// it each time.
+    fn key(
+        &self,
+        name: &str,
+        source: &str,
+        add: impl FnOnce(&str) -> Result<(), TemplateError>,
+    ) -> Result<String, TemplateError> {
+        let find = |known: &HashMap<String, Vec<String>>| {
+            known
+                .get(name)
+                .and_then(|sources| sources.iter().position(|s| s == source))
+                .map(|i| format!("{name}#{i}"))
+        };
+        if let Some(key) = self.known.read().ok().and_then(|k| find(&k)) {
+            return Ok(key);
+        }
+        let mut known = self.known.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(key) = find(&known) {
+            return Ok(key);
+        }
+        let sources = known.entry(name.to_string()).or_default();
+        let key = format!("{name}#{}", sources.len());
+        add(&key)?;
+        sources.push(source.to_string());
+        Ok(key)
+    }
 }
 
 #[cfg(test)]

@@ -52,6 +52,11 @@ impl PathMapper {
 }
 
 fn normalize(path: &Path) -> PathBuf {
+    // Most paths are normal already; checking is cheaper than rebuilding
+    // (this runs for every component of every root).
+    if is_normal(path) {
+        return path.to_path_buf();
+    }
     let mut out = PathBuf::new();
     for part in path.components() {
         match part {
@@ -71,9 +76,51 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
+/// No `.` or `..` segment, no empty one (`//`, a trailing `/`): what
+/// `normalize` would return unchanged.
+fn is_normal(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    let body = bytes.strip_prefix(b"/").unwrap_or(bytes);
+    !bytes.is_empty()
+        && (body.is_empty()
+            || body
+                .split(|c| *c == b'/')
+                .all(|seg| !seg.is_empty() && seg != b"." && seg != b".."))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normal_paths_are_kept_and_others_rebuilt_the_same_way() {
+        for (path, normal) in [
+            ("/a/b", true),
+            ("a/b", true),
+            ("/", true),
+            ("a", true),
+            ("", false),
+            ("/a//b", false),
+            ("/a/./b", false),
+            ("a/../b", false),
+            ("./a", false),
+            ("/a/", false),
+            ("/a/.", false),
+            ("/..", false),
+        ] {
+            assert_eq!(is_normal(Path::new(path)), normal, "{path}");
+            if normal {
+                // The slow way gives the same path.
+                let mut out = PathBuf::new();
+                for part in Path::new(path).components() {
+                    out.push(part.as_os_str());
+                }
+                assert_eq!(out.as_os_str(), Path::new(path).as_os_str(), "{path}");
+            }
+        }
+        assert_eq!(normalize(Path::new("/a/./b/../c")), Path::new("/a/c"));
+    }
 
     #[test]
     fn home_and_map_rules() {

@@ -6,6 +6,7 @@ stream, both directions) to LOG: what crossed the wire for one connection.
 """
 
 import os
+import signal
 import socket
 import sys
 import threading
@@ -28,16 +29,30 @@ def main():
         except OSError:
             pass
 
+    def report(*_):
+        # ssh ends its ProxyCommand with a signal when it is done, so the
+        # count is written from the handler too (once).
+        if counts is not None and not report.done:
+            report.done = True
+            with open(log, "a") as f:
+                f.write("%d %d\n" % (counts[0], counts[1]))
+        os._exit(0)
+
+    report.done = False
+    for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGPIPE):
+        signal.signal(sig, report)
     thread = threading.Thread(target=upstream, daemon=True)
     thread.start()
-    while True:
-        data = sock.recv(65536)
-        if not data:
-            break
-        counts[1] += len(data)
-        os.write(1, data)
-    with open(log, "a") as f:
-        f.write("%d %d\n" % (counts[0], counts[1]))
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            counts[1] += len(data)
+            os.write(1, data)
+    except OSError:
+        pass
+    report()
 
 
 if __name__ == "__main__":

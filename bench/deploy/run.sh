@@ -61,12 +61,19 @@ fi
 # --- scratch space, sshd ---------------------------------------------------
 W=$(mktemp -d /tmp/batou-deploy-bench.XXXXXX)
 pids=()
+cg=
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  if [ -n "$cg" ]; then
+    # Back to the parent group, so the (then empty) one can go.
+    echo $$ >"$(dirname "$cg")/cgroup.procs" 2>/dev/null || true
+    rmdir "$cg" 2>/dev/null || true
+  fi
   if [ -z "${BENCH_KEEP:-}" ]; then rm -rf "$W"; else say "kept $W"; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 mkdir -p /run/sshd "$W/sshd" "$W/homes" "$W/out"
 chmod 755 "$W" "$W/sshd"
 ssh-keygen -q -t ed25519 -N '' -C bench -f "$W/sshd/host_ed25519"
@@ -89,6 +96,7 @@ start_sshd() {
   } >"$cfg"
   "$sshd" -D -e -f "$cfg" 2>>"$W/sshd/sshd.log" &
   pids+=($!)
+  if [ -n "$cg" ]; then echo $! >"$cg/cgroup.procs"; fi
   printf '[%s]:%s %s\n' "$ip" "$port" "$host_key" >>"$W/sshd/known_hosts"
   local i
   for i in $(seq 100); do
@@ -110,6 +118,28 @@ ssh_block bench 127.0.0.1 >"$W/ssh_config"
 # The same, through a relay that counts the bytes of each connection.
 ssh_block bench 127.0.0.1 "python3 $here/count_bytes.py %h %p $W/bytes.log" >"$W/ssh_config.counted"
 
+# --- CPU accounting ------------------------------------------------------------
+# Wall clock on a shared machine is noisy; the CPU time of everything a
+# run starts (the tool, ssh, the sshd sessions and whatever runs on the
+# target) is not. This script and every sshd go into one cgroup whose
+# usage is read before and after each run.
+cg=
+for base in /sys/fs/cgroup/cpuacct /sys/fs/cgroup/unified /sys/fs/cgroup; do
+  [ -f "$base/cgroup.procs" ] || continue
+  if mkdir -p "$base/batou-bench-$$" 2>/dev/null && echo $$ >"$base/batou-bench-$$/cgroup.procs" 2>/dev/null; then
+    cg="$base/batou-bench-$$"
+    break
+  fi
+  rmdir "$base/batou-bench-$$" 2>/dev/null || true
+done
+cpu_ns() {
+  if [ -z "$cg" ]; then echo 0
+  elif [ -f "$cg/cpuacct.usage" ]; then cat "$cg/cpuacct.usage"
+  else awk '$1 == "usage_usec" { print $2 * 1000 }' "$cg/cpu.stat"; fi
+}
+for p in "${pids[@]}"; do [ -n "$cg" ] && echo "$p" >"$cg/cgroup.procs"; done
+[ -n "$cg" ] || say "no cgroup for CPU accounting: CPU columns stay empty"
+
 # --- timing ------------------------------------------------------------------
 samples="$W/samples.tsv"
 extras="$W/extras.tsv"
@@ -124,13 +154,16 @@ timed() {
   local case=$1 n=$2 tool=$3
   shift 3
   printf '\n### %s n=%s %s: %s\n' "$case" "$n" "$tool" "$*" >>"$log"
-  local t0=$EPOCHREALTIME
+  local c0 t0 t1 c1
+  c0=$(cpu_ns)
+  t0=$EPOCHREALTIME
   if ! "$@" >>"$log" 2>&1; then
     tail -40 "$log" >&2
     die "$tool failed in case $case (N=$n): $*"
   fi
-  local t1=$EPOCHREALTIME
-  printf '%s\t%s\t%s\t%s\n' "$case" "$n" "$tool" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')" >>"$samples"
+  t1=$EPOCHREALTIME
+  c1=$(cpu_ns)
+  printf '%s\t%s\t%s\t%s\t%s\n' "$case" "$n" "$tool" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')" "$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }')" >>"$samples"
 }
 
 P_OURS="$W/ours"
@@ -142,6 +175,19 @@ batou_out="$W/out/batou"
 
 write_ours_project "$P_OURS" "$W/target/ours" "$ours_out" 1 "$W/ssh_config"
 write_batou_project "$P_BATOU" "$venv" "$W/target/batou" "$batou_out" 1 "$W/ssh_config"
+
+# aside DIR: makes DIR absent for a first deploy by renaming it away (all
+# of it goes with the scratch directory at the end). Deleting it instead
+# would leave thousands of just-freed inodes, and on an ext4 without a
+# journal (this machine's) every new inode is checked against recently
+# deleted ones, which makes creating N files after deleting N quadratic
+# for any tool.
+aside() {
+  if [ -e "$1" ]; then
+    mkdir -p "$W/aside"
+    mv "$1" "$(mktemp -u "$W/aside/old.XXXXXX")"
+  fi
+}
 
 # rev_of PROJECT / flip PROJECT: the template change case alternates A/B.
 flip() {
@@ -162,10 +208,10 @@ for n in $sizes; do
   [ "$n" -ge 5000 ] && br=$batou_runs_big
   say "N=$n: first deploy"
   for r in $(seq "$runs"); do
-    rm -rf "$ours_out"
+    aside "$ours_out"
     timed first "$n" ours ours
     if [ "$r" -le "$br" ]; then
-      rm -rf "$batou_out"
+      aside "$batou_out"
       timed first "$n" batou batou
     fi
   done
@@ -252,14 +298,28 @@ if [ "$nhosts" -gt 0 ]; then
   # Cold: every host gets the agent once.
   timed hosts_cold "$nhosts" ours many
   for r in $(seq "$runs"); do
-    rm -rf "$W"/homes/h*/deployment
+    for k in $(seq "$nhosts"); do aside "$W/homes/h$k/deployment"; done
     timed hosts_first "$nhosts" ours many
-    rm -rf "$W"/homes/h1/deployment
+    aside "$W/homes/h1/deployment"
     timed hosts_first 1 ours one
   done
   for r in $(seq "$runs"); do
     timed hosts_noop "$nhosts" ours many
     timed hosts_noop 1 ours one
+  done
+  # The floor: every host's ssh handshake at once, against one.
+  all_true() {
+    local h jobs=()
+    for h in "${names[@]}"; do
+      ssh -F "$W/ssh_config.hosts" "$h" true &
+      jobs+=($!)
+    done
+    # Only these (a bare `wait` would wait for the sshds too).
+    for h in "${jobs[@]}"; do wait "$h"; done
+  }
+  for r in $(seq "$runs"); do
+    timed hosts_ssh_true "$nhosts" floor all_true
+    timed hosts_ssh_true 1 floor ssh -F "$W/ssh_config.hosts" h1 true
   done
   [ "$(find "$W"/homes/h*/deployment -name 'file-*.conf' | wc -l)" = "$((nhosts * 100))" ] || die "the many-hosts deploy did not write $nhosts x 100 files"
 fi
@@ -293,6 +353,12 @@ extra load "$(cut -d' ' -f1-3 /proc/loadavg)"
 extra date "$(date -u '+%Y-%m-%d %H:%M UTC')"
 extra runs "$runs"
 extra batou_runs_big "$batou_runs_big"
+# The raw data stays beside the report, which can be rewritten from it
+# (python3 report.py samples.tsv extras.tsv RESULTS.md INDEX).
 cp "$samples" "$out/samples.tsv"
-python3 "$here/report.py" "$samples" "$extras" "$out/RESULTS.md" "$root/bench/RESULTS.md"
+cp "$extras" "$out/extras.tsv"
+# The index (bench/RESULTS.md) only for a run that writes here.
+index=/dev/null
+[ "$out" = "$here" ] && index="$root/bench/RESULTS.md"
+python3 "$here/report.py" "$samples" "$extras" "$out/RESULTS.md" "$index"
 say "wrote $out/RESULTS.md"

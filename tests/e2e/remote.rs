@@ -423,3 +423,31 @@ both_transports! {
         assert_eq!(p.read("remote/target/work/hello/hello.txt"), "deployed\n");
     }
 }
+
+both_transports! {
+    /// The connection is opened while the controller configures, but the
+    /// bootstrap waits for the model to be sound: a configuration error
+    /// (exit 3) leaves the target untouched — no agent cache, no lock, no
+    /// target directory — and the fixed model then deploys.
+    fn a_configuration_error_leaves_the_target_untouched(method: &str) {
+        let server = SshServer::start();
+        let p = ssh_project(&server.ssh_config(), "");
+        let env = hello_env(method, "target", &private_dirs(&p));
+        p.write(
+            "environments/remote.cfg",
+            // An override for an attribute `hello` does not have.
+            &format!("{env}nosuchattr = 1\n"),
+        );
+        p.run(&["deploy", "remote"])
+            .code(3)
+            .stdout_lacks("Uploaded agent")
+            .stdout_contains("CONFIGURATION FAILED");
+        p.assert_missing("remote/target");
+        p.assert_missing("remote/cache");
+        p.assert_missing("remote/lock");
+
+        p.write("environments/remote.cfg", &env);
+        p.run(&["deploy", "remote"]).success();
+        assert_eq!(p.read("remote/target/work/hello/hello.txt"), "deployed\n");
+    }
+}

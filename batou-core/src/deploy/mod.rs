@@ -178,11 +178,23 @@ pub(crate) fn deploy_root(
         },
         dispatch: RefCell::new(Dispatch::new(&mut root.events, ctx.inputs)),
     };
-    let changed = run.node(tree)?;
-    let Run { env, dispatch } = run;
-    let (published, dispatch) = dispatch
-        .into_inner()
-        .root_finished(ctx.inputs, &mut |h, c| env.call(h, c))?;
+    let finished = run.node(tree).and_then(|changed| {
+        let Run { env, dispatch } = run;
+        let (published, dispatch) = dispatch
+            .into_inner()
+            .root_finished(ctx.inputs, &mut |h, c| env.call(h, c))?;
+        Ok((changed, published, dispatch))
+    });
+    // What this root (and its handlers) wrote is durable before it counts
+    // as deployed (a no-op with a batched host; see `Host::local_batched`).
+    // Synced after a failure too, so what was written stays written.
+    let synced = ctx.host.sync().map_err(|e| DeployError {
+        host: root.host.clone(),
+        component: tree.breadcrumbs.clone(),
+        source: e.into(),
+    });
+    let (changed, published, dispatch) = finished?;
+    synced?;
     for key in &published {
         ctx.sink.emit(Event::EventPublished {
             host: root.host.clone(),

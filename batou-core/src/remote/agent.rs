@@ -25,20 +25,60 @@ use crate::vfs::PathMapper;
 /// How often the agent says it is alive.
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
 
-type Output = Arc<Mutex<Box<dyn Write + Send>>>;
-
 /// Sends replies; remembers when the controller went away.
+///
+/// Replies are serialized by the sender and written by one writer thread,
+/// which writes whatever has queued up in one go and flushes only when the
+/// queue is empty: a burst of thousands of events (one per component)
+/// leaves in a few large writes instead of one write and one SSH packet
+/// each, while a lone reply still goes out at once.
 #[derive(Clone)]
 struct Replies {
-    out: Output,
+    queue: std::sync::mpsc::Sender<Vec<u8>>,
     gone: Arc<AtomicBool>,
 }
 
 impl Replies {
+    /// Starts the writer thread on `output`; it ends (having flushed
+    /// everything) when the last `Replies` clone is dropped.
+    fn start(output: Box<dyn Write + Send>) -> (Replies, std::thread::JoinHandle<()>) {
+        let (queue, lines) = std::sync::mpsc::channel::<Vec<u8>>();
+        let gone = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let gone = gone.clone();
+            std::thread::spawn(move || write_replies(output, lines, gone))
+        };
+        (Replies { queue, gone }, writer)
+    }
+
     fn send(&self, reply: &Reply) {
-        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        if protocol::write_line(&mut **out, reply).is_err() {
-            self.gone.store(true, Ordering::SeqCst);
+        // Our own types always serialize; there is nothing to send if not.
+        if let Ok(mut line) = serde_json::to_vec(reply) {
+            line.push(b'\n');
+            if self.queue.send(line).is_err() {
+                self.gone.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+/// The writer thread: coalesces queued lines, flushes when caught up.
+fn write_replies(
+    output: Box<dyn Write + Send>,
+    lines: std::sync::mpsc::Receiver<Vec<u8>>,
+    gone: Arc<AtomicBool>,
+) {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, output);
+    while let Ok(line) = lines.recv() {
+        let mut ok = out.write_all(&line).is_ok();
+        while ok && let Ok(line) = lines.try_recv() {
+            ok = out.write_all(&line).is_ok();
+        }
+        if !ok || out.flush().is_err() {
+            gone.store(true, Ordering::SeqCst);
+            // Keep draining so senders never block on a dead controller.
+            while lines.recv().is_ok() {}
+            return;
         }
     }
 }
@@ -47,10 +87,22 @@ impl Replies {
 struct Forward {
     id: u64,
     replies: Replies,
+    /// Leave out what a transcript does not show (see `Request::Deploy`).
+    quiet: bool,
 }
 
 impl EventSink for Forward {
     fn emit(&self, event: Event) {
+        if self.quiet
+            && let Event::ComponentFinished {
+                changed: false,
+                timing,
+                ..
+            } = &event
+            && !timing.is_slow()
+        {
+            return;
+        }
         self.replies.send(&Reply::Event { id: self.id, event });
     }
 }
@@ -72,21 +124,22 @@ pub fn serve(
     mut input: Box<dyn BufRead + Send>,
     output: Box<dyn Write + Send>,
 ) -> i32 {
-    let replies = Replies {
-        out: Arc::new(Mutex::new(output)),
-        gone: Arc::new(AtomicBool::new(false)),
-    };
-    let stop = Arc::new(AtomicBool::new(false));
+    let (replies, writer) = Replies::start(output);
+    let stop = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
     let heartbeat = {
         let replies = replies.clone();
         let stop = stop.clone();
         std::thread::spawn(move || {
-            while !stop.load(Ordering::SeqCst) && !replies.gone.load(Ordering::SeqCst) {
-                let until = Instant::now() + HEARTBEAT;
-                while Instant::now() < until && !stop.load(Ordering::SeqCst) {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                if !stop.load(Ordering::SeqCst) {
+            let (stopped, wake) = &*stop;
+            let mut stopped = stopped.lock().unwrap_or_else(|p| p.into_inner());
+            // Woken at once by the end of the session, so shutting down
+            // never waits for the next beat.
+            while !*stopped && !replies.gone.load(Ordering::SeqCst) {
+                let (guard, timeout) = wake
+                    .wait_timeout(stopped, HEARTBEAT)
+                    .unwrap_or_else(|p| p.into_inner());
+                stopped = guard;
+                if timeout.timed_out() && !*stopped {
                     replies.send(&Reply::Heartbeat);
                 }
             }
@@ -122,8 +175,21 @@ pub fn serve(
     for worker in state.workers.drain(..) {
         let _ = worker.join();
     }
-    stop.store(true, Ordering::SeqCst);
+    {
+        let (stopped, wake) = &*stop;
+        *stopped.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        wake.notify_all();
+    }
     let _ = heartbeat.join();
+    // The process ends next: freeing a model of thousands of components
+    // one by one would only delay the exit.
+    if let Some(model) = state.model.take() {
+        std::mem::forget(model);
+    }
+    // The last senders go; the writer flushes what is queued and ends.
+    drop(state);
+    drop(replies);
+    let _ = writer.join();
     code
 }
 
@@ -204,7 +270,8 @@ impl State<'_> {
                 name,
                 predict,
                 inputs,
-            } => self.deploy(id, root, &name, predict, inputs),
+                quiet,
+            } => self.deploy(id, root, &name, predict, inputs, quiet),
             Request::Finish { id, predict } => self.finish(id, predict),
             Request::Shutdown => Flow::Exit(0),
         }
@@ -320,6 +387,7 @@ impl State<'_> {
         name: &str,
         predict: bool,
         inputs: crate::handlers::RootInputs,
+        quiet: bool,
     ) -> Flow {
         let Some(model) = &self.model else {
             return self.fatal("deploy before a successful configure".into());
@@ -348,10 +416,11 @@ impl State<'_> {
                 });
                 return;
             }
-            let host = Host::local();
+            let host = Host::local_batched();
             let sink = Forward {
                 id,
                 replies: replies.clone(),
+                quiet,
             };
             let ctx = RootContext {
                 host: &host,
@@ -410,6 +479,7 @@ impl State<'_> {
         let sink = Forward {
             id,
             replies: self.replies.clone(),
+            quiet: false,
         };
         let result = crate::stdlib::external::remove_stale(
             &Host::local(),

@@ -5,7 +5,8 @@
 //!
 //! An unchanged deployment costs one transport command per host: a small
 //! POSIX `sh` script that decides on sudo, reports the platform, checks the
-//! cached binary's hash and `exec`s it. Only when the binary is missing
+//! cached binary (hashing it only when it may have changed, see `START`)
+//! and `exec`s it. Only when the binary is missing
 //! (or was tampered with) does a second command upload it, and a third
 //! start it.
 //!
@@ -20,7 +21,7 @@
 //! BATOU-ERROR cache <message>     the cache directory cannot be used
 //! ```
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::Duration;
@@ -55,7 +56,20 @@ impl AgentBinary {
             return Ok(binary.clone());
         }
         let path = std::env::current_exe()?;
-        let binary = AgentBinary::from_path(&path, local_os(), local_arch())?;
+        let binary = match super::self_hash::lookup(&path) {
+            Some((hash, size)) => AgentBinary {
+                path,
+                hash,
+                size,
+                os: local_os().to_string(),
+                arch: local_arch().to_string(),
+            },
+            None => {
+                let binary = AgentBinary::from_path(&path, local_os(), local_arch())?;
+                super::self_hash::store(&binary.path, &binary.hash);
+                binary
+            }
+        };
         *cached = Some(binary.clone());
         Ok(binary)
     }
@@ -218,28 +232,46 @@ pub enum BootstrapError {
 /// The cache directory used when the environment sets none.
 pub const DEFAULT_CACHE_DIR: &str = "~/.cache/batou/agents";
 
-/// Shell functions both inner scripts share: `$1` hash, `$2` cache dir.
-/// The cache is created 0700 and must belong to the user we run as, since
-/// whoever can write there can replace what we execute.
-const PRELUDE: &str = r#"h=$1; c=$2; shift 2
-case $c in "~") c=$HOME ;; "~/"*) c=$HOME/${c#??} ;; esac
+/// Shell functions both inner scripts share, after the arguments (`$h`
+/// hash, `$c` cache dir, `$u` the user we run as) are read. The cache is
+/// created 0700 and must belong to the user we run as, since whoever can
+/// write there can replace what we execute.
+///
+/// Every process started here costs a few milliseconds on each deploy, so
+/// the scripts start as few as they can: `uname` and `find` (and `id`
+/// once, in the outer script); everything else is shell builtins.
+const PRELUDE: &str = r#"case $c in "~") c=$HOME ;; "~/"*) c=$HOME/${c#??} ;; esac
 sum() {
   if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1" | cut -d' ' -f1
   elif command -v shasum >/dev/null 2>&1; then shasum -a 256 "$1" | cut -d' ' -f1
   else sha256 -q "$1"; fi
 }
 if [ ! -d "$c" ]; then
-  ( umask 077 && mkdir -p "$c" ) 2>/dev/null || { echo "BATOU-ERROR cache $c: cannot create it as $(id -un)"; exit 0; }
+  ( umask 077 && mkdir -p "$c" ) 2>/dev/null || { echo "BATOU-ERROR cache $c: cannot create it as $u"; exit 0; }
 fi
-if [ ! -O "$c" ]; then echo "BATOU-ERROR cache $c: owned by another user, not $(id -un); refusing to use it"; exit 0; fi
+if [ ! -O "$c" ]; then echo "BATOU-ERROR cache $c: owned by another user, not $u; refusing to use it"; exit 0; fi
 if [ -n "$(find "$c" -prune \( -perm -020 -o -perm -002 \) -print)" ]; then echo "BATOU-ERROR cache $c: writable by other users; refusing to use it"; exit 0; fi
 f=$c/batou-agent-$h
 "#;
 
 /// Runs the cached binary if it is there and intact (a tampered one is
 /// removed, never executed).
+///
+/// Hashing a binary of several megabytes costs more than the rest of the
+/// script, so it is hashed only when it may have changed since it was
+/// verified: the upload verifies it and then renames it into the cache,
+/// which leaves the directory at least as new as the file. Writing to the
+/// file afterwards (corruption, tampering in place) makes the file newer
+/// than the directory, and then it is hashed again (`-nt` compares
+/// modification times; dash and bash to the nanosecond). Putting another
+/// file in its place needs write access to this private directory, which
+/// only its owner — the user the agent runs as — and root have.
 const START: &str = r#"if [ -f "$f" ] && [ -x "$f" ]; then
-  if [ "$(sum "$f")" = "$h" ]; then echo BATOU-START; BATOU_AGENT_HASH=$h; export BATOU_AGENT_HASH; exec "$f" "$@"; fi
+  ok=
+  if [ ! "$f" -nt "$c" ]; then ok=1
+  elif [ "$(sum "$f")" = "$h" ]; then ok=1; touch "$c" 2>/dev/null
+  fi
+  if [ -n "$ok" ]; then echo BATOU-START; BATOU_AGENT_HASH=$h; export BATOU_AGENT_HASH; exec "$f" "$@"; fi
   rm -f "$f"
 fi
 echo BATOU-MISSING
@@ -264,10 +296,10 @@ echo BATOU-UPLOADED
 /// The command run as the login user: it decides on sudo and runs
 /// `inner` (which starts with the platform and user lines) as the agent's
 /// user.
-fn outer_command(l: &AgentLaunch<'_>, inner: &str, args: &[String]) -> String {
+fn outer_command(l: &AgentLaunch<'_>, inner: &str, args: &[String], gated: bool) -> String {
     let binary = l.binary;
     let inner = format!(
-        "p=\"$(uname -s) $(uname -m)\"\necho \"BATOU-PLATFORM $p\"\necho \"BATOU-USER $(id -un)\"\n{check}{PRELUDE}{inner}",
+        "h=$1; c=$2; u=${{3:-$(id -un)}}; shift 3\np=$(uname -sm)\necho \"BATOU-PLATFORM $p\"\necho \"BATOU-USER $u\"\n{check}{PRELUDE}{inner}",
         // The script stops itself on a platform mismatch, so nothing that
         // cannot run here is ever uploaded or executed.
         check = platform_check(binary),
@@ -278,21 +310,32 @@ fn outer_command(l: &AgentLaunch<'_>, inner: &str, args: &[String]) -> String {
         None => "auto",
     };
     let user = l.service_user.clone().unwrap_or_default();
-    let mut argv = vec![
+    let head = format!(
+        "{} {}",
         quote(&binary.hash),
-        quote(l.cache_dir.as_deref().unwrap_or(DEFAULT_CACHE_DIR)),
-    ];
-    argv.extend(args.iter().map(|a| quote(a)));
-    let argv = argv.join(" ");
+        quote(l.cache_dir.as_deref().unwrap_or(DEFAULT_CACHE_DIR))
+    );
+    let rest = args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
+    // Without sudo the agent runs as the login user, whom `id` names
+    // here once; through sudo the inner script asks `id` itself.
+    // A gated script waits for a line `go` before doing anything on the
+    // target, so the connection can be made while the controller still
+    // configures; end of input (configuration failed) ends it untouched.
+    let gate = if gated {
+        "read -r batou_go || exit 0\n[ \"$batou_go\" = go ] || exit 0\n"
+    } else {
+        ""
+    };
     format!(
-        r#"inner={inner}
+        r#"{gate}inner={inner}
 su={user}
 mode={mode}
+me=$(id -un)
 use_sudo=no
 if [ "$mode" = yes ]; then use_sudo=yes; [ -n "$su" ] || su=root
-elif [ "$mode" = auto ] && [ -n "$su" ] && [ "$(id -un)" != "$su" ]; then use_sudo=yes; fi
-if [ "$use_sudo" = yes ]; then exec sudo -n -u "$su" -H sh -c "$inner" batou-bootstrap {argv}
-else exec sh -c "$inner" batou-bootstrap {argv}; fi
+elif [ "$mode" = auto ] && [ -n "$su" ] && [ "$me" != "$su" ]; then use_sudo=yes; fi
+if [ "$use_sudo" = yes ]; then exec sudo -n -u "$su" -H sh -c "$inner" batou-bootstrap {head} '' {rest}
+else exec sh -c "$inner" batou-bootstrap {head} "$me" {rest}; fi
 "#,
         inner = quote(&inner),
         user = quote(&user),
@@ -308,13 +351,30 @@ fn platform_check(binary: &AgentBinary) -> String {
         "aarch64" => "arm64",
         other => other,
     };
-    // Compared in lower case, as `runs_on` compares the OS.
+    // Compared ignoring case, as `runs_on` compares them, with glob
+    // character classes rather than a `tr` process.
     format!(
-        "case $(echo \"$p\" | tr A-Z a-z) in {os}\\ {arch}|{os}\\ {alt}) ;; *) exit 0 ;; esac\n",
-        os = quote(&binary.os.to_lowercase()),
-        arch = quote(arch),
-        alt = quote(alt),
+        "case $p in {os}\\ {arch}|{os}\\ {alt}) ;; *) exit 0 ;; esac\n",
+        os = any_case(&binary.os),
+        arch = any_case(arch),
+        alt = any_case(alt),
     )
+}
+
+/// A `case` pattern matching `text` in any letter case: `[lL][iI]...`;
+/// anything but letters, digits, `_`, `.` and `-` is escaped.
+fn any_case(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphabetic() {
+                format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase())
+            } else if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
 }
 
 /// Reads one line from `r` byte by byte, so nothing after it (the
@@ -353,9 +413,52 @@ enum Outcome {
 /// Starts the agent, uploading the binary first when the target does not
 /// have it (or has a copy whose hash does not match).
 pub fn launch(l: &AgentLaunch<'_>) -> Result<Launched, BootstrapError> {
+    launch_from(l, None)
+}
+
+/// Connects to the target and starts the bootstrap script gated: it does
+/// nothing on the target until [`launch_gated`] lets it go, and nothing
+/// at all if the channel is dropped (killed) instead. The SSH handshake
+/// thus overlaps with whatever the controller does meanwhile.
+pub fn connect_gated(l: &AgentLaunch<'_>) -> Result<Channel, TransportError> {
+    l.transport
+        .start(l.target, &outer_command(l, START, &l.agent_args, true))
+}
+
+/// Starts the agent on a channel from [`connect_gated`] (uploading the
+/// binary first if the target lacks it), like [`launch`].
+pub fn launch_gated(l: &AgentLaunch<'_>, mut channel: Channel) -> Result<Launched, BootstrapError> {
+    let go = match channel.stdin.as_mut() {
+        Some(stdin) => stdin.write_all(b"go\n").and_then(|_| stdin.flush()),
+        None => Err(std::io::ErrorKind::BrokenPipe.into()),
+    };
+    if let Err(e) = go {
+        // The connection failed meanwhile: say why, as a fresh start would.
+        let (code, _, err) = channel.finish().unwrap_or((None, Vec::new(), Vec::new()));
+        let err = String::from_utf8_lossy(&err);
+        return Err(match l.transport.diagnose(l.target, code, &err) {
+            Some(t) => t.into(),
+            None => BootstrapError::Exited {
+                host: l.target.host.clone(),
+                code,
+                stderr: format!("{e}; {}", err.trim()),
+            },
+        });
+    }
+    launch_from(l, Some(channel))
+}
+
+fn launch_from(
+    l: &AgentLaunch<'_>,
+    mut gated: Option<Channel>,
+) -> Result<Launched, BootstrapError> {
     let mut uploaded = false;
     loop {
-        match start(l)? {
+        let outcome = match gated.take() {
+            Some(channel) => read_preamble(l, channel)?,
+            None => start(l)?,
+        };
+        match outcome {
             Outcome::Started(channel, pre) => {
                 return Ok(Launched {
                     channel,
@@ -379,8 +482,14 @@ pub fn launch(l: &AgentLaunch<'_>) -> Result<Launched, BootstrapError> {
 }
 
 fn start(l: &AgentLaunch<'_>) -> Result<Outcome, BootstrapError> {
-    let command = outer_command(l, START, &l.agent_args);
-    let mut channel = l.transport.start(l.target, &command)?;
+    let command = outer_command(l, START, &l.agent_args, false);
+    let channel = l.transport.start(l.target, &command)?;
+    read_preamble(l, channel)
+}
+
+/// Reads what the START script says until the agent takes over (or the
+/// binary is missing).
+fn read_preamble(l: &AgentLaunch<'_>, mut channel: Channel) -> Result<Outcome, BootstrapError> {
     // The script needs a connection, maybe sudo and one hash of the cached
     // binary; a target that stops answering meanwhile must not hang us.
     let limit = l.target.connect_timeout + PREAMBLE_GRACE;
@@ -584,7 +693,7 @@ fn upload(l: &AgentLaunch<'_>) -> Result<(), BootstrapError> {
     };
     let mut file = std::fs::File::open(&l.binary.path)
         .map_err(|e| upload_err(format!("cannot read {}: {e}", l.binary.path.display())))?;
-    let command = outer_command(l, UPLOAD, &[]);
+    let command = outer_command(l, UPLOAD, &[], false);
     let mut channel = l.transport.start(l.target, &command)?;
     // Drain stdout and stderr while sending, so a chatty target cannot
     // block the upload.

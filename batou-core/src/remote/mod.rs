@@ -8,9 +8,11 @@
 pub mod agent;
 pub mod bootstrap;
 pub(crate) mod finish;
+pub mod early;
 pub mod orchestrate;
 pub mod platform;
 pub mod protocol;
+mod self_hash;
 pub(crate) mod session;
 pub mod target_lock;
 mod untrusted;

@@ -8,14 +8,15 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::bootstrap::{AgentBinary, AgentLaunch, launch};
+use super::bootstrap::{AgentBinary, AgentLaunch, launch, launch_gated};
+use super::early::{Connecting, EarlyConnections, launch_parts};
 use super::protocol::{Holder, PROTOCOL_VERSION, Reply, Request, WireError};
 use super::session::{Incoming, Session};
 use super::untrusted::{agent_text, event_host, first_per_host, printable};
 use crate::configure::Model;
 use crate::error::ConfigError;
 use crate::event::{Event, EventSink, SkipReason};
-use crate::transport::{Target, Transport};
+use crate::transport::Transport;
 
 /// How to deploy remotely.
 #[derive(Clone)]
@@ -25,6 +26,9 @@ pub struct RemoteOptions {
     pub binary: Arc<AgentBinary>,
     pub jobs: usize,
     pub predict: bool,
+    /// Ask agents for only the events a transcript shows (see
+    /// `Request::Deploy`); `false` for the `--json` stream.
+    pub quiet_events: bool,
     pub break_lock: bool,
     pub platform: Option<String>,
     pub ssh_config: Option<PathBuf>,
@@ -107,10 +111,12 @@ pub struct RemoteReport {
 }
 
 /// Deploys `model` (configured by the controller, for ordering) through
-/// agents on its hosts.
+/// agents on its hosts, using the connections of [`connect_early`] where
+/// there are some.
 pub fn deploy_remote(
     model: &Model,
     options: &RemoteOptions,
+    early: Option<EarlyConnections>,
     sink: &dyn EventSink,
 ) -> Result<RemoteReport, RemoteFailure> {
     let (tx, rx) = channel();
@@ -160,7 +166,8 @@ pub fn deploy_remote(
                     };
                     let Some(host) = wanted.get(i) else { return };
                     let started = Instant::now();
-                    let result = start_agent(i, host, env, options, tx.clone());
+                    let connecting = early.as_ref().and_then(|e| e.take(&host.name));
+                    let result = start_agent(i, host, env, options, connecting, tx.clone());
                     results.lock().unwrap_or_else(|p| p.into_inner()).push((
                         i,
                         result,
@@ -298,29 +305,26 @@ fn start_agent(
     host: &crate::environment::HostConfig,
     env: &crate::environment::Environment,
     options: &RemoteOptions,
+    connecting: Option<Connecting>,
     tx: std::sync::mpsc::Sender<Incoming>,
 ) -> Result<Session, HostFailure> {
-    let target = Target {
-        host: host.name.clone(),
-        address: env.fqdn_of(host),
-        ssh_config: options.ssh_config.clone(),
-        connect_timeout: options.connect_timeout,
-    };
-    let service_user = host
-        .service_user
-        .clone()
-        .or_else(|| env.settings.service_user.clone());
-    let require_sudo = host.require_sudo.or(env.settings.require_sudo);
+    let (target, spec) = launch_parts(host, env, options);
     let launch_spec = AgentLaunch {
         transport: options.transport.as_ref(),
         target: &target,
         binary: &options.binary,
-        cache_dir: env.settings.agent_cache.clone(),
-        service_user,
-        require_sudo,
-        agent_args: vec!["agent".into()],
+        cache_dir: spec.cache_dir,
+        service_user: spec.service_user,
+        require_sudo: spec.require_sudo,
+        agent_args: spec.agent_args,
     };
-    let launched = launch(&launch_spec).map_err(|e| HostFailure {
+    let launched = match connecting.map(|c| c.join()) {
+        Some(Ok(Ok(channel))) => launch_gated(&launch_spec, channel),
+        Some(Ok(Err(e))) => Err(e.into()),
+        // The connecting thread panicked: connect afresh.
+        Some(Err(_)) | None => launch(&launch_spec),
+    }
+    .map_err(|e| HostFailure {
         host: host.name.clone(),
         message: e.to_string(),
     })?;
@@ -734,6 +738,7 @@ fn run_graph(
                 // The controller routes: what finished roots published,
                 // and which watched roots changed.
                 inputs: ledger.inputs(&model.roots, id),
+                quiet: options.quiet_events,
             };
             if let Err(e) = session.send(&request) {
                 lost.push(HostFailure {

@@ -137,6 +137,12 @@ pub enum Request {
         /// Routed events and watched roots' changes for this root.
         #[serde(default)]
         inputs: crate::handlers::RootInputs,
+        /// Only the events a transcript shows: `component_finished` of
+        /// an unchanged component that was not slow stays here (a no-op
+        /// deploy of thousands of files then sends a handful of lines,
+        /// not one per component). The `--json` stream asks for all.
+        #[serde(default)]
+        quiet: bool,
     },
     /// Every root is done: remove the externals that left the environment
     /// (or, predicting, say which would be removed). Answered with events
@@ -313,6 +319,15 @@ mod tests {
             serde_json::from_str(r#"{"type":"deployed","id":1,"changed":0,"seconds":0.1}"#)
                 .unwrap();
         assert!(matches!(reply, Reply::Deployed { published, .. } if published.is_empty()));
+    }
+
+    #[test]
+    fn a_deploy_request_without_quiet_asks_for_every_event() {
+        let request: Request = serde_json::from_str(
+            r#"{"type":"deploy","id":1,"root":0,"name":"files","predict":false}"#,
+        )
+        .unwrap();
+        assert!(matches!(request, Request::Deploy { quiet: false, .. }));
     }
 
     #[test]

@@ -1,0 +1,114 @@
+//! Connecting to the hosts while the controller still configures the
+//! model: the SSH handshakes (the largest part of a no-op deploy) overlap
+//! with configuring, and the bootstrap waits at its gate, so a model with
+//! errors leaves the targets untouched.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use super::bootstrap::{AgentLaunch, connect_gated};
+use super::orchestrate::RemoteOptions;
+use crate::transport::{Channel, Target, TransportError};
+
+pub(crate) type Connecting = std::thread::JoinHandle<Result<Channel, TransportError>>;
+
+/// Connections opened while the controller still configures the model
+/// ([`connect_early`]): the SSH handshakes overlap with configuring, and
+/// the targets are not touched until [`super::orchestrate::deploy_remote`] lets the bootstrap
+/// go. Dropped unused (the model had errors), the connections end without
+/// having done anything on the targets.
+pub struct EarlyConnections {
+    /// By host name.
+    pending: Mutex<BTreeMap<String, Connecting>>,
+}
+
+impl EarlyConnections {
+    pub(crate) fn take(&self, host: &str) -> Option<Connecting> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(host)
+    }
+}
+
+impl Drop for EarlyConnections {
+    fn drop(&mut self) {
+        let pending = std::mem::take(self.pending.get_mut().unwrap_or_else(|p| p.into_inner()));
+        for (_, connecting) in pending {
+            if let Ok(Ok(mut channel)) = connecting.join() {
+                // End of input closes the gate: the script exits at once.
+                channel.stdin.take();
+                channel.control.kill();
+                let _ = channel.control.wait();
+            }
+        }
+    }
+}
+
+/// Starts connecting to the first `parallel_connects` hosts of `env` (not
+/// ignored ones) in the background, for [`super::orchestrate::deploy_remote`].
+pub fn connect_early(
+    env: &crate::environment::Environment,
+    options: &RemoteOptions,
+) -> EarlyConnections {
+    let mut pending = BTreeMap::new();
+    for host in env
+        .hosts
+        .values()
+        .filter(|h| !h.ignore)
+        .take(options.parallel_connects.max(1))
+    {
+        let (target, spec) = launch_parts(host, env, options);
+        let transport = options.transport.clone();
+        let binary = options.binary.clone();
+        pending.insert(
+            host.name.clone(),
+            std::thread::spawn(move || {
+                connect_gated(&AgentLaunch {
+                    transport: transport.as_ref(),
+                    target: &target,
+                    binary: &binary,
+                    cache_dir: spec.cache_dir,
+                    service_user: spec.service_user,
+                    require_sudo: spec.require_sudo,
+                    agent_args: spec.agent_args,
+                })
+            }),
+        );
+    }
+    EarlyConnections {
+        pending: Mutex::new(pending),
+    }
+}
+
+/// What [`AgentLaunch`] needs besides the transport and the binary.
+pub(crate) struct LaunchSpec {
+    pub cache_dir: Option<String>,
+    pub service_user: Option<String>,
+    pub require_sudo: Option<bool>,
+    pub agent_args: Vec<String>,
+}
+
+/// The target of `host` and how to launch its agent.
+pub(crate) fn launch_parts(
+    host: &crate::environment::HostConfig,
+    env: &crate::environment::Environment,
+    options: &RemoteOptions,
+) -> (Target, LaunchSpec) {
+    let target = Target {
+        host: host.name.clone(),
+        address: env.fqdn_of(host),
+        ssh_config: options.ssh_config.clone(),
+        connect_timeout: options.connect_timeout,
+    };
+    let spec = LaunchSpec {
+        cache_dir: env.settings.agent_cache.clone(),
+        service_user: host
+            .service_user
+            .clone()
+            .or_else(|| env.settings.service_user.clone()),
+        require_sudo: host.require_sudo.or(env.settings.require_sudo),
+        agent_args: vec!["agent".into()],
+    };
+    (target, spec)
+}
