@@ -269,11 +269,13 @@ if [[ " $sizes " == *" 1000 "* ]]; then
   extra rss_change_batou "$(cd "$P_BATOU" && APPENV_BASEDIR="$P_BATOU" rss "$venv/bin/batou" deploy bench)"
   cp "$W/ssh_config.counted" "$P_OURS/ssh_config"
   cp "$W/ssh_config.counted" "$P_BATOU/ssh_config"
-  : >"$W/bytes.log"; ours >>"$log" 2>&1
+  # ssh ends its ProxyCommand after it exits: wait for the counts.
+  counted() { : >"$W/bytes.log"; "$@" >>"$log" 2>&1; sleep 2; }
+  counted ours
   extra wire_noop_ours "$(awk '{ up += $1; down += $2; c++ } END { print up, down, c }' "$W/bytes.log")"
-  : >"$W/bytes.log"; batou >>"$log" 2>&1
+  counted batou
   extra wire_noop_batou "$(awk '{ up += $1; down += $2; c++ } END { print up, down, c }' "$W/bytes.log")"
-  : >"$W/bytes.log"; ssh -F "$W/ssh_config.counted" bench true
+  counted ssh -F "$W/ssh_config.counted" bench true
   extra wire_ssh_true "$(awk '{ up += $1; down += $2; c++ } END { print up, down, c }' "$W/bytes.log")"
   cp "$W/ssh_config" "$P_OURS/ssh_config"
   cp "$W/ssh_config" "$P_BATOU/ssh_config"
