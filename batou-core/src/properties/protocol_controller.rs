@@ -388,6 +388,7 @@ fn run(
         binary: Arc::new(binary),
         jobs: 4,
         predict: false,
+        quiet_events: false,
         break_lock: false,
         platform: None,
         ssh_config: None,
@@ -402,7 +403,7 @@ fn run(
             agent_pid: 0,
         },
     };
-    deploy_remote(model, &options, &Collected::default())
+    deploy_remote(model, &options, None, &Collected::default())
 }
 
 proptest! {

@@ -7,8 +7,8 @@
 
 pub mod agent;
 pub mod bootstrap;
-pub(crate) mod finish;
 pub mod early;
+pub(crate) mod finish;
 pub mod orchestrate;
 pub mod platform;
 pub mod protocol;
