@@ -157,6 +157,29 @@ impl Ownership {
     }
 }
 
+/// Owner and Group are one [`Ownership`] each; only the label differs.
+macro_rules! delegate_to_ownership {
+    ($name:ident) => {
+        impl Component for $name {
+            fn label(&self) -> String {
+                format!("{}('{}')", stringify!($name), base_name(&self.0.path))
+            }
+
+            fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
+                self.0.configure(ctx)
+            }
+
+            fn verify(&mut self, ctx: &mut Deploy<'_>) -> Result<Verdict> {
+                self.0.verify(ctx)
+            }
+
+            fn update(&mut self, ctx: &mut Deploy<'_>) -> Result<()> {
+                self.0.update(ctx)
+            }
+        }
+    };
+}
+
 /// The owning user of `path` (a name or a uid). The group is kept.
 ///
 /// ```
@@ -171,23 +194,7 @@ impl Owner {
     }
 }
 
-impl Component for Owner {
-    fn label(&self) -> String {
-        format!("Owner('{}')", base_name(&self.0.path))
-    }
-
-    fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
-        self.0.configure(ctx)
-    }
-
-    fn verify(&mut self, ctx: &mut Deploy<'_>) -> Result<Verdict> {
-        self.0.verify(ctx)
-    }
-
-    fn update(&mut self, ctx: &mut Deploy<'_>) -> Result<()> {
-        self.0.update(ctx)
-    }
-}
+delegate_to_ownership!(Owner);
 
 /// The owning group of `path` (a name or a gid). The owner is kept.
 ///
@@ -203,20 +210,4 @@ impl Group {
     }
 }
 
-impl Component for Group {
-    fn label(&self) -> String {
-        format!("Group('{}')", base_name(&self.0.path))
-    }
-
-    fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
-        self.0.configure(ctx)
-    }
-
-    fn verify(&mut self, ctx: &mut Deploy<'_>) -> Result<Verdict> {
-        self.0.verify(ctx)
-    }
-
-    fn update(&mut self, ctx: &mut Deploy<'_>) -> Result<()> {
-        self.0.update(ctx)
-    }
-}
+delegate_to_ownership!(Group);

@@ -260,9 +260,27 @@ impl Component for Git {
                     }
                     self.git(ctx, true, &["reset", "--hard", "--quiet"])?;
                     self.git(ctx, true, &["clean", "-d", "--force", "--force", "--quiet"])?;
+                    if self.submodules {
+                        // Fixed words, no user input: `foreach` runs them
+                        // through a shell.
+                        self.git(
+                            ctx,
+                            true,
+                            &[
+                                "submodule",
+                                "--quiet",
+                                "foreach",
+                                "--recursive",
+                                "git reset --hard --quiet && git clean -d --force --force --quiet",
+                            ],
+                        )?;
+                    }
                 }
             }
             state => {
+                // An empty directory may be a mount point someone made:
+                // after a failed clone it is emptied, not removed.
+                let existed = ctx.host().stat(&target)?.is_some();
                 if let State::Foreign(why) = state {
                     if !self.clobber {
                         return Err(self.refuse(format!("it {why}")));
@@ -281,7 +299,14 @@ impl Component for Git {
                 // A clone that never got checked out would look like a
                 // checkout with every file deleted; we made it, so it goes.
                 return self.check_out(ctx, &want).inspect_err(|_| {
-                    let _ = ctx.host().remove(&target);
+                    let host = ctx.host();
+                    if !existed {
+                        let _ = host.remove(&target);
+                    } else if let Ok(Some(names)) = host.read_dir(&target) {
+                        for name in names {
+                            let _ = host.remove(&target.join(name));
+                        }
+                    }
                 });
             }
         }
@@ -296,6 +321,7 @@ fn describe(want: &Want) -> String {
         Want::Revision(r) => format!("revision {r}"),
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -211,3 +211,31 @@ fn a_directory_at_the_target_is_not_replaced() {
     assert!(s.path("app.tgz/keep").is_dir());
     assert_eq!(server.gets(), 0);
 }
+
+#[test]
+fn a_downloaded_archive_is_extracted_in_the_same_deploy() {
+    let (_tmp, www) = served();
+    std::fs::create_dir_all(www.join("tool-1.0/bin")).unwrap();
+    std::fs::write(www.join("tool-1.0/bin/run"), "#!/bin/sh\n").unwrap();
+    super::fixture::run(&www, "tar", &["-czf", "tool-1.0.tar.gz", "tool-1.0"]);
+    let server = Server::http(&www);
+    let s = Stage::new(|s, ctx| {
+        ctx.add(Download::new(param(s, 0)).checksum(param(s, 1)))?;
+        ctx.add(crate::stdlib::Extract::new("tool-1.0.tar.gz").strip(1))?;
+        Ok(())
+    });
+    set_params(
+        s.case,
+        &[
+            &server.url("tool-1.0.tar.gz"),
+            &sha256_of(&www, "tool-1.0.tar.gz"),
+        ],
+    );
+    s.prepare();
+    assert_eq!(s.predict().0.changed, 2);
+    assert!(!s.path("tool-1.0").exists());
+    assert_eq!(s.deploy().0.changed, 2);
+    assert_eq!(s.read("tool-1.0/bin/run"), "#!/bin/sh\n");
+    assert_eq!(s.deploy().0.changed, 0);
+    assert_eq!(server.gets(), 1);
+}

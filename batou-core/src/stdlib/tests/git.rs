@@ -207,12 +207,14 @@ fn local_changes_are_never_clobbered_unless_told() {
     std::fs::write(s.path("app/a.txt"), "my edit\n").unwrap();
     std::fs::write(s.path("app/notes"), "mine\n").unwrap();
     std::fs::write(s.path("app/debug.log"), "ignored\n").unwrap();
+    std::fs::write(s.path("app/libs/sub/junk"), "in the submodule\n").unwrap();
 
     for predict in [true, false] {
         let message = s.run(predict).0.expect_err("refused").to_string();
         assert!(message.contains("refusing to clobber"), "{message}");
         assert!(message.contains("modified: a.txt"), "{message}");
         assert!(message.contains("untracked: notes"), "{message}");
+        assert!(message.contains("modified: libs/sub"), "{message}");
         assert!(!message.contains("debug.log"), "{message}");
         assert!(message.contains("set `clobber`"), "{message}");
     }
@@ -226,6 +228,7 @@ fn local_changes_are_never_clobbered_unless_told() {
     assert_eq!(s.deploy().0.changed, 1);
     assert_eq!(s.read("app/a.txt"), "v2\n");
     assert!(!s.path("app/notes").exists());
+    assert!(!s.path("app/libs/sub/junk").exists());
     assert_eq!(s.read("app/debug.log"), "ignored\n");
     assert_eq!(s.deploy().0.changed, 0);
 
