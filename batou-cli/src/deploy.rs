@@ -305,10 +305,17 @@ fn deploy(
             sink.emit(event);
         }
     }
+    let selection = Selection {
+        hosts: opts.hosts.clone(),
+        skip_hosts: opts.skip_hosts.clone(),
+        components: opts.components.clone(),
+        skip_components: opts.skip_components.clone(),
+    };
     // Connections open while the model is configured (the targets are
-    // not touched until it is known to be sound).
-    let early = (remote && !opts.consistency_only)
-        .then(|| crate::remote::connect_early(registry, &env, opts, project_dir))
+    // not touched until it is known to be sound), only to hosts this run
+    // needs, and not at all when loading already found errors.
+    let early = (remote && !opts.consistency_only && load_errors.is_empty())
+        .then(|| crate::remote::connect_early(registry, &env, &selection, opts, project_dir))
         .flatten();
     let configure_start = Instant::now();
     let options = ConfigureOptions {
@@ -333,12 +340,6 @@ fn deploy(
     if !load_errors.is_empty() {
         return run.config_errors(load_errors, "load");
     }
-    let selection = Selection {
-        hosts: opts.hosts.clone(),
-        skip_hosts: opts.skip_hosts.clone(),
-        components: opts.components.clone(),
-        skip_components: opts.skip_components.clone(),
-    };
     if let Err(unknown) = model.select(&selection) {
         for u in &unknown {
             run.error(&format!("ERROR: {u}"), ErrorEvent::message(u.to_string()));

@@ -126,8 +126,11 @@ impl Output {
             text.push('\n');
         }
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = out.write_all(text.as_bytes());
-        let _ = out.flush();
+        // Under the live view too: it clears its lines first.
+        self.suspend(|| {
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        });
     }
 
     fn write(&self, text: &str) {

@@ -84,11 +84,12 @@ pub struct Early {
 pub fn connect_early(
     registry: &Registry,
     env: &batou_core::environment::Environment,
+    selection: &batou_core::configure::Selection,
     opts: &DeployArgs,
     project_dir: &Path,
 ) -> Option<Early> {
     let options = options(registry, &env.settings, &env.name, opts, project_dir).ok()?;
-    let connections = batou_core::remote::early::connect_early(env, &options);
+    let connections = batou_core::remote::early::connect_early(env, selection, &options);
     Some(Early {
         options,
         connections,

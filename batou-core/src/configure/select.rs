@@ -6,6 +6,7 @@
 //! are reported as skipped ([`crate::event::SkipReason::NotSelected`]).
 
 use super::{Model, Root};
+use crate::environment::HostConfig;
 
 /// Which roots to deploy. Empty lists mean "no restriction".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,6 +48,24 @@ impl Selection {
             && !listed(&self.skip_hosts, &root.host)
             && (self.components.is_empty() || listed(&self.components, &root.name))
             && !listed(&self.skip_components, &root.name)
+    }
+
+    /// Whether a remote deploy may need to connect to `host`, judged from
+    /// the environment alone (before the model is configured): the
+    /// connections opened early must not reach hosts that narrowing leaves
+    /// out. True wherever [`Model::host_has_selected_roots`] will be.
+    pub fn may_connect(&self, host: &HostConfig) -> bool {
+        let listed = |names: &[String], name: &str| names.iter().any(|n| n == name);
+        if !(self.hosts.is_empty() || listed(&self.hosts, &host.name))
+            || listed(&self.skip_hosts, &host.name)
+        {
+            return false;
+        }
+        host.components.is_empty()
+            || host.components.iter().any(|c| {
+                (self.components.is_empty() || listed(&self.components, &c.name))
+                    && !listed(&self.skip_components, &c.name)
+            })
     }
 
     /// Every name that `model` does not know, in the order given.
@@ -134,6 +153,64 @@ mod tests {
         assert_eq!(selected, [("a".to_string(), "hello".to_string())]);
         assert!(model.host_has_selected_roots("a"));
         assert!(!model.host_has_selected_roots("b"), "b is not connected");
+        for host in model.env.hosts.values() {
+            assert_eq!(
+                selection.may_connect(host),
+                model.host_has_selected_roots(&host.name),
+                "{}",
+                host.name
+            );
+        }
+    }
+
+    #[test]
+    fn the_hosts_connected_early_are_the_hosts_the_selection_needs() {
+        let ini = "[environment]\nconnect_method = local\n[hosts]\n\
+                   a = hello, provider\nb = hello\nc = provider\n";
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let selections = [
+            Selection::default(),
+            Selection {
+                components: names(&["provider"]),
+                ..Default::default()
+            },
+            Selection {
+                skip_components: names(&["hello"]),
+                ..Default::default()
+            },
+            Selection {
+                skip_hosts: names(&["a", "c"]),
+                ..Default::default()
+            },
+            Selection {
+                hosts: names(&["b", "c"]),
+                components: names(&["hello"]),
+                ..Default::default()
+            },
+        ];
+        for selection in selections {
+            let mut model = model(ini);
+            model.select(&selection).unwrap();
+            let early: Vec<&str> = model
+                .env
+                .hosts
+                .values()
+                .filter(|h| selection.may_connect(h))
+                .map(|h| h.name.as_str())
+                .collect();
+            let needed: Vec<&str> = model
+                .env
+                .hosts
+                .keys()
+                .filter(|h| model.host_has_selected_roots(h))
+                .map(String::as_str)
+                .collect();
+            assert_eq!(early, needed, "{selection:?}");
+            assert!(
+                early.len() < 3 || selection.is_everything(),
+                "{selection:?}"
+            );
+        }
     }
 
     #[test]

@@ -45,17 +45,19 @@ impl Drop for EarlyConnections {
     }
 }
 
-/// Starts connecting to the first `parallel_connects` hosts of `env` (not
-/// ignored ones) in the background, for [`super::orchestrate::deploy_remote`].
+/// Starts connecting to the first `parallel_connects` hosts of `env` that
+/// the deploy will need (not ignored, not left out by `selection`) in the
+/// background, for [`super::orchestrate::deploy_remote`].
 pub fn connect_early(
     env: &crate::environment::Environment,
+    selection: &crate::configure::Selection,
     options: &RemoteOptions,
 ) -> EarlyConnections {
     let mut pending = BTreeMap::new();
     for host in env
         .hosts
         .values()
-        .filter(|h| !h.ignore)
+        .filter(|h| !h.ignore && selection.may_connect(h))
         .take(options.parallel_connects.max(1))
     {
         let (target, spec) = launch_parts(host, env, options);
