@@ -16,8 +16,10 @@ use std::sync::Mutex;
 pub const PREFIX: &str = ".batou-tmp-";
 
 /// The prefix of this process's temp files: `.batou-tmp-<pid>-`.
-pub fn own_prefix() -> String {
-    format!("{PREFIX}{}-", std::process::id())
+pub fn own_prefix() -> &'static str {
+    // Once per process: it is asked for every file written.
+    static OWN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    OWN.get_or_init(|| format!("{PREFIX}{}-", std::process::id()))
 }
 
 /// Directories already swept by this process (once is enough: later

@@ -97,6 +97,28 @@ fn a_batched_host_writes_atomically_and_syncs_on_request() {
 }
 
 #[test]
+fn a_batched_sync_of_many_files_reports_the_one_it_could_not_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::local_batched();
+    let sub = dir.path().join("sub");
+    fs::create_dir(&sub).unwrap();
+    // Enough files for the sync to run on several threads.
+    for i in 0..500 {
+        let parent = if i == 321 { &sub } else { dir.path() };
+        host.write(&parent.join(format!("f{i}")), b"x", None).unwrap();
+    }
+    // `sub/f321` can no longer be opened: its directory became a file.
+    fs::remove_dir_all(&sub).unwrap();
+    fs::write(&sub, b"not a directory").unwrap();
+    let err = host.sync().unwrap_err();
+    assert_eq!(err.path, sub.join("f321"));
+    assert!(err.to_string().contains("f321"), "{err}");
+    // The error took the pending writes with it; the files are all there.
+    host.sync().unwrap();
+    assert_eq!(listing(dir.path()).len(), 500, "499 files and `sub`");
+}
+
+#[test]
 fn writing_into_a_missing_directory_fails_naming_it() {
     let (dir, host) = setup();
     let missing = dir.path().join("nope");
