@@ -12,6 +12,9 @@
 #   BENCH_BATOU_RUNS_BIG=1         batou's repetitions at N >= 5000 (its first
 #                                  deploy there takes minutes)
 #   BENCH_HOSTS=20                 hosts of the many-hosts case (0: skip)
+#   BENCH_JOURNALED_SIZES=1000     file counts of the same cases on a journaled
+#                                  ext4 image mounted in the scratch directory
+#                                  (empty: skip)
 #   BENCH_BUILD=1                  time an incremental build (0: skip)
 #   BENCH_OUT=DIR                  where RESULTS.md goes (default: here)
 #   BATOU_VENV=DIR                 venv with batou 2.7.1 (created when missing;
@@ -34,6 +37,7 @@ sizes=${BENCH_SIZES:-"1 100 1000 5000"}
 runs=${BENCH_RUNS:-5}
 batou_runs_big=${BENCH_BATOU_RUNS_BIG:-1}
 nhosts=${BENCH_HOSTS:-20}
+journaled_sizes=${BENCH_JOURNALED_SIZES-1000}
 out=${BENCH_OUT:-$here}
 venv=${BATOU_VENV:-$root/target/bench/batou-2.7.1}
 sshd=/usr/sbin/sshd
@@ -62,9 +66,11 @@ fi
 W=$(mktemp -d /tmp/batou-deploy-bench.XXXXXX)
 pids=()
 cg=
+mounted=
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  if [ -n "$mounted" ]; then umount "$mounted" || umount -l "$mounted" || true; fi
   if [ -n "$cg" ]; then
     # Back to the parent group, so the (then empty) one can go.
     echo $$ >"$(dirname "$cg")/cgroup.procs" 2>/dev/null || true
@@ -199,47 +205,58 @@ timed cold 1 ours ours
 timed cold 1 batou batou
 extra agent_bytes "$(stat -c %s "$bin")"
 
-for n in $sizes; do
+# deploy_cases N TAG OURS_OUT BATOU_OUT: first deploy, no-op, template
+# change and predict at N files into the two output trees; the case names
+# get TAG in front (the journaled-ext4 pass: "j_").
+deploy_cases() {
+  local n=$1 tag=$2 o_out=$3 b_out=$4 br=$runs r
   set_attr "$P_OURS" count "$n"
   set_attr "$P_BATOU" count "$n"
+  set_attr "$P_OURS" outdir "$o_out"
+  set_attr "$P_BATOU" outdir "$b_out"
   set_attr "$P_OURS" revision A
   set_attr "$P_BATOU" revision A
-  br=$runs
   [ "$n" -ge 5000 ] && br=$batou_runs_big
-  say "N=$n: first deploy"
+  say "${tag}N=$n: first deploy"
   for r in $(seq "$runs"); do
-    aside "$ours_out"
-    timed first "$n" ours ours
+    aside "$o_out"
+    timed "${tag}first" "$n" ours ours
     if [ "$r" -le "$br" ]; then
-      aside "$batou_out"
-      timed first "$n" batou batou
+      aside "$b_out"
+      timed "${tag}first" "$n" batou batou
     fi
   done
   # Same workload: both trees must be identical, file by file.
-  [ "$(find "$ours_out" -type f | wc -l)" = "$n" ] || die "ours wrote $(find "$ours_out" -type f | wc -l) files, not $n"
-  diff -r "$ours_out" "$batou_out" >/dev/null || die "the two tools wrote different files at N=$n"
-  say "N=$n: no-op re-deploy"
+  [ "$(find "$o_out" -type f | wc -l)" = "$n" ] || die "ours wrote $(find "$o_out" -type f | wc -l) files, not $n"
+  diff -r "$o_out" "$b_out" >/dev/null || die "the two tools wrote different files at N=$n"
+  say "${tag}N=$n: no-op re-deploy"
   for r in $(seq "$runs"); do
-    timed noop "$n" ours ours
-    [ "$r" -le "$br" ] && timed noop "$n" batou batou
+    timed "${tag}noop" "$n" ours ours
+    [ "$r" -le "$br" ] && timed "${tag}noop" "$n" batou batou
   done
   grep -q 'Nothing changed.' <(ours) || die "our re-deploy was not a no-op at N=$n"
-  say "N=$n: re-deploy after a template change (every file changes, diffs printed)"
+  say "${tag}N=$n: re-deploy after a template change (every file changes, diffs printed)"
   for r in $(seq "$runs"); do
     flip "$P_OURS"
-    timed change "$n" ours ours
+    timed "${tag}change" "$n" ours ours
     if [ "$r" -le "$br" ]; then
       flip "$P_BATOU"
-      timed change "$n" batou batou
+      timed "${tag}change" "$n" batou batou
     fi
   done
-  say "N=$n: predict after a template change"
+  say "${tag}N=$n: predict after a template change"
   flip "$P_OURS"
   flip "$P_BATOU"
   for r in $(seq "$runs"); do
-    timed predict "$n" ours ours -P
-    [ "$r" -le "$br" ] && timed predict "$n" batou batou -P
+    timed "${tag}predict" "$n" ours ours -P
+    [ "$r" -le "$br" ] && timed "${tag}predict" "$n" batou batou -P
   done
+}
+
+for n in $sizes; do
+  deploy_cases "$n" "" "$ours_out" "$batou_out"
+  br=$runs
+  [ "$n" -ge 5000 ] && br=$batou_runs_big
   say "N=$n: local consistency check"
   for r in $(seq "$runs"); do
     timed local "$n" ours ours -c -L
@@ -251,6 +268,27 @@ for n in $sizes; do
     timed hash "$n" floor ssh -F "$W/ssh_config" bench "find $ours_out -type f -exec sha256sum {} + >/dev/null"
   done
 done
+
+# --- the same on a journaled ext4 ----------------------------------------------
+# This machine's root file system is an ext4 without a journal, where
+# every new inode is checked against recently deleted ones (see
+# analysis.md); servers mostly deploy to a journaled ext4 (mkfs.ext4's
+# default) or xfs. The file-writing cases again, with both tools' output
+# trees on a fresh journaled ext4 image mounted here.
+if [ -n "$journaled_sizes" ]; then
+  say "a journaled ext4 ($W/ext4.img, loop-mounted on $W/ext4)"
+  truncate -s 4G "$W/ext4.img"
+  mkfs.ext4 -q -F "$W/ext4.img" || die "mkfs.ext4 failed (apt-get install e2fsprogs)"
+  mkdir -p "$W/ext4"
+  mount -o loop "$W/ext4.img" "$W/ext4" || die "cannot loop-mount $W/ext4.img (needs root and a loop device)"
+  mounted="$W/ext4"
+  extra journaled_fs "$(findmnt -no FSTYPE,OPTIONS "$W/ext4")"
+  for n in $journaled_sizes; do
+    deploy_cases "$n" j_ "$W/ext4/ours" "$W/ext4/batou"
+  done
+  set_attr "$P_OURS" outdir "$ours_out"
+  set_attr "$P_BATOU" outdir "$batou_out"
+fi
 
 # --- N=1000 extras: memory, bytes over the wire ------------------------------
 if [[ " $sizes " == *" 1000 "* ]]; then

@@ -89,6 +89,13 @@ impl Host {
     /// root instead of two per file is what makes writing a thousand files
     /// cost milliseconds rather than a second (the file system commits its
     /// journal once, not a thousand times).
+    ///
+    /// The price: a power cut before the sync can leave a file of that
+    /// root empty where the file system does not order a rename after the
+    /// data (xfs; ext4 keeps old or new with its default `auto_da_alloc`).
+    /// A kill or a dropped connection cannot: the page cache survives
+    /// them. Renaming only after syncing would make a root's files appear
+    /// at its end, but a later component of the same root may read them.
     pub fn local_batched() -> Self {
         Host {
             unsynced: Some(Arc::default()),

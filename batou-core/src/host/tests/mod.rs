@@ -105,7 +105,8 @@ fn a_batched_sync_of_many_files_reports_the_one_it_could_not_open() {
     // Enough files for the sync to run on several threads.
     for i in 0..500 {
         let parent = if i == 321 { &sub } else { dir.path() };
-        host.write(&parent.join(format!("f{i}")), b"x", None).unwrap();
+        host.write(&parent.join(format!("f{i}")), b"x", None)
+            .unwrap();
     }
     // `sub/f321` can no longer be opened: its directory became a file.
     fs::remove_dir_all(&sub).unwrap();
