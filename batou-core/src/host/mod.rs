@@ -6,17 +6,17 @@
 //! remote host. Writes are atomic: a reader of a deployed file sees the old
 //! or the new content, never a half-written one.
 
+mod batch;
 mod command;
 pub mod leftovers;
 mod stream;
 mod users;
 
-use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 pub use command::{CommandError, CommandErrorKind, CommandOutput, CommandSpec};
@@ -65,21 +65,14 @@ pub struct Stat {
 #[derive(Debug, Clone, Default)]
 pub struct Host {
     /// `Some` in batched mode: files written and not yet synced.
-    unsynced: Option<Arc<Mutex<Unsynced>>>,
-}
-
-/// What [`Host::sync`] still has to make durable.
-#[derive(Debug, Default)]
-struct Unsynced {
-    files: Vec<PathBuf>,
-    dirs: BTreeSet<PathBuf>,
+    batch: Option<Arc<batch::Batch>>,
 }
 
 impl Host {
     /// The machine this process runs on; every [`Host::write`] is durable
     /// when it returns.
     pub fn local() -> Self {
-        Host { unsynced: None }
+        Host { batch: None }
     }
 
     /// The machine this process runs on, with durability batched: a write
@@ -98,7 +91,7 @@ impl Host {
     /// at its end, but a later component of the same root may read them.
     pub fn local_batched() -> Self {
         Host {
-            unsynced: Some(Arc::default()),
+            batch: Some(Arc::default()),
         }
     }
 
@@ -106,42 +99,10 @@ impl Host {
     /// no-op otherwise): each file, then each directory that got a new
     /// entry, is synced. A file replaced again meanwhile is synced once.
     pub fn sync(&self) -> Result<(), HostError> {
-        let Some(unsynced) = &self.unsynced else {
-            return Ok(());
-        };
-        let pending = std::mem::take(&mut *unsynced.lock().unwrap_or_else(|p| p.into_inner()));
-        let mut seen = BTreeSet::new();
-        let files: Vec<PathBuf> = pending
-            .files
-            .into_iter()
-            .filter(|f| seen.insert(f.clone()))
-            .collect();
-        // Several syncs in flight at once: a journaling file system
-        // commits them together and the disk sees a queue, not one request
-        // after another (their data is already on its way, see
-        // `start_writeback`).
-        let workers = (files.len() / SYNCS_PER_WORKER).clamp(1, MAX_SYNC_WORKERS);
-        if workers == 1 {
-            files.iter().try_for_each(|f| sync_file(f))?;
-        } else {
-            let chunk = files.len().div_ceil(workers);
-            std::thread::scope(|scope| {
-                let running: Vec<_> = files
-                    .chunks(chunk)
-                    .map(|part| scope.spawn(move || part.iter().try_for_each(|f| sync_file(f))))
-                    .collect();
-                // The scope joins every thread, also after a first error.
-                running
-                    .into_iter()
-                    .try_for_each(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            })?;
+        match &self.batch {
+            Some(batch) => batch.sync(),
+            None => Ok(()),
         }
-        for dir in pending.dirs {
-            if let Ok(d) = fs::File::open(&dir) {
-                let _ = d.sync_all();
-            }
-        }
-        Ok(())
     }
 
     /// The file's bytes, or `None` if nothing is there.
@@ -208,13 +169,12 @@ impl Host {
         tmp.as_file()
             .set_permissions(fs::Permissions::from_mode(mode))
             .map_err(fail("chmod", path))?;
-        if let Some(unsynced) = &self.unsynced {
-            start_writeback(tmp.as_file());
-            tmp.persist(path)
+        if let Some(batch) = &self.batch {
+            let held = existing_mode.and_then(|_| batch::Batch::hold(path));
+            let written = tmp
+                .persist(path)
                 .map_err(|e| fail("replace", path)(e.error))?;
-            let mut unsynced = unsynced.lock().unwrap_or_else(|p| p.into_inner());
-            unsynced.files.push(path.to_path_buf());
-            unsynced.dirs.insert(dir.to_path_buf());
+            batch.written(path, dir, written, held);
             return Ok(());
         }
         tmp.as_file().sync_all().map_err(fail("sync", path))?;
@@ -344,35 +304,3 @@ fn parent_dir(path: &Path) -> &Path {
 
 #[cfg(test)]
 mod tests;
-
-/// Batched syncs per thread of [`Host::sync`] (below that, a thread costs
-/// more than it saves), and at most this many threads.
-const SYNCS_PER_WORKER: usize = 64;
-const MAX_SYNC_WORKERS: usize = 8;
-
-/// `fsync` of the file at `path`; one that is gone was removed or replaced
-/// by a later component and needs nothing.
-fn sync_file(path: &Path) -> Result<(), HostError> {
-    match fs::File::open(path) {
-        Ok(f) => f.sync_all().map_err(fail("sync", path)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(fail("sync", path)(e)),
-    }
-}
-
-/// Starts writing `file`'s data to the disk without waiting, so the
-/// batched [`Host::sync`] mostly finds it written: the disk works while
-/// the deploy renders the next files, and the file system commits the
-/// allocations of many files at once.
-#[cfg(target_os = "linux")]
-fn start_writeback(file: &fs::File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: a plain syscall on an open descriptor; a failure only loses
-    // the head start (the sync still writes everything).
-    unsafe {
-        libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn start_writeback(_file: &fs::File) {}

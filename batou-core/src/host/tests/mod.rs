@@ -86,6 +86,15 @@ fn a_batched_host_writes_atomically_and_syncs_on_request() {
     assert_eq!(fs::read(&p).unwrap(), b"new");
     assert_eq!(mode_of(&p), 0o640);
     assert_eq!(listing(dir.path()), ["f"], "no temp file left behind");
+    // The replaced file is freed in the background; by the end of the
+    // sync nothing of this process holds it any more.
+    host.sync().unwrap();
+    let held: Vec<PathBuf> = fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| fs::read_link(e.unwrap().path()).ok())
+        .filter(|target| target.starts_with(dir.path()))
+        .collect();
+    assert_eq!(held, Vec::<PathBuf>::new(), "descriptors left open");
     // A file removed before the sync is not an error.
     let gone = dir.path().join("gone");
     host.write(&gone, b"x", None).unwrap();
