@@ -156,6 +156,21 @@ def main():
         ct, co = cpu_med("ssh_true", n, "floor"), cpu_med("noop", n, "ours")
         w("| %s | %s (%s) | %s (%s) | %s | %.2f× | %s | %s | %s |" % (f"{n:,}", fmt(t), fmt(low("ssh_true", n, "floor")), fmt(h), fmt(low("hash", n, "floor")), fmt(o), o / t if o else 0, fmt(ct), fmt(co), "%.2f×" % (co / ct) if co and ct else "–"))
     w("")
+    if any(med("copy", n, "floor") for n in sizes):
+        w("Writing the files: the first deploy beside `ssh bench \"cp -r TREE")
+        w("COPY && sync -f COPY\"`, which creates the same N files and")
+        w("directories with the plainest tool (in place, nothing rendered,")
+        w("compared or reported) and makes them durable with one `syncfs`;")
+        w("the last column is the most any tool could be faster than batou")
+        w("here if it cost only that.")
+        w("")
+        w("| N | ssh + `cp -r` + `sync -f` | rebuild first deploy | first / copy | batou first deploy | batou / copy |")
+        w("|---:|---:|---:|---:|---:|---:|")
+        for n in sizes:
+            c, o, b = med("copy", n, "floor"), med("first", n, "ours"), med("first", n, "batou")
+            if c and o:
+                w("| %s | %s (%s) | %s | %.2f× | %s | %s |" % (f"{n:,}", fmt(c), fmt(low("copy", n, "floor")), fmt(o), o / c, fmt(b), "%.1f×" % (b / c) if b else "–"))
+        w("")
     hosts = sorted({n for (case, n, _) in samples if case == "hosts_noop"})
     if hosts:
         many = max(hosts)

@@ -264,10 +264,13 @@ for n in $sizes; do
     timed local "$n" ours ours -c -L
     [ "$r" -le "$br" ] && timed local "$n" batou batou -c -L
   done
-  say "N=$n: the floor (ssh true; sha256sum of the N files on the target)"
+  say "N=$n: the floor (ssh true; sha256sum of the N files; cp -r of them, synced)"
   for r in $(seq "$runs"); do
     timed ssh_true "$n" floor ssh -F "$W/ssh_config" bench true
     timed hash "$n" floor ssh -F "$W/ssh_config" bench "find $ours_out -type f -exec sha256sum {} + >/dev/null"
+    # Creating the same N files with the plainest tool (not atomically,
+    # nothing rendered or reported), made durable with one syncfs.
+    timed copy "$n" floor ssh -F "$W/ssh_config" bench "cp -r $ours_out $W/out/copy.$n.$r && sync -f $W/out/copy.$n.$r"
   done
 done
 
