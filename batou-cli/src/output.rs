@@ -125,19 +125,20 @@ impl Output {
             text.push_str(&self.paint(line, color, false));
             text.push('\n');
         }
-        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        // Under the live view too: it clears its lines first.
-        self.suspend(|| {
-            let _ = out.write_all(text.as_bytes());
-            let _ = out.flush();
-        });
+        self.emit(&text);
     }
 
     fn write(&self, text: &str) {
+        self.emit(&format!("{text}\n"));
+    }
+
+    /// One write of whole lines, with the live view (if any) cleared
+    /// meanwhile.
+    fn emit(&self, text: &str) {
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         // A closed stdout (e.g. `| head`) must not turn into a panic.
         self.suspend(|| {
-            let _ = writeln!(out, "{text}");
+            let _ = out.write_all(text.as_bytes());
             let _ = out.flush();
         });
     }

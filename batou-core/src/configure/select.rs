@@ -43,11 +43,16 @@ impl Selection {
 
     /// Whether `root` is deployed under this selection.
     pub fn selects(&self, root: &Root) -> bool {
-        let listed = |names: &[String], name: &str| names.iter().any(|n| n == name);
-        (self.hosts.is_empty() || listed(&self.hosts, &root.host))
-            && !listed(&self.skip_hosts, &root.host)
-            && (self.components.is_empty() || listed(&self.components, &root.name))
-            && !listed(&self.skip_components, &root.name)
+        self.selects_host(&root.host) && self.selects_component(&root.name)
+    }
+
+    fn selects_host(&self, host: &str) -> bool {
+        (self.hosts.is_empty() || listed(&self.hosts, host)) && !listed(&self.skip_hosts, host)
+    }
+
+    fn selects_component(&self, name: &str) -> bool {
+        (self.components.is_empty() || listed(&self.components, name))
+            && !listed(&self.skip_components, name)
     }
 
     /// Whether a remote deploy may need to connect to `host`, judged from
@@ -55,17 +60,12 @@ impl Selection {
     /// connections opened early must not reach hosts that narrowing leaves
     /// out. True wherever [`Model::host_has_selected_roots`] will be.
     pub fn may_connect(&self, host: &HostConfig) -> bool {
-        let listed = |names: &[String], name: &str| names.iter().any(|n| n == name);
-        if !(self.hosts.is_empty() || listed(&self.hosts, &host.name))
-            || listed(&self.skip_hosts, &host.name)
-        {
-            return false;
-        }
-        host.components.is_empty()
-            || host.components.iter().any(|c| {
-                (self.components.is_empty() || listed(&self.components, &c.name))
-                    && !listed(&self.skip_components, &c.name)
-            })
+        self.selects_host(&host.name)
+            && (host.components.is_empty()
+                || host
+                    .components
+                    .iter()
+                    .any(|c| self.selects_component(&c.name)))
     }
 
     /// Every name that `model` does not know, in the order given.
@@ -98,6 +98,10 @@ impl Selection {
         }
         unknown
     }
+}
+
+fn listed(names: &[String], name: &str) -> bool {
+    names.iter().any(|n| n == name)
 }
 
 impl Model {

@@ -440,13 +440,7 @@ impl State<'_> {
                 }),
                 Err(e) => replies.send(&Reply::Failed {
                     id,
-                    error: WireError {
-                        message: e.source.to_string(),
-                        origin: None,
-                        host: Some(e.host),
-                        component: Some(e.component),
-                        hint: None,
-                    },
+                    error: e.into(),
                 }),
             }
         }));
@@ -498,13 +492,7 @@ impl State<'_> {
             },
             Err(e) => Reply::Failed {
                 id,
-                error: WireError {
-                    message: e.source.to_string(),
-                    origin: None,
-                    host: Some(e.host),
-                    component: Some(e.component),
-                    hint: None,
-                },
+                error: e.into(),
             },
         });
         Flow::Continue

@@ -20,7 +20,7 @@ use std::io::{BufRead, Write};
 use serde::{Deserialize, Serialize};
 
 use crate::environment::Environment;
-use crate::error::{ConfigError, Origin};
+use crate::error::{ConfigError, DeployError, Origin};
 use crate::event::Event;
 
 /// Bumped on every incompatible change.
@@ -96,6 +96,20 @@ impl From<&ConfigError> for WireError {
             host: e.host().map(str::to_string),
             component: e.component().map(str::to_string),
             hint: e.hint(),
+        }
+    }
+}
+
+/// A failed root (or finish) as the agent reports it: the failing
+/// component's breadcrumbs and host, no file location.
+impl From<DeployError> for WireError {
+    fn from(e: DeployError) -> Self {
+        WireError {
+            message: e.source.to_string(),
+            origin: None,
+            host: Some(e.host),
+            component: Some(e.component),
+            hint: None,
         }
     }
 }
