@@ -62,18 +62,35 @@ impl Replies {
     }
 }
 
-/// The writer thread: coalesces queued lines, flushes when caught up.
+/// The shortest time between two flushes of a burst of replies.
+///
+/// Each flush wakes sshd, ssh and the controller, one after the other:
+/// flushing whenever the writer catches up meant a flush (and a round of
+/// wake-ups on both machines) for every few of a burst's events. Paced,
+/// a burst of thousands leaves in a few dozen writes, and a lone reply
+/// (after a quiet spell) still goes out at once.
+const FLUSH_PACE: Duration = Duration::from_millis(4);
+
+/// The writer thread: coalesces queued lines, flushes when caught up and
+/// at most once per [`FLUSH_PACE`].
 fn write_replies(
     output: Box<dyn Write + Send>,
     lines: std::sync::mpsc::Receiver<Vec<u8>>,
     gone: Arc<AtomicBool>,
 ) {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, output);
+    let mut last_flush: Option<Instant> = None;
     while let Ok(line) = lines.recv() {
         let mut ok = out.write_all(&line).is_ok();
+        // Sleeping (not waiting on the queue) lets the senders queue
+        // without waking this thread.
+        if let Some(rest) = last_flush.and_then(|t| FLUSH_PACE.checked_sub(t.elapsed())) {
+            std::thread::sleep(rest);
+        }
         while ok && let Ok(line) = lines.try_recv() {
             ok = out.write_all(&line).is_ok();
         }
+        last_flush = Some(Instant::now());
         if !ok || out.flush().is_err() {
             gone.store(true, Ordering::SeqCst);
             // Keep draining so senders never block on a dead controller.

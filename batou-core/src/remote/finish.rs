@@ -3,14 +3,14 @@
 //! at once; their events stream in as they come.
 
 use std::collections::BTreeMap;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
 use super::orchestrate::{
     HostFailure, RemoteOptions, RootFailure, RootReport, Sessions, stderr_suffix,
 };
 use super::protocol::{Reply, Request};
-use super::session::Incoming;
+use super::session::{Inbox, Incoming};
 use super::untrusted::{agent_text, event_host, printable};
 use crate::configure::Model;
 use crate::event::EventSink;
@@ -23,7 +23,7 @@ pub(crate) const FINISH_ID: u64 = 1 << 62;
 /// alone) and waits for the answers.
 pub(super) fn finish_hosts(
     sessions: &Sessions,
-    rx: &Receiver<Incoming>,
+    inbox: &Inbox,
     model: &Model,
     options: &RemoteOptions,
     sink: &dyn EventSink,
@@ -60,7 +60,7 @@ pub(super) fn finish_hosts(
         }
     }
     while !waiting.is_empty() {
-        let incoming = match rx.recv_timeout(Duration::from_millis(250)) {
+        let incoming = match inbox.next(Duration::from_millis(250), || sink.idle()) {
             Ok(m) => m,
             Err(RecvTimeoutError::Timeout) => {
                 waiting.retain(|&i, host| {

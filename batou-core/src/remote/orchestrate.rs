@@ -4,14 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::bootstrap::{AgentBinary, AgentLaunch, launch, launch_gated};
 use super::early::{Connecting, EarlyConnections, launch_parts};
 use super::protocol::{Holder, PROTOCOL_VERSION, Reply, Request, WireError};
-use super::session::{Incoming, Session};
+use super::session::{Inbox, Incoming, Outbox, Session};
 use super::untrusted::{agent_text, event_host, first_per_host, printable};
 use crate::configure::Model;
 use crate::error::ConfigError;
@@ -119,7 +119,7 @@ pub fn deploy_remote(
     early: Option<EarlyConnections>,
     sink: &dyn EventSink,
 ) -> Result<RemoteReport, RemoteFailure> {
-    let (tx, rx) = channel();
+    let (tx, inbox) = Inbox::new();
     let connect_start = Instant::now();
     let hosts: Vec<_> = model.env.hosts.values().collect();
     let total = hosts.len();
@@ -204,7 +204,7 @@ pub fn deploy_remote(
     }
 
     // Every agent configures; collect what they say.
-    await_configured(&sessions, &rx, model, options, sink)?;
+    await_configured(&sessions, &inbox, model, options, sink)?;
     let connect_seconds = connect_start.elapsed().as_secs_f64();
 
     sink.emit(Event::Phase {
@@ -215,11 +215,11 @@ pub fn deploy_remote(
         },
     });
     let deploy_start = Instant::now();
-    let outcome = run_graph(&sessions, &rx, model, options, sink);
+    let outcome = run_graph(&sessions, &inbox, model, options, sink);
     let (mut roots, mut lost, mut root_failures, undone) = outcome;
     if root_failures.is_empty() && lost.is_empty() && !crate::interrupt::requested() {
         let (finished, finish_lost, finish_failed) =
-            super::finish::finish_hosts(&sessions, &rx, model, options, sink);
+            super::finish::finish_hosts(&sessions, &inbox, model, options, sink);
         roots.extend(finished);
         lost.extend(finish_lost);
         root_failures.extend(finish_failed);
@@ -306,7 +306,7 @@ fn start_agent(
     env: &crate::environment::Environment,
     options: &RemoteOptions,
     connecting: Option<Connecting>,
-    tx: std::sync::mpsc::Sender<Incoming>,
+    tx: Outbox,
 ) -> Result<Session, HostFailure> {
     let (target, spec) = launch_parts(host, env, options);
     let launch_spec = AgentLaunch {
@@ -362,7 +362,7 @@ fn start_agent(
 
 fn await_configured(
     sessions: &Sessions,
-    rx: &Receiver<Incoming>,
+    inbox: &Inbox,
     model: &Model,
     options: &RemoteOptions,
     sink: &dyn EventSink,
@@ -379,7 +379,7 @@ fn await_configured(
     // (message, origin) → (error, affected hosts)
     let mut merged: Vec<(WireError, Vec<String>)> = Vec::new();
     while !waiting.is_empty() {
-        let incoming = match rx.recv_timeout(Duration::from_millis(250)) {
+        let incoming = match inbox.next(Duration::from_millis(250), || sink.idle()) {
             Ok(m) => m,
             Err(RecvTimeoutError::Timeout) => {
                 for &i in &waiting {
@@ -643,7 +643,7 @@ type GraphOutcome = (
 /// Deploys roots in dependency order, up to `jobs` at once.
 fn run_graph(
     sessions: &Sessions,
-    rx: &Receiver<Incoming>,
+    inbox: &Inbox,
     model: &Model,
     options: &RemoteOptions,
     sink: &dyn EventSink,
@@ -757,7 +757,7 @@ fn run_graph(
         {
             break;
         }
-        let incoming = match rx.recv_timeout(Duration::from_millis(250)) {
+        let incoming = match inbox.next(Duration::from_millis(250), || sink.idle()) {
             Ok(m) => m,
             Err(RecvTimeoutError::Timeout) => {
                 check_heartbeats(sessions, model, options, &mut running, &mut lost);

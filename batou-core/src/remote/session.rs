@@ -1,7 +1,9 @@
 //! The controller's end of one agent connection.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io::{BufReader, Read, Write};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,6 +23,54 @@ pub(crate) enum Incoming {
         session: usize,
         message: String,
     },
+}
+
+/// The reader threads' end of the [`Inbox`].
+pub(crate) type Outbox = Sender<Vec<Incoming>>;
+
+/// What the reader threads sent, one message at a time.
+///
+/// A reader sends every reply it has whole in its buffer at once, so a
+/// burst of events costs the orchestrator one wake-up per read from the
+/// connection, not one per event.
+pub(crate) struct Inbox {
+    batches: Receiver<Vec<Incoming>>,
+    pending: RefCell<VecDeque<Incoming>>,
+}
+
+impl Inbox {
+    pub fn new() -> (Outbox, Inbox) {
+        let (tx, batches) = std::sync::mpsc::channel();
+        let inbox = Inbox {
+            batches,
+            pending: RefCell::default(),
+        };
+        (tx, inbox)
+    }
+
+    /// The next message; waits up to `timeout` for one. `idle` runs first
+    /// when nothing is waiting, before this thread sleeps (a place to flush
+    /// output).
+    pub fn next(
+        &self,
+        timeout: Duration,
+        idle: impl FnOnce(),
+    ) -> Result<Incoming, RecvTimeoutError> {
+        let mut pending = self.pending.borrow_mut();
+        if let Some(m) = pending.pop_front() {
+            return Ok(m);
+        }
+        let batch = match self.batches.try_recv() {
+            Ok(batch) => batch,
+            Err(_) => {
+                idle();
+                self.batches.recv_timeout(timeout)?
+            }
+        };
+        pending.extend(batch);
+        // An empty batch is never sent; treat one as a timeout all the same.
+        pending.pop_front().ok_or(RecvTimeoutError::Timeout)
+    }
 }
 
 /// Keeps the last bytes of the agent's stderr, for error messages.
@@ -46,7 +96,7 @@ impl Session {
         user: String,
         uploaded: bool,
         channel: Channel,
-        incoming: Sender<Incoming>,
+        incoming: Outbox,
     ) -> Session {
         let Channel {
             stdin,
@@ -136,11 +186,12 @@ impl Session {
 fn read_replies(
     index: usize,
     stdout: Box<dyn Read + Send>,
-    incoming: Sender<Incoming>,
+    incoming: Outbox,
     last_seen: Arc<Mutex<Instant>>,
     tail: Arc<Mutex<Vec<u8>>>,
 ) {
     let mut reader = BufReader::new(stdout);
+    let mut batch = Vec::new();
     loop {
         let line = match protocol::read_bounded_line(&mut reader, protocol::MAX_REPLY_LINE) {
             Ok(BoundedLine::Line(line)) => line,
@@ -148,7 +199,7 @@ fn read_replies(
             Ok(BoundedLine::TooLong) => {
                 // Reading on would mean buffering the rest of an endless
                 // line; the orchestrator drops the connection.
-                let _ = incoming.send(Incoming::Garbled {
+                batch.push(Incoming::Garbled {
                     session: index,
                     message: format!("a line longer than {} MiB", protocol::MAX_REPLY_LINE >> 20),
                 });
@@ -158,17 +209,20 @@ fn read_replies(
         if let Ok(mut t) = last_seen.lock() {
             *t = Instant::now();
         }
-        if line.trim_ascii().is_empty() {
-            continue;
+        if !line.trim_ascii().is_empty() {
+            batch.push(match protocol::decode::<Reply>(&line) {
+                Ok(reply) => Incoming::Reply(index, reply),
+                Err(message) => Incoming::Garbled {
+                    session: index,
+                    message,
+                },
+            });
         }
-        let message = match protocol::decode::<Reply>(&line) {
-            Ok(reply) => Incoming::Reply(index, reply),
-            Err(message) => Incoming::Garbled {
-                session: index,
-                message,
-            },
-        };
-        if incoming.send(message).is_err() {
+        // Send before the next read could wait for the agent.
+        if !reader.buffer().contains(&b'\n')
+            && !batch.is_empty()
+            && incoming.send(std::mem::take(&mut batch)).is_err()
+        {
             return;
         }
     }
@@ -178,10 +232,11 @@ fn read_replies(
         .lock()
         .map(|t| String::from_utf8_lossy(&t).trim().to_string())
         .unwrap_or_default();
-    let _ = incoming.send(Incoming::Closed {
+    batch.push(Incoming::Closed {
         session: index,
         stderr,
     });
+    let _ = incoming.send(batch);
 }
 
 fn drain_stderr(mut stderr: Box<dyn Read + Send>, tail: Arc<Mutex<Vec<u8>>>) {
