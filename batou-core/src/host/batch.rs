@@ -18,8 +18,8 @@ use super::{HostError, fail};
 
 /// Batched syncs per thread of [`Batch::sync`] (below that, a thread costs
 /// more than it saves), and at most this many threads.
-const SYNCS_PER_WORKER: usize = 64;
-const MAX_SYNC_WORKERS: usize = 8;
+const SYNCS_PER_WORKER: usize = 16;
+const MAX_SYNC_WORKERS: usize = 32;
 
 /// Writes since the last [`Batch::sync`], and the background thread.
 #[derive(Debug, Default)]

@@ -11,9 +11,9 @@ mod command;
 pub mod leftovers;
 mod stream;
 mod users;
+mod write;
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -140,51 +140,6 @@ impl Host {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(fail("stat", path)(e)),
         }
-    }
-
-    /// Replaces the file at `path` atomically: the bytes go to a temp file
-    /// in the same directory, are synced, and the temp file is renamed over
-    /// the target. `mode` defaults to the existing file's mode, else 0644.
-    /// In batched mode ([`Host::local_batched`]) the syncs wait for
-    /// [`Host::sync`].
-    pub fn write(&self, path: &Path, contents: &[u8], mode: Option<u32>) -> Result<(), HostError> {
-        let dir = parent_dir(path);
-        let existing_mode = self
-            .stat(path)?
-            .filter(|s| s.kind == FileKind::File)
-            .map(|s| s.mode);
-        let mode = mode.or(existing_mode).unwrap_or(0o644);
-        leftovers::sweep_once(dir);
-        // The pid in the name lets a later run tell a stale temp file
-        // (its writer was killed) from one being written right now.
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&leftovers::own_prefix())
-            .tempfile_in(dir)
-            .map_err(fail("create a temporary file in", dir))?;
-        // Through the plain file: tempfile's own writer adds the temp
-        // file's random name to every error, which only confuses.
-        tmp.as_file_mut()
-            .write_all(contents)
-            .map_err(fail("write", path))?;
-        tmp.as_file()
-            .set_permissions(fs::Permissions::from_mode(mode))
-            .map_err(fail("chmod", path))?;
-        if let Some(batch) = &self.batch {
-            let held = existing_mode.and_then(|_| batch::Batch::hold(path));
-            let written = tmp
-                .persist(path)
-                .map_err(|e| fail("replace", path)(e.error))?;
-            batch.written(path, dir, written, held);
-            return Ok(());
-        }
-        tmp.as_file().sync_all().map_err(fail("sync", path))?;
-        tmp.persist(path)
-            .map_err(|e| fail("replace", path)(e.error))?;
-        // The rename is only durable once the directory entry is synced.
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
     }
 
     /// Creates a directory; with `leading`, its missing parents too.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::component::{Component, Configure, Deploy, Verdict};
 use crate::error::Result;
-use crate::host::FileKind;
+use crate::host::{FileKind, Stat};
 
 /// The last path component, as labels and diffs show it.
 pub(crate) fn base_name(path: &Path) -> String {
@@ -101,6 +101,25 @@ pub struct Content {
     /// `Some(true)`: never diff; `Some(false)`: always diff; `None`: hide
     /// the diff when the old or new content contains a secret.
     pub sensitive: Option<bool>,
+    /// What `verify` found at `path` (`Some(None)`: nothing), for `update`.
+    seen: Option<Option<Stat>>,
+}
+
+impl Content {
+    /// The file at `path` (already mapped) with `wanted` as its bytes,
+    /// diffed as text when `is_text`; no mode of its own, no missing
+    /// parents created, a diff hidden only when it shows a secret.
+    pub fn new(path: PathBuf, wanted: Vec<u8>, is_text: bool) -> Self {
+        Content {
+            path,
+            wanted,
+            is_text,
+            mode: None,
+            leading: false,
+            sensitive: None,
+            seen: None,
+        }
+    }
 }
 
 impl Component for Content {
@@ -111,7 +130,7 @@ impl Component for Content {
     fn verify(&mut self, ctx: &mut Deploy<'_>) -> Result<Verdict> {
         let stat = ctx.host().stat(&self.path)?;
         let is_file = stat.as_ref().is_some_and(|s| s.kind == FileKind::File);
-        let current = match stat {
+        let current = match &stat {
             Some(_) if is_file => ctx.host().read(&self.path)?.unwrap_or_default(),
             Some(_) => {
                 ctx.log(format!(
@@ -127,6 +146,7 @@ impl Component for Content {
         if is_file && current == self.wanted {
             return Ok(Verdict::UpToDate);
         }
+        self.seen = Some(stat);
         show_change(
             ctx,
             base_name(&self.path),
@@ -140,8 +160,18 @@ impl Component for Content {
 
     fn update(&mut self, ctx: &mut Deploy<'_>) -> Result<()> {
         ensure_parent(ctx, &self.path, self.leading)?;
-        clear_non_file(ctx, &self.path)?;
-        ctx.host().write(&self.path, &self.wanted, self.mode)?;
+        // `update` follows `verify` at once; what it saw is still there
+        // (and should it not be, the write is still atomic).
+        match self.seen.take() {
+            Some(seen) if seen.as_ref().is_none_or(|s| s.kind == FileKind::File) => {
+                ctx.host()
+                    .write_seen(&self.path, &self.wanted, self.mode, seen.as_ref())?;
+            }
+            _ => {
+                clear_non_file(ctx, &self.path)?;
+                ctx.host().write(&self.path, &self.wanted, self.mode)?;
+            }
+        }
         Ok(())
     }
 }

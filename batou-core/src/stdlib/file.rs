@@ -370,14 +370,11 @@ impl Component for File {
                 // Checked before anything is added, so a bad mode fails
                 // configure, not the deploy.
                 let mode = self.mode.as_ref().map(ModeSpec::resolve).transpose()?;
-                ctx.add(Content {
-                    path: ctx.map(&self.path),
-                    wanted,
-                    is_text,
-                    mode,
-                    leading: self.leading,
-                    sensitive: self.sensitive,
-                })?;
+                let mut content = Content::new(ctx.map(&self.path), wanted, is_text);
+                content.mode = mode;
+                content.leading = self.leading;
+                content.sensitive = self.sensitive;
+                ctx.add(content)?;
                 if let Some(mode) = mode {
                     ctx.add(Mode::new(self.path.clone(), mode))?;
                 }

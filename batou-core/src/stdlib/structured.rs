@@ -140,14 +140,11 @@ struct Structured {
 impl Structured {
     fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
         let text = self.data.render(self.format)?;
-        ctx.add(Content {
-            path: ctx.map(&self.path),
-            wanted: text.into_bytes(),
-            is_text: true,
-            mode: self.mode,
-            leading: self.leading,
-            sensitive: self.sensitive,
-        })?;
+        let mut content = Content::new(ctx.map(&self.path), text.into_bytes(), true);
+        content.mode = self.mode;
+        content.leading = self.leading;
+        content.sensitive = self.sensitive;
+        ctx.add(content)?;
         Ok(())
     }
 }

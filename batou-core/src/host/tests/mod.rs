@@ -73,6 +73,36 @@ fn a_write_replaces_the_file_rather_than_rewriting_it() {
 }
 
 #[test]
+fn a_write_told_the_path_was_empty_still_replaces_what_appeared_there() {
+    for host in [Host::local(), Host::local_batched()] {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        // Seen empty by the caller; a file with its own mode is there now.
+        fs::write(&p, b"appeared").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+        host.write_seen(&p, b"wanted", None, None).unwrap();
+        host.sync().unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"wanted");
+        assert_eq!(mode_of(&p), 0o600, "the mode of the file found there");
+        assert_eq!(listing(dir.path()), ["f"], "no temp file left behind");
+    }
+}
+
+#[test]
+fn a_new_file_appears_whole_with_its_mode() {
+    for host in [Host::local(), Host::local_batched()] {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("new");
+        host.write_seen(&p, b"secret", Some(0o600), None).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"secret");
+        assert_eq!(mode_of(&p), 0o600);
+        assert_eq!(fs::metadata(&p).unwrap().nlink(), 1);
+        assert_eq!(listing(dir.path()), ["new"]);
+        host.sync().unwrap();
+    }
+}
+
+#[test]
 fn a_batched_host_writes_atomically_and_syncs_on_request() {
     let dir = tempfile::tempdir().unwrap();
     let host = Host::local_batched();
