@@ -139,17 +139,22 @@ fn create_unnamed(
     use std::os::unix::fs::OpenOptionsExt;
     // Any failure to open falls back to the temp file way, which reports
     // a missing or unwritable directory in its own words.
+    // The file gets its mode as it is created when the umask leaves it
+    // whole (0644 under the usual 022): one change of the inode less.
+    let whole = umask().is_some_and(|umask| mode & (umask | 0o7000) == 0);
     let Ok(mut file) = fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_TMPFILE)
-        .mode(0o600)
+        .mode(if whole { mode } else { 0o600 })
         .open(dir)
     else {
         return Ok(None);
     };
     file.write_all(contents).map_err(fail("write", path))?;
-    file.set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(fail("chmod", path))?;
+    if !whole {
+        file.set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(fail("chmod", path))?;
+    }
     if sync {
         file.sync_all().map_err(fail("sync", path))?;
     }
@@ -172,6 +177,18 @@ fn create_unnamed(
         )
     };
     Ok((linked == 0).then_some(file))
+}
+
+/// This process's umask, from `/proc` (reading it with `umask(2)` would
+/// change it for a moment, under other threads creating files).
+#[cfg(target_os = "linux")]
+fn umask() -> Option<u32> {
+    static UMASK: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        let status = fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+        u32::from_str_radix(line.trim(), 8).ok()
+    })
 }
 
 #[cfg(not(target_os = "linux"))]

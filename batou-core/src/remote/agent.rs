@@ -28,67 +28,94 @@ pub const HEARTBEAT: Duration = Duration::from_secs(2);
 /// Sends replies; remembers when the controller went away.
 ///
 /// Replies are serialized by the sender and written by one writer thread,
-/// which writes whatever has queued up in one go and flushes only when the
-/// queue is empty: a burst of thousands of events (one per component)
-/// leaves in a few large writes instead of one write and one SSH packet
-/// each, while a lone reply still goes out at once.
+/// which writes whatever has queued up in one go: a burst of thousands of
+/// events (one per component) leaves in a few large writes instead of one
+/// write and one SSH packet each (see [`FLUSH_PACE`]).
 #[derive(Clone)]
 struct Replies {
-    queue: std::sync::mpsc::Sender<Vec<u8>>,
+    queue: std::sync::mpsc::Sender<Line>,
     gone: Arc<AtomicBool>,
+    writer: std::thread::Thread,
+}
+
+/// A serialized reply; `urgent` unless it is an event.
+struct Line {
+    bytes: Vec<u8>,
+    urgent: bool,
 }
 
 impl Replies {
     /// Starts the writer thread on `output`; it ends (having flushed
     /// everything) when the last `Replies` clone is dropped.
     fn start(output: Box<dyn Write + Send>) -> (Replies, std::thread::JoinHandle<()>) {
-        let (queue, lines) = std::sync::mpsc::channel::<Vec<u8>>();
+        let (queue, lines) = std::sync::mpsc::channel::<Line>();
         let gone = Arc::new(AtomicBool::new(false));
-        let writer = {
+        let handle = {
             let gone = gone.clone();
             std::thread::spawn(move || write_replies(output, lines, gone))
         };
-        (Replies { queue, gone }, writer)
+        let writer = handle.thread().clone();
+        (
+            Replies {
+                queue,
+                gone,
+                writer,
+            },
+            handle,
+        )
     }
 
     fn send(&self, reply: &Reply) {
         // Our own types always serialize; there is nothing to send if not.
-        if let Ok(mut line) = serde_json::to_vec(reply) {
-            line.push(b'\n');
-            if self.queue.send(line).is_err() {
-                self.gone.store(true, Ordering::SeqCst);
-            }
+        let Ok(mut bytes) = serde_json::to_vec(reply) else {
+            return;
+        };
+        bytes.push(b'\n');
+        // The controller waits for answers (and for heartbeats); events
+        // only fill its screen and may wait for the next paced flush.
+        let urgent = !matches!(reply, Reply::Event { .. });
+        if self.queue.send(Line { bytes, urgent }).is_err() {
+            self.gone.store(true, Ordering::SeqCst);
+        } else if urgent {
+            self.writer.unpark();
         }
     }
 }
 
-/// The shortest time between two flushes of a burst of replies.
+/// The shortest time between two flushes of a burst of events.
 ///
 /// Each flush wakes sshd, ssh and the controller, one after the other:
-/// flushing whenever the writer catches up meant a flush (and a round of
+/// flushing whenever the writer caught up meant a flush (and a round of
 /// wake-ups on both machines) for every few of a burst's events. Paced,
-/// a burst of thousands leaves in a few dozen writes, and a lone reply
-/// (after a quiet spell) still goes out at once.
+/// a burst of thousands leaves in a few dozen writes; a lone reply (after
+/// a quiet spell) and every answer the controller waits for go out at
+/// once.
 const FLUSH_PACE: Duration = Duration::from_millis(4);
 
 /// The writer thread: coalesces queued lines, flushes when caught up and
-/// at most once per [`FLUSH_PACE`].
+/// at most once per [`FLUSH_PACE`] unless a line is urgent.
 fn write_replies(
     output: Box<dyn Write + Send>,
-    lines: std::sync::mpsc::Receiver<Vec<u8>>,
+    lines: std::sync::mpsc::Receiver<Line>,
     gone: Arc<AtomicBool>,
 ) {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, output);
     let mut last_flush: Option<Instant> = None;
-    while let Ok(line) = lines.recv() {
-        let mut ok = out.write_all(&line).is_ok();
-        // Sleeping (not waiting on the queue) lets the senders queue
-        // without waking this thread.
-        if let Some(rest) = last_flush.and_then(|t| FLUSH_PACE.checked_sub(t.elapsed())) {
-            std::thread::sleep(rest);
-        }
-        while ok && let Ok(line) = lines.try_recv() {
-            ok = out.write_all(&line).is_ok();
+    while let Ok(first) = lines.recv() {
+        let mut ok = out.write_all(&first.bytes).is_ok();
+        let mut urgent = first.urgent;
+        loop {
+            while ok && let Ok(line) = lines.try_recv() {
+                ok = out.write_all(&line.bytes).is_ok();
+                urgent |= line.urgent;
+            }
+            let rest = last_flush.and_then(|t| FLUSH_PACE.checked_sub(t.elapsed()));
+            match rest {
+                // Parked (not waiting on the queue), the senders of events
+                // queue without waking this thread; an urgent one wakes it.
+                Some(rest) if ok && !urgent => std::thread::park_timeout(rest),
+                _ => break,
+            }
         }
         last_flush = Some(Instant::now());
         if !ok || out.flush().is_err() {

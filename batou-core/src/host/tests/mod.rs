@@ -90,15 +90,19 @@ fn a_write_told_the_path_was_empty_still_replaces_what_appeared_there() {
 
 #[test]
 fn a_new_file_appears_whole_with_its_mode() {
-    for host in [Host::local(), Host::local_batched()] {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("new");
-        host.write_seen(&p, b"secret", Some(0o600), None).unwrap();
-        assert_eq!(fs::read(&p).unwrap(), b"secret");
-        assert_eq!(mode_of(&p), 0o600);
-        assert_eq!(fs::metadata(&p).unwrap().nlink(), 1);
-        assert_eq!(listing(dir.path()), ["new"]);
-        host.sync().unwrap();
+    // 0666 and the setuid bit are more than a usual umask lets a new file
+    // have: those need a chmod after creation.
+    for mode in [0o600, 0o644, 0o666, 0o4755] {
+        for host in [Host::local(), Host::local_batched()] {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("new");
+            host.write_seen(&p, b"secret", Some(mode), None).unwrap();
+            assert_eq!(fs::read(&p).unwrap(), b"secret");
+            assert_eq!(mode_of(&p), mode, "{mode:o}");
+            assert_eq!(fs::metadata(&p).unwrap().nlink(), 1);
+            assert_eq!(listing(dir.path()), ["new"]);
+            host.sync().unwrap();
+        }
     }
 }
 
