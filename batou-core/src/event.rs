@@ -159,10 +159,6 @@ pub enum Event {
 /// works.
 pub trait EventSink: Sync {
     fn emit(&self, event: Event);
-
-    /// No event is waiting and the caller is about to sleep until the next
-    /// one: a sink that buffers its output writes it now.
-    fn idle(&self) {}
 }
 
 impl<F: Fn(Event) + Sync> EventSink for F {

@@ -60,7 +60,7 @@ pub(super) fn finish_hosts(
         }
     }
     while !waiting.is_empty() {
-        let incoming = match inbox.next(Duration::from_millis(250), || sink.idle()) {
+        let incoming = match inbox.next(Duration::from_millis(250)) {
             Ok(m) => m,
             Err(RecvTimeoutError::Timeout) => {
                 waiting.retain(|&i, host| {

@@ -379,7 +379,7 @@ fn await_configured(
     // (message, origin) → (error, affected hosts)
     let mut merged: Vec<(WireError, Vec<String>)> = Vec::new();
     while !waiting.is_empty() {
-        let incoming = match inbox.next(Duration::from_millis(250), || sink.idle()) {
+        let incoming = match inbox.next(Duration::from_millis(250)) {
             Ok(m) => m,
             Err(RecvTimeoutError::Timeout) => {
                 for &i in &waiting {
@@ -757,7 +757,7 @@ fn run_graph(
         {
             break;
         }
-        let incoming = match inbox.next(Duration::from_millis(250), || sink.idle()) {
+        let incoming = match inbox.next(Duration::from_millis(250)) {
             Ok(m) => m,
             Err(RecvTimeoutError::Timeout) => {
                 check_heartbeats(sessions, model, options, &mut running, &mut lost);

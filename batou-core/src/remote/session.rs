@@ -48,25 +48,13 @@ impl Inbox {
         (tx, inbox)
     }
 
-    /// The next message; waits up to `timeout` for one. `idle` runs first
-    /// when nothing is waiting, before this thread sleeps (a place to flush
-    /// output).
-    pub fn next(
-        &self,
-        timeout: Duration,
-        idle: impl FnOnce(),
-    ) -> Result<Incoming, RecvTimeoutError> {
+    /// The next message; waits up to `timeout` for one.
+    pub fn next(&self, timeout: Duration) -> Result<Incoming, RecvTimeoutError> {
         let mut pending = self.pending.borrow_mut();
         if let Some(m) = pending.pop_front() {
             return Ok(m);
         }
-        let batch = match self.batches.try_recv() {
-            Ok(batch) => batch,
-            Err(_) => {
-                idle();
-                self.batches.recv_timeout(timeout)?
-            }
-        };
+        let batch = self.batches.recv_timeout(timeout)?;
         pending.extend(batch);
         // An empty batch is never sent; treat one as a timeout all the same.
         pending.pop_front().ok_or(RecvTimeoutError::Timeout)
@@ -190,7 +178,9 @@ fn read_replies(
     last_seen: Arc<Mutex<Instant>>,
     tail: Arc<Mutex<Vec<u8>>>,
 ) {
-    let mut reader = BufReader::new(stdout);
+    // Room for a paced burst of the agent's events (see
+    // `agent::FLUSH_PACE`) in one read.
+    let mut reader = BufReader::with_capacity(64 * 1024, stdout);
     let mut batch = Vec::new();
     loop {
         let line = match protocol::read_bounded_line(&mut reader, protocol::MAX_REPLY_LINE) {
