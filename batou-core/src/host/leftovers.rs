@@ -1,12 +1,14 @@
 //! Temp files of atomic writes that a killed process left behind.
 //!
-//! [`super::Host::write`] writes into `.batou-tmp-<pid>-…` next to the
-//! target and renames it over the target. A process killed between the
-//! two (SIGKILL, power loss, the agent's host rebooting) leaves the temp
-//! file: the target itself is intact, but the directory holds a stray
-//! copy — possibly of a secret. Before a process first writes into a
-//! directory it removes the temp files there whose writer is gone, so the
-//! next deploy that touches the directory cleans up after a crashed one.
+//! [`super::Host::write`] replaces a file by writing `.batou-tmp-<pid>-…`
+//! next to it and renaming that over it (a new file is written unnamed and
+//! leaves nothing behind), and [`super::Host::symlink`] does the same with
+//! a temp link. A process killed between the two (SIGKILL, power loss,
+//! the agent's host rebooting) leaves the temp file: the target itself is
+//! intact, but the directory holds a stray copy — possibly of a secret.
+//! Before a process first writes into a directory it removes the temp
+//! files there whose writer is gone, so the next deploy that touches the
+//! directory cleans up after a crashed one.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

@@ -84,8 +84,9 @@ impl Host {
     /// journal once, not a thousand times).
     ///
     /// The price: a power cut before the sync can leave a file of that
-    /// root empty where the file system does not order a rename after the
-    /// data (xfs; ext4 keeps old or new with its default `auto_da_alloc`).
+    /// root empty: a new one anywhere, a replaced one where the file
+    /// system does not order a rename after the data (xfs; ext4 keeps old
+    /// or new with its default `auto_da_alloc`).
     /// A kill or a dropped connection cannot: the page cache survives
     /// them. Renaming only after syncing would make a root's files appear
     /// at its end, but a later component of the same root may read them.
