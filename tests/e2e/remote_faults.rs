@@ -194,17 +194,23 @@ pub(super) fn temp_files(dir: &Path) -> Vec<PathBuf> {
 /// before its files are closed, so both are awaited).
 #[track_caller]
 pub(super) fn wait_until_no_agent(lock: &Path, patience: Duration) {
+    if let Err(agent) = no_agent_within(lock, patience) {
+        panic!("the agent {agent:?} still runs or holds {}", lock.display());
+    }
+}
+
+/// Waits up to `patience` for no agent to run or hold `lock`; the agent
+/// still there if not.
+pub(super) fn no_agent_within(lock: &Path, patience: Duration) -> Result<(), Option<i32>> {
     let deadline = Instant::now() + patience;
     loop {
         let agent = super::remote::agent_pid_in(lock).filter(|pid| is_agent(*pid));
         if agent.is_none() && lock_is_free(lock) {
-            return;
+            return Ok(());
         }
-        assert!(
-            Instant::now() < deadline,
-            "the agent {agent:?} still runs or holds {}",
-            lock.display()
-        );
+        if Instant::now() >= deadline {
+            return Err(agent);
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -37,7 +37,8 @@ impl NetnsHost {
     }
 
     /// Takes its link down (the host becomes unreachable: packets are
-    /// dropped, no connection is reset) or brings it back up.
+    /// dropped, no connection is reset) or brings it back up, returning
+    /// once its sshd answers again.
     pub fn set_link(&self, up: bool) {
         let inner = format!("bt{}n", self.octet);
         let state = if up { "up" } else { "down" };
@@ -47,6 +48,38 @@ impl NetnsHost {
                 "netns", "exec", &self.ns, "ip", "link", "set", &inner, state,
             ],
         );
+        if up {
+            // Connections tried while it was down left a failed neighbour
+            // entry here, which answers "No route to host" for a while.
+            run_quiet(
+                "ip",
+                &["neigh", "flush", "dev", &format!("bt{}h", self.octet)],
+            );
+            self.wait_reachable();
+        }
+    }
+
+    fn wait_reachable(&self) {
+        use std::io::Read;
+        let addr: std::net::SocketAddr = format!("{}:22", self.ip).parse().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(mut stream) =
+                std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500))
+            {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut banner = [0u8; 4];
+                if stream.read_exact(&mut banner).is_ok() && &banner == b"SSH-" {
+                    return;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} ({addr}) not reachable 30 s after its link came back up",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,8 +23,17 @@ use crate::event::{Event, EventSink};
 use crate::host::Host;
 use crate::vfs::PathMapper;
 
-/// How often the agent says it is alive.
+/// How often the agent says it is alive, and the controller too.
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
+
+/// After this long without a line from the controller (which says it is
+/// alive every [`HEARTBEAT`]), the agent takes it for gone, as at the end
+/// of its input: the roots already running finish, nothing new starts,
+/// and the agent ends, releasing the target's lock. Without it, an agent
+/// whose controller's network vanished (no reset, no end of input) held
+/// the lock until TCP gave the connection up, minutes later. The
+/// controller gives up on a silent agent after as long.
+pub const CONTROLLER_SILENCE: Duration = Duration::from_secs(15);
 
 /// Sends replies; remembers when the controller went away.
 ///
@@ -161,13 +171,24 @@ struct Configured {
     resolver: Arc<Resolver>,
 }
 
-/// Serves one controller until `shutdown` or the end of input; returns the
-/// process exit code.
+/// Serves one controller until `shutdown`, the end of input or
+/// [`CONTROLLER_SILENCE`]; returns the process exit code.
 pub fn serve(
     registry: &Registry,
-    mut input: Box<dyn BufRead + Send>,
+    input: Box<dyn BufRead + Send>,
     output: Box<dyn Write + Send>,
 ) -> i32 {
+    serve_with_silence(registry, input, output, CONTROLLER_SILENCE)
+}
+
+/// [`serve`], taking the controller for gone after `silence`.
+pub fn serve_with_silence(
+    registry: &Registry,
+    input: Box<dyn BufRead + Send>,
+    output: Box<dyn Write + Send>,
+    silence: Duration,
+) -> i32 {
+    let requests = read_requests(input);
     let (replies, writer) = Replies::start(output);
     let stop = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
     let heartbeat = {
@@ -199,12 +220,21 @@ pub fn serve(
         workers: Vec::new(),
         warnings: Vec::new(),
     };
+    let mut silent = false;
     let code = loop {
-        let request = match protocol::read_line::<Request>(&mut *input) {
-            Ok(Some(r)) => r,
+        let request = match requests.recv_timeout(silence) {
+            Ok(Ok(Some(r))) => r,
             // The controller is gone: nobody would hear about what we do.
-            Ok(None) => break 0,
-            Err(e) => {
+            Ok(Ok(None)) | Err(RecvTimeoutError::Disconnected) => break 0,
+            Err(RecvTimeoutError::Timeout) => {
+                eprintln!(
+                    "batou agent: no word from the controller for {}s; ending once the running roots are done",
+                    silence.as_secs()
+                );
+                silent = true;
+                break 0;
+            }
+            Ok(Err(e)) => {
                 replies.send(&Reply::Fatal {
                     message: e.to_string(),
                 });
@@ -230,11 +260,33 @@ pub fn serve(
     if let Some(model) = state.model.take() {
         std::mem::forget(model);
     }
-    // The last senders go; the writer flushes what is queued and ends.
+    // The last senders go; the writer flushes what is queued and ends —
+    // unless the controller fell silent: then the connection may be dead
+    // with the writer stuck in a write that never returns.
     drop(state);
     drop(replies);
-    let _ = writer.join();
+    if !silent {
+        let _ = writer.join();
+    }
     code
+}
+
+/// What the controller sends, read on a thread of its own, so that the
+/// agent can tell silence from a slow line.
+type Requests = std::sync::mpsc::Receiver<std::io::Result<Option<Request>>>;
+
+fn read_requests(mut input: Box<dyn BufRead + Send>) -> Requests {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        loop {
+            let read = protocol::read_line::<Request>(&mut *input);
+            let more = matches!(read, Ok(Some(_)));
+            if tx.send(read).is_err() || !more {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 enum Flow {
@@ -318,6 +370,7 @@ impl State<'_> {
             } => self.deploy(id, root, &name, predict, inputs, quiet),
             Request::Finish { id, predict } => self.finish(id, predict),
             Request::Shutdown => Flow::Exit(0),
+            Request::Alive => Flow::Continue,
         }
     }
 
@@ -601,5 +654,53 @@ pub fn current_user() -> String {
         std::ffi::CStr::from_ptr((*pw).pw_name)
             .to_string_lossy()
             .into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixStream;
+
+    /// Serves on one end of a socket pair with `silence`; the test holds
+    /// the other end (the controller) and gets the exit code and how long
+    /// serving took.
+    fn serve_on_pair(silence: Duration) -> (UnixStream, std::thread::JoinHandle<(i32, Duration)>) {
+        let (controller, agent) = UnixStream::pair().unwrap();
+        let serving = std::thread::spawn(move || {
+            let start = Instant::now();
+            let input = Box::new(std::io::BufReader::new(agent));
+            let code =
+                serve_with_silence(&Registry::new(), input, Box::new(std::io::sink()), silence);
+            (code, start.elapsed())
+        });
+        (controller, serving)
+    }
+
+    #[test]
+    fn a_controller_that_falls_silent_is_taken_for_gone() {
+        // The connection stays open: no end of input, only silence.
+        let (_controller, serving) = serve_on_pair(Duration::from_millis(300));
+        let (code, took) = serving.join().unwrap();
+        assert_eq!(code, 0);
+        assert!(took >= Duration::from_millis(300), "ended after {took:?}");
+    }
+
+    #[test]
+    fn a_controller_that_says_it_is_alive_is_served_on() {
+        let (mut controller, serving) = serve_on_pair(Duration::from_millis(300));
+        let alive = format!("{}\n", serde_json::to_string(&Request::Alive).unwrap());
+        // Beats closer together than the silence, for longer than it.
+        for _ in 0..10 {
+            std::thread::sleep(Duration::from_millis(100));
+            controller.write_all(alive.as_bytes()).unwrap();
+        }
+        assert!(!serving.is_finished(), "ended while the controller spoke");
+        let (code, took) = serving.join().unwrap();
+        assert_eq!(code, 0);
+        assert!(
+            took >= Duration::from_millis(1000 + 300),
+            "ended after {took:?}"
+        );
     }
 }

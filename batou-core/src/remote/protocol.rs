@@ -24,7 +24,7 @@ use crate::error::{ConfigError, DeployError, Origin};
 use crate::event::Event;
 
 /// Bumped on every incompatible change.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Who holds a target's deploy lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,6 +166,9 @@ pub enum Request {
         predict: bool,
     },
     Shutdown,
+    /// The controller is still there; sent every [`super::agent::HEARTBEAT`]
+    /// (see [`super::agent::CONTROLLER_SILENCE`]). No answer.
+    Alive,
 }
 
 /// Agent → controller.

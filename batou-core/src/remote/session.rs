@@ -7,6 +7,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::agent::HEARTBEAT;
 use super::protocol::{self, BoundedLine, Reply, Request};
 use crate::transport::{Channel, ChannelControl};
 
@@ -61,6 +62,9 @@ impl Inbox {
     }
 }
 
+/// The agent's input; `None` once the session is closed.
+type Writer = Mutex<Option<Box<dyn Write + Send>>>;
+
 /// Keeps the last bytes of the agent's stderr, for error messages.
 const STDERR_TAIL: usize = 16 * 1024;
 
@@ -69,7 +73,7 @@ pub(crate) struct Session {
     pub host: String,
     pub user: String,
     pub uploaded: bool,
-    writer: Mutex<Option<Box<dyn Write + Send>>>,
+    writer: Arc<Writer>,
     control: Arc<Mutex<Box<dyn ChannelControl>>>,
     last_seen: Arc<Mutex<Instant>>,
     stderr: Arc<Mutex<Vec<u8>>>,
@@ -103,12 +107,17 @@ impl Session {
             let tail = stderr_tail.clone();
             std::thread::spawn(move || read_replies(index, stdout, incoming, last_seen, tail));
         }
+        let writer = Arc::new(Mutex::new(stdin));
+        {
+            let writer = Arc::downgrade(&writer);
+            std::thread::spawn(move || keep_alive(&writer));
+        }
         Session {
             index,
             host: host.to_string(),
             user,
             uploaded,
-            writer: Mutex::new(stdin),
+            writer,
             control: Arc::new(Mutex::new(control)),
             last_seen,
             stderr: stderr_tail,
@@ -167,6 +176,27 @@ impl Session {
                 return;
             }
             std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Tells the agent every [`HEARTBEAT`] that the controller is still there
+/// (see [`super::agent::CONTROLLER_SILENCE`]), until the session is closed
+/// or gone. A beat is skipped while another request is being written.
+fn keep_alive(writer: &std::sync::Weak<Writer>) {
+    loop {
+        std::thread::sleep(HEARTBEAT);
+        let Some(writer) = writer.upgrade() else {
+            return;
+        };
+        let Ok(mut guard) = writer.try_lock() else {
+            continue;
+        };
+        let Some(w) = guard.as_mut() else {
+            return;
+        };
+        if protocol::write_line(&mut **w, &Request::Alive).is_err() {
+            return;
         }
     }
 }
