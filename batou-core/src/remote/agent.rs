@@ -8,12 +8,13 @@
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::protocol::{self, Holder, PROTOCOL_VERSION, Reply, Request, WireError};
+use super::replies::Replies;
 use super::target_lock::{self, Acquired, TargetLock};
 use crate::address::Resolver;
 use crate::component::{EnvironmentInfo, Registry};
@@ -34,108 +35,6 @@ pub const HEARTBEAT: Duration = Duration::from_secs(2);
 /// the lock until TCP gave the connection up, minutes later. The
 /// controller gives up on a silent agent after as long.
 pub const CONTROLLER_SILENCE: Duration = Duration::from_secs(15);
-
-/// Sends replies; remembers when the controller went away.
-///
-/// Replies are serialized by the sender and written by one writer thread,
-/// which writes whatever has queued up in one go: a burst of thousands of
-/// events (one per component) leaves in a few large writes instead of one
-/// write and one SSH packet each (see [`FLUSH_PACE`]).
-#[derive(Clone)]
-struct Replies {
-    queue: std::sync::mpsc::Sender<Line>,
-    gone: Arc<AtomicBool>,
-    writer: std::thread::Thread,
-}
-
-/// A serialized reply; `urgent` unless it is an event.
-struct Line {
-    bytes: Vec<u8>,
-    urgent: bool,
-}
-
-impl Replies {
-    /// Starts the writer thread on `output`; it ends (having flushed
-    /// everything) when the last `Replies` clone is dropped.
-    fn start(output: Box<dyn Write + Send>) -> (Replies, std::thread::JoinHandle<()>) {
-        let (queue, lines) = std::sync::mpsc::channel::<Line>();
-        let gone = Arc::new(AtomicBool::new(false));
-        let handle = {
-            let gone = gone.clone();
-            std::thread::spawn(move || write_replies(output, lines, gone))
-        };
-        let writer = handle.thread().clone();
-        (
-            Replies {
-                queue,
-                gone,
-                writer,
-            },
-            handle,
-        )
-    }
-
-    fn send(&self, reply: &Reply) {
-        // Our own types always serialize; there is nothing to send if not.
-        let Ok(mut bytes) = serde_json::to_vec(reply) else {
-            return;
-        };
-        bytes.push(b'\n');
-        // The controller waits for answers (and for heartbeats); events
-        // only fill its screen and may wait for the next paced flush.
-        let urgent = !matches!(reply, Reply::Event { .. });
-        if self.queue.send(Line { bytes, urgent }).is_err() {
-            self.gone.store(true, Ordering::SeqCst);
-        } else if urgent {
-            self.writer.unpark();
-        }
-    }
-}
-
-/// The shortest time between two flushes of a burst of events.
-///
-/// Each flush wakes sshd, ssh and the controller, one after the other:
-/// flushing whenever the writer caught up meant a flush (and a round of
-/// wake-ups on both machines) for every few of a burst's events. Paced,
-/// a burst of thousands leaves in a few dozen writes; a lone reply (after
-/// a quiet spell) and every answer the controller waits for go out at
-/// once.
-const FLUSH_PACE: Duration = Duration::from_millis(4);
-
-/// The writer thread: coalesces queued lines, flushes when caught up and
-/// at most once per [`FLUSH_PACE`] unless a line is urgent.
-fn write_replies(
-    output: Box<dyn Write + Send>,
-    lines: std::sync::mpsc::Receiver<Line>,
-    gone: Arc<AtomicBool>,
-) {
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, output);
-    let mut last_flush: Option<Instant> = None;
-    while let Ok(first) = lines.recv() {
-        let mut ok = out.write_all(&first.bytes).is_ok();
-        let mut urgent = first.urgent;
-        loop {
-            while ok && let Ok(line) = lines.try_recv() {
-                ok = out.write_all(&line.bytes).is_ok();
-                urgent |= line.urgent;
-            }
-            let rest = last_flush.and_then(|t| FLUSH_PACE.checked_sub(t.elapsed()));
-            match rest {
-                // Parked (not waiting on the queue), the senders of events
-                // queue without waking this thread; an urgent one wakes it.
-                Some(rest) if ok && !urgent => std::thread::park_timeout(rest),
-                _ => break,
-            }
-        }
-        last_flush = Some(Instant::now());
-        if !ok || out.flush().is_err() {
-            gone.store(true, Ordering::SeqCst);
-            // Keep draining so senders never block on a dead controller.
-            while lines.recv().is_ok() {}
-            return;
-        }
-    }
-}
 
 /// Forwards one deploy's events, tagged with its request id.
 struct Forward {

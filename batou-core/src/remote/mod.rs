@@ -12,6 +12,7 @@ pub(crate) mod finish;
 pub mod orchestrate;
 pub mod platform;
 pub mod protocol;
+mod replies;
 mod self_hash;
 pub(crate) mod session;
 pub mod target_lock;

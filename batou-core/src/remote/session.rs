@@ -209,7 +209,7 @@ fn read_replies(
     tail: Arc<Mutex<Vec<u8>>>,
 ) {
     // Room for a paced burst of the agent's events (see
-    // `agent::FLUSH_PACE`) in one read.
+    // `replies::FLUSH_PACE`) in one read.
     let mut reader = BufReader::with_capacity(64 * 1024, stdout);
     let mut batch = Vec::new();
     loop {
