@@ -17,11 +17,11 @@ use std::path::Path;
 use super::{FileKind, Host, HostError, Stat, batch, fail, leftovers, parent_dir};
 
 impl Host {
-    /// Replaces the file at `path` atomically: the bytes go to a temp file
-    /// in the same directory, are synced, and the temp file is renamed over
-    /// the target. `mode` defaults to the existing file's mode, else 0644.
-    /// In batched mode ([`Host::local_batched`]) the syncs wait for
-    /// [`Host::sync`].
+    /// Writes the file at `path` atomically (see the module docs): a new
+    /// file is linked in whole, an existing one replaced by a renamed temp
+    /// file, each synced first. `mode` defaults to the existing file's
+    /// mode, else 0644. In batched mode ([`Host::local_batched`]) the syncs
+    /// wait for [`Host::sync`].
     pub fn write(&self, path: &Path, contents: &[u8], mode: Option<u32>) -> Result<(), HostError> {
         let seen = self.stat(path)?;
         self.write_seen(path, contents, mode, seen.as_ref())
@@ -137,11 +137,11 @@ fn create_unnamed(
 ) -> Result<Option<fs::File>, HostError> {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::OpenOptionsExt;
-    // Any failure to open falls back to the temp file way, which reports
-    // a missing or unwritable directory in its own words.
     // The file gets its mode as it is created when the umask leaves it
     // whole (0644 under the usual 022): one change of the inode less.
     let whole = umask().is_some_and(|umask| mode & (umask | 0o7000) == 0);
+    // Any failure to open falls back to the temp file way, which reports
+    // a missing or unwritable directory in its own words.
     let Ok(mut file) = fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_TMPFILE)
