@@ -25,9 +25,12 @@ use super::remote::{
 use super::support::{Outcome, Project};
 use crate::remote_support::{SshServer, run, run_quiet};
 
-/// A large enough file that writing and syncing it takes a while: the
-/// faults strike while its temp file exists.
-const BIG_MB: u64 = 96;
+/// A large enough file that writing it takes a while: the faults strike
+/// while its temp file exists. That is only while its bytes go into the
+/// page cache (its sync waits for the end of the root, after the
+/// rename), some 100 ms on this size; at 96 MB a loaded machine
+/// sometimes let the whole write pass between two looks for the temp file.
+const BIG_MB: u64 = 256;
 
 /// One project deploying the `payload` component to an sshd on loopback.
 pub(super) struct Faulty {
