@@ -182,7 +182,10 @@ pub fn run(
         }
         Err(RemoteFailure::Deploy { roots, lost }) => {
             report_deploy_failures(run, &roots, &lost);
-            let status = if roots.is_empty() {
+            // A panicking component is a bug, as it is in a local deploy.
+            let status = if roots.iter().any(|r| r.panicked) {
+                ExitStatus::Internal
+            } else if roots.is_empty() {
                 ExitStatus::Connection
             } else {
                 ExitStatus::DeployFailed

@@ -22,6 +22,7 @@ mod remote_faults;
 mod remote_hosts;
 mod remote_interrupt;
 mod remote_narrowing;
+mod remote_panic;
 mod remote_system;
 mod remote_unreachable;
 mod resources;

@@ -263,6 +263,7 @@ fn encode(item: &Item, model: &Model, host: &str, hash: &str) -> Vec<u8> {
         host: Some(host.to_string()),
         component: None,
         hint: None,
+        panicked: false,
     };
     let reply = match item {
         Item::Raw(bytes) => return [bytes.as_slice(), b"\n"].concat(),

@@ -7,21 +7,24 @@
 //! [`HEARTBEAT`], so the controller notices a dead connection quickly.
 
 use std::io::{BufRead, Write};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::RecvTimeoutError;
+use std::sync::mpsc::{RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::protocol::{self, Holder, PROTOCOL_VERSION, Reply, Request, WireError};
 use super::replies::Replies;
 use super::target_lock::{self, Acquired, TargetLock};
+use super::watched::{panic_message, spawn_watched};
 use crate::address::Resolver;
 use crate::component::{EnvironmentInfo, Registry};
 use crate::configure::{ConfigureOptions, Root, configure};
 use crate::deploy::{RootContext, deploy_root};
 use crate::event::{Event, EventSink};
 use crate::host::Host;
+use crate::secrets::Masker;
 use crate::vfs::PathMapper;
 
 /// How often the agent says it is alive, and the controller too.
@@ -87,28 +90,46 @@ pub fn serve_with_silence(
     output: Box<dyn Write + Send>,
     silence: Duration,
 ) -> i32 {
-    let requests = read_requests(input);
-    let (replies, writer) = Replies::start(output);
+    let (inbound, inbox) = std::sync::mpsc::channel();
+    read_requests(input, inbound.clone());
+    let (replies, writer) = {
+        let inbound = inbound.clone();
+        Replies::start(output, move |message| {
+            let _ = inbound.send(Inbound::Broken(message));
+        })
+    };
     let stop = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
     let heartbeat = {
         let replies = replies.clone();
         let stop = stop.clone();
-        std::thread::spawn(move || {
-            let (stopped, wake) = &*stop;
-            let mut stopped = stopped.lock().unwrap_or_else(|p| p.into_inner());
-            // Woken at once by the end of the session, so shutting down
-            // never waits for the next beat.
-            while !*stopped && !replies.gone.load(Ordering::SeqCst) {
-                let (guard, timeout) = wake
-                    .wait_timeout(stopped, HEARTBEAT)
-                    .unwrap_or_else(|p| p.into_inner());
-                stopped = guard;
-                if timeout.timed_out() && !*stopped {
-                    replies.send(&Reply::Heartbeat);
+        let inbound = inbound.clone();
+        spawn_watched(
+            "heartbeat",
+            move || {
+                let (stopped, wake) = &*stop;
+                let mut stopped = stopped.lock().unwrap_or_else(|p| p.into_inner());
+                // Woken at once by the end of the session, so shutting down
+                // never waits for the next beat.
+                while !*stopped && !replies.gone.load(Ordering::SeqCst) {
+                    let (guard, timeout) = wake
+                        .wait_timeout(stopped, HEARTBEAT)
+                        .unwrap_or_else(|p| p.into_inner());
+                    stopped = guard;
+                    if timeout.timed_out() && !*stopped {
+                        replies.send(&Reply::Heartbeat);
+                    }
                 }
-            }
-        })
+            },
+            move |message| {
+                let _ = inbound.send(Inbound::Broken(format!(
+                    "the agent's heartbeat failed: {message}"
+                )));
+            },
+        )
     };
+    // Only the threads hold senders now: when they are all gone, so is
+    // the input.
+    drop(inbound);
     let mut state = State {
         registry,
         replies: replies.clone(),
@@ -118,13 +139,14 @@ pub fn serve_with_silence(
         model: None,
         workers: Vec::new(),
         warnings: Vec::new(),
+        masker: Masker::default(),
     };
     let mut silent = false;
     let code = loop {
-        let request = match requests.recv_timeout(silence) {
-            Ok(Ok(Some(r))) => r,
+        let request = match inbox.recv_timeout(silence) {
+            Ok(Inbound::Request(r)) => r,
             // The controller is gone: nobody would hear about what we do.
-            Ok(Ok(None)) | Err(RecvTimeoutError::Disconnected) => break 0,
+            Ok(Inbound::End) | Err(RecvTimeoutError::Disconnected) => break 0,
             Err(RecvTimeoutError::Timeout) => {
                 eprintln!(
                     "batou agent: no word from the controller for {}s; ending once the running roots are done",
@@ -133,16 +155,26 @@ pub fn serve_with_silence(
                 silent = true;
                 break 0;
             }
-            Ok(Err(e)) => {
-                replies.send(&Reply::Fatal {
-                    message: e.to_string(),
-                });
+            Ok(Inbound::Broken(message)) => {
+                replies.send(&Reply::Fatal { message });
                 break 2;
             }
         };
-        match state.handle(request) {
-            Flow::Continue => {}
-            Flow::Exit(code) => break code,
+        // A panic while handling a request (a component's `configure`, the
+        // removal of stale externals) ends the agent with a reply, never
+        // silently.
+        match catch_unwind(AssertUnwindSafe(|| state.handle(request))) {
+            Ok(Flow::Continue) => {}
+            Ok(Flow::Exit(code)) => break code,
+            Err(payload) => {
+                let message = format!(
+                    "the agent panicked: {}",
+                    state.masker.redact(&panic_message(&*payload))
+                );
+                eprintln!("batou agent: {message}");
+                replies.send(&Reply::Fatal { message });
+                break 70;
+            }
         }
     };
     for worker in state.workers.drain(..) {
@@ -170,22 +202,43 @@ pub fn serve_with_silence(
     code
 }
 
-/// What the controller sends, read on a thread of its own, so that the
-/// agent can tell silence from a slow line.
-type Requests = std::sync::mpsc::Receiver<std::io::Result<Option<Request>>>;
+/// What the agent's main loop hears.
+enum Inbound {
+    Request(Request),
+    /// The controller's input ended.
+    End,
+    /// The agent cannot go on: a request it cannot read, or one of its
+    /// threads died. Reported to the controller as `fatal`.
+    Broken(String),
+}
 
-fn read_requests(mut input: Box<dyn BufRead + Send>) -> Requests {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        loop {
-            let read = protocol::read_line::<Request>(&mut *input);
-            let more = matches!(read, Ok(Some(_)));
-            if tx.send(read).is_err() || !more {
-                return;
-            }
+/// Reads what the controller sends on a thread of its own, so that the
+/// agent can tell silence from a slow line.
+fn read_requests(mut input: Box<dyn BufRead + Send>, inbound: Sender<Inbound>) {
+    let on_panic = {
+        let inbound = inbound.clone();
+        move |message: String| {
+            let _ = inbound.send(Inbound::Broken(format!(
+                "the agent's request reader failed: {message}"
+            )));
         }
-    });
-    rx
+    };
+    spawn_watched(
+        "requests",
+        move || {
+            loop {
+                let (next, more) = match protocol::read_line::<Request>(&mut *input) {
+                    Ok(Some(r)) => (Inbound::Request(r), true),
+                    Ok(None) => (Inbound::End, false),
+                    Err(e) => (Inbound::Broken(e.to_string()), false),
+                };
+                if inbound.send(next).is_err() || !more {
+                    return;
+                }
+            }
+        },
+        on_panic,
+    );
 }
 
 enum Flow {
@@ -202,6 +255,8 @@ struct State<'r> {
     model: Option<Configured>,
     workers: Vec<std::thread::JoinHandle<()>>,
     warnings: Vec<String>,
+    /// The environment's secrets, to mask what a panic says.
+    masker: Masker,
 }
 
 impl State<'_> {
@@ -257,6 +312,7 @@ impl State<'_> {
             } => {
                 let mut env = *environment;
                 env.secrets = crate::secrets::SecretData::from_wire(secrets);
+                self.masker = env.secrets.masker().clone();
                 self.configure(env, &host, platform)
             }
             Request::Deploy {
@@ -391,56 +447,121 @@ impl State<'_> {
         let Some(root) = model.roots.get(index).cloned() else {
             return self.fatal(format!("no root #{index}"));
         };
-        let env_info = model.env_info.clone();
-        let mapper = model.mapper.clone();
-        let resolver = model.resolver.clone();
+        let job = RootJob {
+            id,
+            index,
+            name: name.to_string(),
+            predict,
+            inputs,
+            quiet,
+            env_info: model.env_info.clone(),
+            mapper: model.mapper.clone(),
+            resolver: model.resolver.clone(),
+            replies: self.replies.clone(),
+        };
+        // What a panic is blamed on: the root component (where in its tree
+        // it panicked, the unwinding does not tell).
+        let blamed = {
+            let root = root.lock().unwrap_or_else(|p| p.into_inner());
+            root.tree
+                .as_ref()
+                .map_or_else(|| root.name.clone(), |t| t.breadcrumbs.clone())
+        };
+        let host = model.host.clone();
         let replies = self.replies.clone();
-        let name = name.to_string();
+        let masker = self.masker.clone();
         self.workers.push(std::thread::spawn(move || {
-            let started = Instant::now();
-            let mut root = root.lock().unwrap_or_else(|p| p.into_inner());
-            if root.name != name {
-                replies.send(&Reply::Failed {
-                    id,
-                    error: WireError {
-                        message: format!("root #{index} is `{}` here, not `{name}`", root.name),
-                        origin: None,
-                        host: Some(root.host.clone()),
-                        component: Some(name),
-                        hint: Some("controller and agent configured different models".into()),
-                    },
+            // Every root ends in a reply, whatever happens on its thread: a
+            // panicking component is reported like a failing one.
+            let reply =
+                catch_unwind(AssertUnwindSafe(|| job.run(&root))).unwrap_or_else(|payload| {
+                    Reply::Failed {
+                        id,
+                        error: WireError {
+                            message: format!(
+                                "panicked: {}",
+                                masker.redact(&panic_message(&*payload))
+                            ),
+                            origin: None,
+                            host: Some(host),
+                            component: Some(blamed),
+                            hint: Some("a panic is a bug in the component's code".into()),
+                            panicked: true,
+                        },
+                    }
                 });
-                return;
-            }
-            let host = Host::local_batched();
-            let sink = Forward {
-                id,
-                replies: replies.clone(),
-                quiet,
-            };
-            let ctx = RootContext {
-                host: &host,
-                env: &env_info,
-                mapper: &mapper,
-                sink: &sink,
-                predict,
-                inputs: &inputs,
-            };
-            let result = crate::address::with_resolver(resolver, || deploy_root(&mut root, &ctx));
-            match result {
-                Ok(outcome) => replies.send(&Reply::Deployed {
-                    id,
-                    changed: outcome.changed,
-                    seconds: started.elapsed().as_secs_f64(),
-                    published: outcome.published,
-                }),
-                Err(e) => replies.send(&Reply::Failed {
-                    id,
-                    error: e.into(),
-                }),
-            }
+            replies.send(&reply);
         }));
         Flow::Continue
+    }
+}
+
+/// One `deploy` request, run on a worker thread.
+struct RootJob {
+    id: u64,
+    index: usize,
+    name: String,
+    predict: bool,
+    inputs: crate::handlers::RootInputs,
+    quiet: bool,
+    env_info: EnvironmentInfo,
+    mapper: PathMapper,
+    resolver: Arc<Resolver>,
+    replies: Replies,
+}
+
+impl RootJob {
+    /// Deploys the root; the reply that ends it.
+    fn run(self, root: &Mutex<Root>) -> Reply {
+        let RootJob {
+            id,
+            index,
+            name,
+            predict,
+            inputs,
+            quiet,
+            env_info,
+            mapper,
+            resolver,
+            replies,
+        } = self;
+        let started = Instant::now();
+        let mut root = root.lock().unwrap_or_else(|p| p.into_inner());
+        if root.name != name {
+            return Reply::Failed {
+                id,
+                error: WireError {
+                    message: format!("root #{index} is `{}` here, not `{name}`", root.name),
+                    origin: None,
+                    host: Some(root.host.clone()),
+                    component: Some(name),
+                    hint: Some("controller and agent configured different models".into()),
+                    panicked: false,
+                },
+            };
+        }
+        let host = Host::local_batched();
+        let sink = Forward { id, replies, quiet };
+        let ctx = RootContext {
+            host: &host,
+            env: &env_info,
+            mapper: &mapper,
+            sink: &sink,
+            predict,
+            inputs: &inputs,
+        };
+        match crate::address::with_resolver(resolver, || deploy_root(&mut root, &ctx)) {
+            Ok(outcome) => Reply::Deployed {
+                id,
+                changed: outcome.changed,
+                seconds: started.elapsed().as_secs_f64(),
+                published: outcome.published,
+            },
+            Err(e) => Reply::Failed {
+                id,
+                error: e.into(),
+            },
+        }
     }
 }
 
@@ -574,6 +695,102 @@ mod tests {
             (code, start.elapsed())
         });
         (controller, serving)
+    }
+
+    /// Input or output whose every read or write panics.
+    struct Exploding;
+
+    impl std::io::Read for Exploding {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            panic!("the input broke")
+        }
+    }
+
+    impl Write for Exploding {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            panic!("the output broke")
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            panic!("the output broke")
+        }
+    }
+
+    /// Collects what the agent writes.
+    #[derive(Clone, Default)]
+    struct Written(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Written {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_request_reader_that_dies_ends_the_agent_with_a_fatal_reply() {
+        let out = Written::default();
+        let input = Box::new(std::io::BufReader::new(Exploding));
+        let start = Instant::now();
+        let code = serve_with_silence(
+            &Registry::new(),
+            input,
+            Box::new(out.clone()),
+            Duration::from_secs(60),
+        );
+        assert_eq!(code, 2);
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            start.elapsed()
+        );
+        let written = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let fatal: Reply = serde_json::from_str(written.lines().last().unwrap()).unwrap();
+        assert!(
+            matches!(&fatal, Reply::Fatal { message } if message.contains("request reader failed: the input broke")),
+            "{written}"
+        );
+    }
+
+    #[test]
+    fn a_reply_writer_that_dies_ends_the_agent() {
+        // The controller stays connected and says it is alive: only the
+        // writer's death can end the agent before the silence does.
+        let (mut controller, agent) = UnixStream::pair().unwrap();
+        let silence = Duration::from_secs(60);
+        let serving = std::thread::spawn(move || {
+            let input = Box::new(std::io::BufReader::new(agent));
+            serve_with_silence(&Registry::new(), input, Box::new(Exploding), silence)
+        });
+        let hello = Request::Hello {
+            protocol: PROTOCOL_VERSION,
+            binary_hash: String::new(),
+            controller: Holder {
+                controller: "c".into(),
+                user: "u".into(),
+                pid: 1,
+                started: 0,
+                agent_pid: 0,
+            },
+            break_lock: false,
+        };
+        controller
+            .write_all(format!("{}\n", serde_json::to_string(&hello).unwrap()).as_bytes())
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !serving.is_finished() {
+            assert!(
+                Instant::now() < deadline,
+                "the agent goes on without its writer"
+            );
+            let _ = controller.write_all(b"{\"type\":\"alive\"}\n");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(serving.join().unwrap(), 2);
     }
 
     #[test]

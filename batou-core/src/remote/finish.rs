@@ -161,6 +161,7 @@ pub(super) fn finish_hosts(
                         host,
                         component: error.component.unwrap_or_default(),
                         message: agent_text(&error.message),
+                        panicked: error.panicked,
                     });
                 }
             }

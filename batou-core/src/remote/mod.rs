@@ -17,3 +17,4 @@ mod self_hash;
 pub(crate) mod session;
 pub mod target_lock;
 mod untrusted;
+mod watched;

@@ -53,6 +53,9 @@ pub struct RootFailure {
     pub host: String,
     pub component: String,
     pub message: String,
+    /// The component panicked (a bug), rather than failing with an error:
+    /// an internal error, as the same panic is in a local deploy.
+    pub panicked: bool,
 }
 
 /// Why a remote deploy stopped.
@@ -535,6 +538,7 @@ fn await_configured(
                             hint: Some(
                                 "the agent binary and the controller must be the same build".into(),
                             ),
+                            panicked: false,
                         },
                         &session.host,
                     );
@@ -854,6 +858,7 @@ fn run_graph(
                             .component
                             .unwrap_or_else(|| model.roots[id].name.clone()),
                         message: agent_text(&error.message),
+                        panicked: error.panicked,
                     });
                 }
                 Err(message) => drop_host(sessions, model, i, message, &mut running, &mut lost),
@@ -974,6 +979,7 @@ mod tests {
             host: None,
             component: None,
             hint: None,
+            panicked: false,
         }
     }
 

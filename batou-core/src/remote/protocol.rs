@@ -86,6 +86,10 @@ pub struct WireError {
     pub host: Option<String>,
     pub component: Option<String>,
     pub hint: Option<String>,
+    /// The component panicked: a bug in its code (or batou's), reported
+    /// as an internal error, as the same panic in a local deploy is.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub panicked: bool,
 }
 
 impl From<&ConfigError> for WireError {
@@ -96,6 +100,7 @@ impl From<&ConfigError> for WireError {
             host: e.host().map(str::to_string),
             component: e.component().map(str::to_string),
             hint: e.hint(),
+            panicked: false,
         }
     }
 }
@@ -110,6 +115,7 @@ impl From<DeployError> for WireError {
             host: Some(e.host),
             component: Some(e.component),
             hint: None,
+            panicked: false,
         }
     }
 }

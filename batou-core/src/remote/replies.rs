@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::protocol::Reply;
+use super::watched::spawn_watched;
 
 /// Sends replies; remembers when the controller went away.
 ///
@@ -29,13 +30,27 @@ struct Line {
 
 impl Replies {
     /// Starts the writer thread on `output`; it ends (having flushed
-    /// everything) when the last `Replies` clone is dropped.
-    pub fn start(output: Box<dyn Write + Send>) -> (Replies, std::thread::JoinHandle<()>) {
+    /// everything) when the last `Replies` clone is dropped. Should it
+    /// die instead, nothing more reaches the controller: `on_death` hears
+    /// why, so that the agent can end.
+    pub fn start(
+        output: Box<dyn Write + Send>,
+        on_death: impl FnOnce(String) + Send + 'static,
+    ) -> (Replies, std::thread::JoinHandle<()>) {
         let (queue, lines) = std::sync::mpsc::channel::<Line>();
         let gone = Arc::new(AtomicBool::new(false));
         let handle = {
             let gone = gone.clone();
-            std::thread::spawn(move || write_replies(output, lines, gone))
+            let dead = gone.clone();
+            spawn_watched(
+                "replies",
+                move || write_replies(output, lines, gone),
+                move |message| {
+                    dead.store(true, Ordering::SeqCst);
+                    eprintln!("batou agent: the reply writer failed: {message}");
+                    on_death(format!("the agent's reply writer failed: {message}"));
+                },
+            )
         };
         let writer = handle.thread().clone();
         (
@@ -133,7 +148,7 @@ mod tests {
     #[test]
     fn a_burst_arrives_whole_in_order_and_flushed() {
         let out = Recorded::default();
-        let (replies, writer) = Replies::start(Box::new(out.clone()));
+        let (replies, writer) = Replies::start(Box::new(out.clone()), |_| {});
         let event = |i: usize| Reply::Event {
             id: i as u64,
             event: crate::event::Event::Log {
