@@ -76,6 +76,20 @@ impl Root {
     pub fn component_count(&self) -> usize {
         self.tree.as_ref().map_or(0, Node::count)
     }
+
+    /// Why this run leaves the root out, if it does; `None`: it deploys.
+    pub fn skip_reason(&self) -> Option<crate::event::SkipReason> {
+        use crate::event::SkipReason;
+        if self.host_ignored {
+            Some(SkipReason::HostIgnored)
+        } else if self.ignored {
+            Some(SkipReason::ComponentIgnored)
+        } else if !self.selected {
+            Some(SkipReason::NotSelected)
+        } else {
+            None
+        }
+    }
 }
 
 /// The configured model of an environment, ready to deploy.

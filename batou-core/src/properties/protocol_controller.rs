@@ -371,7 +371,9 @@ fn run(
             let mut lines = vec![(pre.clone(), None)];
             for item in items {
                 let gated = match item {
-                    Item::Deployed { id, .. } if *id >= crate::remote::finish::FINISH_ID => {
+                    Item::Deployed { id, .. }
+                        if *id >= crate::remote::orchestrate::finish::FINISH_ID =>
+                    {
                         Some("finish")
                     }
                     Item::Deployed { .. } | Item::Failed { .. } | Item::Event(_) => Some("deploy"),
@@ -504,7 +506,7 @@ fn honest_alpha() -> (Vec<u8>, Vec<Item>) {
 /// The answer to `finish` (after the last root) of session `index`.
 fn finished(index: u64) -> Item {
     Item::Deployed {
-        id: crate::remote::finish::FINISH_ID + index,
+        id: crate::remote::orchestrate::finish::FINISH_ID + index,
         changed: 0,
     }
 }

@@ -7,14 +7,12 @@
 
 pub mod agent;
 pub mod bootstrap;
-pub mod early;
-pub(crate) mod finish;
 pub mod orchestrate;
 pub mod platform;
 pub mod protocol;
 mod replies;
 mod self_hash;
-pub(crate) mod session;
 pub mod target_lock;
-mod untrusted;
 mod watched;
+
+pub use orchestrate::early;

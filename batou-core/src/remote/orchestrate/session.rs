@@ -7,8 +7,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::agent::HEARTBEAT;
-use super::protocol::{self, BoundedLine, Reply, Request};
+use crate::remote::agent::HEARTBEAT;
+use crate::remote::protocol::{self, BoundedLine, Reply, Request};
+use crate::remote::watched::spawn_watched;
 use crate::transport::{Channel, ChannelControl};
 
 /// What the reader threads report to the orchestrator.
@@ -21,6 +22,12 @@ pub(crate) enum Incoming {
     },
     /// A line that is not protocol.
     Garbled {
+        session: usize,
+        message: String,
+    },
+    /// A thread of this session died: what the agent says (or what it
+    /// is sent) is no longer heard.
+    Broken {
         session: usize,
         message: String,
     },
@@ -98,19 +105,45 @@ impl Session {
         } = channel;
         let last_seen = Arc::new(Mutex::new(Instant::now()));
         let stderr_tail = Arc::new(Mutex::new(Vec::new()));
+        // Each thread's death is reported: the orchestrator would
+        // otherwise wait for replies that can no longer arrive.
+        let broken = |what: &'static str| {
+            let incoming = incoming.clone();
+            move |message: String| {
+                let _ = incoming.send(vec![Incoming::Broken {
+                    session: index,
+                    message: format!(
+                        "the controller's {what} of this connection failed: {message}"
+                    ),
+                }]);
+            }
+        };
+        let (stderr_died, reader_died, keep_alive_died) = (
+            broken("stderr reader"),
+            broken("reader"),
+            broken("keep-alive"),
+        );
         {
             let tail = stderr_tail.clone();
-            std::thread::spawn(move || drain_stderr(stderr, tail));
+            spawn_watched(
+                "agent stderr",
+                move || drain_stderr(stderr, tail),
+                stderr_died,
+            );
         }
         {
             let last_seen = last_seen.clone();
             let tail = stderr_tail.clone();
-            std::thread::spawn(move || read_replies(index, stdout, incoming, last_seen, tail));
+            spawn_watched(
+                "agent replies",
+                move || read_replies(index, stdout, incoming, last_seen, tail),
+                reader_died,
+            );
         }
         let writer = Arc::new(Mutex::new(stdin));
         {
             let writer = Arc::downgrade(&writer);
-            std::thread::spawn(move || keep_alive(&writer));
+            spawn_watched("keep-alive", move || keep_alive(&writer), keep_alive_died);
         }
         Session {
             index,
@@ -181,7 +214,7 @@ impl Session {
 }
 
 /// Tells the agent every [`HEARTBEAT`] that the controller is still there
-/// (see [`super::agent::CONTROLLER_SILENCE`]), until the session is closed
+/// (see [`crate::remote::agent::CONTROLLER_SILENCE`]), until the session is closed
 /// or gone. A beat is skipped while another request is being written.
 fn keep_alive(writer: &std::sync::Weak<Writer>) {
     loop {

@@ -1,8 +1,7 @@
 //! What the controller does with what agents tell it. An agent runs on a
 //! target, and a target may be compromised: its words are shown escaped,
-//! and one failure per host is enough.
+//! and it speaks for its own host only.
 
-use super::orchestrate::HostFailure;
 use crate::event::Event;
 
 /// The host an event is about, if it names one: an agent speaks for its
@@ -50,16 +49,15 @@ pub(crate) fn agent_text(text: &str) -> String {
         .collect()
 }
 
-/// One failure per host: the first says why; what follows (the
-/// connection closing after we dropped it) is a consequence.
-pub(crate) fn first_per_host(lost: Vec<HostFailure>) -> Vec<HostFailure> {
-    let mut seen: Vec<HostFailure> = Vec::new();
-    for failure in lost {
-        if !seen.iter().any(|f| f.host == failure.host) {
-            seen.push(failure);
-        }
+/// `: <the last lines of an agent's stderr>` for a message, or nothing
+/// if it said nothing there; control characters escaped.
+pub(crate) fn stderr_suffix(stderr: &str) -> String {
+    if stderr.trim().is_empty() {
+        return String::new();
     }
-    seen
+    let lines: Vec<&str> = stderr.lines().collect();
+    let last = lines[lines.len().saturating_sub(5)..].join(" | ");
+    format!(": {}", agent_text(&last))
 }
 
 #[cfg(test)]
@@ -77,5 +75,14 @@ mod tests {
         // Found by `a_hostile_agent_cannot_crash_or_mislead_the_controller`
         // (seed 1): a `fatal` with an empty message made an empty error.
         assert_eq!(agent_text(" "), "(the agent gave no reason)");
+    }
+
+    #[test]
+    fn the_last_lines_of_stderr_are_shown_escaped() {
+        assert_eq!(stderr_suffix(""), "");
+        assert_eq!(
+            stderr_suffix("1\n2\n3\n4\n5\n6\u{1b}]0;owned\u{7}"),
+            ": 2 | 3 | 4 | 5 | 6\\u{1b}]0;owned\\u{7}"
+        );
     }
 }

@@ -6,15 +6,15 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use super::bootstrap::{AgentLaunch, connect_gated};
-use super::orchestrate::RemoteOptions;
+use super::RemoteOptions;
+use crate::remote::bootstrap::{AgentLaunch, connect_gated};
 use crate::transport::{Channel, Target, TransportError};
 
 pub(crate) type Connecting = std::thread::JoinHandle<Result<Channel, TransportError>>;
 
 /// Connections opened while the controller still configures the model
 /// ([`connect_early`]): the SSH handshakes overlap with configuring, and
-/// the targets are not touched until [`super::orchestrate::deploy_remote`] lets the bootstrap
+/// the targets are not touched until [`super::deploy_remote`] lets the bootstrap
 /// go. Dropped unused (the model had errors), the connections end without
 /// having done anything on the targets.
 pub struct EarlyConnections {
@@ -47,7 +47,7 @@ impl Drop for EarlyConnections {
 
 /// Starts connecting to the first `parallel_connects` hosts of `env` that
 /// the deploy will need (not ignored, not left out by `selection`) in the
-/// background, for [`super::orchestrate::deploy_remote`].
+/// background, for [`super::deploy_remote`].
 pub fn connect_early(
     env: &crate::environment::Environment,
     selection: &crate::configure::Selection,

@@ -1,0 +1,292 @@
+//! The roots along the cross-host graph: a root starts when the roots it
+//! depends on have finished, up to `jobs` at once, earliest in the
+//! deploy order first. A failure, a lost host or an interrupt starts
+//! nothing new; what runs is waited for.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use super::RemoteOptions;
+use super::outcome::{RootFailure, RootReport, agent_seconds};
+use super::pump::{Loss, Phase, Pump};
+use super::sessions::Sessions;
+use super::untrusted::agent_text;
+use crate::configure::Model;
+use crate::event::{Event, EventSink};
+use crate::handlers::Ledger;
+use crate::remote::protocol::{Reply, Request};
+
+/// What the roots did.
+pub(super) struct Scheduled {
+    pub reports: Vec<RootReport>,
+    pub failed: Vec<RootFailure>,
+    /// (host, root) of the roots to deploy that never finished.
+    pub undone: Vec<(String, String)>,
+}
+
+/// Deploys the roots of `model` through the pump's sessions.
+pub(super) fn run_roots(
+    pump: &mut Pump<'_>,
+    model: &Model,
+    options: &RemoteOptions,
+    sink: &dyn EventSink,
+) -> Scheduled {
+    let mut phase = Schedule::new(model, options, sink);
+    pump.run(&mut phase);
+    let undone = (0..model.roots.len())
+        .filter(|&id| !phase.graph.done[id] && model.roots[id].skip_reason().is_none())
+        .map(|id| (model.roots[id].host.clone(), model.roots[id].name.clone()))
+        .collect();
+    Scheduled {
+        reports: phase.reports,
+        failed: phase.failed,
+        undone,
+    }
+}
+
+/// Which roots wait for which.
+struct Graph {
+    /// How many unfinished roots each root still waits for.
+    waiting_on: Vec<usize>,
+    /// The roots waiting for each root.
+    dependents: Vec<Vec<usize>>,
+    /// Each root's place in the deploy order.
+    position: Vec<usize>,
+    /// Roots free to start, the earliest in the deploy order last.
+    ready: Vec<usize>,
+    /// Finished (or skipped) roots.
+    done: Vec<bool>,
+}
+
+impl Graph {
+    fn new(model: &Model) -> Graph {
+        let n = model.roots.len();
+        let mut waiting_on = vec![0usize; n];
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for &(a, b) in &model.edges {
+            waiting_on[a] += 1;
+            dependents[b].push(a);
+        }
+        let mut position = vec![0; n];
+        for (pos, &id) in model.order.iter().enumerate() {
+            position[id] = pos;
+        }
+        let mut graph = Graph {
+            ready: (0..n).filter(|i| waiting_on[*i] == 0).collect(),
+            waiting_on,
+            dependents,
+            position,
+            done: vec![false; n],
+        };
+        graph.sort_ready();
+        graph
+    }
+
+    fn sort_ready(&mut self) {
+        let position = &self.position;
+        self.ready.sort_by_key(|i| std::cmp::Reverse(position[*i]));
+    }
+
+    /// The next root to start, earliest in the deploy order.
+    fn next_ready(&mut self) -> Option<usize> {
+        self.ready.pop()
+    }
+
+    /// `id` finished: the roots waiting only for it may start.
+    fn release(&mut self, id: usize) {
+        self.done[id] = true;
+        for &d in &self.dependents[id] {
+            self.waiting_on[d] -= 1;
+            if self.waiting_on[d] == 0 {
+                self.ready.push(d);
+            }
+        }
+        self.sort_ready();
+    }
+}
+
+struct Schedule<'a> {
+    model: &'a Model,
+    options: &'a RemoteOptions,
+    sink: &'a dyn EventSink,
+    graph: Graph,
+    /// Started roots and when.
+    running: BTreeMap<usize, Instant>,
+    reports: Vec<RootReport>,
+    failed: Vec<RootFailure>,
+    ledger: Ledger,
+    interrupted: bool,
+}
+
+impl<'a> Schedule<'a> {
+    fn new(model: &'a Model, options: &'a RemoteOptions, sink: &'a dyn EventSink) -> Self {
+        Schedule {
+            model,
+            options,
+            sink,
+            graph: Graph::new(model),
+            running: BTreeMap::new(),
+            reports: Vec::new(),
+            failed: Vec::new(),
+            ledger: Ledger::new(model.roots.len()),
+            interrupted: false,
+        }
+    }
+
+    /// Whether nothing new may start.
+    fn stopping(&self, pump: &Pump<'_>) -> bool {
+        !self.failed.is_empty() || pump.any_lost() || self.interrupted
+    }
+
+    fn on_host(&self, id: usize, sessions: &Sessions, i: usize) -> bool {
+        self.model.roots[id].host == sessions.host(i)
+    }
+
+    /// Starts root `id` on its host's agent; `false` if its host is lost.
+    fn start(&mut self, pump: &mut Pump<'_>, id: usize) -> bool {
+        let root = &self.model.roots[id];
+        let Some(session) = pump.sessions.by_host(&root.host).map(|s| s.index) else {
+            pump.lose_host(&root.host, Loss::NoAgent);
+            return false;
+        };
+        self.sink.emit(Event::RootScheduled {
+            host: root.host.clone(),
+            root: root.name.clone(),
+        });
+        let request = Request::Deploy {
+            id: id as u64,
+            root: id,
+            name: root.name.clone(),
+            predict: self.options.predict,
+            // The controller routes: what finished roots published, and
+            // which watched roots changed.
+            inputs: self.ledger.inputs(&self.model.roots, id),
+            quiet: self.options.quiet_events,
+        };
+        if !pump.send(session, &request) {
+            return false;
+        }
+        self.running.insert(id, Instant::now());
+        true
+    }
+
+    /// The root an agent answers for, if it was asked to deploy it on its
+    /// own host; anything else is a broken or hostile agent, and its host
+    /// is dropped rather than believed.
+    fn asked(&self, pump: &mut Pump<'_>, i: usize, id: u64) -> Option<usize> {
+        match usize::try_from(id) {
+            Ok(id) if self.running.contains_key(&id) && self.on_host(id, pump.sessions, i) => {
+                Some(id)
+            }
+            _ => {
+                pump.lose(
+                    i,
+                    Loss::Violation(format!(
+                        "the agent answered for root #{id}, which it was not asked to deploy"
+                    )),
+                );
+                None
+            }
+        }
+    }
+}
+
+impl Phase for Schedule<'_> {
+    const DURING: &'static str = "during the deploy";
+
+    fn awaiting(&self, sessions: &Sessions, i: usize) -> bool {
+        self.running.keys().any(|&id| self.on_host(id, sessions, i))
+    }
+
+    fn needs(&self, sessions: &Sessions, i: usize) -> bool {
+        self.awaiting(sessions, i)
+            || (0..self.model.roots.len()).any(|id| {
+                !self.graph.done[id]
+                    && self.on_host(id, sessions, i)
+                    && self.model.roots[id].skip_reason().is_none()
+            })
+    }
+
+    fn step(&mut self, pump: &mut Pump<'_>) {
+        if !self.interrupted && crate::interrupt::requested() {
+            self.interrupted = true;
+            if !self.running.is_empty() {
+                self.sink.emit(Event::Warning {
+                    host: None,
+                    component: None,
+                    message: format!(
+                        "interrupted: starting nothing new, waiting for {} running component(s) to finish",
+                        self.running.len()
+                    ),
+                });
+            }
+        }
+        while !self.stopping(pump) && self.running.len() < self.options.jobs.max(1) {
+            let Some(id) = self.graph.next_ready() else {
+                break;
+            };
+            let root = &self.model.roots[id];
+            if let Some(reason) = root.skip_reason() {
+                self.sink.emit(Event::RootSkipped {
+                    host: root.host.clone(),
+                    root: root.name.clone(),
+                    reason,
+                });
+                self.graph.release(id);
+                continue;
+            }
+            if !self.start(pump, id) {
+                break;
+            }
+        }
+    }
+
+    fn done(&self, pump: &Pump<'_>) -> bool {
+        self.running.is_empty() && (self.graph.ready.is_empty() || self.stopping(pump))
+    }
+
+    fn reply(&mut self, pump: &mut Pump<'_>, i: usize, reply: Reply) {
+        match reply {
+            Reply::Event { event, .. } => pump.forward(i, event, self.sink),
+            Reply::Deployed {
+                id,
+                changed,
+                seconds,
+                published,
+            } => {
+                if let Some(id) = self.asked(pump, i, id) {
+                    self.running.remove(&id);
+                    self.ledger.record(id, changed > 0, &published);
+                    let root = &self.model.roots[id];
+                    self.reports.push(RootReport {
+                        host: root.host.clone(),
+                        root: root.name.clone(),
+                        seconds: agent_seconds(seconds),
+                        changed,
+                    });
+                    self.graph.release(id);
+                }
+            }
+            Reply::Failed { id, error } => {
+                if let Some(id) = self.asked(pump, i, id) {
+                    self.running.remove(&id);
+                    let root = &self.model.roots[id];
+                    self.failed.push(RootFailure {
+                        // The host is the one we asked, whatever it says.
+                        host: root.host.clone(),
+                        component: error.component.unwrap_or_else(|| root.name.clone()),
+                        message: agent_text(&error.message),
+                        panicked: error.panicked,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn lost(&mut self, sessions: &Sessions, i: usize) {
+        let host = sessions.host(i).to_string();
+        let roots = &self.model.roots;
+        self.running.retain(|id, _| roots[*id].host != host);
+    }
+}
