@@ -39,15 +39,34 @@ impl PathMapper {
     ///            Path::new("/proj/work/_/etc/app.conf"));
     /// ```
     pub fn map(&self, workdir: &Path, path: &Path) -> PathBuf {
-        let expanded = match (path.strip_prefix("~"), &self.home) {
-            (Ok(rest), Some(home)) => home.join(rest),
-            _ => path.to_path_buf(),
-        };
+        let expanded = expand_home(path, self.home.as_deref());
         if expanded.is_absolute() {
             normalize(&self.vfs.map(&self.project_dir, &normalize(&expanded)))
         } else {
             normalize(&workdir.join(expanded))
         }
+    }
+}
+
+/// `~` and `~/…` with `home` in place of `~`, as a shell and ssh read
+/// them (`~user` is not expanded); any other path, or any path without a
+/// home, as it is.
+///
+/// ```
+/// use batou_core::vfs::expand_home;
+/// use std::path::Path;
+///
+/// let home = Some(Path::new("/home/me"));
+/// assert_eq!(expand_home(Path::new("~/.ssh/id"), home), Path::new("/home/me/.ssh/id"));
+/// assert_eq!(expand_home(Path::new("~"), home), Path::new("/home/me"));
+/// assert_eq!(expand_home(Path::new("~bob/x"), home), Path::new("~bob/x"));
+/// assert_eq!(expand_home(Path::new("~/x"), None), Path::new("~/x"));
+/// ```
+pub fn expand_home(path: &Path, home: Option<&Path>) -> PathBuf {
+    match (path.strip_prefix("~"), home) {
+        (Ok(rest), Some(home)) if rest.as_os_str().is_empty() => home.to_path_buf(),
+        (Ok(rest), Some(home)) => home.join(rest),
+        _ => path.to_path_buf(),
     }
 }
 

@@ -43,7 +43,7 @@ fn cached_agents(home: &Path) -> Vec<PathBuf> {
 }
 
 fn sha256_of(path: &Path) -> String {
-    batou_core::remote::agent::hash_file(path).expect("hash")
+    batou_core::remote::bootstrap::hash_file(path).expect("hash")
 }
 
 /// Waits until `path` exists (the sleeper announces its start), or fails.

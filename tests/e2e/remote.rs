@@ -271,7 +271,7 @@ both_transports! {
         p.assert_missing("home/deployment");
 
         let cache = p.path().join("remote/cache");
-        let hash = batou_core::remote::agent::hash_file(Path::new(BIN)).unwrap();
+        let hash = batou_core::remote::bootstrap::hash_file(Path::new(BIN)).unwrap();
         let cached = file_identities(&cache);
         assert_eq!(
             cached.iter().map(|c| c.0.clone()).collect::<Vec<_>>(),

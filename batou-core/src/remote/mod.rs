@@ -13,6 +13,7 @@ pub mod protocol;
 mod replies;
 mod self_hash;
 pub mod target_lock;
-mod watched;
+pub(crate) mod watched;
+pub mod whoami;
 
 pub use orchestrate::early;

@@ -6,6 +6,8 @@ use std::sync::{Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
 
+use crate::remote::platform::{local_arch, local_os, normal_arch};
+
 /// The executable the agent runs from, and what it runs on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentBinary {
@@ -53,23 +55,7 @@ impl AgentBinary {
     /// A binary built for `os`/`arch` (as `uname -s`/`uname -m` print
     /// them), e.g. one cross-compiled for the targets.
     pub fn from_path(path: &Path, os: &str, arch: &str) -> std::io::Result<AgentBinary> {
-        let mut file = std::fs::File::open(path)?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 1 << 16];
-        let mut size = 0u64;
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            size += n as u64;
-            hasher.update(&buf[..n]);
-        }
-        let hash = hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let (hash, size) = hash_and_size(path)?;
         Ok(AgentBinary {
             path: path.to_path_buf(),
             hash,
@@ -82,45 +68,35 @@ impl AgentBinary {
     /// Whether a host whose `uname -s`/`uname -m` print `os`/`arch` can run
     /// this binary (`arm64` is `aarch64`, `amd64` is `x86_64`).
     pub fn runs_on(&self, os: &str, arch: &str) -> bool {
-        self.os.eq_ignore_ascii_case(os)
-            && normal_arch(&self.arch.to_lowercase()) == normal_arch(&arch.to_lowercase())
+        self.os.eq_ignore_ascii_case(os) && normal_arch(&self.arch) == normal_arch(arch)
     }
 }
 
-pub(super) fn normal_arch(arch: &str) -> &str {
-    match arch {
-        "amd64" => "x86_64",
-        "arm64" => "aarch64",
-        other => other,
-    }
+/// The sha256 of a file, as lowercase hex.
+pub fn hash_file(path: &Path) -> std::io::Result<String> {
+    hash_and_size(path).map(|(hash, _)| hash)
 }
 
-/// This machine's OS as `uname -s` prints it.
-pub fn local_os() -> &'static str {
-    match std::env::consts::OS {
-        "linux" => "Linux",
-        "macos" => "Darwin",
-        "freebsd" => "FreeBSD",
-        "openbsd" => "OpenBSD",
-        "netbsd" => "NetBSD",
-        other => other,
+/// The sha256 of a file (lowercase hex) and the bytes hashed.
+fn hash_and_size(path: &Path) -> std::io::Result<(String, u64)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        hasher.update(&buf[..n]);
     }
-}
-
-/// This machine's architecture as `uname -m` prints it on Linux.
-pub fn local_arch() -> &'static str {
-    std::env::consts::ARCH
-}
-
-/// The Rust target triple to suggest for a host printing `os`/`arch`.
-pub(super) fn suggested_triple(os: &str, arch: &str) -> String {
-    let arch = normal_arch(arch);
-    match os {
-        "Linux" => format!("{arch}-unknown-linux-musl"),
-        "Darwin" => format!("{arch}-apple-darwin"),
-        "FreeBSD" => format!("{arch}-unknown-freebsd"),
-        other => format!("{arch}-unknown-{}", other.to_lowercase()),
-    }
+    let hex = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok((hex, size))
 }
 
 #[cfg(test)]
@@ -140,11 +116,6 @@ mod tests {
         assert!(b.runs_on("Linux", "amd64"));
         assert!(!b.runs_on("Linux", "aarch64"));
         assert!(!b.runs_on("Darwin", "x86_64"));
-        assert_eq!(
-            suggested_triple("Linux", "aarch64"),
-            "aarch64-unknown-linux-musl"
-        );
-        assert_eq!(suggested_triple("Darwin", "arm64"), "aarch64-apple-darwin");
     }
 
     #[test]

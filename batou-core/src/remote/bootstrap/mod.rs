@@ -27,7 +27,9 @@ mod launch;
 mod preamble;
 mod scripts;
 
-pub use binary::{AgentBinary, local_arch, local_os};
+pub use binary::{AgentBinary, hash_file};
+// Also here, where the agent binary is described.
+pub use crate::remote::platform::{local_arch, local_os};
 pub use error::BootstrapError;
 pub use launch::{AgentLaunch, Launched, connect_gated, launch, launch_gated};
 pub use scripts::DEFAULT_CACHE_DIR;

@@ -5,9 +5,9 @@ use std::io::Read;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use super::binary::suggested_triple;
 use super::error::BootstrapError;
 use super::launch::AgentLaunch;
+use crate::remote::platform::suggested_triple;
 use crate::transport::{Channel, ChannelControl, TransportError};
 
 /// Reads one line from `r` byte by byte, so nothing after it (the

@@ -1,8 +1,9 @@
 //! The POSIX `sh` scripts run on the target to start the agent or upload
 //! it, and the quoting that builds their command lines.
 
-use super::binary::{AgentBinary, normal_arch};
+use super::binary::AgentBinary;
 use super::launch::AgentLaunch;
+use crate::remote::platform::{normal_arch, other_spelling};
 use crate::transport::quote;
 
 /// The cache directory used when the environment sets none.
@@ -125,19 +126,14 @@ else exec sh -c "$inner" batou-bootstrap {head} "$me" {rest}; fi
 
 fn platform_check(binary: &AgentBinary) -> String {
     // Accept the spellings `runs_on` accepts; the controller decides.
-    let lower = binary.arch.to_lowercase();
-    let arch = normal_arch(&lower);
-    let alt = match arch {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
+    let arch = normal_arch(&binary.arch);
+    let alt = other_spelling(&arch).unwrap_or(&arch);
     // Compared ignoring case, as `runs_on` compares them, with glob
     // character classes rather than a `tr` process.
     format!(
         "case $p in {os}\\ {arch}|{os}\\ {alt}) ;; *) exit 0 ;; esac\n",
         os = any_case(&binary.os),
-        arch = any_case(arch),
+        arch = any_case(&arch),
         alt = any_case(alt),
     )
 }

@@ -1,0 +1,356 @@
+//! What the agent knows between requests, and what it does for each.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use super::root::{Forward, RootJob};
+use crate::address::Resolver;
+use crate::component::{EnvironmentInfo, Registry};
+use crate::configure::{ConfigureOptions, Root, configure};
+use crate::host::Host;
+use crate::remote::bootstrap::hash_file;
+use crate::remote::protocol::{Holder, PROTOCOL_VERSION, Reply, Request, WireError};
+use crate::remote::replies::Replies;
+use crate::remote::target_lock::{self, Acquired, TargetLock};
+use crate::remote::whoami::{current_user, hostname};
+use crate::secrets::Masker;
+use crate::vfs::{PathMapper, expand_home};
+
+/// The configured model, split so roots can deploy on their own threads.
+struct Configured {
+    /// The host this agent deploys.
+    host: String,
+    roots: Vec<Arc<Mutex<Root>>>,
+    env_info: EnvironmentInfo,
+    mapper: PathMapper,
+    resolver: Arc<Resolver>,
+}
+
+/// Whether the agent goes on after a request.
+pub(super) enum Flow {
+    Continue,
+    Exit(i32),
+}
+
+/// The agent's state between requests.
+pub(super) struct State<'r> {
+    registry: &'r Registry,
+    replies: Replies,
+    holder: Option<Holder>,
+    break_lock: bool,
+    lock: Option<TargetLock>,
+    model: Option<Configured>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    warnings: Vec<String>,
+    /// The environment's secrets, to mask what a panic says.
+    masker: Masker,
+}
+
+impl<'r> State<'r> {
+    pub(super) fn new(registry: &'r Registry, replies: Replies) -> State<'r> {
+        State {
+            registry,
+            replies,
+            holder: None,
+            break_lock: false,
+            lock: None,
+            model: None,
+            workers: Vec::new(),
+            warnings: Vec::new(),
+            masker: Masker::default(),
+        }
+    }
+
+    /// The environment's secrets (none before `configure`).
+    pub(super) fn masker(&self) -> &Masker {
+        &self.masker
+    }
+
+    /// Waits for the roots still running.
+    pub(super) fn join_workers(&mut self) {
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+
+    /// Lets go of the model without freeing it: the process ends next, and
+    /// freeing a model of thousands of components one by one would only
+    /// delay the exit.
+    pub(super) fn forget_model(&mut self) {
+        if let Some(model) = self.model.take() {
+            std::mem::forget(model);
+        }
+    }
+
+    fn fatal(&self, message: String) -> Flow {
+        self.replies.send(&Reply::Fatal { message });
+        Flow::Exit(2)
+    }
+
+    pub(super) fn handle(&mut self, request: Request) -> Flow {
+        match request {
+            Request::Hello {
+                protocol,
+                binary_hash,
+                controller,
+                break_lock,
+            } => {
+                if protocol != PROTOCOL_VERSION {
+                    return self.fatal(format!(
+                        "protocol mismatch: the controller speaks version {protocol}, this agent {PROTOCOL_VERSION}"
+                    ));
+                }
+                // The bootstrap verified the binary's hash before starting
+                // it and passes it on; hashing a large binary again would
+                // cost every deploy time.
+                let own = std::env::var("BATOU_AGENT_HASH")
+                    .ok()
+                    .filter(|h| h.len() == 64)
+                    .unwrap_or_else(|| own_hash().unwrap_or_default());
+                if !binary_hash.is_empty() && own != binary_hash {
+                    return self.fatal(format!(
+                        "binary mismatch: the controller started {binary_hash}, this agent is {own}"
+                    ));
+                }
+                self.holder = Some(Holder {
+                    agent_pid: std::process::id(),
+                    ..controller
+                });
+                self.break_lock = break_lock;
+                self.replies.send(&Reply::Hello {
+                    protocol: PROTOCOL_VERSION,
+                    binary_hash: own,
+                    hostname: hostname(),
+                    user: current_user(),
+                    pid: std::process::id(),
+                });
+                Flow::Continue
+            }
+            Request::Configure {
+                environment,
+                host,
+                platform,
+                secrets,
+            } => {
+                let mut env = *environment;
+                env.secrets = crate::secrets::SecretData::from_wire(secrets);
+                self.masker = env.secrets.masker().clone();
+                self.configure(env, &host, platform)
+            }
+            Request::Deploy {
+                id,
+                root,
+                name,
+                predict,
+                inputs,
+                quiet,
+            } => self.deploy(id, root, &name, predict, inputs, quiet),
+            Request::Finish { id, predict } => self.finish(id, predict),
+            Request::Shutdown => Flow::Exit(0),
+            Request::Alive => Flow::Continue,
+        }
+    }
+
+    fn configure(
+        &mut self,
+        mut env: crate::environment::Environment,
+        host: &str,
+        platform: Option<String>,
+    ) -> Flow {
+        let Some(holder) = self.holder.clone() else {
+            return self.fatal("configure before hello".into());
+        };
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let expand = |p: &str| expand_home(std::path::Path::new(p), home.as_deref());
+        let lock_path = expand(
+            env.settings
+                .deploy_lock
+                .as_deref()
+                .unwrap_or("~/.batou/deploy.lock"),
+        );
+        match target_lock::acquire(&lock_path, &holder, self.break_lock) {
+            Ok(Acquired::Locked(lock)) => {
+                if let Some(h) = &lock.stale {
+                    self.warnings.push(format!(
+                        "the previous deploy ({h}) did not end cleanly; its stale lock was taken over"
+                    ));
+                }
+                self.lock = Some(lock)
+            }
+            Ok(Acquired::Held(current)) => {
+                self.replies.send(&Reply::LockHeld {
+                    holder: current.unwrap_or(Holder {
+                        controller: "unknown".into(),
+                        user: "unknown".into(),
+                        pid: 0,
+                        started: 0,
+                        agent_pid: 0,
+                    }),
+                });
+                return Flow::Exit(3);
+            }
+            Err(e) => {
+                return self.fatal(format!(
+                    "cannot take the deploy lock {}: {e}",
+                    lock_path.display()
+                ));
+            }
+        }
+        env.project_dir = expand(
+            env.settings
+                .target_directory
+                .as_deref()
+                .unwrap_or("~/deployment"),
+        );
+        if let Err(e) = std::fs::create_dir_all(&env.project_dir) {
+            return self.fatal(format!("cannot create {}: {e}", env.project_dir.display()));
+        }
+        if !env.hosts.contains_key(host) {
+            return self.fatal(format!("host `{host}` is not in the environment"));
+        }
+        let options = ConfigureOptions {
+            platform,
+            reverse_iteration: false,
+            home,
+            lenient_dns: false,
+        };
+        match configure(env, self.registry, &options) {
+            Ok(model) => {
+                let roots_list = model
+                    .roots
+                    .iter()
+                    .map(|r| (r.host.clone(), r.name.clone()))
+                    .collect();
+                let resolver = model.resolver();
+                self.model = Some(Configured {
+                    host: host.to_string(),
+                    env_info: model.env_info,
+                    mapper: model.mapper,
+                    resolver,
+                    roots: model
+                        .roots
+                        .into_iter()
+                        .map(|r| Arc::new(Mutex::new(r)))
+                        .collect(),
+                });
+                self.replies.send(&Reply::Configured {
+                    errors: Vec::new(),
+                    roots: roots_list,
+                    warnings: std::mem::take(&mut self.warnings),
+                });
+            }
+            Err(errors) => {
+                self.replies.send(&Reply::Configured {
+                    errors: errors.iter().map(WireError::from).collect(),
+                    roots: Vec::new(),
+                    warnings: std::mem::take(&mut self.warnings),
+                });
+            }
+        }
+        Flow::Continue
+    }
+
+    fn deploy(
+        &mut self,
+        id: u64,
+        index: usize,
+        name: &str,
+        predict: bool,
+        inputs: crate::handlers::RootInputs,
+        quiet: bool,
+    ) -> Flow {
+        let Some(model) = &self.model else {
+            return self.fatal("deploy before a successful configure".into());
+        };
+        let Some(root) = model.roots.get(index).cloned() else {
+            return self.fatal(format!("no root #{index}"));
+        };
+        // What a panic is blamed on: the root component (where in its tree
+        // it panicked, the unwinding does not tell).
+        let blamed = {
+            let root = root.lock().unwrap_or_else(|p| p.into_inner());
+            root.tree
+                .as_ref()
+                .map_or_else(|| root.name.clone(), |t| t.breadcrumbs.clone())
+        };
+        let job = RootJob {
+            id,
+            index,
+            name: name.to_string(),
+            predict,
+            inputs,
+            quiet,
+            host: model.host.clone(),
+            blamed,
+            env_info: model.env_info.clone(),
+            mapper: model.mapper.clone(),
+            resolver: model.resolver.clone(),
+            replies: self.replies.clone(),
+            masker: self.masker.clone(),
+        };
+        self.workers.push(job.spawn(root));
+        Flow::Continue
+    }
+}
+
+impl State<'_> {
+    /// After the last root: remove the externals of this host that left
+    /// the environment. This agent configured the whole model, so it knows
+    /// the host's current set.
+    fn finish(&mut self, id: u64, predict: bool) -> Flow {
+        self.join_workers();
+        let Some(model) = &self.model else {
+            return self.fatal("finish before a successful configure".into());
+        };
+        let started = Instant::now();
+        let current = {
+            let guards: Vec<_> = model
+                .roots
+                .iter()
+                .map(|r| r.lock().unwrap_or_else(|p| p.into_inner()))
+                .collect();
+            crate::stdlib::external::current_externals(
+                guards.iter().map(|g| &**g).filter(|r| r.host == model.host),
+            )
+        };
+        let sink = Forward {
+            id,
+            replies: self.replies.clone(),
+            quiet: false,
+        };
+        let result = crate::stdlib::external::remove_stale(
+            &Host::local(),
+            &model.env_info,
+            &model.host,
+            &current,
+            predict,
+            &sink,
+        );
+        self.replies.send(&match result {
+            Ok(changed) => Reply::Deployed {
+                id,
+                changed,
+                seconds: started.elapsed().as_secs_f64(),
+                published: Vec::new(),
+            },
+            Err(e) => Reply::Failed {
+                id,
+                error: e.into(),
+            },
+        });
+        Flow::Continue
+    }
+}
+
+/// The sha256 of the running executable, hashed once per process (the
+/// file a running process was started from is its own for its lifetime;
+/// a replaced file on disk is not what runs).
+pub(super) fn own_hash() -> std::io::Result<String> {
+    static OWN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if let Some(hash) = OWN.get() {
+        return Ok(hash.clone());
+    }
+    let hash = hash_file(&std::env::current_exe()?)?;
+    Ok(OWN.get_or_init(|| hash).clone())
+}
