@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 fn dir() -> Option<PathBuf> {
     let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
         Some(x) => PathBuf::from(x),
-        None => PathBuf::from(std::env::var_os("HOME").filter(|v| !v.is_empty())?).join(".cache"),
+        None => super::whoami::home()?.join(".cache"),
     };
     Some(base.join("batou").join("self-hash"))
 }

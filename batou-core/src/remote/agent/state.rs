@@ -1,6 +1,5 @@
 //! What the agent knows between requests, and what it does for each.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -13,7 +12,7 @@ use crate::remote::bootstrap::hash_file;
 use crate::remote::protocol::{Holder, PROTOCOL_VERSION, Reply, Request, WireError};
 use crate::remote::replies::Replies;
 use crate::remote::target_lock::{self, Acquired, TargetLock};
-use crate::remote::whoami::{current_user, hostname};
+use crate::remote::whoami::{self, current_user, hostname};
 use crate::secrets::Masker;
 use crate::vfs::{PathMapper, expand_home};
 
@@ -161,7 +160,7 @@ impl<'r> State<'r> {
         let Some(holder) = self.holder.clone() else {
             return self.fatal("configure before hello".into());
         };
-        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let home = whoami::home();
         let expand = |p: &str| expand_home(std::path::Path::new(p), home.as_deref());
         let lock_path = expand(
             env.settings
