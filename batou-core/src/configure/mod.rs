@@ -150,10 +150,7 @@ pub fn configure(
             fqdn: env.fqdn_of(host),
             platform: env.platform_of(host, options.platform.as_deref()),
             data: host.data.clone(),
-            service_user: host
-                .service_user
-                .clone()
-                .or_else(|| env.settings.service_user.clone()),
+            service_user: env.service_user_of(host),
             ignore: host.ignore,
         };
         for entry in host

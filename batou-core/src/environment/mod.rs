@@ -261,6 +261,14 @@ impl Environment {
             .or_else(|| self.settings.host_domain.clone())
     }
 
+    /// The user `host` deploys as: its own `service_user`, else the
+    /// environment's.
+    pub fn service_user_of(&self, host: &HostConfig) -> Option<String> {
+        host.service_user
+            .clone()
+            .or_else(|| self.settings.service_user.clone())
+    }
+
     /// The name ssh connects to: `name.host_domain`, or the name itself.
     pub fn fqdn_of(&self, host: &HostConfig) -> String {
         match &self.settings.host_domain {

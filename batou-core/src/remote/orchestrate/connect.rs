@@ -12,7 +12,7 @@ use super::sessions::Sessions;
 use crate::configure::Model;
 use crate::environment::{Environment, HostConfig};
 use crate::event::{Event, EventSink};
-use crate::remote::bootstrap::{AgentLaunch, launch, launch_gated};
+use crate::remote::bootstrap::{launch, launch_gated};
 use crate::remote::protocol::{PROTOCOL_VERSION, Request};
 
 /// The hosts the deploy connects to, in the environment's order; every
@@ -141,15 +141,7 @@ fn start_agent(
     tx: Outbox,
 ) -> Result<Session, HostFailure> {
     let (target, spec) = launch_parts(host, env, options);
-    let launch_spec = AgentLaunch {
-        transport: options.transport.as_ref(),
-        target: &target,
-        binary: &options.binary,
-        cache_dir: spec.cache_dir,
-        service_user: spec.service_user,
-        require_sudo: spec.require_sudo,
-        agent_args: spec.agent_args,
-    };
+    let launch_spec = spec.launch(options.transport.as_ref(), &target, &options.binary);
     let launched = match connecting.map(|c| c.join()) {
         Some(Ok(Ok(channel))) => launch_gated(&launch_spec, channel),
         Some(Ok(Err(e))) => Err(e.into()),

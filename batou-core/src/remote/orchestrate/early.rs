@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::RemoteOptions;
-use crate::remote::bootstrap::{AgentLaunch, connect_gated};
-use crate::transport::{Channel, Target, TransportError};
+use crate::remote::bootstrap::{AgentBinary, AgentLaunch, connect_gated};
+use crate::transport::{Channel, Target, Transport, TransportError};
 
 pub(crate) type Connecting = std::thread::JoinHandle<Result<Channel, TransportError>>;
 
@@ -66,15 +66,7 @@ pub fn connect_early(
         pending.insert(
             host.name.clone(),
             std::thread::spawn(move || {
-                connect_gated(&AgentLaunch {
-                    transport: transport.as_ref(),
-                    target: &target,
-                    binary: &binary,
-                    cache_dir: spec.cache_dir,
-                    service_user: spec.service_user,
-                    require_sudo: spec.require_sudo,
-                    agent_args: spec.agent_args,
-                })
+                connect_gated(&spec.launch(transport.as_ref(), &target, &binary))
             }),
         );
     }
@@ -91,6 +83,26 @@ pub(crate) struct LaunchSpec {
     pub agent_args: Vec<String>,
 }
 
+impl LaunchSpec {
+    /// How to start the agent with `transport` on `target`.
+    pub fn launch<'a>(
+        self,
+        transport: &'a dyn Transport,
+        target: &'a Target,
+        binary: &'a AgentBinary,
+    ) -> AgentLaunch<'a> {
+        AgentLaunch {
+            transport,
+            target,
+            binary,
+            cache_dir: self.cache_dir,
+            service_user: self.service_user,
+            require_sudo: self.require_sudo,
+            agent_args: self.agent_args,
+        }
+    }
+}
+
 /// The target of `host` and how to launch its agent.
 pub(crate) fn launch_parts(
     host: &crate::environment::HostConfig,
@@ -105,10 +117,7 @@ pub(crate) fn launch_parts(
     };
     let spec = LaunchSpec {
         cache_dir: env.settings.agent_cache.clone(),
-        service_user: host
-            .service_user
-            .clone()
-            .or_else(|| env.settings.service_user.clone()),
+        service_user: env.service_user_of(host),
         require_sudo: host.require_sudo.or(env.settings.require_sudo),
         agent_args: vec!["agent".into()],
     };

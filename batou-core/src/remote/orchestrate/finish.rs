@@ -8,7 +8,6 @@ use super::RemoteOptions;
 use super::outcome::{RootFailure, RootReport, agent_seconds};
 use super::pump::{Loss, Phase, Pump};
 use super::sessions::Sessions;
-use super::untrusted::agent_text;
 use crate::configure::Model;
 use crate::event::EventSink;
 use crate::remote::protocol::{Reply, Request};
@@ -114,13 +113,8 @@ impl Phase for Finishing<'_> {
             Reply::Failed { error, .. } => {
                 let answered = self.waiting.remove(&i);
                 if answered {
-                    self.failed.push(RootFailure {
-                        // The host is the one we asked, whatever it says.
-                        host: pump.sessions.host(i).to_string(),
-                        component: error.component.unwrap_or_default(),
-                        message: agent_text(&error.message),
-                        panicked: error.panicked,
-                    });
+                    let host = pump.sessions.host(i);
+                    self.failed.push(RootFailure::reported(host, "", error));
                 }
             }
             _ => {}

@@ -1,8 +1,9 @@
 //! What a remote deploy reports: the timings when it worked, the failures
 //! (hosts lost, roots failed) when it did not.
 
+use super::untrusted::agent_text;
 use crate::error::ConfigError;
-use crate::remote::protocol::Holder;
+use crate::remote::protocol::{Holder, WireError};
 
 /// A host that could not be reached or whose agent failed.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +21,20 @@ pub struct RootFailure {
     /// The component panicked (a bug), rather than failing with an error:
     /// an internal error, as the same panic is in a local deploy.
     pub panicked: bool,
+}
+
+impl RootFailure {
+    /// A failure an agent reported for a request sent to `host`: the host
+    /// is the one asked, whatever the agent says; the component is the
+    /// one it names, else `root`.
+    pub(super) fn reported(host: &str, root: &str, error: WireError) -> RootFailure {
+        RootFailure {
+            host: host.to_string(),
+            component: error.component.unwrap_or_else(|| root.to_string()),
+            message: agent_text(&error.message),
+            panicked: error.panicked,
+        }
+    }
 }
 
 /// Why a remote deploy stopped.

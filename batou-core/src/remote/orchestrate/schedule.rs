@@ -10,7 +10,6 @@ use super::RemoteOptions;
 use super::outcome::{RootFailure, RootReport, agent_seconds};
 use super::pump::{Loss, Phase, Pump};
 use super::sessions::Sessions;
-use super::untrusted::agent_text;
 use crate::configure::Model;
 use crate::event::{Event, EventSink};
 use crate::handlers::Ledger;
@@ -271,13 +270,8 @@ impl Phase for Schedule<'_> {
                 if let Some(id) = self.asked(pump, i, id) {
                     self.running.remove(&id);
                     let root = &self.model.roots[id];
-                    self.failed.push(RootFailure {
-                        // The host is the one we asked, whatever it says.
-                        host: root.host.clone(),
-                        component: error.component.unwrap_or_else(|| root.name.clone()),
-                        message: agent_text(&error.message),
-                        panicked: error.panicked,
-                    });
+                    self.failed
+                        .push(RootFailure::reported(&root.host, &root.name, error));
                 }
             }
             _ => {}
