@@ -700,3 +700,35 @@ fn terminal_escapes_from_an_agent_are_shown_escaped() {
     assert!(!message.contains('\u{1b}'), "{message:?}");
     assert!(message.contains("boom"), "{message:?}");
 }
+
+#[test]
+fn a_connection_that_ends_is_lost_in_the_words_of_its_phase() {
+    let project = Project::new();
+    let model = model(&project);
+    let lost_beta = |beta: Vec<Item>| {
+        let lost = lost_hosts(run(&model, &honest_alpha(), &(good_preamble(), beta)));
+        lost.into_iter()
+            .find(|(h, _)| h == "beta")
+            .map(|(_, m)| m)
+            .unwrap_or_else(|| panic!("beta is not lost"))
+    };
+    // beta's connection ends after its greeting.
+    let message = lost_beta(greeting()[..1].to_vec());
+    assert!(
+        message.starts_with("connection lost before the agent was configured"),
+        "{message}"
+    );
+    // beta's ends once it is configured, before its root was sent: it is
+    // lost as soon as the deploy needs it, not after a heartbeat timeout.
+    let started = std::time::Instant::now();
+    let message = lost_beta(greeting());
+    assert!(
+        message.starts_with("connection lost during the deploy"),
+        "{message}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}
