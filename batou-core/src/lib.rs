@@ -45,6 +45,7 @@ pub mod host;
 pub mod ini;
 pub mod interrupt;
 pub mod lock;
+pub mod ops;
 #[cfg(test)]
 mod properties;
 pub mod remote;

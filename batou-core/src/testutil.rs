@@ -6,12 +6,13 @@ use std::any::Any;
 use std::path::{Path, PathBuf};
 
 use crate::component::{Node, Registry};
-use crate::configure::{ConfigureOptions, Model, Root, configure};
+use crate::configure::{ConfigureOptions, Model, Root};
 use crate::deploy::{DeployOptions, DeployReport, deploy_local};
 use crate::environment::Environment;
 use crate::error::{ConfigError, DeployError};
 use crate::event::{Collected, Event};
 use crate::host::Host;
+use crate::ops::configure_loaded;
 
 /// A deployment project in a temp dir.
 pub(crate) struct Project {
@@ -78,7 +79,7 @@ pub(crate) fn configure_ok(
     registry: &Registry,
     opts: &ConfigureOptions,
 ) -> Model {
-    match configure(env, registry, opts) {
+    match configure_loaded(env.into(), registry, opts) {
         Ok(model) => model,
         Err(errors) => panic!("configure failed:\n{}", show(&errors)),
     }
@@ -89,7 +90,7 @@ pub(crate) fn configure_err(
     registry: &Registry,
     opts: &ConfigureOptions,
 ) -> Vec<ConfigError> {
-    match configure(env, registry, opts) {
+    match configure_loaded(env.into(), registry, opts) {
         Ok(model) => panic!(
             "configure succeeded, deploy order {:?}",
             order_names(&model)

@@ -105,7 +105,7 @@ impl Registry {
 
     /// Names of the registered transports (plus `local`).
     pub fn transport_names(&self) -> Vec<String> {
-        std::iter::once("local".to_string())
+        std::iter::once(crate::environment::LOCAL_METHOD.to_string())
             .chain(self.transports.keys().cloned())
             .collect()
     }

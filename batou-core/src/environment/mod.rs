@@ -20,7 +20,7 @@ use crate::error::{ConfigError, Origin};
 
 pub use component_list::{RootEntry, parse_component_list};
 pub use locate::{environment_names, locate};
-pub use settings::{DEFAULT_EXTERNALS, Settings, Vfs};
+pub use settings::{DEFAULT_EXTERNALS, LOCAL_METHOD, Settings, Vfs};
 
 /// A value an environment assigns to a component attribute.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
