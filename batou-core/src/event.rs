@@ -1,6 +1,6 @@
 //! What happens during a run, as values. The CLI renders them as batou's
-//! transcript (or JSON); tests collect them; later, agents stream them to
-//! the controller. Nothing here knows about terminals.
+//! transcript (or JSON); tests collect them; agents stream them to the
+//! controller. Nothing here knows about terminals.
 
 use std::sync::Mutex;
 
