@@ -74,6 +74,15 @@ pub(crate) fn show(errors: &[ConfigError]) -> String {
         .join("\n")
 }
 
+/// Every error's message, one a line.
+pub(crate) fn messages(errors: &[ConfigError]) -> String {
+    errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 pub(crate) fn configure_ok(
     env: Environment,
     registry: &Registry,
@@ -171,6 +180,31 @@ pub(crate) fn needing_update(events: &[Event]) -> Vec<String> {
         .iter()
         .filter_map(|e| match e {
             Event::ComponentNeedsUpdate { component, .. } => Some(component.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `(component, handler, trigger, cause, predicted)` of every handler
+/// event.
+pub(crate) fn triggered(events: &[Event]) -> Vec<(String, String, String, String, bool)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::HandlerTriggered {
+                component,
+                handler,
+                trigger,
+                cause,
+                predicted,
+                ..
+            } => Some((
+                component.clone(),
+                handler.clone(),
+                trigger.clone(),
+                cause.clone(),
+                *predicted,
+            )),
             _ => None,
         })
         .collect()
