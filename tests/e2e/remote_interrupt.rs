@@ -2,11 +2,10 @@
 //! killed in the middle (the agent dies, or the controller's ssh client
 //! does), and a second deploy to the same host while one runs.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use super::remote::{
-    Background, both_transports, is_agent, private_dirs, signal, ssh_project, walk,
-};
+use super::background::{Background, children, comm, is_agent, no_half_written_files, signal};
+use super::remote::{both_transports, private_dirs, ssh_project};
 use super::support::Project;
 use crate::remote_support::SshServer;
 
@@ -24,19 +23,6 @@ fn lock_of(p: &Project) -> PathBuf {
 
 fn sleeper_file(p: &Project, name: &str) -> PathBuf {
     p.path().join("remote/target/work/sleeper").join(name)
-}
-
-/// No temp file of an atomic write is left anywhere under `dir`.
-#[track_caller]
-fn no_half_written_files(dir: &Path) {
-    let leftovers: Vec<_> = walk(dir)
-        .into_iter()
-        .filter(|f| {
-            f.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(".batou-tmp"))
-        })
-        .collect();
-    assert!(leftovers.is_empty(), "half-written files: {leftovers:?}");
 }
 
 both_transports! {
@@ -72,29 +58,6 @@ both_transports! {
         assert_eq!(p.read("remote/target/work/sleeper/done"), "slept\n");
         no_half_written_files(&p.path().join("remote/target"));
     }
-}
-
-/// The direct children of `pid` (of all its threads).
-fn children(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|d| d.flatten().collect::<Vec<_>>())
-        .unwrap_or_default();
-    for task in tasks {
-        let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        out.extend(
-            text.split_whitespace()
-                .filter_map(|c| c.parse::<u32>().ok()),
-        );
-    }
-    out
-}
-
-fn comm(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
 }
 
 /// The controller's own `ssh` client dies in the middle of a deploy: the
