@@ -68,6 +68,19 @@ impl Background {
             .unwrap_or_else(|| panic!("the deploy lock {} names no agent_pid", self.lock.display()))
     }
 
+    /// Waits for the controller to end with exit 4, naming `host`'s lost
+    /// connection; (stdout, stderr).
+    #[track_caller]
+    pub fn finish_connection_lost(&mut self, host: &str) -> (String, String) {
+        let (code, stdout, stderr) = self.finish();
+        assert_eq!(code, Some(4), "stdout:\n{stdout}\nstderr:\n{stderr}");
+        assert!(
+            stderr.contains(&format!("ERROR: {host}: connection lost during the deploy")),
+            "{stderr}"
+        );
+        (stdout, stderr)
+    }
+
     /// Waits for the controller to end; (exit code, stdout, stderr).
     pub fn finish(&mut self) -> (Option<i32>, String, String) {
         let child = self.child.take().expect("running");

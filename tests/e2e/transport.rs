@@ -323,6 +323,16 @@ pub(super) fn talk_to_agent(name: &str, mut launched: Launched) -> String {
     greeting.trim_end().to_string()
 }
 
+/// The agent `launched` runs as root with batou's arguments and echoes.
+#[track_caller]
+fn assert_root_agent(name: &str, launched: Launched) {
+    assert_eq!(
+        talk_to_agent(name, launched),
+        "agent-user root args agent --flag=a b",
+        "{name}"
+    );
+}
+
 pub(super) fn launch_as(
     t: &dyn Transport,
     target: &Target,
@@ -356,11 +366,7 @@ fn bootstrap_uploads_once_then_starts_from_the_cache() {
         let first = launch_as(&*t, &target, &binary, Some(&cache), None).unwrap();
         assert!(first.uploaded, "{name}: the first launch uploads");
         assert_eq!(first.user, "root", "{name}");
-        assert_eq!(
-            talk_to_agent(name, first),
-            "agent-user root args agent --flag=a b",
-            "{name}"
-        );
+        assert_root_agent(name, first);
         let cached = cache.join(format!("batou-agent-{}", binary.hash));
         let meta = std::fs::metadata(&cached).unwrap();
         assert_eq!(
@@ -379,11 +385,7 @@ fn bootstrap_uploads_once_then_starts_from_the_cache() {
 
         let second = launch_as(&*t, &target, &binary, Some(&cache), None).unwrap();
         assert!(!second.uploaded, "{name}: the second launch uses the cache");
-        assert_eq!(
-            talk_to_agent(name, second),
-            "agent-user root args agent --flag=a b",
-            "{name}"
-        );
+        assert_root_agent(name, second);
     }
 }
 
@@ -406,11 +408,7 @@ fn a_tampered_cached_binary_is_replaced_not_executed() {
 
         let again = launch_as(&*t, &target, &binary, Some(&cache), None).unwrap();
         assert!(again.uploaded, "{name}: the tampered binary is replaced");
-        assert_eq!(
-            talk_to_agent(name, again),
-            "agent-user root args agent --flag=a b",
-            "{name}"
-        );
+        assert_root_agent(name, again);
         assert!(!marker.exists(), "{name}: the tampered binary was executed");
         assert_eq!(
             sha256_of(&cached),

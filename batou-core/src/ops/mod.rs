@@ -20,6 +20,8 @@ mod load;
 mod observe;
 mod plan;
 mod remote;
+#[cfg(test)]
+mod tests;
 
 pub use deploy::{Report, deploy};
 pub use failure::{Failure, SetupError, Stage};
