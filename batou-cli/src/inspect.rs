@@ -4,80 +4,43 @@
 
 use std::path::Path;
 
-use batou_core::configure::{ConfigureOptions, Model, configure};
-use batou_core::environment::Environment;
-use batou_core::secrets::{Keys, Masker, Secrets};
-use batou_core::show::{Description, describe, graph};
-use batou_core::{ConfigError, Registry};
+use batou_core::Registry;
+use batou_core::ops::{self, Rejected};
+use batou_core::secrets::Keys;
+use batou_core::show::Description;
 
 use crate::args::{GraphArgs, ShowArgs};
 use crate::diagnostics::Diagnostics;
 use crate::exit::ExitStatus;
 
-/// Loads (with secrets) and configures `environment`; prints every error
-/// and returns exit status 3 if anything is wrong.
-fn load(
-    registry: &Registry,
-    project_dir: &Path,
-    environment: &str,
-    platform: Option<String>,
-    color: bool,
-) -> Result<Model, ExitStatus> {
+/// Prints every error of an environment that does not load or configure;
+/// exit status 3.
+fn rejected(project_dir: &Path, color: bool, rejected: Rejected) -> ExitStatus {
     let mut diagnostics = Diagnostics::new(project_dir, color);
-    let mut masker = Masker::default();
-    let mut report = |errors: Vec<ConfigError>, masker: &Masker| {
-        for e in &errors {
-            eprint!("{}", masker.redact(&diagnostics.config_error(e)));
-        }
-        let n = errors.len();
-        eprintln!(
-            "{n} ERROR{} - CONFIGURATION FAILED",
-            if n == 1 { "" } else { "S" }
-        );
-        ExitStatus::Config
-    };
-    let (env, mut errors) = Environment::load_partial(project_dir, environment);
-    let Some(mut env) = env else {
-        return Err(report(errors, &masker));
-    };
-    match Secrets::load(project_dir, &env.name, &mut Keys::new()) {
-        Ok(Some(secrets)) => {
-            errors.extend(batou_core::secrets::apply(&mut env, &secrets, registry));
-            masker = env.secrets.masker().clone();
-        }
-        Ok(None) => {}
-        Err(e) => errors.push(e.into()),
+    for e in &rejected.errors {
+        eprint!("{}", rejected.masker.redact(&diagnostics.config_error(e)));
     }
-    let options = ConfigureOptions {
-        platform,
-        lenient_dns: env.settings.connect_method != "local",
-        ..Default::default()
-    };
-    match configure(env, registry, &options) {
-        Ok(model) if errors.is_empty() => Ok(model),
-        Ok(_) => Err(report(errors, &masker)),
-        Err(more) => {
-            errors.extend(more);
-            errors.sort_by_key(ConfigError::sort_key);
-            Err(report(errors, &masker))
-        }
-    }
+    let n = rejected.errors.len();
+    eprintln!(
+        "{n} ERROR{} - CONFIGURATION FAILED",
+        if n == 1 { "" } else { "S" }
+    );
+    ExitStatus::Config
 }
 
 /// `batou show ENV`.
 pub fn show(registry: &Registry, project_dir: &Path, opts: &ShowArgs, color: bool) -> ExitStatus {
-    let model = match load(
+    let shown = ops::show(
         registry,
         project_dir,
         &opts.environment,
-        opts.platform.clone(),
-        color,
-    ) {
-        Ok(m) => m,
-        Err(status) => return status,
+        opts.platform.as_deref(),
+        &mut Keys::new(),
+    );
+    let (description, masker) = match shown {
+        Ok(shown) => shown,
+        Err(r) => return rejected(project_dir, color, r),
     };
-    let description = describe(&model.env, opts.platform.as_deref());
-    let masker = model.env.secrets.masker();
     let text = if opts.json {
         match serde_json::to_string_pretty(&description) {
             Ok(json) => format!("{json}\n"),
@@ -183,11 +146,11 @@ pub fn graph_cmd(
     opts: &GraphArgs,
     color: bool,
 ) -> ExitStatus {
-    let model = match load(registry, project_dir, &opts.environment, None, color) {
-        Ok(m) => m,
-        Err(status) => return status,
+    let (g, name) = match ops::graph_of(registry, project_dir, &opts.environment, &mut Keys::new())
+    {
+        Ok(graphed) => graphed,
+        Err(r) => return rejected(project_dir, color, r),
     };
-    let g = graph(&model);
     if opts.json {
         match serde_json::to_string_pretty(&g) {
             Ok(text) => println!("{text}"),
@@ -197,7 +160,7 @@ pub fn graph_cmd(
             }
         }
     } else if opts.dot {
-        print!("{}", g.to_dot(&model.env.name));
+        print!("{}", g.to_dot(&name));
     } else {
         print!("{}", g.to_text());
     }

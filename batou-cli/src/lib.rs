@@ -21,6 +21,7 @@ mod output;
 mod progress;
 mod prompt;
 mod remote;
+mod run;
 mod secrets;
 mod transcript;
 

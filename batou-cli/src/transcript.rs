@@ -19,7 +19,6 @@ impl EventSink for Transcript<'_> {
             Event::Phase {
                 phase: Phase::Predicting,
             } => out.section("Predicting deployment actions", None),
-            Event::Phase { .. } | Event::Summary { .. } | Event::LoadingEnvironment { .. } => {}
             Event::HostConnecting {
                 host,
                 method,

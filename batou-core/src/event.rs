@@ -1,6 +1,6 @@
 //! What happens during a run, as values. The CLI renders them as batou's
-//! transcript (or JSON); tests collect them; later, agents stream them to
-//! the controller. Nothing here knows about terminals.
+//! transcript (or JSON); tests collect them; agents stream them to the
+//! controller. Nothing here knows about terminals.
 
 use std::sync::Mutex;
 
@@ -36,15 +36,13 @@ impl Timing {
     }
 }
 
-/// The phase a run is in (batou's sections).
+/// The phase a remote run enters once every agent is configured (batou's
+/// section after connecting).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
-    Preparing,
-    Connecting,
     Deploying,
     Predicting,
-    Summary,
 }
 
 /// One thing that happened.
@@ -53,9 +51,6 @@ pub enum Phase {
 pub enum Event {
     Phase {
         phase: Phase,
-    },
-    LoadingEnvironment {
-        environment: String,
     },
     HostConnecting {
         host: String,
@@ -146,12 +141,6 @@ pub enum Event {
         host: String,
         root: String,
         key: String,
-    },
-    Summary {
-        total: f64,
-        configure: f64,
-        deploy: Option<f64>,
-        changed: usize,
     },
 }
 

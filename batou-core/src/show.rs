@@ -7,7 +7,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::environment::{AttributeValue, Environment};
+use crate::convert::OverrideValue;
+use crate::environment::Environment;
 use crate::error::Origin;
 
 /// Where a value was set: a file (relative to the project) and a line.
@@ -169,8 +170,8 @@ pub fn describe(env: &Environment, platform: Option<&str>) -> Description {
                     OverrideDescription {
                         key: key.clone(),
                         value: (!secret).then(|| match &v.value {
-                            AttributeValue::Text(t) => serde_json::Value::String(t.clone()),
-                            AttributeValue::Typed(t) => t.clone(),
+                            OverrideValue::Text(t) => serde_json::Value::String(t.clone()),
+                            OverrideValue::Typed(t) => t.clone(),
                         }),
                         secret,
                         source: Source::of(&v.origin, dir),

@@ -6,12 +6,13 @@ use std::any::Any;
 use std::path::{Path, PathBuf};
 
 use crate::component::{Node, Registry};
-use crate::configure::{ConfigureOptions, Model, Root, configure};
+use crate::configure::{ConfigureOptions, Model, Root};
 use crate::deploy::{DeployOptions, DeployReport, deploy_local};
 use crate::environment::Environment;
 use crate::error::{ConfigError, DeployError};
 use crate::event::{Collected, Event};
 use crate::host::Host;
+use crate::ops::configure_loaded;
 
 /// A deployment project in a temp dir.
 pub(crate) struct Project {
@@ -73,12 +74,21 @@ pub(crate) fn show(errors: &[ConfigError]) -> String {
         .join("\n")
 }
 
+/// Every error's message, one a line.
+pub(crate) fn messages(errors: &[ConfigError]) -> String {
+    errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 pub(crate) fn configure_ok(
     env: Environment,
     registry: &Registry,
     opts: &ConfigureOptions,
 ) -> Model {
-    match configure(env, registry, opts) {
+    match configure_loaded(env.into(), registry, opts) {
         Ok(model) => model,
         Err(errors) => panic!("configure failed:\n{}", show(&errors)),
     }
@@ -89,7 +99,7 @@ pub(crate) fn configure_err(
     registry: &Registry,
     opts: &ConfigureOptions,
 ) -> Vec<ConfigError> {
-    match configure(env, registry, opts) {
+    match configure_loaded(env.into(), registry, opts) {
         Ok(model) => panic!(
             "configure succeeded, deploy order {:?}",
             order_names(&model)
@@ -170,6 +180,31 @@ pub(crate) fn needing_update(events: &[Event]) -> Vec<String> {
         .iter()
         .filter_map(|e| match e {
             Event::ComponentNeedsUpdate { component, .. } => Some(component.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `(component, handler, trigger, cause, predicted)` of every handler
+/// event.
+pub(crate) fn triggered(events: &[Event]) -> Vec<(String, String, String, String, bool)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::HandlerTriggered {
+                component,
+                handler,
+                trigger,
+                cause,
+                predicted,
+                ..
+            } => Some((
+                component.clone(),
+                handler.clone(),
+                trigger.clone(),
+                cause.clone(),
+                *predicted,
+            )),
             _ => None,
         })
         .collect()

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
+use super::background::{is_running, signal, temp_files};
 use super::support::{BIN, Project};
 
 const EXAMPLE: &str = "\
@@ -246,7 +247,7 @@ fn break_lock_takes_over_from_a_hung_deploy() {
         "slept\n"
     );
     assert!(
-        !running_process(hung_agent),
+        !is_running(hung_agent),
         "the hung agent {hung_agent} was terminated"
     );
 
@@ -288,13 +289,7 @@ fn a_connection_lost_mid_deploy_is_reported_and_the_next_deploy_converges() {
         "{stdout}"
     );
     assert!(!home.join("deployment/work/sleeper/done").exists());
-    let leftovers: Vec<_> = walk(&home.join("deployment"))
-        .into_iter()
-        .filter(|f| {
-            f.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(".batou-tmp"))
-        })
-        .collect();
+    let leftovers = temp_files(&home.join("deployment"));
     assert!(leftovers.is_empty(), "no half-written files: {leftovers:?}");
 
     p.write("environments/prod.cfg", &sleeper_env(0));
@@ -308,35 +303,4 @@ fn a_connection_lost_mid_deploy_is_reported_and_the_next_deploy_converges() {
         .success()
         .stdout_lacks("did not end cleanly");
     assert_eq!(p.read("home/deployment/work/sleeper/done"), "slept\n");
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let path = e.path();
-            if path.is_dir() {
-                out.extend(walk(&path));
-            }
-            out.push(path);
-        }
-    }
-    out
-}
-
-/// Whether `pid` runs (a zombie waiting for its parent does not).
-fn running_process(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the parenthesised command name.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
-}
-
-/// kill(2).
-fn signal(pid: i32, sig: i32) -> i32 {
-    // SAFETY: kill(2) takes plain integers and touches no memory.
-    unsafe { libc::kill(pid, sig) }
 }

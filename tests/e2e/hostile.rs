@@ -10,6 +10,7 @@ use std::path::Path;
 
 use batou_core::remote::bootstrap::{AgentLaunch, BootstrapError, launch};
 
+use super::refusal::{assert_cache_dir_refused, start_refused};
 use super::support::{LOCAL, Project};
 use super::transport::{agent_script, launch_as, talk_to_agent, transports};
 use crate::remote_support::SshServer;
@@ -122,25 +123,15 @@ fn a_cache_dir_others_may_write_to_is_refused() {
     let server = SshServer::start();
     let target = server.target("target");
     for (name, t) in transports() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = dir.path().join("cache");
-        std::fs::create_dir(&cache).unwrap();
-        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let binary = agent_script(dir.path());
-        match launch_as(&*t, &target, &binary, Some(&cache), None) {
-            Err(BootstrapError::CacheDir { path, message, .. }) => {
-                assert_eq!(path, cache.display().to_string(), "{name}");
-                assert!(
-                    message.contains("writable by other users"),
-                    "{name}: {message}"
-                );
-            }
-            Err(other) => panic!("{name}: expected a cache error, got {other}"),
-            Ok(_) => panic!("{name}: used a world-writable cache"),
-        }
-        assert!(
-            !cache.join(format!("batou-agent-{}", binary.hash)).exists(),
-            "{name}: nothing was uploaded into it"
+        assert_cache_dir_refused(
+            name,
+            &*t,
+            &target,
+            |cache| {
+                std::fs::set_permissions(cache, std::fs::Permissions::from_mode(0o777)).unwrap()
+            },
+            "writable by other users",
+            "used a world-writable cache",
         );
     }
 }
@@ -166,16 +157,10 @@ fn an_unknown_host_is_refused_even_if_the_ssh_config_would_trust_it() {
         };
         for (name, t) in transports() {
             let command = format!("touch {}", marker.display());
-            let refused = match t.start(&target, &command) {
-                Err(e) => matches!(e, batou_core::transport::TransportError::HostKey { .. }),
-                Ok(channel) => {
-                    let (code, _, err) = channel.finish().unwrap();
-                    matches!(
-                        t.diagnose(&target, code, &String::from_utf8_lossy(&err)),
-                        Some(batou_core::transport::TransportError::HostKey { .. })
-                    )
-                }
-            };
+            let refused = matches!(
+                start_refused(&*t, &target, &command),
+                Ok(batou_core::transport::TransportError::HostKey { .. })
+            );
             assert!(
                 refused,
                 "{name} with StrictHostKeyChecking {trusting}: not refused"

@@ -1,6 +1,7 @@
 mod support;
 
 mod agent;
+mod background;
 mod catalogue;
 mod cli;
 mod conversions;
@@ -16,6 +17,7 @@ mod no_panic;
 mod platforms;
 mod predict_check;
 mod progress;
+mod refusal;
 mod remote;
 mod remote_dns;
 mod remote_faults;

@@ -3,12 +3,11 @@
 //! 127.0.0.1 (agent uploaded once), sudo to a service user, and a changed
 //! host key. Several namespaced hosts are in `remote_hosts.rs`, killed
 //! connections and concurrent deploys in `remote_interrupt.rs`, DNS on the
-//! targets in `remote_dns.rs`; this module also holds their helpers.
+//! targets in `remote_dns.rs`; this module also holds their helpers (a
+//! deploy in the background and its probes are in `background.rs`).
 
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 use super::support::{BIN, Outcome, Project};
 use crate::remote_support::{SshServer, User};
@@ -104,21 +103,6 @@ pub(super) fn uid_of(name: &str) -> u32 {
         .unwrap_or_else(|_| panic!("no uid for {name}"))
 }
 
-/// Every path under `dir`, recursively.
-pub(super) fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let path = e.path();
-            if path.is_dir() && !path.is_symlink() {
-                out.extend(walk(&path));
-            }
-            out.push(path);
-        }
-    }
-    out
-}
-
 /// The summary line of `host` (`host: connect=…, … (as user)`).
 #[track_caller]
 pub(super) fn summary_line(out: &Outcome, host: &str) -> String {
@@ -132,112 +116,6 @@ pub(super) fn summary_line(out: &Outcome, host: &str) -> String {
         .find(|l| l.starts_with(&format!("{host}: connect=")))
         .unwrap_or_else(|| panic!("no summary line for {host} in:\n{summary}"))
         .to_string()
-}
-
-/// A deploy running in the background; on drop (also when a test fails)
-/// the controller is killed, and so is the agent named in `lock` if it
-/// still runs (the connection's end does not stop a busy agent).
-pub(super) struct Background {
-    pub child: Option<Child>,
-    pub lock: PathBuf,
-}
-
-impl Background {
-    pub fn start(p: &Project, args: &[&str], lock: PathBuf) -> Background {
-        let child = p
-            .command(args, &[])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the background deploy");
-        Background {
-            child: Some(child),
-            lock,
-        }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
-    }
-
-    /// Waits until `path` exists, failing if the deploy ends first.
-    #[track_caller]
-    pub fn wait_for(&mut self, path: &Path) {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        let child = self.child.as_mut().expect("running");
-        while !path.exists() {
-            if let Ok(Some(status)) = child.try_wait() {
-                let out = self.child.take().unwrap().wait_with_output().unwrap();
-                panic!(
-                    "the background deploy ended ({status}) before {} appeared\nstdout:\n{}\nstderr:\n{}",
-                    path.display(),
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} never appeared",
-                path.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// The agent pid the deploy lock names.
-    #[track_caller]
-    pub fn agent_pid(&self) -> i32 {
-        agent_pid_in(&self.lock)
-            .unwrap_or_else(|| panic!("the deploy lock {} names no agent_pid", self.lock.display()))
-    }
-
-    /// Waits for the controller to end; (exit code, stdout, stderr).
-    pub fn finish(&mut self) -> (Option<i32>, String, String) {
-        let child = self.child.take().expect("running");
-        let out = child.wait_with_output().expect("wait for the deploy");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if let Some(pid) = agent_pid_in(&self.lock)
-            && is_agent(pid)
-        {
-            signal(pid, libc::SIGKILL);
-        }
-    }
-}
-
-/// `agent_pid` from a deploy lock's JSON.
-pub(super) fn agent_pid_in(lock: &Path) -> Option<i32> {
-    let text = std::fs::read_to_string(lock).ok()?;
-    let holder: serde_json::Value = serde_json::from_str(text.trim()).ok()?;
-    holder["agent_pid"].as_i64().map(|p| p as i32)
-}
-
-/// Whether `pid` is a live (not zombie) batou agent.
-pub(super) fn is_agent(pid: i32) -> bool {
-    let alive = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
-    });
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    alive && String::from_utf8_lossy(&cmdline).contains("batou-agent-")
-}
-
-/// kill(2).
-pub(super) fn signal(pid: i32, sig: i32) -> i32 {
-    // SAFETY: kill(2) takes plain integers and touches no memory.
-    unsafe { libc::kill(pid, sig) }
 }
 
 both_transports! {

@@ -11,7 +11,6 @@
 //! lock is free, and the next deploy converges to the full desired state.
 //! A new kind of per-host state (records, caches) gets its check there.
 
-use std::os::unix::io::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -19,9 +18,10 @@ use std::time::{Duration, Instant};
 
 use batou_tests::fixtures::payload_bytes;
 
-use super::remote::{
-    Background, both_transports, is_agent, private_dirs, signal, ssh_project, walk,
+use super::background::{
+    Background, assert_lock_free, children, signal, temp_files, wait_until_no_agent,
 };
+use super::remote::{both_transports, private_dirs, ssh_project};
 use super::support::{Outcome, Project};
 use crate::remote_support::{SshServer, run, run_quiet};
 
@@ -149,6 +149,16 @@ impl Faulty {
         }
     }
 
+    /// Deploys `old` (of `BIG_MB`), then starts deploying `new` and
+    /// waits until its big file is being written: the moment to strike.
+    pub fn writing_new_over_old(&self) -> Background {
+        self.deploy_version("old", BIG_MB);
+        self.env("new", BIG_MB, "", "");
+        let mut running = self.background();
+        self.wait_for_write(&mut running);
+        running
+    }
+
     /// After a fault: every file is wholly one of `versions`, no agent
     /// still runs, and the deploy lock is free (released, or stale).
     #[track_caller]
@@ -181,77 +191,6 @@ impl Faulty {
     }
 }
 
-/// `.batou-tmp-*` files under `dir`.
-pub(super) fn temp_files(dir: &Path) -> Vec<PathBuf> {
-    walk(dir)
-        .into_iter()
-        .filter(|f| {
-            f.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(".batou-tmp-"))
-        })
-        .collect()
-}
-
-/// Waits (at most `patience`) until the agent named in `lock` has ended
-/// and released the lock (an exiting process loses its command line
-/// before its files are closed, so both are awaited).
-#[track_caller]
-pub(super) fn wait_until_no_agent(lock: &Path, patience: Duration) {
-    if let Err(agent) = no_agent_within(lock, patience) {
-        panic!("the agent {agent:?} still runs or holds {}", lock.display());
-    }
-}
-
-/// Waits up to `patience` for no agent to run or hold `lock`; the agent
-/// still there if not.
-pub(super) fn no_agent_within(lock: &Path, patience: Duration) -> Result<(), Option<i32>> {
-    let deadline = Instant::now() + patience;
-    loop {
-        let agent = super::remote::agent_pid_in(lock).filter(|pid| is_agent(*pid));
-        if agent.is_none() && lock_is_free(lock) {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(agent);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Whether flock on `path` succeeds (a missing file is free too).
-fn lock_is_free(path: &Path) -> bool {
-    let Ok(file) = std::fs::File::open(path) else {
-        return true;
-    };
-    // SAFETY: flock on a descriptor we own; closing it releases the lock.
-    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
-}
-
-/// Nobody holds the deploy lock at `path` (flock succeeds).
-#[track_caller]
-pub(super) fn assert_lock_free(path: &Path) {
-    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    // SAFETY: flock on a descriptor we own; closing it releases the lock.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    assert_eq!(rc, 0, "the deploy lock {} is still held", path.display());
-}
-
-/// The direct children of `pid` (of all its threads).
-pub(super) fn children(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|d| d.flatten().collect::<Vec<_>>())
-        .unwrap_or_default();
-    for task in tasks {
-        let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        out.extend(
-            text.split_whitespace()
-                .filter_map(|c| c.parse::<u32>().ok()),
-        );
-    }
-    out
-}
-
 both_transports! {
     /// The agent is SIGKILLed while it writes a large file: the controller
     /// names the host and the lost connection (exit 4); the old file is
@@ -259,18 +198,10 @@ both_transports! {
     /// which recognises the stale lock and converges.
     fn the_agent_killed_while_writing_leaves_the_old_file_and_the_next_deploy_cleans_up(method: &str) {
         let f = Faulty::new(method);
-        f.deploy_version("old", BIG_MB);
-        f.env("new", BIG_MB, "", "");
-        let mut running = f.background();
-        f.wait_for_write(&mut running);
+        let mut running = f.writing_new_over_old();
         let agent = running.agent_pid();
         assert_eq!(signal(agent, libc::SIGKILL), 0);
-        let (code, stdout, stderr) = running.finish();
-        assert_eq!(code, Some(4), "stdout:\n{stdout}\nstderr:\n{stderr}");
-        assert!(
-            stderr.contains("ERROR: target: connection lost during the deploy"),
-            "{stderr}"
-        );
+        let (stdout, _) = running.finish_connection_lost("target");
         assert!(stdout.contains("DEPLOYMENT FAILED"), "{stdout}");
         f.assert_aftermath(&[("old", BIG_MB)]);
         assert_eq!(
@@ -295,10 +226,7 @@ both_transports! {
     /// ends and releases the lock; the next deploy converges.
     fn the_connection_dropped_while_writing_tears_no_file(method: &str) {
         let f = Faulty::new(method);
-        f.deploy_version("old", BIG_MB);
-        f.env("new", BIG_MB, "", "");
-        let mut running = f.background();
-        f.wait_for_write(&mut running);
+        let mut running = f.writing_new_over_old();
         let listener: u32 = std::fs::read_to_string(f.server.dir().join("sshd.pid"))
             .expect("sshd.pid")
             .trim()

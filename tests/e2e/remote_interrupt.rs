@@ -2,11 +2,10 @@
 //! killed in the middle (the agent dies, or the controller's ssh client
 //! does), and a second deploy to the same host while one runs.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use super::remote::{
-    Background, both_transports, is_agent, private_dirs, signal, ssh_project, walk,
-};
+use super::background::{Background, children, comm, is_agent, no_half_written_files, signal};
+use super::remote::{both_transports, private_dirs, ssh_project};
 use super::support::Project;
 use crate::remote_support::SshServer;
 
@@ -26,19 +25,6 @@ fn sleeper_file(p: &Project, name: &str) -> PathBuf {
     p.path().join("remote/target/work/sleeper").join(name)
 }
 
-/// No temp file of an atomic write is left anywhere under `dir`.
-#[track_caller]
-fn no_half_written_files(dir: &Path) {
-    let leftovers: Vec<_> = walk(dir)
-        .into_iter()
-        .filter(|f| {
-            f.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(".batou-tmp"))
-        })
-        .collect();
-    assert!(leftovers.is_empty(), "half-written files: {leftovers:?}");
-}
-
 both_transports! {
     /// The agent dies in the middle of a root (its connection with it):
     /// the controller says the connection to `target` was lost (exit 4);
@@ -53,12 +39,7 @@ both_transports! {
         let agent = running.agent_pid();
         assert!(is_agent(agent), "the lock names the running agent {agent}");
         assert_eq!(signal(agent, libc::SIGKILL), 0);
-        let (code, stdout, stderr) = running.finish();
-        assert_eq!(code, Some(4), "stdout:\n{stdout}\nstderr:\n{stderr}");
-        assert!(
-            stderr.contains("ERROR: target: connection lost during the deploy"),
-            "{stderr}"
-        );
+        let (stdout, _) = running.finish_connection_lost("target");
         assert!(stdout.contains("DEPLOYMENT FAILED (during deploy)"), "{stdout}");
         assert!(!sleeper_file(&p, "done").exists());
         no_half_written_files(&p.path().join("remote/target"));
@@ -72,29 +53,6 @@ both_transports! {
         assert_eq!(p.read("remote/target/work/sleeper/done"), "slept\n");
         no_half_written_files(&p.path().join("remote/target"));
     }
-}
-
-/// The direct children of `pid` (of all its threads).
-fn children(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|d| d.flatten().collect::<Vec<_>>())
-        .unwrap_or_default();
-    for task in tasks {
-        let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        out.extend(
-            text.split_whitespace()
-                .filter_map(|c| c.parse::<u32>().ok()),
-        );
-    }
-    out
-}
-
-fn comm(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
 }
 
 /// The controller's own `ssh` client dies in the middle of a deploy: the
@@ -120,12 +78,7 @@ fn the_ssh_client_killed_mid_deploy_is_reported_and_break_lock_converges() {
         "one ssh client for the one host: {clients:?}"
     );
     assert_eq!(signal(clients[0] as i32, libc::SIGKILL), 0);
-    let (code, stdout, stderr) = running.finish();
-    assert_eq!(code, Some(4), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(
-        stderr.contains("ERROR: target: connection lost during the deploy"),
-        "{stderr}"
-    );
+    running.finish_connection_lost("target");
     assert!(!sleeper_file(&p, "done").exists());
     no_half_written_files(&p.path().join("remote/target"));
 

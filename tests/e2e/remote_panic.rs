@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use batou_core::secrets::{Provider, store};
 
-use super::remote::{Background, both_transports, private_dirs, signal};
-use super::remote_faults::{assert_lock_free, wait_until_no_agent};
+use super::background::{Background, assert_lock_free, signal, wait_until_no_agent};
+use super::remote::{both_transports, private_dirs};
 use super::secrets::{age_member, identity};
 use super::support::{LOCAL, Project};
 use crate::remote_support::SshServer;

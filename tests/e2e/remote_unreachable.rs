@@ -9,8 +9,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::remote::{Background, both_transports};
-use super::remote_faults::{assert_lock_free, no_agent_within, temp_files, wait_until_no_agent};
+use super::background::{
+    Background, assert_lock_free, no_agent_within, temp_files, wait_until_no_agent,
+};
+use super::remote::both_transports;
 use super::remote_hosts::Cluster;
 
 /// h1..h3 each deploy `payload` of `fill`; h2 also runs `sleeper` for

@@ -14,6 +14,7 @@ use batou_core::remote::bootstrap::{
 };
 use batou_core::transport::{Channel, Target, Transport, TransportError};
 
+use super::refusal::{assert_cache_dir_refused, start_refused};
 use crate::remote_support::{NetnsHosts, SshServer, User, unique};
 
 /// Both SSH transports, as the registry hands them out.
@@ -255,16 +256,9 @@ fn a_changed_host_key_is_refused_and_nothing_runs() {
         }
         // A plain start: for ssh2 it fails at once, for ssh the process
         // ends with ssh's own error.
-        match t.start(&target, &command) {
-            Err(e) => assert_host_key_error(name, &e, "target", &real),
-            Ok(channel) => {
-                let (code, _, err) = channel.finish().unwrap();
-                let e = t
-                    .diagnose(&target, code, &text(&err))
-                    .unwrap_or_else(|| panic!("{name}: no diagnosis for {code:?} {}", text(&err)));
-                assert_host_key_error(name, &e, "target", &real);
-            }
-        }
+        let e = start_refused(&*t, &target, &command)
+            .unwrap_or_else(|ran| panic!("{name}: no diagnosis for {ran}"));
+        assert_host_key_error(name, &e, "target", &real);
         assert!(
             !marker.exists(),
             "{name}: a command ran despite the changed host key"
@@ -278,19 +272,9 @@ fn a_changed_host_key_is_refused_and_nothing_runs() {
     std::fs::write(server.known_hosts(), "").unwrap();
     for (name, t) in transports() {
         let command = format!("touch {}", marker.display());
-        match t.start(&target, &command) {
-            Err(e) => {
-                assert_host_key_error(name, &e, "target", if name == "ssh2" { &real } else { "" })
-            }
-            Ok(channel) => {
-                let (code, _, err) = channel.finish().unwrap();
-                let e = t.diagnose(&target, code, &text(&err));
-                assert!(
-                    matches!(e, Some(TransportError::HostKey { .. })),
-                    "{name}: {e:?}"
-                );
-            }
-        }
+        let e = start_refused(&*t, &target, &command)
+            .unwrap_or_else(|ran| panic!("{name}: not refused: {ran}"));
+        assert_host_key_error(name, &e, "target", if name == "ssh2" { &real } else { "" });
         assert!(!marker.exists(), "{name}: a command ran on an unknown host");
     }
     // With the real key back, the same command runs.
@@ -339,6 +323,16 @@ pub(super) fn talk_to_agent(name: &str, mut launched: Launched) -> String {
     greeting.trim_end().to_string()
 }
 
+/// The agent `launched` runs as root with batou's arguments and echoes.
+#[track_caller]
+fn assert_root_agent(name: &str, launched: Launched) {
+    assert_eq!(
+        talk_to_agent(name, launched),
+        "agent-user root args agent --flag=a b",
+        "{name}"
+    );
+}
+
 pub(super) fn launch_as(
     t: &dyn Transport,
     target: &Target,
@@ -372,11 +366,7 @@ fn bootstrap_uploads_once_then_starts_from_the_cache() {
         let first = launch_as(&*t, &target, &binary, Some(&cache), None).unwrap();
         assert!(first.uploaded, "{name}: the first launch uploads");
         assert_eq!(first.user, "root", "{name}");
-        assert_eq!(
-            talk_to_agent(name, first),
-            "agent-user root args agent --flag=a b",
-            "{name}"
-        );
+        assert_root_agent(name, first);
         let cached = cache.join(format!("batou-agent-{}", binary.hash));
         let meta = std::fs::metadata(&cached).unwrap();
         assert_eq!(
@@ -395,11 +385,7 @@ fn bootstrap_uploads_once_then_starts_from_the_cache() {
 
         let second = launch_as(&*t, &target, &binary, Some(&cache), None).unwrap();
         assert!(!second.uploaded, "{name}: the second launch uses the cache");
-        assert_eq!(
-            talk_to_agent(name, second),
-            "agent-user root args agent --flag=a b",
-            "{name}"
-        );
+        assert_root_agent(name, second);
     }
 }
 
@@ -422,11 +408,7 @@ fn a_tampered_cached_binary_is_replaced_not_executed() {
 
         let again = launch_as(&*t, &target, &binary, Some(&cache), None).unwrap();
         assert!(again.uploaded, "{name}: the tampered binary is replaced");
-        assert_eq!(
-            talk_to_agent(name, again),
-            "agent-user root args agent --flag=a b",
-            "{name}"
-        );
+        assert_root_agent(name, again);
         assert!(!marker.exists(), "{name}: the tampered binary was executed");
         assert_eq!(
             sha256_of(&cached),
@@ -489,27 +471,14 @@ fn a_cache_dir_owned_by_someone_else_is_refused() {
     let server = SshServer::start();
     let target = server.target("target");
     for (name, t) in transports() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = dir.path().join("cache");
-        std::fs::create_dir(&cache).unwrap();
-        std::os::unix::fs::chown(&cache, Some(65534), Some(65534)).unwrap();
-        let binary = agent_script(dir.path());
-        match launch_as(&*t, &target, &binary, Some(&cache), None) {
-            Err(BootstrapError::CacheDir {
-                host,
-                path,
-                message,
-            }) => {
-                assert_eq!(host, "target");
-                assert_eq!(path, cache.display().to_string(), "{name}");
-                assert!(
-                    message.contains("owned by another user"),
-                    "{name}: {message}"
-                );
-            }
-            Err(other) => panic!("{name}: expected a cache error, got {other}"),
-            Ok(_) => panic!("{name}: used a cache owned by another user"),
-        }
+        assert_cache_dir_refused(
+            name,
+            &*t,
+            &target,
+            |cache| std::os::unix::fs::chown(cache, Some(65534), Some(65534)).unwrap(),
+            "owned by another user",
+            "used a cache owned by another user",
+        );
     }
 }
 

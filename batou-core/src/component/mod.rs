@@ -12,7 +12,6 @@ pub use configure::{Configure, Require};
 pub use deploy::Deploy;
 pub use info::{EnvironmentInfo, HostInfo};
 pub(crate) use node::Node;
-pub(crate) use registry::BuildFailure;
 pub use registry::Registry;
 
 use crate::error::Result;

@@ -10,8 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Component;
-use crate::convert::{self, Override, OverrideErrorKind, OverrideValue};
-use crate::environment::AttributeValue;
+use crate::convert::{self, Override, OverrideError, OverrideErrorKind, OverrideValue};
 use crate::transport::Transport;
 
 /// A freshly built root component, overrides applied.
@@ -21,22 +20,11 @@ pub(crate) struct Built {
     pub context: Value,
 }
 
-/// Why a root component could not be built from its overrides.
-#[derive(Debug)]
-pub(crate) enum BuildFailure {
-    UnknownAttribute { key: String, known: Vec<String> },
-    Conversion { key: String, message: String },
-    Expansion { key: String, message: String },
-    Internal { message: String },
-}
-
 /// Expands an override's text in the component's context:
 /// `(key, text, component attributes) -> expanded text`.
 pub(crate) type Expand<'a> = &'a dyn Fn(&str, &str, &Value) -> Result<String, String>;
 
-type BuildFn = dyn Fn(&[(String, AttributeValue)], Expand<'_>) -> Result<Built, Vec<BuildFailure>>
-    + Send
-    + Sync;
+type BuildFn = dyn Fn(&[Override], Expand<'_>) -> Result<Built, Vec<OverrideError>> + Send + Sync;
 type VariantFn = dyn Fn(&dyn Any) -> Option<Box<dyn Component>> + Send + Sync;
 
 struct Entry {
@@ -105,7 +93,7 @@ impl Registry {
 
     /// Names of the registered transports (plus `local`).
     pub fn transport_names(&self) -> Vec<String> {
-        std::iter::once("local".to_string())
+        std::iter::once(crate::environment::LOCAL_METHOD.to_string())
             .chain(self.transports.keys().cloned())
             .collect()
     }
@@ -116,9 +104,7 @@ impl Registry {
     where
         C: Component + Default + Serialize + DeserializeOwned,
     {
-        let build = |overrides: &[(String, AttributeValue)], expand: Expand<'_>| {
-            build::<C>(overrides, expand)
-        };
+        let build = |overrides: &[Override], expand: Expand<'_>| build::<C>(overrides, expand);
         let attributes = || convert::attribute_names(&C::default()).unwrap_or_default();
         self.components.insert(
             name.to_string(),
@@ -166,9 +152,9 @@ impl Registry {
     pub(crate) fn build(
         &self,
         name: &str,
-        overrides: &[(String, AttributeValue)],
+        overrides: &[Override],
         expand: Expand<'_>,
-    ) -> Option<Result<Built, Vec<BuildFailure>>> {
+    ) -> Option<Result<Built, Vec<OverrideError>>> {
         self.components
             .get(name)
             .map(|entry| (entry.build)(overrides, expand))
@@ -185,59 +171,37 @@ impl Registry {
     }
 }
 
-fn build<C>(
-    overrides: &[(String, AttributeValue)],
-    expand: Expand<'_>,
-) -> Result<Built, Vec<BuildFailure>>
+/// `C` with the environment's `overrides` applied, their text expanded
+/// as templates first. Every problem is reported, each with where the
+/// override was set.
+fn build<C>(overrides: &[Override], expand: Expand<'_>) -> Result<Built, Vec<OverrideError>>
 where
     C: Component + Default + Serialize + DeserializeOwned,
 {
     let base = C::default();
     let base_context = Value::from(minijinja::value::Serde(&base));
     let mut failures = Vec::new();
-    let mut converted = Vec::new();
-    for (key, value) in overrides {
-        let value = match value {
-            AttributeValue::Text(text) => match expand(key, text, &base_context) {
-                Ok(expanded) => OverrideValue::Text(expanded),
+    let mut expanded = Vec::new();
+    for o in overrides {
+        let value = match &o.value {
+            OverrideValue::Text(text) => match expand(&o.key, text, &base_context) {
+                Ok(text) => OverrideValue::Text(text),
                 Err(message) => {
-                    failures.push(BuildFailure::Expansion {
-                        key: key.clone(),
-                        message,
-                    });
+                    failures.push(o.error(OverrideErrorKind::Expansion { message }));
                     continue;
                 }
             },
-            AttributeValue::Typed(v) => OverrideValue::Typed(v.clone()),
+            typed => typed.clone(),
         };
-        converted.push(Override {
-            key: key.clone(),
-            value,
-        });
+        expanded.push(Override { value, ..o.clone() });
     }
-    let component = if converted.is_empty() {
-        Ok(base)
+    let component = if expanded.is_empty() {
+        base
     } else {
-        convert::apply_overrides(&base, &converted)
-    };
-    let component = match component {
-        Ok(c) => c,
-        Err(errors) => {
-            for e in errors {
-                let text = e.to_string();
-                failures.push(match e.kind {
-                    OverrideErrorKind::UnknownAttribute { known } => {
-                        BuildFailure::UnknownAttribute { key: e.key, known }
-                    }
-                    OverrideErrorKind::Conversion { message, .. } => BuildFailure::Conversion {
-                        key: e.key,
-                        message,
-                    },
-                    _ => BuildFailure::Internal { message: text },
-                });
-            }
-            return Err(failures);
-        }
+        convert::apply_overrides(&base, &expanded).map_err(|errors| {
+            failures.extend(errors);
+            std::mem::take(&mut failures)
+        })?
     };
     if !failures.is_empty() {
         return Err(failures);

@@ -20,8 +20,9 @@ pub use select::{Selection, UnknownName};
 
 use crate::address::{AddressDefaults, Resolver, ResolverOverrides};
 use crate::component::configure::Scope;
-use crate::component::{BuildFailure, Configure, EnvironmentInfo, HostInfo, Node, Registry};
-use crate::environment::{AttributeValue, Environment};
+use crate::component::{Configure, EnvironmentInfo, HostInfo, Node, Registry};
+use crate::convert::{Override, OverrideError, OverrideErrorKind, OverrideValue};
+use crate::environment::Environment;
 use crate::error::{ConfigError, Error, Origin, Unsatisfied, Unused};
 use crate::template::Templates;
 use crate::vfs::PathMapper;
@@ -286,7 +287,7 @@ fn build_resolver(env: &Environment, lenient: bool) -> (Arc<Resolver>, Vec<Confi
 
 /// How the fixpoint ended for a root that is not configured.
 enum Failure {
-    Build(Vec<BuildFailure>),
+    Overrides(Vec<OverrideError>),
     Component(Error),
 }
 
@@ -372,14 +373,18 @@ impl Engine<'_> {
         root: &Root,
     ) -> Result<(Node, Vec<String>, crate::handlers::RootEvents), Failure> {
         self.resources.borrow_mut().clear_root(root.id);
-        let overrides: Vec<(String, AttributeValue)> = self
+        let overrides: Vec<Override> = self
             .env
             .overrides
             .get(&root.name)
             .map(|o| {
                 o.values
                     .iter()
-                    .map(|(k, v)| (k.clone(), v.value.clone()))
+                    .map(|(key, v)| Override {
+                        key: key.clone(),
+                        value: v.value.clone(),
+                        origin: Some(v.origin.clone()),
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -397,7 +402,7 @@ impl Engine<'_> {
         };
         let built = match self.registry.build(&root.name, &overrides, &expand) {
             Some(Ok(b)) => b,
-            Some(Err(f)) => return Err(Failure::Build(f)),
+            Some(Err(f)) => return Err(Failure::Overrides(f)),
             None => {
                 return Err(Failure::Component(Error::msg(format!(
                     "missing component: {}",
@@ -491,9 +496,9 @@ impl Engine<'_> {
                     component: root.name.clone(),
                     source,
                 }),
-                Some(Failure::Build(failures)) => {
+                Some(Failure::Overrides(failures)) => {
                     for f in failures {
-                        errors.push(self.build_error(root, f));
+                        errors.push(self.override_error(root, f));
                     }
                 }
             }
@@ -574,59 +579,63 @@ impl Engine<'_> {
         errors
     }
 
-    fn build_error(&self, root: &Root, failure: BuildFailure) -> ConfigError {
+    fn override_error(&self, root: &Root, failure: OverrideError) -> ConfigError {
+        // Overrides from the environment always carry their origin; the
+        // section (or the file) is where to look for any other.
         let section = self.env.overrides.get(&root.name);
-        let origin_of = |key: &str| {
-            section
-                .and_then(|s| s.values.get(key))
-                .map(|v| v.origin.clone())
-                .or_else(|| section.map(|s| s.origin.clone()))
-                .unwrap_or_else(|| Origin::new(&self.env.file, 0, None))
-        };
+        let origin = failure
+            .origin
+            .clone()
+            .or_else(|| section.map(|s| s.origin.clone()))
+            .unwrap_or_else(|| Origin::new(&self.env.file, 0, None));
         let host = root.host.clone();
         let component = root.name.clone();
+        let text = failure.to_string();
+        let key = failure.key;
         // A value from the secrets must not reach the error text, whatever
         // the conversion or template engine quoted of it.
-        let scrub = |key: &str, message: String| {
-            if !self.env.secrets.is_secret_override(&root.name, key) {
+        let scrub = |message: String| {
+            if !self.env.secrets.is_secret_override(&root.name, &key) {
                 return message;
             }
             let mut message = self.env.secrets.masker().redact(&message).into_owned();
-            if let Some(AttributeValue::Text(v)) =
-                section.and_then(|s| s.values.get(key)).map(|v| &v.value)
+            if let Some(OverrideValue::Text(v)) =
+                section.and_then(|s| s.values.get(&key)).map(|v| &v.value)
                 && !v.trim().is_empty()
             {
                 message = message.replace(v.trim(), crate::secrets::REDACTED);
             }
             message
         };
-        match failure {
-            BuildFailure::UnknownAttribute { key, known } => ConfigError::UnknownAttribute {
-                origin: origin_of(&key),
+        match failure.kind {
+            OverrideErrorKind::UnknownAttribute { known } => ConfigError::UnknownAttribute {
+                origin,
                 host,
                 component,
                 key,
                 known,
             },
-            BuildFailure::Conversion { key, message } => ConfigError::Conversion {
-                message: scrub(&key, message),
-                origin: origin_of(&key),
+            OverrideErrorKind::Conversion { message, .. } => ConfigError::Conversion {
+                message: scrub(message),
+                origin,
                 host,
                 component,
                 key,
             },
-            BuildFailure::Expansion { key, message } => ConfigError::Expansion {
-                message: scrub(&key, message),
-                origin: origin_of(&key),
+            OverrideErrorKind::Expansion { message } => ConfigError::Expansion {
+                message: scrub(message),
+                origin,
                 host,
                 component,
                 key,
             },
-            BuildFailure::Internal { message } => ConfigError::Component {
-                host,
-                component,
-                source: Error::msg(message),
-            },
+            OverrideErrorKind::NotAStruct | OverrideErrorKind::RoundTrip { .. } => {
+                ConfigError::Component {
+                    host,
+                    component,
+                    source: Error::msg(text),
+                }
+            }
         }
     }
 }

@@ -12,7 +12,7 @@ use serde::forward_to_deserialize_any;
 use serde_json::{Map, Value};
 
 use super::overrides::{
-    Input, Override, OverrideError, OverrideErrorKind, OverrideValue, error, whole,
+    Override, OverrideError, OverrideErrorKind, OverrideValue, round_trip, whole,
 };
 use super::probe::declared_fields;
 use super::text::TextDeserializer;
@@ -62,19 +62,23 @@ where
     let object = match serde_json::to_value(current) {
         Ok(Value::Object(object)) => object,
         Ok(other) if overrides.is_empty() => {
-            return serde_json::from_value(other)
-                .map_err(|e| vec![whole(format!("the component does not convert back: {e}"))]);
+            return serde_json::from_value(other).map_err(|e| {
+                vec![round_trip(format!(
+                    "the component does not convert back: {e}"
+                ))]
+            });
         }
         Ok(_) => {
             return Err(overrides
                 .iter()
-                .map(|o| OverrideError {
-                    key: o.key.clone(),
-                    kind: OverrideErrorKind::NotAStruct,
-                })
+                .map(|o| o.error(OverrideErrorKind::NotAStruct))
                 .collect());
         }
-        Err(e) => return Err(vec![whole(format!("cannot serialize the component: {e}"))]),
+        Err(e) => {
+            return Err(vec![round_trip(format!(
+                "cannot serialize the component: {e}"
+            ))]);
+        }
     };
     let known: Vec<String> = match declared_fields::<T>() {
         Some(fields) => fields.iter().map(|f| (*f).to_owned()).collect(),
@@ -89,16 +93,15 @@ where
             let kind = OverrideErrorKind::UnknownAttribute {
                 known: known.clone(),
             };
-            problems.push((index, error(&o.key, kind)));
+            problems.push((index, o.error(kind)));
             continue;
         }
         let new = Applied {
             index,
-            key: &o.key,
-            value: &o.value,
+            set: o,
             blank_is_none: false,
         };
-        match applied.iter_mut().find(|a| a.key == o.key) {
+        match applied.iter_mut().find(|a| a.set.key == o.key) {
             Some(earlier) => *earlier = new,
             None => applied.push(new),
         }
@@ -110,7 +113,7 @@ where
         // A blank text failed; it may be meant as `None` (see TextDeserializer).
         let Some(blank) = applied
             .iter_mut()
-            .find(|a| a.key == key && a.is_blank() && !a.blank_is_none)
+            .find(|a| a.set.key == *key && a.is_blank() && !a.blank_is_none)
         else {
             break;
         };
@@ -126,7 +129,7 @@ where
     if let Some(together_error) = together_error {
         if let Err(e) = attempt::<T>(&object, &[]) {
             let message = format!("the component does not convert back from its attributes: {e}");
-            problems.push((usize::MAX, whole(message)));
+            problems.push((usize::MAX, round_trip(message)));
         } else {
             let before = problems.len();
             for single in &applied {
@@ -135,12 +138,12 @@ where
                 }
             }
             if problems.len() == before {
-                let keys: Vec<&str> = applied.iter().map(|a| a.key).collect();
+                let keys: Vec<&str> = applied.iter().map(|a| a.set.key.as_str()).collect();
                 let message = format!(
                     "the overrides of {} are fine one by one but not together: {together_error}",
                     keys.join(", ")
                 );
-                problems.push((usize::MAX, whole(message)));
+                problems.push((usize::MAX, round_trip(message)));
             }
         }
     }
@@ -156,8 +159,8 @@ where
 pub fn attribute_names<T: serde::Serialize>(current: &T) -> Result<Vec<String>, OverrideError> {
     match serde_json::to_value(current) {
         Ok(Value::Object(object)) => Ok(object.keys().cloned().collect()),
-        Ok(_) => Err(error("", OverrideErrorKind::NotAStruct)),
-        Err(e) => Err(whole(format!("cannot serialize the component: {e}"))),
+        Ok(_) => Err(whole(OverrideErrorKind::NotAStruct)),
+        Err(e) => Err(round_trip(format!("cannot serialize the component: {e}"))),
     }
 }
 
@@ -165,15 +168,17 @@ pub fn attribute_names<T: serde::Serialize>(current: &T) -> Result<Vec<String>, 
 #[derive(Clone, Copy)]
 struct Applied<'a> {
     index: usize,
-    key: &'a str,
-    value: &'a OverrideValue,
+    set: &'a Override,
     /// Second attempt for blank text: `Option` fields become `None`.
     blank_is_none: bool,
 }
 
 impl Applied<'_> {
     fn is_blank(&self) -> bool {
-        matches!(self.value.input(), Input::Text(text) if text.trim().is_empty())
+        self.set
+            .value
+            .text()
+            .is_some_and(|text| text.trim().is_empty())
     }
 
     fn error(&self, e: OverlayError) -> OverrideError {
@@ -183,11 +188,11 @@ impl Applied<'_> {
             }
             // Rejected by the component's own checks (e.g. `try_from`).
             OverlayError::Other(message) => OverrideErrorKind::Conversion {
-                value: self.value.display(),
+                value: self.set.value.display(),
                 message,
             },
         };
-        error(self.key, kind)
+        self.set.error(kind)
     }
 }
 
@@ -198,15 +203,17 @@ fn attempt<T: DeserializeOwned>(
 ) -> Result<T, OverlayError> {
     let mut entries: Vec<(&str, Source<'_>)> = object
         .iter()
-        .map(|(key, value)| match applied.iter().find(|a| a.key == key) {
-            Some(a) => (key.as_str(), Source::Override(*a)),
-            None => (key.as_str(), Source::Current(value)),
-        })
+        .map(
+            |(key, value)| match applied.iter().find(|a| a.set.key == *key) {
+                Some(a) => (key.as_str(), Source::Override(*a)),
+                None => (key.as_str(), Source::Current(value)),
+            },
+        )
         .collect();
     // Declared fields the serialized form left out (`skip_serializing_if`).
     for a in applied {
-        if !object.contains_key(a.key) {
-            entries.push((a.key, Source::Override(*a)));
+        if !object.contains_key(&a.set.key) {
+            entries.push((&a.set.key, Source::Override(*a)));
         }
     }
     T::deserialize(Overlay { entries })
@@ -331,8 +338,8 @@ impl<'de> de::MapAccess<'de> for Fields<'de> {
                 value: value.to_string(),
                 message: format!("the current value {value} does not convert back: {e}"),
             }),
-            Source::Override(applied) => match applied.value.input() {
-                Input::Text(text) => {
+            Source::Override(applied) => match &applied.set.value {
+                OverrideValue::Text(text) | OverrideValue::Typed(Value::String(text)) => {
                     let text_de = if applied.blank_is_none {
                         TextDeserializer::blank_is_none(text)
                     } else {
@@ -344,11 +351,13 @@ impl<'de> de::MapAccess<'de> for Fields<'de> {
                         message: e.with_value(text).to_string(),
                     })
                 }
-                Input::Json(value) => seed.deserialize(value).map_err(|e| OverlayError::Value {
-                    key: key.to_owned(),
-                    value: value.to_string(),
-                    message: format!("cannot convert {value}: {e}"),
-                }),
+                OverrideValue::Typed(value) => {
+                    seed.deserialize(value).map_err(|e| OverlayError::Value {
+                        key: key.to_owned(),
+                        value: value.to_string(),
+                        message: format!("cannot convert {value}: {e}"),
+                    })
+                }
             },
         }
     }

@@ -1,12 +1,17 @@
 //! The overrides an environment hands over, and what can go wrong with them.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::error::Origin;
+
 /// A value an environment assigns to a component attribute.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OverrideValue {
-    /// From INI (always) or a TOML string: converted according to the
-    /// field's type (see [`TextDeserializer`](super::TextDeserializer)).
+    /// From INI (always) or a TOML string: template-expanded, then
+    /// converted according to the field's type (see
+    /// [`TextDeserializer`](super::TextDeserializer)).
     Text(String),
     /// A typed TOML value (number, bool, array, table) already as JSON:
     /// deserialized directly, so strings nested inside it are plain JSON
@@ -26,21 +31,14 @@ impl OverrideValue {
         }
     }
 
-    /// How the value is converted: strings by the text deserializer, all
-    /// other JSON directly.
-    pub(crate) fn input(&self) -> Input<'_> {
+    /// The text the text deserializer converts: text, or a typed string;
+    /// `None` for other typed values, which are deserialized directly.
+    pub fn text(&self) -> Option<&str> {
         match self {
-            OverrideValue::Text(text) | OverrideValue::Typed(Value::String(text)) => {
-                Input::Text(text)
-            }
-            OverrideValue::Typed(value) => Input::Json(value),
+            OverrideValue::Text(text) | OverrideValue::Typed(Value::String(text)) => Some(text),
+            OverrideValue::Typed(_) => None,
         }
     }
-}
-
-pub(crate) enum Input<'a> {
-    Text(&'a str),
-    Json(&'a Value),
 }
 
 /// One `key = value` an environment sets on a component.
@@ -48,6 +46,8 @@ pub(crate) enum Input<'a> {
 pub struct Override {
     pub key: String,
     pub value: OverrideValue,
+    /// Where the environment set it; errors about it carry it along.
+    pub origin: Option<Origin>,
 }
 
 impl Override {
@@ -56,6 +56,7 @@ impl Override {
         Override {
             key: key.into(),
             value: OverrideValue::Text(text.into()),
+            origin: None,
         }
     }
 
@@ -64,6 +65,24 @@ impl Override {
         Override {
             key: key.into(),
             value: OverrideValue::Typed(value),
+            origin: None,
+        }
+    }
+
+    /// The same override, set at `origin`.
+    pub fn at(self, origin: Origin) -> Override {
+        Override {
+            origin: Some(origin),
+            ..self
+        }
+    }
+
+    /// An error about this override.
+    pub(crate) fn error(&self, kind: OverrideErrorKind) -> OverrideError {
+        OverrideError {
+            key: self.key.clone(),
+            origin: self.origin.clone(),
+            kind,
         }
     }
 }
@@ -75,6 +94,8 @@ pub struct OverrideError {
     /// The attribute as the environment spelt it; empty when the problem is
     /// with the component as a whole ([`OverrideErrorKind::RoundTrip`]).
     pub key: String,
+    /// Where the override was set, when it came from a file.
+    pub origin: Option<Origin>,
     pub kind: OverrideErrorKind,
 }
 
@@ -87,6 +108,9 @@ pub enum OverrideErrorKind {
     /// whole explanation, e.g. `cannot convert "abc" to an integer: invalid
     /// digit found in string`.
     Conversion { value: String, message: String },
+    /// The text is a template that does not expand (e.g. an undefined
+    /// variable).
+    Expansion { message: String },
     /// The component does not serialize as a struct (a map of attributes).
     NotAStruct,
     /// The component cannot be rebuilt from its own serialized attributes
@@ -104,7 +128,10 @@ fn describe(key: &str, kind: &OverrideErrorKind) -> String {
             "no attribute `{key}` on this component (it has: {})",
             known.join(", ")
         ),
-        OverrideErrorKind::Conversion { message, .. } => format!("attribute `{key}`: {message}"),
+        OverrideErrorKind::Conversion { message, .. }
+        | OverrideErrorKind::Expansion { message } => {
+            format!("attribute `{key}`: {message}")
+        }
         OverrideErrorKind::NotAStruct => format!(
             "cannot set `{key}`: the component does not serialize as a struct, so it has no attributes"
         ),
@@ -113,15 +140,16 @@ fn describe(key: &str, kind: &OverrideErrorKind) -> String {
     }
 }
 
-/// An error about `key`.
-pub(crate) fn error(key: &str, kind: OverrideErrorKind) -> OverrideError {
+/// An error about the component as a whole.
+pub(crate) fn whole(kind: OverrideErrorKind) -> OverrideError {
     OverrideError {
-        key: key.to_owned(),
+        key: String::new(),
+        origin: None,
         kind,
     }
 }
 
-/// An error about the component as a whole.
-pub(crate) fn whole(message: String) -> OverrideError {
-    error("", OverrideErrorKind::RoundTrip { message })
+/// The component as a whole cannot be rebuilt.
+pub(crate) fn round_trip(message: String) -> OverrideError {
+    whole(OverrideErrorKind::RoundTrip { message })
 }

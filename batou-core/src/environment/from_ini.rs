@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 
 use super::{
-    AttributeOverride, AttributeValue, ComponentOverrides, Environment, HostConfig, LoadWarning,
-    ResolverEntry, Vfs, parse_component_list,
+    AttributeOverride, ComponentOverrides, Environment, HostConfig, LoadWarning, ResolverEntry,
+    Vfs, parse_component_list,
 };
-use crate::convert::{parse_bool, split_list};
+use crate::convert::{OverrideValue, parse_bool, split_list};
 use crate::error::{ConfigError, Origin};
 use crate::ini::{self, Entry};
 
@@ -111,7 +111,7 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
                             (
                                 e.key.clone(),
                                 AttributeOverride {
-                                    value: AttributeValue::Text(e.value.clone()),
+                                    value: OverrideValue::Text(e.value.clone()),
                                     origin: at(e),
                                     secret: false,
                                 },

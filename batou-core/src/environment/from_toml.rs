@@ -26,10 +26,10 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::{
-    AttributeOverride, AttributeValue, ComponentOverrides, Environment, HostConfig, LoadWarning,
-    ResolverEntry, Vfs, parse_component_list,
+    AttributeOverride, ComponentOverrides, Environment, HostConfig, LoadWarning, ResolverEntry,
+    Vfs, parse_component_list,
 };
-use crate::convert::split_list;
+use crate::convert::{OverrideValue, split_list};
 use crate::error::{ConfigError, Origin};
 
 struct Ctx<'a> {
@@ -138,8 +138,8 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
                         .iter()
                         .map(|(ak, av)| {
                             let value = match av.get_ref() {
-                                DeValue::String(s) => AttributeValue::Text(s.to_string()),
-                                other => AttributeValue::Typed(to_json(other)),
+                                DeValue::String(s) => OverrideValue::Text(s.to_string()),
+                                other => OverrideValue::Typed(to_json(other)),
                             };
                             (
                                 ak.get_ref().to_string(),

@@ -16,27 +16,17 @@ use std::path::PathBuf;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+use crate::convert::OverrideValue;
 use crate::error::{ConfigError, Origin};
 
 pub use component_list::{RootEntry, parse_component_list};
 pub use locate::{environment_names, locate};
-pub use settings::{DEFAULT_EXTERNALS, Settings, Vfs};
-
-/// A value an environment assigns to a component attribute.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AttributeValue {
-    /// Text (INI, or a TOML string): template-expanded, then converted to
-    /// the attribute's type.
-    Text(String),
-    /// A typed TOML value (number, bool, array, table).
-    Typed(serde_json::Value),
-}
+pub use settings::{DEFAULT_EXTERNALS, LOCAL_METHOD, Settings, Vfs};
 
 /// One `key = value` of a `[component:NAME]` section (or of the secrets).
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttributeOverride {
-    pub value: AttributeValue,
+    pub value: OverrideValue,
     pub origin: Origin,
     /// From the secrets: its value is never shown (`Debug` included).
     #[serde(default)]

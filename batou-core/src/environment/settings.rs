@@ -12,6 +12,10 @@ use crate::error::{ConfigError, Origin};
 /// the environment's `externals` key says otherwise.
 pub const DEFAULT_EXTERNALS: &str = "/usr/local/lib/batou/externals";
 
+/// The `connect_method` that deploys in process on this machine, without
+/// a transport or an agent.
+pub const LOCAL_METHOD: &str = "local";
+
 /// `[environment]`, with batou's defaults (reference §2.3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Settings {

@@ -3,24 +3,23 @@
 //! Three kinds of handlers, all declared in `configure` and run by the
 //! deploy:
 //!
-//! - **before-update** ([`Configure::before_update`]): batou's
+//! - **before-update** ([`Configure::before_update`](crate::component::Configure::before_update)): batou's
 //!   `@handle_event("before-update", scope)` (reference §3.12). Runs just
 //!   before a component of the same root is updated: scope
 //!   [`UpdateScope::All`] for every component of the root,
 //!   [`UpdateScope::Precursor`] only for components that deploy *before*
 //!   the handler's own (e.g. stop a service before its configuration
 //!   changes: a cold deployment).
-//! - **change notifications** ([`Configure::on_change`]): runs once per
+//! - **change notifications** ([`Configure::on_change`](crate::component::Configure::on_change)): runs once per
 //!   deploy, after every component it [`Watch`]es finished, and only if one
 //!   of them changed (reload nginx once when any of its 40 sites changed).
-//! - **routed events** ([`Configure::publish`], [`Configure::subscribe`]):
+//! - **routed events** ([`Configure::publish`](crate::component::Configure::publish), [`Configure::subscribe`](crate::component::Configure::subscribe)):
 //!   a component publishes a routing key when it changed; subscribers on
 //!   any host get it after the publisher's root finished. Subscribers'
 //!   roots deploy after the publishers' (the edges are part of the
 //!   dependency graph); the controller routes between hosts.
 //!
-//! When predicting, handlers are not run; an
-//! [`Event::HandlerTriggered`](crate::event::Event::HandlerTriggered) with
+//! When predicting, handlers are not run; a `handler_triggered` event with
 //! `predicted: true` lists each one that would run.
 //!
 //! Dispatch is indexed: each change costs the handlers it triggers (plus a

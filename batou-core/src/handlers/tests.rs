@@ -9,31 +9,7 @@ use crate::component::{Component, Configure, Registry};
 use crate::error::{ConfigError, Result};
 use crate::event::Event;
 use crate::stdlib::File;
-use crate::testutil::{Project, configure_err, deploy_ok, order_names};
-
-/// `(component, handler, trigger, cause, predicted)` of every handler event.
-fn triggered(events: &[Event]) -> Vec<(String, String, String, String, bool)> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::HandlerTriggered {
-                component,
-                handler,
-                trigger,
-                cause,
-                predicted,
-                ..
-            } => Some((
-                component.clone(),
-                handler.clone(),
-                trigger.clone(),
-                cause.clone(),
-                *predicted,
-            )),
-            _ => None,
-        })
-        .collect()
-}
+use crate::testutil::{Project, configure_err, deploy_ok, order_names, triggered};
 
 fn names(events: &[Event]) -> Vec<String> {
     triggered(events)

@@ -158,7 +158,11 @@ proptest! {
     ) {
         let overrides: Vec<Override> = overrides
             .into_iter()
-            .map(|(key, value)| Override { key, value })
+            .map(|(key, value)| Override {
+                key,
+                value,
+                origin: None,
+            })
             .collect();
         match apply_overrides(&Target::default(), &overrides) {
             Ok(t) => {

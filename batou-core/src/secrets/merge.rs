@@ -5,7 +5,8 @@
 
 use super::Secrets;
 use crate::component::Registry;
-use crate::environment::{AttributeOverride, AttributeValue, ComponentOverrides, Environment};
+use crate::convert::OverrideValue;
+use crate::environment::{AttributeOverride, ComponentOverrides, Environment};
 use crate::error::ConfigError;
 
 /// Merges `secrets` into `env`. Every problem is reported, none applied
@@ -43,7 +44,7 @@ pub fn apply(env: &mut Environment, secrets: &Secrets, registry: &Registry) -> V
                 target.values.insert(
                     key.clone(),
                     AttributeOverride {
-                        value: AttributeValue::Text(value.value.clone()),
+                        value: OverrideValue::Text(value.value.clone()),
                         origin: value.origin.clone(),
                         secret: true,
                     },

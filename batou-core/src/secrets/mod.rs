@@ -6,7 +6,8 @@
 //! * [`age_file`], [`diffable`], [`gpg`]: the three providers;
 //! * [`cleartext`]: the decrypted `secrets.cfg` format;
 //! * [`mask`]: keeping the values out of diffs, events and errors;
-//! * [`apply`](apply()): merging decrypted secrets into an [`Environment`].
+//! * [`apply`](apply()): merging decrypted secrets into an
+//!   [`Environment`](crate::environment::Environment).
 //!
 //! Everything is decrypted on the controller, in memory; nothing here writes
 //! cleartext to disk.

@@ -1,5 +1,8 @@
-//! The standard library of components (this slice: files, directories,
-//! symlinks, structured content, purging, commands).
+//! The standard library of components: files and their content, modes
+//! and owners, directories, symlinks, structured (JSON, TOML) content,
+//! purging, commands, downloads, archives, git checkouts, systemd units
+//! and programs, users and groups, Debian packages, cron jobs, logrotate
+//! and externals.
 //!
 //! Every component is idempotent: `verify` compares, `update` only runs
 //! when something differs, writes are atomic, and predicting writes

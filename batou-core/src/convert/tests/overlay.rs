@@ -375,3 +375,22 @@ fn odd_override_values_never_panic() {
     }
     assert!(failures > 0, "some odd values must be rejected");
 }
+
+#[test]
+fn errors_carry_where_each_override_was_set() {
+    let at = |line| crate::error::Origin::new("environments/prod.cfg", line, None);
+    let errors = errors_of(&[
+        text("port", "eighty").at(at(7)),
+        text("listen", "127.0.0.1").at(at(8)),
+        text("prot", "8080").at(at(9)),
+        text("workers", "many"),
+    ]);
+    let found: Vec<(&str, Option<usize>)> = errors
+        .iter()
+        .map(|e| (e.key.as_str(), e.origin.as_ref().map(|o| o.line)))
+        .collect();
+    assert_eq!(
+        found,
+        [("port", Some(7)), ("prot", Some(9)), ("workers", None)]
+    );
+}

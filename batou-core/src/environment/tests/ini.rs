@@ -171,11 +171,11 @@ fn component_overrides_are_text_with_their_lines() {
     let nginx = &env.overrides["nginx"];
     assert_eq!(nginx.origin.line, line_of(FULL, "[component:nginx]"));
     let port = &nginx.values["port"];
-    assert_eq!(port.value, AttributeValue::Text("8080".into()));
+    assert_eq!(port.value, OverrideValue::Text("8080".into()));
     assert_eq!(port.origin.line, line_of(FULL, "port = 8080"));
     assert_eq!(
         nginx.values["server_name"].value,
-        AttributeValue::Text("{{ host.fqdn }}".into())
+        OverrideValue::Text("{{ host.fqdn }}".into())
     );
     // The span underlines the value.
     let span = port.origin.span.clone().unwrap();

@@ -121,7 +121,7 @@ fn fqdn_appends_the_host_domain() {
 #[test]
 fn debug_output_never_shows_a_secret_override() {
     let secret = AttributeOverride {
-        value: AttributeValue::Text("hunter2-very-secret".into()),
+        value: OverrideValue::Text("hunter2-very-secret".into()),
         origin: Origin::new("environments/prod/secrets.cfg.age", 4, None),
         secret: true,
     };

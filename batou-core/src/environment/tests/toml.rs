@@ -113,19 +113,19 @@ fn overrides_are_typed_unless_strings() {
     let nginx = &env.overrides["nginx"];
     assert_eq!(
         nginx.values["port"].value,
-        AttributeValue::Typed(json!(8080))
+        OverrideValue::Typed(json!(8080))
     );
     assert_eq!(
         nginx.values["server_name"].value,
-        AttributeValue::Text("{{ host.fqdn }}".into())
+        OverrideValue::Text("{{ host.fqdn }}".into())
     );
     assert_eq!(
         nginx.values["workers"].value,
-        AttributeValue::Typed(json!([1, 2]))
+        OverrideValue::Typed(json!([1, 2]))
     );
     assert_eq!(
         nginx.values["enabled"].value,
-        AttributeValue::Typed(json!(true))
+        OverrideValue::Typed(json!(true))
     );
     assert_eq!(
         nginx.values["port"].origin.line,

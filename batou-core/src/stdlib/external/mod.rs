@@ -3,13 +3,13 @@
 //!
 //! The external `E` is the executable `<externals>/E` on the target
 //! (`externals` is an environment key, default
-//! [`crate::environment::DEFAULT_EXTERNALS`]; relative to the target
-//! directory). It is called as `E NAME install` or `E NAME remove` with the
-//! data on stdin, and must make it so (idempotently). The agent keeps a
-//! per-host [`record`] of what it installed: unchanged data is not sent
-//! again, changed data means `remove` (old data) then `install` (new), and
-//! an `External` that left the environment is removed by the next deploy
-//! ([`remove_stale`]).
+//! `/usr/local/lib/batou/externals`; relative to the target directory).
+//! It is called as `E NAME install` or `E NAME remove` with the data on
+//! stdin, and must make it so (idempotently). The agent keeps a per-host
+//! record of what it installed (`work/.batou/externals-HOST.json`):
+//! unchanged data is not sent again, changed data means `remove` (old
+//! data) then `install` (new), and an `External` that left the
+//! environment is removed by the next deploy.
 
 mod record;
 mod stale;

@@ -3,13 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
+use super::accounts::{Account, sh};
 use super::*;
 use crate::stdlib::{File, UnixGroup, User};
 use crate::testutil::needing_update;
-
-static SEQ: AtomicUsize = AtomicUsize::new(0);
 
 /// Fresh account names by scene case: (user, group).
 static NAMES: Mutex<BTreeMap<usize, (String, String, PathBuf)>> = Mutex::new(BTreeMap::new());
@@ -20,15 +19,17 @@ struct Names {
     user: String,
     group: String,
     dir: tempfile::TempDir,
+    _accounts: [Account; 2],
 }
 
 impl Names {
     fn new(s: &Stage) -> Self {
-        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let accounts = [Account::reserve("btu"), Account::reserve("btg")];
         let names = Names {
-            user: format!("btu{}x{n}", std::process::id()),
-            group: format!("btg{}x{n}", std::process::id()),
+            user: accounts[0].name.clone(),
+            group: accounts[1].name.clone(),
             dir: tempfile::tempdir().unwrap(),
+            _accounts: accounts,
         };
         NAMES.lock().unwrap().insert(
             s.case,
@@ -46,30 +47,8 @@ impl Names {
     }
 }
 
-impl Drop for Names {
-    fn drop(&mut self) {
-        sh(&format!(
-            "userdel {0} 2>/dev/null; groupdel {0} 2>/dev/null; groupdel {1} 2>/dev/null",
-            self.user, self.group
-        ));
-    }
-}
-
 fn names(scene: &Scene) -> (String, String, PathBuf) {
     NAMES.lock().unwrap()[&scene.case].clone()
-}
-
-fn sh(line: &str) -> String {
-    let out = std::process::Command::new("sh")
-        .args(["-c", line])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success() || line.contains("2>/dev/null"),
-        "`{line}`: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// `getent passwd NAME` fields, or empty.
@@ -85,10 +64,6 @@ fn groups_of(name: &str) -> Vec<String> {
         .split_whitespace()
         .map(str::to_string)
         .collect()
-}
-
-fn mtime(path: &str) -> std::time::SystemTime {
-    std::fs::metadata(path).unwrap().modified().unwrap()
 }
 
 #[test]
@@ -263,16 +238,5 @@ fn bad_account_arguments_are_configuration_errors() {
             "invalid group name `1234`",
         ),
     ];
-    for (build, expected) in cases {
-        let s = Stage::new(*build);
-        let text = match s.try_model() {
-            Ok(_) => panic!("configured, expected `{expected}`"),
-            Err(errors) => errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("\n"),
-        };
-        assert!(text.contains(expected), "expected `{expected}` in: {text}");
-    }
+    assert_config_errors(cases);
 }

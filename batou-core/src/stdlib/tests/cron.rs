@@ -6,16 +6,14 @@
 //! to it once the jobs are provided.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use super::accounts::{Account, fresh_name};
 use crate::component::{Component, Configure, Registry};
 use crate::error::Result;
 use crate::stdlib::{CronJob, CronTab};
-use crate::testutil::{Project, configure_err, configure_ok, deploy_ok, needing_update};
-
-static SEQ: AtomicUsize = AtomicUsize::new(0);
+use crate::testutil::{Project, configure_err, configure_ok, deploy_ok, messages, needing_update};
 
 /// The root with the crontab.
 #[derive(Default, Serialize, Deserialize)]
@@ -70,23 +68,18 @@ fn registry() -> Registry {
     r
 }
 
-/// A fresh user; its crontab and the user are removed on drop.
-pub(super) struct CronUser(pub(super) String);
+/// A fresh user (its name, and the guard that removes it and its
+/// crontab on drop).
+pub(super) struct CronUser(
+    pub(super) String,
+    // Held only to be dropped with the user.
+    #[allow(dead_code)] Account,
+);
 
 impl CronUser {
     pub(super) fn new() -> Self {
-        let name = format!(
-            "btc{}x{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::SeqCst)
-        );
-        let ok = std::process::Command::new("useradd")
-            .args(["-M", "-s", "/bin/sh", &name])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "useradd {name}");
-        CronUser(name)
+        let account = Account::user("btc");
+        CronUser(account.name.clone(), account)
     }
 
     fn spool(&self) -> std::path::PathBuf {
@@ -100,17 +93,6 @@ impl CronUser {
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for CronUser {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("sh")
-            .args([
-                "-c",
-                &format!("crontab -u {0} -r 2>/dev/null; userdel {0}", self.0),
-            ])
-            .status();
     }
 }
 
@@ -193,11 +175,7 @@ fn a_crontab_without_jobs_is_batous_error_and_purge_empties_it() {
     let user = CronUser::new();
     let p = Project::new();
     let errors = configure_err(p.env(&env(&user.0, "tab", "")), &registry(), &p.options());
-    let text = errors
-        .iter()
-        .map(|e| e.to_string())
-        .collect::<Vec<_>>()
-        .join("\n");
+    let text = messages(&errors);
     assert!(text.contains("No cron jobs found."), "{text}");
 
     // Jobs first, then a purge removes them.
@@ -222,11 +200,7 @@ fn a_crontab_without_jobs_is_batous_error_and_purge_empties_it() {
     // Purging with jobs on the host is an error.
     let both = env(&user.0, "tab, jobs", "purge = true\n");
     let errors = configure_err(p.env(&both), &registry(), &p.options());
-    let text = errors
-        .iter()
-        .map(|e| e.to_string())
-        .collect::<Vec<_>>()
-        .join("\n");
+    let text = messages(&errors);
     assert!(
         text.contains("Cron jobs found, but this CronTab purges"),
         "{text}"
@@ -243,11 +217,7 @@ fn bad_timing_is_a_configuration_error_naming_the_job() {
             &format!("[component:jobs]\ntiming = {timing}\n"),
         );
         let errors = configure_err(p.env(&ini), &registry(), &p.options());
-        let text = errors
-            .iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("\n");
+        let text = messages(&errors);
         assert!(
             text.contains(&format!(
                 "CronJob `/srv/app/bin/backup`: timing `{timing}` is not five cron fields"
@@ -261,11 +231,7 @@ fn bad_timing_is_a_configuration_error_naming_the_job() {
 fn an_empty_crontab_user_is_a_configuration_error() {
     let p = Project::new();
     let errors = configure_err(p.env(&env("", "tab, jobs", "")), &registry(), &p.options());
-    let text = errors
-        .iter()
-        .map(|e| e.to_string())
-        .collect::<Vec<_>>()
-        .join("\n");
+    let text = messages(&errors);
     assert!(text.contains("CronTab: invalid user ``"), "{text}");
 }
 
@@ -273,11 +239,7 @@ fn an_empty_crontab_user_is_a_configuration_error() {
 fn a_crontab_of_a_user_not_created_yet_predicts_an_install_and_deploying_names_the_user() {
     // A fresh name nobody has: predicting (the user may come from a
     // component before the crontab) is no error; deploying is.
-    let name = format!(
-        "btc{}x{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::SeqCst)
-    );
+    let name = fresh_name("btc");
     let p = Project::new();
     let ini = env(&name, "tab, jobs", "");
     let mut model = configure_ok(p.env(&ini), &registry(), &p.options());

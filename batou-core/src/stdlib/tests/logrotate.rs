@@ -8,7 +8,7 @@ use super::cron::{CronUser, Tab, without_comments};
 use crate::component::{Component, Configure, Registry};
 use crate::error::Result;
 use crate::stdlib::{Logrotate, RotatedLogfile};
-use crate::testutil::{Project, configure_err, configure_ok, deploy_ok, needing_update};
+use crate::testutil::{Project, configure_err, configure_ok, deploy_ok, messages, needing_update};
 
 /// The root with the log files.
 #[derive(Default, Serialize, Deserialize)]
@@ -168,11 +168,7 @@ fn bad_directives_are_configuration_errors() {
             &format!("[component:logs]\nextra = {extra}\n"),
         );
         let errors = configure_err(p.env(&ini), &registry(), &p.options());
-        let text = errors
-            .iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("\n");
+        let text = messages(&errors);
         assert!(
             text.contains("RotatedLogfile `../logs/app.log`") && text.contains(expected),
             "{text}"

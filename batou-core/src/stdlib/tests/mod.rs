@@ -3,6 +3,7 @@
 //! configured and deployed on this machine.
 
 mod account;
+mod accounts;
 mod command;
 mod cron;
 mod diffs;
@@ -167,6 +168,25 @@ fn identity(path: &std::path::Path) -> (std::time::SystemTime, u64) {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::symlink_metadata(path).unwrap();
     (m.modified().unwrap(), m.ino())
+}
+
+/// When a file was last modified.
+fn mtime(path: impl AsRef<std::path::Path>) -> std::time::SystemTime {
+    std::fs::metadata(path).unwrap().modified().unwrap()
+}
+
+/// Configuring each case's scene fails with an error that contains the
+/// case's text.
+#[track_caller]
+fn assert_config_errors(cases: &[(Build, &str)]) {
+    for (build, expected) in cases {
+        let s = Stage::new(*build);
+        let text = match s.try_model() {
+            Ok(_) => panic!("configured, expected `{expected}`"),
+            Err(errors) => crate::testutil::messages(&errors),
+        };
+        assert!(text.contains(expected), "expected `{expected}` in: {text}");
+    }
 }
 
 fn mode_of(path: &std::path::Path) -> u32 {

@@ -9,14 +9,12 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::accounts::{self, fresh_name};
 use super::*;
 use crate::error::Error;
 use crate::stdlib::{Command, File, Group, Owner};
 use crate::testutil::needing_update;
-
-static SEQ: AtomicUsize = AtomicUsize::new(0);
 
 /// The name and ids of a test account.
 struct Ids {
@@ -25,30 +23,19 @@ struct Ids {
     gid: u32,
 }
 
-/// A user and a group of the same fresh name; removed on drop.
-struct Account(Ids);
+/// A user and a group of the same fresh name, with their ids; removed
+/// on drop.
+struct Account(
+    Ids,
+    // Held only to be dropped with the ids.
+    #[allow(dead_code)] accounts::Account,
+);
 
 impl std::ops::Deref for Account {
     type Target = Ids;
     fn deref(&self) -> &Ids {
         &self.0
     }
-}
-
-fn sh(line: &str) -> bool {
-    std::process::Command::new("sh")
-        .args(["-c", line])
-        .status()
-        .unwrap()
-        .success()
-}
-
-fn fresh_name() -> String {
-    format!(
-        "bt{}x{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::SeqCst)
-    )
 }
 
 fn id_of(what: &str, name: &str) -> u32 {
@@ -62,17 +49,16 @@ fn id_of(what: &str, name: &str) -> u32 {
 
 impl Account {
     fn new() -> Self {
-        let name = fresh_name();
-        assert!(sh(&format!("groupadd {name}")), "groupadd {name}");
-        assert!(
-            sh(&format!("useradd -M -N -g {name} -s /bin/false {name}")),
-            "useradd {name}"
-        );
-        Account(Ids {
-            uid: id_of("passwd", &name),
-            gid: id_of("group", &name),
-            name,
-        })
+        let guard = accounts::Account::user_and_group("bt");
+        let name = guard.name.clone();
+        Account(
+            Ids {
+                uid: id_of("passwd", &name),
+                gid: id_of("group", &name),
+                name,
+            },
+            guard,
+        )
     }
 
     /// A copy of the ids, for a static the scene reads.
@@ -82,15 +68,6 @@ impl Account {
             uid: self.uid,
             gid: self.gid,
         }
-    }
-}
-
-impl Drop for Account {
-    fn drop(&mut self) {
-        sh(&format!(
-            "userdel {0} 2>/dev/null; groupdel {0} 2>/dev/null",
-            self.name
-        ));
     }
 }
 
@@ -162,13 +139,9 @@ static LATE: OnceLock<String> = OnceLock::new();
 
 #[test]
 fn a_user_created_earlier_in_the_same_deploy_is_resolved_at_verify_time() {
-    let name = LATE.get_or_init(fresh_name).clone();
+    let name = LATE.get_or_init(|| fresh_name("bt")).clone();
     // Removed even if the test fails half-way.
-    let _cleanup = Account(Ids {
-        name: name.clone(),
-        uid: 0,
-        gid: 0,
-    });
+    let _cleanup = accounts::Account { name: name.clone() };
     let s = Stage::new(|_, ctx| {
         let name = LATE.get().unwrap();
         ctx.add(

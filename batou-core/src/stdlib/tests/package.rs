@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::accounts::sh;
 use super::*;
 use crate::stdlib::DebPackage;
 use crate::testutil::needing_update;
@@ -21,20 +22,6 @@ type AptOptions = Vec<(String, String)>;
 
 /// The package and the options of each scene's local repository.
 static REPOS: Mutex<BTreeMap<usize, (String, AptOptions)>> = Mutex::new(BTreeMap::new());
-
-fn sh(line: &str) -> String {
-    let out = std::process::Command::new("sh")
-        .args(["-c", line])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "`{line}`: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// A package `batou-test-PID-N` (version 1.0, one file) in a `file:`
 /// repository; purged on drop.
@@ -155,10 +142,6 @@ fn package(scene: &Scene) -> DebPackage {
         .fold(DebPackage::new(name), |p, (k, v)| p.apt_option(k, v))
 }
 
-fn mtime(path: &str) -> std::time::SystemTime {
-    std::fs::metadata(path).unwrap().modified().unwrap()
-}
-
 #[test]
 fn a_package_is_installed_once_from_a_local_repository_and_reinstalled_when_removed() {
     let s = Stage::new(|scene, ctx| {
@@ -258,16 +241,5 @@ fn bad_package_arguments_are_configuration_errors() {
             "invalid apt option `=x`",
         ),
     ];
-    for (build, expected) in cases {
-        let s = Stage::new(*build);
-        let text = match s.try_model() {
-            Ok(_) => panic!("configured, expected `{expected}`"),
-            Err(errors) => errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("\n"),
-        };
-        assert!(text.contains(expected), "expected `{expected}` in: {text}");
-    }
+    assert_config_errors(cases);
 }

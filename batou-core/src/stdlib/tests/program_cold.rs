@@ -32,23 +32,10 @@ fn log_of(m: &UserManager, name: &str) -> String {
 /// `(component.handler, trigger, cause, predicted)` of the handlers
 /// triggered.
 fn triggered(events: &[Event]) -> Vec<(String, String, String, bool)> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::HandlerTriggered {
-                component,
-                handler,
-                trigger,
-                cause,
-                predicted,
-                ..
-            } => Some((
-                format!("{component}.{handler}"),
-                trigger.clone(),
-                cause.clone(),
-                *predicted,
-            )),
-            _ => None,
+    crate::testutil::triggered(events)
+        .into_iter()
+        .map(|(component, handler, trigger, cause, predicted)| {
+            (format!("{component}.{handler}"), trigger, cause, predicted)
         })
         .collect()
 }

@@ -21,14 +21,13 @@
 //! relative to `HOME`, which `SystemdUnit` sets for another user's units.
 //!
 //! Dropping the guard stops the manager (its services with it), removes
-//! the cgroups, the user and the temp dir.
+//! the cgroups, the user (a throwaway [`Account`]) and the temp dir.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-static SEQ: AtomicUsize = AtomicUsize::new(0);
+use super::accounts::Account;
 
 /// A running `systemd --user` of a fresh user.
 pub(crate) struct UserManager {
@@ -39,6 +38,9 @@ pub(crate) struct UserManager {
     child: Option<Child>,
     _dir: tempfile::TempDir,
     log: PathBuf,
+    /// Removes the user once the manager is gone (fields drop after
+    /// `Drop::drop`).
+    _account: Account,
 }
 
 fn sh(line: &str) -> std::process::Output {
@@ -74,11 +76,8 @@ fn cgroup_roots() -> Vec<PathBuf> {
 impl UserManager {
     /// Starts the manager and waits until `systemctl --user` reaches it.
     pub fn start() -> Self {
-        let user = format!(
-            "btsd{}x{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::SeqCst)
-        );
+        let account = Account::reserve("btsd");
+        let user = account.name.clone();
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path().join("home");
         let runtime_dir = dir.path().join("run");
@@ -103,6 +102,7 @@ impl UserManager {
             child: None,
             _dir: dir,
             log: log.clone(),
+            _account: account,
         };
         let cg = cgroups
             .iter()
@@ -219,6 +219,5 @@ impl Drop for UserManager {
                 cg.display()
             ));
         }
-        sh(&format!("userdel {} 2>/dev/null", self.user));
     }
 }

@@ -1,0 +1,193 @@
+//! The renderer of one `deploy` run: the transcript (with the live view
+//! on a terminal) or the JSON stream, fed by the operation's events and
+//! steps, and the verdict lines at its end.
+
+use std::path::Path;
+use std::time::Instant;
+
+use batou_core::ConfigError;
+use batou_core::event::{Event, EventSink};
+use batou_core::ops::{Mode, Observer, Reach, Step};
+use batou_core::secrets::Masker;
+
+use crate::diagnostics::Diagnostics;
+use crate::exit::ExitStatus;
+use crate::json::{ErrorEvent, JsonStream};
+use crate::output::{Color, Output};
+use crate::progress::Progress;
+use crate::transcript::Transcript;
+
+pub(crate) struct Run<'a> {
+    pub out: Output,
+    pub diagnostics: Diagnostics<'a>,
+    pub mode: Mode,
+    /// `-P --exit-code`: pending changes make exit status 6.
+    pub exit_code: bool,
+    /// `--debug`: timings and decisions as extra lines.
+    pub debug: bool,
+    pub start: Instant,
+    /// Redacts secret values from everything printed once secrets are
+    /// loaded (defence in depth: core errors do not quote them anyway).
+    pub masker: Masker,
+    /// `--json`: events go here instead of to the transcript.
+    pub json: Option<JsonStream>,
+    pub project_dir: &'a Path,
+    pub configure_seconds: Option<f64>,
+    pub deploy_seconds: Option<f64>,
+    /// The live per-host view on a terminal.
+    pub progress: Option<Progress>,
+}
+
+impl Run<'_> {
+    /// What the run is called in its sections: `DEPLOYMENT`, ...
+    pub fn action(&self) -> String {
+        let (title, reach) = match self.mode {
+            Mode::Deploy => ("DEPLOYMENT", Reach::Environment),
+            Mode::Predict(reach) => ("DEPLOYMENT PREDICTION", reach),
+            Mode::Check(reach) => ("CONSISTENCY CHECK", reach),
+        };
+        match reach {
+            Reach::Environment => title.to_string(),
+            Reach::ThisMachine => format!("{title} (local)"),
+        }
+    }
+
+    pub fn fail(&self, step: &str, status: ExitStatus) -> ExitStatus {
+        self.out.section(
+            &format!("{} FAILED (during {step})", self.action()),
+            Some(Color::Red),
+        );
+        status
+    }
+
+    /// Prints `text` (an error, already formatted) on stderr and, with
+    /// `--json`, emits `error` as an event. Both are redacted.
+    pub fn error(&self, text: &str, error: ErrorEvent) {
+        self.out
+            .suspend(|| eprintln!("{}", self.masker.redact(text.trim_end())));
+        if let Some(json) = &self.json {
+            json.error(ErrorEvent {
+                message: self.masker.redact(&error.message).into_owned(),
+                hint: error.hint.map(|h| self.masker.redact(&h).into_owned()),
+                ..error
+            });
+        }
+    }
+
+    pub fn config_errors(&mut self, errors: Vec<ConfigError>, step: &str) -> ExitStatus {
+        for e in &errors {
+            let text = self.diagnostics.config_error(e);
+            self.error(&text, ErrorEvent::config(e, self.project_dir));
+        }
+        let n = errors.len();
+        self.out.section(
+            &format!(
+                "{n} ERROR{} - CONFIGURATION FAILED",
+                if n == 1 { "" } else { "S" }
+            ),
+            Some(Color::Red),
+        );
+        self.fail(step, ExitStatus::Config)
+    }
+
+    /// The end of a successful run: what changed, the timings, the verdict.
+    pub fn finish(&self, changed: usize, connect: f64, deploy: f64) -> ExitStatus {
+        let predict = self.mode.predicts();
+        let verb = if predict { "would change" } else { "changed" };
+        self.out.line(&match changed {
+            0 if predict => "Nothing would change.".to_string(),
+            0 => "Nothing changed.".to_string(),
+            n => format!("{n} component{} {verb}.", if n == 1 { "" } else { "s" }),
+        });
+        self.out.line(&format!(
+            "Deployment took total={:.2}s, connect={connect:.2}s, deploy={deploy:.2}s",
+            self.start.elapsed().as_secs_f64(),
+        ));
+        let color = if predict { Color::Purple } else { Color::Green };
+        self.out
+            .section(&format!("{} FINISHED", self.action()), Some(color));
+        if predict && self.exit_code && changed > 0 {
+            ExitStatus::ChangesPending
+        } else {
+            ExitStatus::Success
+        }
+    }
+}
+
+/// Renders events, secrets redacted, as transcript or JSON.
+impl EventSink for Run<'_> {
+    fn emit(&self, event: Event) {
+        let event = self.masker.redact_event(event);
+        match &self.json {
+            Some(json) => json.emit(event),
+            None => {
+                if let Some(progress) = &self.progress {
+                    progress.emit(event.clone());
+                }
+                Transcript { out: &self.out }.emit(event)
+            }
+        }
+    }
+}
+
+/// The stages of the run as the transcript's sections and steps.
+impl Observer for Run<'_> {
+    fn step(&mut self, step: Step<'_>) {
+        match step {
+            Step::Loading { environment } => {
+                self.out.section("Preparing", None);
+                self.out.step(
+                    "📦",
+                    "main",
+                    &format!("Loading environment `{environment}`..."),
+                );
+            }
+            Step::LoadingSecrets => self.out.step("🔑", "main", "Loading secrets ..."),
+            Step::Secrets(masker) => self.masker = masker.clone(),
+            Step::Settled(settled) => {
+                if self.debug {
+                    self.out.line(&format!("Number of jobs: {}", settled.jobs));
+                }
+            }
+            Step::Configuring => {
+                if self.mode == Mode::Check(Reach::ThisMachine) {
+                    self.out.section("LOCAL CONSISTENCY CHECK", None);
+                } else {
+                    self.out
+                        .section("Connecting hosts and configuring model ...", None);
+                }
+            }
+            Step::Configured {
+                roots,
+                components,
+                seconds,
+            } => {
+                self.configure_seconds = Some(seconds);
+                if self.debug {
+                    self.out.line(&format!(
+                        "Configured {roots} root(s), {components} component(s) in {seconds:.3}s"
+                    ));
+                }
+            }
+            Step::Agent(binary) => {
+                if self.debug {
+                    self.out.line(&format!(
+                        "Agent binary: {} ({} {}, sha256 {})",
+                        binary.path.display(),
+                        binary.os,
+                        binary.arch,
+                        binary.hash.get(..12).unwrap_or(&binary.hash)
+                    ));
+                }
+            }
+            Step::Deploying => self.out.section(
+                if self.mode.predicts() {
+                    "Predicting deployment actions"
+                } else {
+                    "Deploying"
+                },
+                None,
+            ),
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! `deploy`, `deploy -P` and `deploy -c` as one operation: load,
+//! configure, and deploy locally or through agents.
+
+use std::time::Instant;
+
+use crate::component::Registry;
+use crate::configure::ConfigureOptions;
+use crate::deploy::{DeployOptions, DeployReport, deploy_local};
+use crate::event::{Event, EventSink};
+use crate::host::Host;
+use crate::lock::ProjectLock;
+use crate::remote::early::connect_early;
+use crate::remote::orchestrate::{RemoteReport, deploy_remote};
+use crate::secrets::Keys;
+
+use super::failure::{Failure, SetupError, Stage};
+use super::load::{configure_loaded, load};
+use super::observe::{Observer, Step};
+use super::plan::{Connect, Plan};
+use super::remote::remote_options;
+
+/// What a successful run did.
+#[derive(Debug)]
+pub enum Report {
+    /// `-c`: the model is consistent.
+    Checked,
+    /// Deployed (or predicted) on this machine.
+    Local(DeployReport),
+    /// Deployed (or predicted) through agents.
+    Remote(RemoteReport),
+}
+
+/// Runs `plan`: takes the project lock, loads the environment and its
+/// secrets, configures the model (connecting to remote hosts meanwhile),
+/// then checks, predicts or deploys it. Events and steps go to
+/// `observer` as they happen.
+///
+/// A remote deploy installs batou's SIGINT handling first (see
+/// [`crate::interrupt`]): a Ctrl-C then winds the deploy down.
+pub fn deploy(
+    registry: &Registry,
+    plan: &Plan,
+    keys: &mut Keys,
+    observer: &mut dyn Observer,
+) -> Result<Report, Failure> {
+    let _lock = ProjectLock::acquire(&plan.project_dir).map_err(Failure::ProjectLock)?;
+    let config = |stage, errors| Failure::Config { stage, errors };
+    let mut loaded = load(
+        &plan.project_dir,
+        &plan.environment,
+        registry,
+        keys,
+        observer,
+    )
+    .map_err(|errors| config(Stage::Load, errors))?;
+    if loaded.secrets_failed {
+        return Err(config(Stage::LoadSecrets, loaded.errors));
+    }
+    let settled = plan.settle(&mut loaded.env.settings);
+    observer.step(Step::Settled(&settled));
+    let method = match &settled.connect {
+        Connect::Remote(method) if !plan.mode.checks_only() => {
+            if registry.transport_for(method).is_none() {
+                return Err(Failure::Setup(SetupError::UnknownConnectMethod {
+                    method: method.clone(),
+                    known: registry.transport_names(),
+                }));
+            }
+            Some(method.clone())
+        }
+        _ => None,
+    };
+    observer.step(Step::Configuring);
+    if settled.connect == Connect::Local {
+        announce_local_hosts(&loaded.env, observer);
+    }
+    let had_load_errors = !loaded.errors.is_empty();
+    // Connections open while the model is configured (the targets are
+    // not touched until it is known to be sound), only to hosts this run
+    // needs, and not at all when loading already found errors.
+    let remote = match &method {
+        Some(method) if !had_load_errors => Some(remote_options(
+            registry,
+            plan,
+            &settled,
+            method,
+            &loaded.env.name,
+        )),
+        _ => None,
+    };
+    let early = match &remote {
+        Some(Ok(options)) => Some(connect_early(&loaded.env, &plan.selection, options)),
+        _ => None,
+    };
+    let configure_start = Instant::now();
+    let options = ConfigureOptions {
+        platform: plan.platform.clone(),
+        // The agents resolve names for real, on their hosts.
+        lenient_dns: settled.connect.is_remote(),
+        ..Default::default()
+    };
+    let stage = if had_load_errors {
+        Stage::Load
+    } else {
+        Stage::Connect
+    };
+    let mut model =
+        configure_loaded(loaded, registry, &options).map_err(|errors| config(stage, errors))?;
+    model.select(&plan.selection).map_err(Failure::Selection)?;
+    let seconds = configure_start.elapsed().as_secs_f64();
+    for (host, root, message) in model.configure_logs() {
+        observer.emit(Event::Log {
+            host,
+            component: Some(root),
+            message,
+        });
+    }
+    observer.step(Step::Configured {
+        roots: model.roots.len(),
+        components: model.roots.iter().map(|r| r.component_count()).sum(),
+        seconds,
+    });
+    if plan.mode.checks_only() {
+        return Ok(Report::Checked);
+    }
+    if let Some(remote) = remote {
+        let options = remote.map_err(Failure::Setup)?;
+        observer.step(Step::Agent(&options.binary));
+        // Ctrl-C from here on winds the deploy down.
+        crate::interrupt::install();
+        let sink: &dyn EventSink = observer;
+        let result = deploy_remote(&model, &options, early, sink);
+        // The process usually ends next: freeing a model of thousands of
+        // components one by one would only delay it.
+        std::mem::forget(model);
+        return result.map(Report::Remote).map_err(Failure::Remote);
+    }
+    observer.step(Step::Deploying);
+    let options = DeployOptions {
+        predict: plan.mode.predicts(),
+    };
+    deploy_local(&mut model, &Host::local_batched(), observer, options)
+        .map(Report::Local)
+        .map_err(Failure::Deploy)
+}
+
+/// Local runs connect nowhere; each host is still listed, as batou does.
+fn announce_local_hosts(env: &crate::environment::Environment, observer: &dyn Observer) {
+    let total = env.hosts.len();
+    for (i, host) in env.hosts.values().enumerate() {
+        observer.emit(if host.ignore {
+            Event::HostIgnored {
+                host: host.name.clone(),
+                index: i + 1,
+                total,
+            }
+        } else {
+            Event::HostConnecting {
+                host: host.name.clone(),
+                method: Connect::Local.name().to_string(),
+                index: i + 1,
+                total,
+            }
+        });
+    }
+}

@@ -1,0 +1,32 @@
+//! Whole operations, as cargo's `ops`: what one `batou` subcommand does,
+//! from a [`Plan`] (or a few arguments) to a report or a typed failure.
+//! The command line parses its flags into a plan, calls one operation and
+//! renders what comes back; everything in between happens here, once.
+//!
+//! * [`deploy()`]: `deploy`, `deploy -P` and `deploy -c`, locally or
+//!   through agents;
+//! * [`show()`] and [`graph_of`]: the merged environment and the
+//!   dependency graph;
+//! * [`load()`] and [`configure_loaded`]: reading an environment with its
+//!   secrets and configuring it, which all of them start with.
+//!
+//! While an operation runs, it reports to an [`Observer`]: the deploy's
+//! [`crate::event::Event`]s and the [`Step`]s around them.
+
+mod deploy;
+mod failure;
+mod inspect;
+mod load;
+mod observe;
+mod plan;
+mod remote;
+#[cfg(test)]
+mod tests;
+
+pub use deploy::{Report, deploy};
+pub use failure::{Failure, SetupError, Stage};
+pub use inspect::{Rejected, graph_of, show};
+pub use load::{Loaded, configure_loaded, load};
+pub use observe::{Observer, Quiet, Step};
+pub use plan::{Connect, EventDetail, Mode, Plan, PlanError, Reach, Settled};
+pub use remote::remote_options;
