@@ -7,6 +7,7 @@
 //! or the new content, never a half-written one.
 
 mod batch;
+mod capture;
 mod command;
 pub mod leftovers;
 mod stream;

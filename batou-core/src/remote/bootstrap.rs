@@ -492,7 +492,8 @@ fn start(l: &AgentLaunch<'_>) -> Result<Outcome, BootstrapError> {
 fn read_preamble(l: &AgentLaunch<'_>, mut channel: Channel) -> Result<Outcome, BootstrapError> {
     // The script needs a connection, maybe sudo and one hash of the cached
     // binary; a target that stops answering meanwhile must not hang us.
-    let limit = l.target.connect_timeout + PREAMBLE_GRACE;
+    // Saturating: a connect timeout of u64::MAX seconds means no limit.
+    let limit = l.target.connect_timeout.saturating_add(PREAMBLE_GRACE);
     let (read, timed_out) = with_deadline(&mut channel, limit, |channel| -> std::io::Result<_> {
         let mut pre = Preamble::default();
         loop {
