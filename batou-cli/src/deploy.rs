@@ -30,7 +30,7 @@ pub(crate) struct Run<'a> {
     /// loaded (defence in depth: core errors do not quote them anyway).
     pub masker: Masker,
     /// `--json`: events go here instead of to the transcript.
-    pub json: Option<JsonStream>,
+    pub json: Option<std::sync::Arc<JsonStream>>,
     pub project_dir: &'a Path,
     pub configure_seconds: Option<f64>,
     pub deploy_seconds: Option<f64>,
@@ -47,24 +47,37 @@ impl Run<'_> {
         status
     }
 
-    /// Prints `text` (an error, already formatted) on stderr and, with
-    /// `--json`, emits `error` as an event. Both are redacted.
+    /// Prints `text` (an error) on stderr and, with `--json`, emits
+    /// `error` as an event; both through [`crate::guard`].
     pub fn error(&self, text: &str, error: ErrorEvent) {
+        self.out.suspend(|| crate::guard::err(text.trim_end()));
+        self.error_event(error);
+    }
+
+    /// As [`Run::error`], for a diagnostic already rendered for the
+    /// terminal (its parts were escaped before).
+    fn rendered_error(&self, text: &str, error: ErrorEvent) {
         self.out
-            .suspend(|| eprintln!("{}", self.masker.redact(text.trim_end())));
+            .suspend(|| crate::guard::err_rendered(text.trim_end()));
+        self.error_event(error);
+    }
+
+    fn error_event(&self, error: ErrorEvent) {
         if let Some(json) = &self.json {
-            json.error(ErrorEvent {
-                message: self.masker.redact(&error.message).into_owned(),
-                hint: error.hint.map(|h| self.masker.redact(&h).into_owned()),
-                ..error
-            });
+            json.error(error);
         }
+    }
+
+    /// Masks the environment's secrets in everything printed from now on.
+    pub fn set_masker(&mut self, masker: Masker) {
+        crate::guard::set_masker(&masker);
+        self.masker = masker;
     }
 
     pub fn config_errors(&mut self, errors: Vec<ConfigError>, step: &str) -> ExitStatus {
         for e in &errors {
             let text = self.diagnostics.config_error(e);
-            self.error(&text, ErrorEvent::config(e, self.project_dir));
+            self.rendered_error(&text, ErrorEvent::config(e, self.project_dir));
         }
         let n = errors.len();
         self.out.section(
@@ -91,7 +104,7 @@ impl EventSink for Run<'_> {
             Some(json) => json.emit(event),
             None => {
                 if let Some(progress) = &self.progress {
-                    progress.emit(event.clone());
+                    progress.emit(crate::guard::screen_event(event.clone()));
                 }
                 Transcript { out: &self.out }.emit(event)
             }
@@ -236,7 +249,7 @@ fn deploy(
     match Secrets::load(project_dir, &env.name, &mut crate::prompt::keys()) {
         Ok(Some(secrets)) => {
             let errors = batou_core::secrets::apply(&mut env, &secrets, registry);
-            run.masker = env.secrets.masker().clone();
+            run.set_masker(env.secrets.masker().clone());
             if !errors.is_empty() {
                 load_errors.extend(errors);
                 return run.config_errors(load_errors, "load secrets");

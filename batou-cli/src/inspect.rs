@@ -27,13 +27,13 @@ fn load(
     let mut masker = Masker::default();
     let mut report = |errors: Vec<ConfigError>, masker: &Masker| {
         for e in &errors {
-            eprint!("{}", masker.redact(&diagnostics.config_error(e)));
+            crate::guard::err_rendered(masker.redact(&diagnostics.config_error(e)).trim_end());
         }
         let n = errors.len();
-        eprintln!(
+        crate::guard::err(&format!(
             "{n} ERROR{} - CONFIGURATION FAILED",
             if n == 1 { "" } else { "S" }
-        );
+        ));
         ExitStatus::Config
     };
     let (env, mut errors) = Environment::load_partial(project_dir, environment);
@@ -44,6 +44,7 @@ fn load(
         Ok(Some(secrets)) => {
             errors.extend(batou_core::secrets::apply(&mut env, &secrets, registry));
             masker = env.secrets.masker().clone();
+            crate::guard::set_masker(&masker);
         }
         Ok(None) => {}
         Err(e) => errors.push(e.into()),
@@ -82,7 +83,7 @@ pub fn show(registry: &Registry, project_dir: &Path, opts: &ShowArgs, color: boo
         match serde_json::to_string_pretty(&description) {
             Ok(json) => format!("{json}\n"),
             Err(e) => {
-                eprintln!("ERROR: {e}");
+                crate::guard::err(&format!("ERROR: {e}"));
                 return ExitStatus::Internal;
             }
         }
@@ -90,7 +91,7 @@ pub fn show(registry: &Registry, project_dir: &Path, opts: &ShowArgs, color: boo
         render(&description)
     };
     // Defence in depth: `describe` leaves secret values out already.
-    print!("{}", masker.redact(&text));
+    crate::guard::out(masker.redact(&text).trim_end_matches('\n'));
     ExitStatus::Success
 }
 
@@ -190,16 +191,16 @@ pub fn graph_cmd(
     let g = graph(&model);
     if opts.json {
         match serde_json::to_string_pretty(&g) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => crate::guard::out(&text),
             Err(e) => {
-                eprintln!("cannot serialize the graph: {e}");
+                crate::guard::err(&format!("cannot serialize the graph: {e}"));
                 return ExitStatus::Internal;
             }
         }
     } else if opts.dot {
-        print!("{}", g.to_dot(&model.env.name));
+        crate::guard::out(g.to_dot(&model.env.name).trim_end_matches('\n'));
     } else {
-        print!("{}", g.to_text());
+        crate::guard::out(g.to_text().trim_end_matches('\n'));
     }
     ExitStatus::Success
 }

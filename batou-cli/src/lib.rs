@@ -10,10 +10,14 @@
 //! batou_cli::main(registry)
 //! ```
 
+// Output goes through `guard` (masked, escaped), never straight out.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 mod args;
 mod deploy;
 mod diagnostics;
 mod exit;
+mod guard;
 mod init;
 mod inspect;
 mod json;
@@ -33,21 +37,33 @@ use clap::{CommandFactory, Parser};
 pub use exit::ExitStatus;
 
 /// Parses the process arguments, runs the command and exits. Never panics
-/// out to the user: a bug is reported as an internal error (exit 70).
+/// out to the user: a bug is reported as an internal error (exit 70),
+/// with secrets masked, and with `--json` the stream still ends with an
+/// `error` and a `summary`.
 pub fn main(registry: Registry) -> ! {
+    static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("internal error: {info}");
-        eprintln!("This is a bug in batou; please report it with the command you ran.");
+        let message = guard::text(&format!("internal error: {info}"));
+        guard::err(&message);
+        guard::err("This is a bug in batou; please report it with the command you ran.");
+        *LAST_PANIC.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
     }));
     let status = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         run(&registry, std::env::args_os().collect())
     }))
-    .unwrap_or(ExitStatus::Internal);
+    .unwrap_or_else(|_| {
+        if let Some(json) = guard::json_stream() {
+            let message = LAST_PANIC.lock().unwrap_or_else(|p| p.into_inner()).take();
+            json.end_after_panic(message.unwrap_or_else(|| "internal error".into()));
+        }
+        ExitStatus::Internal
+    });
     std::process::exit(status.code())
 }
 
 /// Runs one command line (the first element is the program name).
 pub fn run(registry: &Registry, argv: Vec<std::ffi::OsString>) -> ExitStatus {
+    guard::reset();
     let cli = match args::Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(e) => {
@@ -97,7 +113,7 @@ fn man() -> ExitStatus {
             .and_then(|_| page.render_options_section(&mut out));
     }
     if let Err(e) = result {
-        eprintln!("ERROR: cannot render the man page: {e}");
+        guard::err(&format!("ERROR: cannot render the man page: {e}"));
         return ExitStatus::Internal;
     }
     use std::io::Write;

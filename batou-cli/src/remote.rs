@@ -162,7 +162,8 @@ pub fn run(
                     },
                 );
             }
-            run.out.suspend(|| eprintln!("  hint: {hint}"));
+            run.out
+                .suspend(|| crate::guard::err(&format!("  hint: {hint}")));
             return run.fail("connect", ExitStatus::Locked);
         }
         Err(RemoteFailure::Interrupted {

@@ -46,9 +46,9 @@ pub fn run(project_dir: &Path, args: &SecretsArgs) -> ExitStatus {
     match result {
         Ok(status) => status,
         Err(e) => {
-            eprintln!("ERROR: {e}");
+            crate::guard::err(&format!("ERROR: {e}"));
             if let Some(hint) = e.hint() {
-                eprintln!("  help: {hint}");
+                crate::guard::err(&format!("  help: {hint}"));
             }
             ExitStatus::Config
         }
@@ -98,7 +98,7 @@ fn summary(project_dir: &Path) -> Result<ExitStatus, SecretsError> {
         let s = match EnvSecrets::open(project_dir, &name, &mut keys) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("{name}: ERROR: {e}");
+                crate::guard::err(&format!("{name}: ERROR: {e}"));
                 status = ExitStatus::Config;
                 continue;
             }
@@ -110,7 +110,9 @@ fn summary(project_dir: &Path) -> Result<ExitStatus, SecretsError> {
         push_list(&mut out, &s.files.keys().cloned().collect::<Vec<_>>());
         out.push('\n');
     }
-    print!("{out}");
+    if !out.is_empty() {
+        crate::guard::out(out.strip_suffix('\n').unwrap_or(&out));
+    }
     Ok(status)
 }
 
@@ -148,7 +150,10 @@ fn change_members(
         change(&mut members);
         let text = s.with_members(&members)?;
         if s.update(&text, false)? {
-            println!("{name}: re-encrypted for {} member(s)", members.len());
+            crate::guard::out(&format!(
+                "{name}: re-encrypted for {} member(s)",
+                members.len()
+            ));
         }
         Ok(())
     })
@@ -162,9 +167,11 @@ fn reencrypt(
     for_each_environment(project_dir, environments, |name, s| {
         let text = s.cleartext.clone();
         if s.update(&text, force)? {
-            println!("{name}: re-encrypted");
+            crate::guard::out(&format!("{name}: re-encrypted"));
         } else {
-            println!("{name}: keys unchanged, not re-encrypting (use --force)");
+            crate::guard::out(&format!(
+                "{name}: keys unchanged, not re-encrypting (use --force)"
+            ));
         }
         Ok(())
     })
@@ -274,9 +281,9 @@ fn edit(
         None => s.cleartext.clone().into_bytes(),
         Some(name) => {
             if s.layout.config.is_none() {
-                eprintln!(
+                crate::guard::err(&format!(
                     "ERROR: environment `{environment}` has no secrets config yet; run `batou secrets edit {environment}` first"
-                );
+                ));
                 return Ok(ExitStatus::Config);
             }
             s.files
@@ -302,7 +309,7 @@ fn edit(
             source,
         })?;
         if edited == original {
-            println!("No changes from original cleartext. Not updating.");
+            crate::guard::out("No changes from original cleartext. Not updating.");
             return Ok(ExitStatus::Success);
         }
         let result = match edit_file {
@@ -317,7 +324,7 @@ fn edit(
         match result {
             Ok(()) => return Ok(ExitStatus::Success),
             Err(e) => {
-                eprintln!("ERROR: {e}");
+                crate::guard::err(&format!("ERROR: {e}"));
                 if !std::io::stdin().is_terminal() || !ask_again()? {
                     // `dir` is dropped here: nothing stays in the clear.
                     return Ok(ExitStatus::Config);
@@ -328,7 +335,7 @@ fn edit(
 }
 
 fn ask_again() -> Result<bool, SecretsError> {
-    eprint!("Edit again to fix it? [Y/n] ");
+    crate::guard::err_prompt("Edit again to fix it? [Y/n] ");
     let mut answer = String::new();
     std::io::stdin()
         .read_line(&mut answer)

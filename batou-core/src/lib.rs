@@ -39,6 +39,7 @@ pub mod deploy;
 pub mod diff;
 pub mod environment;
 pub mod error;
+pub mod escape;
 pub mod event;
 pub mod handlers;
 pub mod host;

@@ -10,6 +10,7 @@ mod flags;
 mod hostile;
 mod init;
 mod json_remote;
+mod leaks;
 mod load;
 mod malformed;
 mod no_panic;

@@ -33,7 +33,7 @@ pub(super) fn project(cleartext: &str) -> Project {
     p
 }
 
-fn encrypt(p: &Project, cleartext: &str) {
+pub(super) fn encrypt(p: &Project, cleartext: &str) {
     let text = format!("[batou]\nmembers = {}\n\n{cleartext}", age_member());
     let path = p.path().join("environments/sec/secrets.cfg.age");
     store::write(

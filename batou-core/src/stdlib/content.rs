@@ -92,17 +92,29 @@ impl Component for Presence {
 
 /// The bytes of the file at `path` (an already mapped path: `File`,
 /// `JsonContent` and `TomlContent` build it).
+///
+/// Content that holds a secret (the masker finds one in it, or a template
+/// rendered it from a secret) is written with mode 0600 unless `mode`
+/// says otherwise, and an existing file with such content that others may
+/// read is narrowed to 0600.
 pub struct Content {
     pub path: PathBuf,
     pub wanted: Vec<u8>,
     pub is_text: bool,
+    /// `None`: the existing file's mode, else 0644 (0600 for content that
+    /// holds a secret).
     pub mode: Option<u32>,
     pub leading: bool,
     /// `Some(true)`: never diff; `Some(false)`: always diff; `None`: hide
-    /// the diff when the old or new content contains a secret.
+    /// the diff when the old or new content holds a secret.
     pub sensitive: Option<bool>,
+    /// A template rendered `wanted` from a secret (found in `configure`).
+    from_secret: bool,
     /// What `verify` found at `path` (`Some(None)`: nothing), for `update`.
     seen: Option<Option<Stat>>,
+    /// `verify` found the content right but readable by others: `update`
+    /// only narrows the mode.
+    narrow: bool,
 }
 
 impl Content {
@@ -117,17 +129,46 @@ impl Content {
             mode: None,
             leading: false,
             sensitive: None,
+            from_secret: false,
             seen: None,
+            narrow: false,
         }
     }
+
+    /// Whether the wanted content holds a secret.
+    fn holds_secret(&self, ctx: &Deploy<'_>) -> bool {
+        self.from_secret
+            || ctx
+                .environment()
+                .secrets
+                .masker()
+                .is_sensitive_bytes(&self.wanted)
+    }
+
+    /// The mode to write: the one asked for, else 0600 for a secret (else
+    /// the write keeps the existing file's, or 0644).
+    fn write_mode(&self, secret: bool) -> Option<u32> {
+        self.mode.or(secret.then_some(SECRET_MODE))
+    }
 }
+
+/// The mode of a file whose content holds a secret, unless the component
+/// gives one.
+pub const SECRET_MODE: u32 = 0o600;
 
 impl Component for Content {
     fn label(&self) -> String {
         format!("Content('{}')", base_name(&self.path))
     }
 
+    fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
+        self.from_secret = ctx.rendered_from_secret(&self.wanted);
+        Ok(())
+    }
+
     fn verify(&mut self, ctx: &mut Deploy<'_>) -> Result<Verdict> {
+        self.narrow = false;
+        let secret = self.holds_secret(ctx);
         let stat = ctx.host().stat(&self.path)?;
         let is_file = stat.as_ref().is_some_and(|s| s.kind == FileKind::File);
         let current = match &stat {
@@ -144,32 +185,49 @@ impl Component for Content {
         // Only a regular file can be up to date: empty wanted content must
         // not match a directory (read as empty) in the way.
         if is_file && current == self.wanted {
+            // A secret others may read (written by an older batou, or
+            // chmodded since) is narrowed, unless a mode was asked for.
+            let wide = stat.as_ref().is_some_and(|s| s.mode & 0o077 != 0);
+            if secret && self.mode.is_none() && wide {
+                self.narrow = true;
+                ctx.log(format!(
+                    "{}: holds a secret; mode narrowed to {SECRET_MODE:04o}",
+                    self.path.display()
+                ));
+                return Ok(Verdict::NeedsUpdate);
+            }
             return Ok(Verdict::UpToDate);
         }
         self.seen = Some(stat);
+        let sensitive = self.sensitive.or(self.from_secret.then_some(true));
         show_change(
             ctx,
             base_name(&self.path),
             &current,
             &self.wanted,
             self.is_text,
-            self.sensitive,
+            sensitive,
         );
         Ok(Verdict::NeedsUpdate)
     }
 
     fn update(&mut self, ctx: &mut Deploy<'_>) -> Result<()> {
+        let mode = self.write_mode(self.holds_secret(ctx));
+        if std::mem::take(&mut self.narrow) {
+            ctx.host().chmod(&self.path, SECRET_MODE)?;
+            return Ok(());
+        }
         ensure_parent(ctx, &self.path, self.leading)?;
         // `update` follows `verify` at once; what it saw is still there
         // (and should it not be, the write is still atomic).
         match self.seen.take() {
             Some(seen) if seen.as_ref().is_none_or(|s| s.kind == FileKind::File) => {
                 ctx.host()
-                    .write_seen(&self.path, &self.wanted, self.mode, seen.as_ref())?;
+                    .write_seen(&self.path, &self.wanted, mode, seen.as_ref())?;
             }
             _ => {
                 clear_non_file(ctx, &self.path)?;
-                ctx.host().write(&self.path, &self.wanted, self.mode)?;
+                ctx.host().write(&self.path, &self.wanted, mode)?;
             }
         }
         Ok(())
