@@ -405,6 +405,8 @@ fn deploy(
     let deploy_options = DeployOptions {
         predict: opts.predict_only,
     };
+    // Ctrl-C from here on winds the deploy down (see batou_core::interrupt).
+    batou_core::interrupt::install();
     let result = deploy_local(
         &mut model,
         &Host::local_batched(),
@@ -413,6 +415,11 @@ fn deploy(
     );
     let report = match result {
         Ok(r) => r,
+        Err(e) if matches!(e.source, batou_core::Error::Interrupted { .. }) => {
+            let message = e.source.to_string();
+            run.error(&format!("ERROR: {message}"), ErrorEvent::message(message));
+            return run.fail("deploy", ExitStatus::Interrupted);
+        }
         Err(e) => {
             let text = run.diagnostics.deploy_error(&e);
             run.error(&text, ErrorEvent::deploy(&e));

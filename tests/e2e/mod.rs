@@ -12,6 +12,7 @@ mod init;
 mod json_remote;
 mod leaks;
 mod load;
+mod local_interrupt;
 mod malformed;
 mod no_panic;
 mod platforms;

@@ -207,6 +207,8 @@ pub(super) fn run(spec: &CommandSpec) -> Result<CommandOutput, CommandError> {
         cmd.current_dir(dir);
     }
     let mut child = cmd.spawn().map_err(|e| fail(CommandErrorKind::Spawn(e)))?;
+    // Its process group is its pid: a second Ctrl-C kills it whole.
+    let _running = crate::interrupt::running_command(child.id() as i32);
     if let (Some(bytes), Some(mut pipe)) = (spec.stdin.clone(), child.stdin.take()) {
         // On its own thread, so a command that neither reads nor exits
         // cannot block us past the timeout. A command that exits without
