@@ -78,6 +78,19 @@ pub fn run(registry: &Registry, argv: Vec<std::ffi::OsString>) -> ExitStatus {
     };
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let project_dir = project_dir();
+    if matches!(
+        cli.command,
+        args::Command::Deploy(_) | args::Command::Secrets(_)
+    ) {
+        // A `secrets edit` whose batou was killed left its cleartext.
+        for dir in batou_core::secrets::edit::sweep() {
+            guard::err(&format!(
+                "WARN: removed the cleartext an interrupted `batou secrets edit` left in {} \
+                 (its changes, if any, were not saved)",
+                dir.display()
+            ));
+        }
+    }
     match cli.command {
         args::Command::Deploy(opts) => deploy::run(registry, &project_dir, &opts, color, cli.debug),
         args::Command::Secrets(opts) => secrets::run(&project_dir, &opts),

@@ -29,6 +29,7 @@ mod remote_unreachable;
 mod resources;
 mod script;
 mod secrets;
+mod secrets_edit;
 mod secrets_scan;
 mod transcript;
 mod transport;
