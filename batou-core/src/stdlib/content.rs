@@ -15,13 +15,34 @@ pub(crate) fn base_name(path: &Path) -> String {
 }
 
 /// Makes sure whatever is at `path` is out of the way of a regular file.
-fn clear_non_file(ctx: &Deploy<'_>, path: &Path) -> Result<()> {
+/// A directory that holds anything is only removed with `replace_dir`
+/// (see [`check_not_a_tree`]).
+fn clear_non_file(ctx: &Deploy<'_>, path: &Path, replace_dir: bool) -> Result<()> {
     if let Some(stat) = ctx.host().stat(path)?
         && stat.kind != FileKind::File
     {
+        if stat.kind == FileKind::Directory {
+            check_not_a_tree(ctx, path, replace_dir)?;
+        }
         ctx.host().remove(path)?;
     }
     Ok(())
+}
+
+/// A file never silently takes the place of a directory holding files:
+/// that would delete the whole tree. Refused unless the component says
+/// `.replace_directory()`.
+pub(crate) fn check_not_a_tree(ctx: &Deploy<'_>, path: &Path, replace_dir: bool) -> Result<()> {
+    let entries = ctx.host().read_dir(path)?.map_or(0, |names| names.len());
+    if entries == 0 || replace_dir {
+        return Ok(());
+    }
+    Err(crate::error::Error::usage(format!(
+        "{} is a directory holding {entries} entr{}; refusing to replace it with a file \
+         (say .replace_directory() if the tree is to go)",
+        path.display(),
+        if entries == 1 { "y" } else { "ies" }
+    )))
 }
 
 pub(crate) fn ensure_parent(ctx: &Deploy<'_>, path: &Path, leading: bool) -> Result<()> {
@@ -35,7 +56,9 @@ pub(crate) fn ensure_parent(ctx: &Deploy<'_>, path: &Path, leading: bool) -> Res
 }
 
 /// A regular file exists at `path` (created empty if not; existing content
-/// is kept). Anything else in the way (a directory, a symlink) is replaced.
+/// is kept). Anything else in the way (a symlink, an empty directory) is
+/// replaced; a directory holding files only with
+/// [`Presence::replace_directory`].
 ///
 /// ```
 /// use batou_core::stdlib::Presence;
@@ -45,6 +68,7 @@ pub struct Presence {
     path: PathBuf,
     target: PathBuf,
     leading: bool,
+    replace_dir: bool,
 }
 
 impl Presence {
@@ -55,12 +79,19 @@ impl Presence {
             target: path.clone(),
             path,
             leading: false,
+            replace_dir: false,
         }
     }
 
     /// Create missing parent directories.
     pub fn leading(mut self, leading: bool) -> Self {
         self.leading = leading;
+        self
+    }
+
+    /// A directory in the way is removed with everything in it.
+    pub fn replace_directory(mut self) -> Self {
+        self.replace_dir = true;
         self
     }
 }
@@ -77,6 +108,9 @@ impl Component for Presence {
 
     fn verify(&mut self, ctx: &mut Deploy<'_>) -> Result<Verdict> {
         let stat = ctx.host().stat(&self.target)?;
+        if stat.as_ref().is_some_and(|s| s.kind == FileKind::Directory) {
+            check_not_a_tree(ctx, &self.target, self.replace_dir)?;
+        }
         Ok(Verdict::update_if(
             !stat.is_some_and(|s| s.kind == FileKind::File),
         ))
@@ -84,7 +118,7 @@ impl Component for Presence {
 
     fn update(&mut self, ctx: &mut Deploy<'_>) -> Result<()> {
         ensure_parent(ctx, &self.target, self.leading)?;
-        clear_non_file(ctx, &self.target)?;
+        clear_non_file(ctx, &self.target, self.replace_dir)?;
         ctx.host().write(&self.target, b"", None)?;
         Ok(())
     }
@@ -108,6 +142,9 @@ pub struct Content {
     /// `Some(true)`: never diff; `Some(false)`: always diff; `None`: hide
     /// the diff when the old or new content holds a secret.
     pub sensitive: Option<bool>,
+    /// A directory at `path` is removed with everything in it (otherwise
+    /// one that holds anything is an error).
+    pub replace_directory: bool,
     /// A template rendered `wanted` from a secret (found in `configure`).
     from_secret: bool,
     /// What `verify` found at `path` (`Some(None)`: nothing), for `update`.
@@ -129,6 +166,7 @@ impl Content {
             mode: None,
             leading: false,
             sensitive: None,
+            replace_directory: false,
             from_secret: false,
             seen: None,
             narrow: false,
@@ -173,7 +211,10 @@ impl Component for Content {
         let is_file = stat.as_ref().is_some_and(|s| s.kind == FileKind::File);
         let current = match &stat {
             Some(_) if is_file => ctx.host().read(&self.path)?.unwrap_or_default(),
-            Some(_) => {
+            Some(s) => {
+                if s.kind == FileKind::Directory {
+                    check_not_a_tree(ctx, &self.path, self.replace_directory)?;
+                }
                 ctx.log(format!(
                     "{} is not a regular file; it will be replaced",
                     self.path.display()
@@ -226,7 +267,7 @@ impl Component for Content {
                     .write_seen(&self.path, &self.wanted, mode, seen.as_ref())?;
             }
             _ => {
-                clear_non_file(ctx, &self.path)?;
+                clear_non_file(ctx, &self.path, self.replace_directory)?;
                 ctx.host().write(&self.path, &self.wanted, mode)?;
             }
         }
