@@ -8,6 +8,7 @@ mod deploy;
 mod events;
 mod flags;
 mod hostile;
+mod ignored_hosts;
 mod init;
 mod json_remote;
 mod leaks;

@@ -144,9 +144,17 @@ fn remove_stale_externals(
     predict: bool,
 ) -> Result<usize, DeployError> {
     let mut removed = 0;
+    // Each host's roots, found in one pass (not one pass per host).
+    let mut by_host: std::collections::HashMap<&str, Vec<&Root>> = Default::default();
+    for r in &model.roots {
+        by_host.entry(r.host.as_str()).or_default().push(r);
+    }
     for h in model.env.hosts.values() {
-        let roots: Vec<&Root> = model.roots.iter().filter(|r| r.host == h.name).collect();
-        if h.ignore || (!roots.is_empty() && !roots.iter().any(|r| r.selected)) {
+        if h.ignore {
+            continue;
+        }
+        let roots = by_host.remove(h.name.as_str()).unwrap_or_default();
+        if !roots.is_empty() && !roots.iter().any(|r| r.selected) {
             continue;
         }
         let current = crate::stdlib::external::current_externals(roots);

@@ -662,7 +662,13 @@ fn run_graph(
         }
         p
     };
-    let mut ready: Vec<usize> = (0..n).filter(|i| waiting_on[*i] == 0).collect();
+    // Roots that may start, first in deploy order first: a heap, so a long
+    // run of skipped roots (thousands of ignored hosts) costs a log each,
+    // not a sort each.
+    let mut ready = Ready::new(position);
+    (0..n)
+        .filter(|i| waiting_on[*i] == 0)
+        .for_each(|i| ready.push(i));
     let mut running: BTreeMap<usize, Instant> = BTreeMap::new();
     let mut done = vec![false; n];
     let mut reports = Vec::new();
@@ -672,7 +678,7 @@ fn run_graph(
     let mut ledger = crate::handlers::Ledger::new(n);
 
     let release =
-        |id: usize, waiting_on: &mut Vec<usize>, ready: &mut Vec<usize>, done: &mut Vec<bool>| {
+        |id: usize, waiting_on: &mut Vec<usize>, ready: &mut Ready, done: &mut Vec<bool>| {
             done[id] = true;
             for &d in &dependents[id] {
                 waiting_on[d] -= 1;
@@ -699,7 +705,6 @@ fn run_graph(
         }
         // Start what may start.
         let stopping = !failed.is_empty() || !lost.is_empty() || interrupted;
-        ready.sort_by_key(|i| std::cmp::Reverse(position[*i]));
         while !stopping && running.len() < jobs {
             let Some(id) = ready.pop() else { break };
             let root = &model.roots[id];
@@ -716,7 +721,6 @@ fn run_graph(
                     },
                 });
                 release(id, &mut waiting_on, &mut ready, &mut done);
-                ready.sort_by_key(|i| std::cmp::Reverse(position[*i]));
                 continue;
             }
             let Some(session) = sessions.by_host(&root.host) else {
@@ -1001,5 +1005,37 @@ mod tests {
                 ("no such name".to_string(), 3, vec!["h3".to_string()]),
             ]
         );
+    }
+}
+
+/// Roots ready to start, popped in deploy order.
+struct Ready {
+    position: Vec<usize>,
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(usize, usize)>>,
+}
+
+impl Ready {
+    fn new(position: Vec<usize>) -> Ready {
+        Ready {
+            position,
+            heap: Default::default(),
+        }
+    }
+
+    fn push(&mut self, id: usize) {
+        self.heap.push(std::cmp::Reverse((self.position[id], id)));
+    }
+
+    /// The ready root that comes first in deploy order.
+    fn pop(&mut self) -> Option<usize> {
+        self.heap.pop().map(|std::cmp::Reverse((_, id))| id)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &usize> {
+        self.heap.iter().map(|std::cmp::Reverse((_, id))| id)
     }
 }
