@@ -407,12 +407,8 @@ fn deploy(
     };
     // Ctrl-C from here on winds the deploy down (see batou_core::interrupt).
     batou_core::interrupt::install();
-    let result = deploy_local(
-        &mut model,
-        &Host::local_batched(),
-        &run.sink(),
-        deploy_options,
-    );
+    let host = Host::local_batched().beneath(&model.env_info.base_dir);
+    let result = deploy_local(&mut model, &host, &run.sink(), deploy_options);
     let report = match result {
         Ok(r) => r,
         Err(e) if matches!(e.source, batou_core::Error::Interrupted { .. }) => {

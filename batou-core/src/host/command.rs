@@ -93,6 +93,11 @@ impl CommandSpec {
         self
     }
 
+    /// The working directory, if one was set.
+    pub(super) fn cwd_dir(&self) -> Option<&std::path::Path> {
+        self.cwd.as_deref()
+    }
+
     /// Whether a timeout was set.
     pub fn has_timeout(&self) -> bool {
         self.timeout.is_some()
