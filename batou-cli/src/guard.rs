@@ -53,8 +53,9 @@ pub fn text(text: &str) -> String {
     control_chars(&mask(text)).into_owned()
 }
 
-/// `value` as one JSON line, every string in it masked (serde_json
-/// escapes control characters itself).
+/// `value` as one JSON line, every string in it masked and every control
+/// character escaped (serde_json escapes C0 and DEL; C1, which some
+/// terminals obey as well, is escaped by [`EscapeC1`]).
 pub fn json_line<T: Serialize>(value: &T) -> Option<String> {
     let mut value = serde_json::to_value(value).ok()?;
     if let Some(m) = MASKER
@@ -64,7 +65,31 @@ pub fn json_line<T: Serialize>(value: &T) -> Option<String> {
     {
         m.redact_json(&mut value);
     }
-    serde_json::to_string(&value).ok()
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, EscapeC1);
+    value.serialize(&mut ser).ok()?;
+    String::from_utf8(out).ok()
+}
+
+/// serde_json's compact format, with C1 control characters (U+0080 to
+/// U+009F, e.g. the one-byte CSI U+009B) written as `\u009b`.
+struct EscapeC1;
+
+impl serde_json::ser::Formatter for EscapeC1 {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut rest = fragment;
+        while let Some(at) = rest.find(|c: char| ('\u{80}'..='\u{9f}').contains(&c)) {
+            writer.write_all(rest[..at].as_bytes())?;
+            let c = rest[at..].chars().next().unwrap_or_default();
+            write!(writer, "\\u{:04x}", c as u32)?;
+            rest = &rest[at + c.len_utf8()..];
+        }
+        writer.write_all(rest.as_bytes())
+    }
 }
 
 /// `event` for the live view, which prints its names and messages
@@ -147,6 +172,8 @@ mod tests {
         }))
         .unwrap();
         assert!(!line.contains("s3cr3t"), "{line}");
+        let line = json_line(&serde_json::json!({"l": "a\u{9b}31m\u{1b}b"})).unwrap();
+        assert_eq!(line, r#"{"l":"a\u009b31m\u001bb"}"#);
         reset();
         assert_eq!(text("s3cr3t-value"), "s3cr3t-value");
     }

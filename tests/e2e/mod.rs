@@ -2,6 +2,7 @@ mod support;
 
 mod agent;
 mod catalogue;
+mod catalogue_hostile;
 mod cli;
 mod conversions;
 mod deploy;
