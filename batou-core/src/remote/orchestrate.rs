@@ -967,6 +967,38 @@ fn check_heartbeats(
     }
 }
 
+/// Roots ready to start, popped in deploy order.
+struct Ready {
+    position: Vec<usize>,
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(usize, usize)>>,
+}
+
+impl Ready {
+    fn new(position: Vec<usize>) -> Ready {
+        Ready {
+            position,
+            heap: Default::default(),
+        }
+    }
+
+    fn push(&mut self, id: usize) {
+        self.heap.push(std::cmp::Reverse((self.position[id], id)));
+    }
+
+    /// The ready root that comes first in deploy order.
+    fn pop(&mut self) -> Option<usize> {
+        self.heap.pop().map(|std::cmp::Reverse((_, id))| id)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &usize> {
+        self.heap.iter().map(|std::cmp::Reverse((_, id))| id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1005,37 +1037,5 @@ mod tests {
                 ("no such name".to_string(), 3, vec!["h3".to_string()]),
             ]
         );
-    }
-}
-
-/// Roots ready to start, popped in deploy order.
-struct Ready {
-    position: Vec<usize>,
-    heap: std::collections::BinaryHeap<std::cmp::Reverse<(usize, usize)>>,
-}
-
-impl Ready {
-    fn new(position: Vec<usize>) -> Ready {
-        Ready {
-            position,
-            heap: Default::default(),
-        }
-    }
-
-    fn push(&mut self, id: usize) {
-        self.heap.push(std::cmp::Reverse((self.position[id], id)));
-    }
-
-    /// The ready root that comes first in deploy order.
-    fn pop(&mut self) -> Option<usize> {
-        self.heap.pop().map(|std::cmp::Reverse((_, id))| id)
-    }
-
-    fn is_empty(&self) -> bool {
-        self.heap.is_empty()
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &usize> {
-        self.heap.iter().map(|std::cmp::Reverse((_, id))| id)
     }
 }
