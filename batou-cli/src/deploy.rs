@@ -187,6 +187,11 @@ fn failed(run: &mut Run<'_>, failure: Failure) -> ExitStatus {
             run.fail(step, ExitStatus::Usage)
         }
         Failure::Remote(f) => crate::remote::failed(run, f, step),
+        Failure::Deploy(e) if matches!(e.source, batou_core::Error::Interrupted { .. }) => {
+            let message = e.source.to_string();
+            run.error(&format!("ERROR: {message}"), ErrorEvent::message(message));
+            run.fail(step, ExitStatus::Interrupted)
+        }
         Failure::Deploy(e) => {
             let text = run.diagnostics.deploy_error(&e);
             run.error(&text, ErrorEvent::deploy(&e));

@@ -41,48 +41,69 @@ impl<'a> Diagnostics<'a> {
             .to_string()
     }
 
-    /// One configuration error, as text (ends with a newline).
+    /// One configuration error, as text (ends with a newline). Every part
+    /// of it is escaped (control characters) before it is rendered, so
+    /// the colours miette adds are the only escape sequences in it.
     pub fn config_error(&mut self, error: &ConfigError) -> String {
         // Paths inside messages (a duplicate host's first definition, the
         // files a missing environment was looked for in) are shown relative
         // to the project, like the `at FILE:LINE` context.
-        let mut message =
-            format!("ERROR: {error}").replace(&format!("{}/", self.project_dir.display()), "");
+        let mut message = escape(
+            &format!("ERROR: {error}").replace(&format!("{}/", self.project_dir.display()), ""),
+        );
         let mut context = Vec::new();
         let affected = error.affected_hosts();
         if !affected.is_empty() {
             // An error the agents reported: once, with every host that saw it.
-            context.push(format!("hosts: {}", affected.join(", ")));
+            context.push(format!("hosts: {}", escape(&affected.join(", "))));
         } else if let Some(h) = error.host() {
-            context.push(format!("host: {h}"));
+            context.push(format!("host: {}", escape(h)));
         }
         if let Some(c) = error.component() {
-            context.push(format!("component: {c}"));
+            context.push(format!("component: {}", escape(c)));
         }
         let mut diag = MietteDiagnostic::new(String::new());
         if let Some(hint) = error.hint() {
-            diag = diag.with_help(hint);
+            diag = diag.with_help(escape(&hint));
         }
         let mut report_source = None;
         if let Some(origin) = error.origin() {
             context.insert(
                 0,
-                format!("at {}:{}", self.display_path(&origin.file), origin.line),
+                escape(&format!(
+                    "at {}:{}",
+                    self.display_path(&origin.file),
+                    origin.line
+                )),
             );
             // An encrypted secrets file has no readable source to quote.
             let encrypted = batou_core::secrets::Provider::from_path(&origin.file).is_some();
             if let Some(source) = self.source(&origin.file).filter(|_| !encrypted) {
+                // Escaping moves the bytes after it: then the whole line.
+                // Line ends (`\r\n` too) are left to miette.
+                let escaped = if source
+                    .chars()
+                    .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+                {
+                    escape(&source)
+                } else {
+                    source.clone()
+                };
                 let span = origin
                     .span
                     .clone()
-                    .filter(|s| s.end <= source.len() && s.start <= s.end)
+                    .filter(|s| s.end <= source.len() && s.start <= s.end && escaped == source)
                     .map(|s| miette::SourceSpan::from(s.start..s.end))
-                    .unwrap_or_else(|| line_span(&source, origin.line));
+                    .unwrap_or_else(|| line_span(&escaped, origin.line));
+                let source = escaped;
                 diag = diag.with_label(LabeledSpan::new_primary_with_span(
                     Some(label_for(error)),
                     span,
                 ));
-                report_source = Some(NamedSource::new(self.display_path(&origin.file), source));
+                report_source = Some(NamedSource::new(
+                    escape(&self.display_path(&origin.file)),
+                    source,
+                ));
             }
         }
         if !context.is_empty() {
@@ -122,6 +143,11 @@ impl<'a> Diagnostics<'a> {
         }
         self.sources.get(file).cloned()
     }
+}
+
+/// `text` with control characters escaped (newlines and tabs kept).
+fn escape(text: &str) -> String {
+    batou_core::escape::control_chars(text).into_owned()
 }
 
 /// The byte range of 1-based `line`.

@@ -17,8 +17,8 @@ pub enum ExitStatus {
     Locked,
     /// 6: with `-P --exit-code`, the prediction found changes.
     ChangesPending,
-    /// 130: interrupted (SIGINT) during a remote deploy; the running
-    /// components finished, the rest did not start.
+    /// 130: interrupted (SIGINT) during a deploy; the running components
+    /// finished, the rest did not start.
     Interrupted,
     /// 70: a bug in batou.
     Internal,
@@ -72,5 +72,5 @@ Exit codes:
       deploy on a target (named in the message; see --break-lock)
   6   changes pending (only with `deploy -P --exit-code`)
   70  internal error (a bug in batou)
-  130 interrupted (Ctrl-C during a remote deploy: the running components
+  130 interrupted (Ctrl-C during a deploy: the running components
       finished, the rest did not start; Ctrl-C twice stops at once)";

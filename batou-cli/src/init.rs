@@ -86,14 +86,15 @@ fn built_from() -> PathBuf {
 pub fn run(opts: &InitArgs) -> ExitStatus {
     match scaffold(opts) {
         Ok(dir) => {
-            println!("Created a batou deployment in {}.", dir.display());
-            println!("Next:");
-            println!("  cd {}", dir.display());
-            println!("  ./batou deploy local");
+            crate::guard::out(&format!(
+                "Created a batou deployment in {}.\nNext:\n  cd {}\n  ./batou deploy local",
+                dir.display(),
+                dir.display()
+            ));
             ExitStatus::Success
         }
         Err(e) => {
-            eprintln!("ERROR: {e}");
+            crate::guard::err(&format!("ERROR: {e}"));
             ExitStatus::Usage
         }
     }

@@ -17,14 +17,15 @@ use crate::exit::ExitStatus;
 /// exit status 3.
 fn rejected(project_dir: &Path, color: bool, rejected: Rejected) -> ExitStatus {
     let mut diagnostics = Diagnostics::new(project_dir, color);
+    crate::guard::set_masker(&rejected.masker);
     for e in &rejected.errors {
-        eprint!("{}", rejected.masker.redact(&diagnostics.config_error(e)));
+        crate::guard::err_rendered(diagnostics.config_error(e).trim_end());
     }
     let n = rejected.errors.len();
-    eprintln!(
+    crate::guard::err(&format!(
         "{n} ERROR{} - CONFIGURATION FAILED",
         if n == 1 { "" } else { "S" }
-    );
+    ));
     ExitStatus::Config
 }
 
@@ -41,11 +42,12 @@ pub fn show(registry: &Registry, project_dir: &Path, opts: &ShowArgs, color: boo
         Ok(shown) => shown,
         Err(r) => return rejected(project_dir, color, r),
     };
+    crate::guard::set_masker(&masker);
     let text = if opts.json {
         match serde_json::to_string_pretty(&description) {
             Ok(json) => format!("{json}\n"),
             Err(e) => {
-                eprintln!("ERROR: {e}");
+                crate::guard::err(&format!("ERROR: {e}"));
                 return ExitStatus::Internal;
             }
         }
@@ -53,7 +55,7 @@ pub fn show(registry: &Registry, project_dir: &Path, opts: &ShowArgs, color: boo
         render(&description)
     };
     // Defence in depth: `describe` leaves secret values out already.
-    print!("{}", masker.redact(&text));
+    crate::guard::out(masker.redact(&text).trim_end_matches('\n'));
     ExitStatus::Success
 }
 
@@ -146,23 +148,24 @@ pub fn graph_cmd(
     opts: &GraphArgs,
     color: bool,
 ) -> ExitStatus {
-    let (g, name) = match ops::graph_of(registry, project_dir, &opts.environment, &mut Keys::new())
-    {
+    let graphed = match ops::graph_of(registry, project_dir, &opts.environment, &mut Keys::new()) {
         Ok(graphed) => graphed,
         Err(r) => return rejected(project_dir, color, r),
     };
+    crate::guard::set_masker(&graphed.masker);
+    let g = &graphed.graph;
     if opts.json {
-        match serde_json::to_string_pretty(&g) {
-            Ok(text) => println!("{text}"),
+        match serde_json::to_string_pretty(g) {
+            Ok(text) => crate::guard::out(&text),
             Err(e) => {
-                eprintln!("cannot serialize the graph: {e}");
+                crate::guard::err(&format!("cannot serialize the graph: {e}"));
                 return ExitStatus::Internal;
             }
         }
     } else if opts.dot {
-        print!("{}", g.to_dot(&name));
+        crate::guard::out(g.to_dot(&graphed.environment).trim_end_matches('\n'));
     } else {
-        print!("{}", g.to_text());
+        crate::guard::out(g.to_text().trim_end_matches('\n'));
     }
     ExitStatus::Success
 }

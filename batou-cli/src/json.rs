@@ -8,7 +8,9 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use batou_core::event::{Event, EventSink};
 use batou_core::{ConfigError, DeployError};
@@ -100,23 +102,38 @@ pub struct Timings {
     pub deploy: Option<f64>,
 }
 
-/// Writes the stream; counts what passes through for the summary.
+/// Writes the stream; counts what passes through for the summary. Every
+/// line goes through [`crate::guard::json_line`], which masks secrets in
+/// all of its strings.
 pub struct JsonStream {
     out: Mutex<Box<dyn Write + Send>>,
     counts: Mutex<Counts>,
+    started: Instant,
+    /// The summary is written: nothing may follow it.
+    finished: AtomicBool,
 }
 
 impl JsonStream {
-    /// A stream on stdout.
-    pub fn stdout() -> Self {
-        JsonStream {
+    /// A stream on stdout, registered with [`crate::guard`] so that a
+    /// panic still ends it with an `error` and a `summary`.
+    pub fn stdout() -> Arc<Self> {
+        let stream = Arc::new(JsonStream {
             out: Mutex::new(Box::new(std::io::stdout())),
             counts: Mutex::new(Counts::default()),
-        }
+            started: Instant::now(),
+            finished: AtomicBool::new(false),
+        });
+        crate::guard::register_json(&stream);
+        stream
+    }
+
+    /// Whether the summary was written.
+    pub fn finished(&self) -> bool {
+        self.finished.load(Ordering::SeqCst)
     }
 
     fn write<T: Serialize>(&self, value: &T) {
-        let Ok(line) = serde_json::to_string(value) else {
+        let Some(line) = crate::guard::json_line(value) else {
             return;
         };
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
@@ -164,6 +181,19 @@ impl JsonStream {
         });
     }
 
+    /// After a panic: an `error` event with `message`, and a summary
+    /// with the time since the stream started.
+    pub fn end_after_panic(&self, message: String) {
+        self.error(ErrorEvent::message(message));
+        self.summary(
+            ExitStatus::Internal,
+            Timings {
+                total: self.started.elapsed().as_secs_f64(),
+                ..Timings::default()
+            },
+        );
+    }
+
     /// The last line: counts, timings and how the run ended.
     pub fn summary(&self, status: ExitStatus, timings: Timings) {
         #[derive(Serialize)]
@@ -174,6 +204,9 @@ impl JsonStream {
             #[serde(flatten)]
             counts: Counts,
             seconds: Timings,
+        }
+        if self.finished.swap(true, Ordering::SeqCst) {
+            return;
         }
         let counts = *self.counts.lock().unwrap_or_else(|p| p.into_inner());
         self.write(&Summary {

@@ -10,10 +10,14 @@
 //! batou_cli::main(registry)
 //! ```
 
+// Output goes through `guard` (masked, escaped), never straight out.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 mod args;
 mod deploy;
 mod diagnostics;
 mod exit;
+mod guard;
 mod init;
 mod inspect;
 mod json;
@@ -34,21 +38,33 @@ use clap::{CommandFactory, Parser};
 pub use exit::ExitStatus;
 
 /// Parses the process arguments, runs the command and exits. Never panics
-/// out to the user: a bug is reported as an internal error (exit 70).
+/// out to the user: a bug is reported as an internal error (exit 70),
+/// with secrets masked, and with `--json` the stream still ends with an
+/// `error` and a `summary`.
 pub fn main(registry: Registry) -> ! {
+    static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("internal error: {info}");
-        eprintln!("This is a bug in batou; please report it with the command you ran.");
+        let message = guard::text(&format!("internal error: {info}"));
+        guard::err(&message);
+        guard::err("This is a bug in batou; please report it with the command you ran.");
+        *LAST_PANIC.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
     }));
     let status = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         run(&registry, std::env::args_os().collect())
     }))
-    .unwrap_or(ExitStatus::Internal);
+    .unwrap_or_else(|_| {
+        if let Some(json) = guard::json_stream() {
+            let message = LAST_PANIC.lock().unwrap_or_else(|p| p.into_inner()).take();
+            json.end_after_panic(message.unwrap_or_else(|| "internal error".into()));
+        }
+        ExitStatus::Internal
+    });
     std::process::exit(status.code())
 }
 
 /// Runs one command line (the first element is the program name).
 pub fn run(registry: &Registry, argv: Vec<std::ffi::OsString>) -> ExitStatus {
+    guard::reset();
     let cli = match args::Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(e) => {
@@ -63,6 +79,19 @@ pub fn run(registry: &Registry, argv: Vec<std::ffi::OsString>) -> ExitStatus {
     };
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let project_dir = project_dir();
+    if matches!(
+        cli.command,
+        args::Command::Deploy(_) | args::Command::Secrets(_)
+    ) {
+        // A `secrets edit` whose batou was killed left its cleartext.
+        for dir in batou_core::secrets::edit::sweep() {
+            guard::err(&format!(
+                "WARN: removed the cleartext an interrupted `batou secrets edit` left in {} \
+                 (its changes, if any, were not saved)",
+                dir.display()
+            ));
+        }
+    }
     match cli.command {
         args::Command::Deploy(opts) => deploy::run(registry, &project_dir, &opts, color, cli.debug),
         args::Command::Secrets(opts) => secrets::run(&project_dir, &opts),
@@ -98,7 +127,7 @@ fn man() -> ExitStatus {
             .and_then(|_| page.render_options_section(&mut out));
     }
     if let Err(e) = result {
-        eprintln!("ERROR: cannot render the man page: {e}");
+        guard::err(&format!("ERROR: cannot render the man page: {e}"));
         return ExitStatus::Internal;
     }
     use std::io::Write;

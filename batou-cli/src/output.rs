@@ -1,4 +1,6 @@
-//! Writing batou's transcript: sections, steps, coloured lines.
+//! Writing batou's transcript: sections, steps, coloured lines. Every
+//! piece of text passes [`crate::guard::text`] (secrets masked, control
+//! characters escaped) before colours are added.
 
 use std::io::Write;
 use std::sync::Mutex;
@@ -74,8 +76,9 @@ impl Output {
     }
 
     fn paint(&self, text: &str, color: Option<Color>, bold: bool) -> String {
+        let text = crate::guard::text(text);
         if !self.color || (color.is_none() && !bold) {
-            return text.to_string();
+            return text;
         }
         let mut codes = Vec::new();
         if bold {
@@ -88,7 +91,7 @@ impl Output {
     }
 
     pub fn line(&self, text: &str) {
-        self.write(text);
+        self.write(&self.paint(text, None, false));
     }
 
     pub fn colored(&self, text: &str, color: Color) {

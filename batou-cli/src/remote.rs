@@ -63,7 +63,8 @@ pub(crate) fn failed(run: &mut Run<'_>, failure: RemoteFailure, step: &str) -> E
                     },
                 );
             }
-            run.out.suspend(|| eprintln!("  hint: {hint}"));
+            run.out
+                .suspend(|| crate::guard::err(&format!("  hint: {hint}")));
             run.fail(step, ExitStatus::Locked)
         }
         RemoteFailure::Interrupted {

@@ -30,7 +30,7 @@ pub(crate) struct Run<'a> {
     /// loaded (defence in depth: core errors do not quote them anyway).
     pub masker: Masker,
     /// `--json`: events go here instead of to the transcript.
-    pub json: Option<JsonStream>,
+    pub json: Option<std::sync::Arc<JsonStream>>,
     pub project_dir: &'a Path,
     pub configure_seconds: Option<f64>,
     pub deploy_seconds: Option<f64>,
@@ -60,24 +60,37 @@ impl Run<'_> {
         status
     }
 
-    /// Prints `text` (an error, already formatted) on stderr and, with
-    /// `--json`, emits `error` as an event. Both are redacted.
+    /// Prints `text` (an error) on stderr and, with `--json`, emits
+    /// `error` as an event; both through [`crate::guard`].
     pub fn error(&self, text: &str, error: ErrorEvent) {
+        self.out.suspend(|| crate::guard::err(text.trim_end()));
+        self.error_event(error);
+    }
+
+    /// As [`Run::error`], for a diagnostic already rendered for the
+    /// terminal (its parts were escaped before).
+    pub fn rendered_error(&self, text: &str, error: ErrorEvent) {
         self.out
-            .suspend(|| eprintln!("{}", self.masker.redact(text.trim_end())));
+            .suspend(|| crate::guard::err_rendered(text.trim_end()));
+        self.error_event(error);
+    }
+
+    fn error_event(&self, error: ErrorEvent) {
         if let Some(json) = &self.json {
-            json.error(ErrorEvent {
-                message: self.masker.redact(&error.message).into_owned(),
-                hint: error.hint.map(|h| self.masker.redact(&h).into_owned()),
-                ..error
-            });
+            json.error(error);
         }
+    }
+
+    /// Masks the environment's secrets in everything printed from now on.
+    pub fn set_masker(&mut self, masker: Masker) {
+        crate::guard::set_masker(&masker);
+        self.masker = masker;
     }
 
     pub fn config_errors(&mut self, errors: Vec<ConfigError>, step: &str) -> ExitStatus {
         for e in &errors {
             let text = self.diagnostics.config_error(e);
-            self.error(&text, ErrorEvent::config(e, self.project_dir));
+            self.rendered_error(&text, ErrorEvent::config(e, self.project_dir));
         }
         let n = errors.len();
         self.out.section(
@@ -122,7 +135,7 @@ impl EventSink for Run<'_> {
             Some(json) => json.emit(event),
             None => {
                 if let Some(progress) = &self.progress {
-                    progress.emit(event.clone());
+                    progress.emit(crate::guard::screen_event(event.clone()));
                 }
                 Transcript { out: &self.out }.emit(event)
             }
@@ -143,7 +156,7 @@ impl Observer for Run<'_> {
                 );
             }
             Step::LoadingSecrets => self.out.step("🔑", "main", "Loading secrets ..."),
-            Step::Secrets(masker) => self.masker = masker.clone(),
+            Step::Secrets(masker) => self.set_masker(masker.clone()),
             Step::Settled(settled) => {
                 if self.debug {
                     self.out.line(&format!("Number of jobs: {}", settled.jobs));

@@ -6,6 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use batou_core::lock::ProjectLock;
+use batou_core::secrets::edit;
 use batou_core::secrets::manage::EnvSecrets;
 use batou_core::secrets::{Layout, Provider, SecretsError};
 
@@ -46,9 +47,9 @@ pub fn run(project_dir: &Path, args: &SecretsArgs) -> ExitStatus {
     match result {
         Ok(status) => status,
         Err(e) => {
-            eprintln!("ERROR: {e}");
+            crate::guard::err(&format!("ERROR: {e}"));
             if let Some(hint) = e.hint() {
-                eprintln!("  help: {hint}");
+                crate::guard::err(&format!("  help: {hint}"));
             }
             ExitStatus::Config
         }
@@ -98,7 +99,7 @@ fn summary(project_dir: &Path) -> Result<ExitStatus, SecretsError> {
         let s = match EnvSecrets::open(project_dir, &name, &mut keys) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("{name}: ERROR: {e}");
+                crate::guard::err(&format!("{name}: ERROR: {e}"));
                 status = ExitStatus::Config;
                 continue;
             }
@@ -110,7 +111,9 @@ fn summary(project_dir: &Path) -> Result<ExitStatus, SecretsError> {
         push_list(&mut out, &s.files.keys().cloned().collect::<Vec<_>>());
         out.push('\n');
     }
-    print!("{out}");
+    if !out.is_empty() {
+        crate::guard::out(out.strip_suffix('\n').unwrap_or(&out));
+    }
     Ok(status)
 }
 
@@ -148,7 +151,10 @@ fn change_members(
         change(&mut members);
         let text = s.with_members(&members)?;
         if s.update(&text, false)? {
-            println!("{name}: re-encrypted for {} member(s)", members.len());
+            crate::guard::out(&format!(
+                "{name}: re-encrypted for {} member(s)",
+                members.len()
+            ));
         }
         Ok(())
     })
@@ -162,9 +168,11 @@ fn reencrypt(
     for_each_environment(project_dir, environments, |name, s| {
         let text = s.cleartext.clone();
         if s.update(&text, force)? {
-            println!("{name}: re-encrypted");
+            crate::guard::out(&format!("{name}: re-encrypted"));
         } else {
-            println!("{name}: keys unchanged, not re-encrypting (use --force)");
+            crate::guard::out(&format!(
+                "{name}: keys unchanged, not re-encrypting (use --force)"
+            ));
         }
         Ok(())
     })
@@ -197,59 +205,44 @@ fn lock(env_dir: &Path) -> Result<ProjectLock, SecretsError> {
     })
 }
 
-/// A private directory for the cleartext while the editor runs; removed
-/// on every exit path (drop), including errors and panics.
-fn private_dir() -> Result<tempfile::TempDir, SecretsError> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::Builder::new()
-        .prefix("batou-secrets-")
-        .tempdir()
-        .map_err(|source| SecretsError::Write {
-            file: std::env::temp_dir(),
-            source,
-        })?;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).map_err(
-        |source| SecretsError::Write {
-            file: dir.path().to_path_buf(),
-            source,
+/// Saves an edit: the secrets config (`edit_file` `None`) or a
+/// whole-file secret.
+fn save(s: &mut EnvSecrets, edit_file: Option<&str>, edited: Vec<u8>) -> Result<(), SecretsError> {
+    match edit_file {
+        None => match String::from_utf8(edited) {
+            Ok(text) => s.update(&text, false).map(|_| ()),
+            Err(_) => Err(SecretsError::NotText {
+                file: s.config_path.clone(),
+            }),
         },
-    )?;
-    Ok(dir)
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SecretsError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let err = |source| SecretsError::Write {
-        file: path.to_path_buf(),
-        source,
-    };
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(err)?;
-    f.write_all(bytes).map_err(err)
-}
-
-fn run_editor(editor: &str, file: &Path) -> Result<(), SecretsError> {
-    let status = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("{editor} \"$1\""))
-        .arg("sh")
-        .arg(file)
-        .status()
-        .map_err(|source| SecretsError::Spawn {
-            program: editor.to_string(),
-            source,
-        })?;
-    if !status.success() {
-        return Err(SecretsError::Spawn {
-            program: editor.to_string(),
-            source: std::io::Error::other(format!("editor exited with {status}")),
-        });
+        Some(name) => s.members().and_then(|m| s.write_file(name, &edited, &m)),
     }
-    Ok(())
+}
+
+/// After a SIGHUP or SIGTERM during the edit: what the editor saved is
+/// re-encrypted if it is valid, else the user is told it is discarded.
+/// Exits 128 + the signal, as a process that signal ended would.
+fn after_signal(
+    sig: i32,
+    s: &mut EnvSecrets,
+    edit_file: Option<&str>,
+    edited: Vec<u8>,
+    original: &[u8],
+) -> ExitStatus {
+    let name = edit::signal_name(sig);
+    if edited == original {
+        crate::guard::err(&format!("batou: {name} received; nothing was changed."));
+    } else {
+        match save(s, edit_file, edited) {
+            Ok(()) => crate::guard::err(&format!(
+                "batou: {name} received; the edit saved before it was re-encrypted."
+            )),
+            Err(e) => crate::guard::err(&format!(
+                "batou: {name} received; the saved edit is not valid and was discarded: {e}"
+            )),
+        }
+    }
+    ExitStatus::Code(128 + sig)
 }
 
 fn edit(
@@ -274,9 +267,9 @@ fn edit(
         None => s.cleartext.clone().into_bytes(),
         Some(name) => {
             if s.layout.config.is_none() {
-                eprintln!(
+                crate::guard::err(&format!(
                     "ERROR: environment `{environment}` has no secrets config yet; run `batou secrets edit {environment}` first"
-                );
+                ));
                 return Ok(ExitStatus::Config);
             }
             s.files
@@ -285,7 +278,6 @@ fn edit(
                 .unwrap_or_default()
         }
     };
-    let dir = private_dir()?;
     let suffix = match edit_file {
         None => ".cfg".to_string(),
         Some(name) => Path::new(name)
@@ -293,33 +285,45 @@ fn edit(
             .map(|e| format!(".{}", e.to_string_lossy()))
             .unwrap_or_default(),
     };
-    let tmp: PathBuf = dir.path().join(format!("secrets{suffix}"));
-    write_private(&tmp, &original)?;
+    // From here until `scratch` is dropped the cleartext is on disk: the
+    // signals that would end batou are caught (see `secrets::edit`).
+    let signals = edit::Signals::catch();
+    let scratch = edit::Scratch::create()?;
+    let tmp = scratch.write(&format!("secrets{suffix}"), &original)?;
     loop {
-        run_editor(&editor, &tmp)?;
+        let end = edit::run_editor(&editor, &tmp, &signals)?;
         let edited = std::fs::read(&tmp).map_err(|source| SecretsError::Read {
             file: tmp.clone(),
             source,
         })?;
+        if let Some(sig) = signals.received() {
+            return Ok(after_signal(sig, &mut s, edit_file, edited, &original));
+        }
+        let failed = match end {
+            edit::EditorEnd::Exited(0) => None,
+            edit::EditorEnd::Exited(code) => Some(format!("exited with code {code}")),
+            edit::EditorEnd::Killed(sig) => Some(format!("ended by {}", edit::signal_name(sig))),
+        };
+        if let Some(how) = failed {
+            return Err(SecretsError::Spawn {
+                program: editor,
+                source: std::io::Error::other(format!(
+                    "the editor {how}; its changes (if any) were discarded"
+                )),
+            });
+        }
         if edited == original {
-            println!("No changes from original cleartext. Not updating.");
+            crate::guard::out("No changes from original cleartext. Not updating.");
             return Ok(ExitStatus::Success);
         }
-        let result = match edit_file {
-            None => match String::from_utf8(edited) {
-                Ok(text) => s.update(&text, false).map(|_| ()),
-                Err(_) => Err(SecretsError::NotText {
-                    file: s.config_path.clone(),
-                }),
-            },
-            Some(name) => s.members().and_then(|m| s.write_file(name, &edited, &m)),
-        };
-        match result {
+        match save(&mut s, edit_file, edited) {
             Ok(()) => return Ok(ExitStatus::Success),
             Err(e) => {
-                eprintln!("ERROR: {e}");
-                if !std::io::stdin().is_terminal() || !ask_again()? {
-                    // `dir` is dropped here: nothing stays in the clear.
+                crate::guard::err(&format!("ERROR: {e}"));
+                if !std::io::stdin().is_terminal() || !ask_again()? || signals.received().is_some()
+                {
+                    // `scratch` is dropped here: nothing stays in the clear.
+                    crate::guard::err("The edit was discarded.");
                     return Ok(ExitStatus::Config);
                 }
             }
@@ -328,7 +332,7 @@ fn edit(
 }
 
 fn ask_again() -> Result<bool, SecretsError> {
-    eprint!("Edit again to fix it? [Y/n] ");
+    crate::guard::err_prompt("Edit again to fix it? [Y/n] ");
     let mut answer = String::new();
     std::io::stdin()
         .read_line(&mut answer)

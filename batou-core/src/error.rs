@@ -84,6 +84,10 @@ pub enum Error {
         context: String,
         source: std::io::Error,
     },
+    /// A SIGINT stopped the deploy (see [`crate::interrupt`]) before
+    /// these roots (`host: root`) were deployed.
+    #[error("interrupted (SIGINT); not deployed: {}", .not_deployed.join(", "))]
+    Interrupted { not_deployed: Vec<String> },
 }
 
 impl Error {

@@ -1,16 +1,48 @@
-//! Ctrl-C (SIGINT) during a remote deploy: wind down instead of dying.
+//! Ctrl-C (SIGINT) during a deploy: wind down instead of dying.
 //!
 //! Dying at once would cut every agent off in the middle of a component;
 //! each would finish its root on its own, but nobody would hear how it
-//! went. With [`install`], the first SIGINT only sets a flag: the
-//! orchestrator starts nothing new, waits for the components already
-//! running, shuts the agents down (releasing their deploy locks) and
-//! reports what was not deployed. A second SIGINT ends the process at
+//! went. Locally, the command a component runs (in a process group of its
+//! own, so the terminal's Ctrl-C does not reach it) would be left behind.
+//! With [`install`], the first SIGINT only sets a flag: the orchestrator
+//! (or the local deploy) starts nothing new, waits for the components
+//! already running, shuts the agents down (releasing their deploy locks)
+//! and reports what was not deployed. A second SIGINT kills the commands
+//! this process runs (their whole process groups) and ends the process at
 //! once, as SIGINT normally does.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// Process groups of the commands running now (0: a free slot). A fixed
+/// array, because the signal handler may not allocate or lock.
+static RUNNING: [AtomicI32; 64] = [const { AtomicI32::new(0) }; 64];
+
+/// While it lives, a second SIGINT kills the process group it names.
+#[derive(Debug)]
+pub struct RunningCommand {
+    slot: Option<usize>,
+}
+
+/// Registers the process group `pgid` of a command that is starting (see
+/// [`RunningCommand`]). With more than 64 at once, the rest are not
+/// tracked.
+pub fn running_command(pgid: i32) -> RunningCommand {
+    let slot = RUNNING.iter().position(|s| {
+        s.compare_exchange(0, pgid, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    });
+    RunningCommand { slot }
+}
+
+impl Drop for RunningCommand {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot {
+            RUNNING[slot].store(0, Ordering::SeqCst);
+        }
+    }
+}
 
 /// Whether an interrupt was requested.
 pub fn requested() -> bool {
@@ -24,7 +56,17 @@ pub fn request() {
 
 extern "C" fn on_sigint(_: libc::c_int) {
     if REQUESTED.swap(true, Ordering::SeqCst) {
-        // The second one: die of SIGINT. Only async-signal-safe calls.
+        // The second one: stop the running commands, then die of SIGINT.
+        // Only async-signal-safe calls.
+        for slot in &RUNNING {
+            let pgid = slot.load(Ordering::SeqCst);
+            if pgid > 0 {
+                // SAFETY: kill(2) is async-signal-safe.
+                unsafe {
+                    libc::kill(-pgid, libc::SIGKILL);
+                }
+            }
+        }
         // SAFETY: signal(2) and raise(3) are async-signal-safe.
         unsafe {
             libc::signal(libc::SIGINT, libc::SIG_DFL);

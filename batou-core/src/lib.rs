@@ -73,6 +73,7 @@ pub mod address;
 pub mod component;
 pub mod convert;
 pub mod diff;
+pub mod escape;
 pub mod handlers;
 pub mod host;
 pub mod stdlib;

@@ -131,3 +131,46 @@ both_transports! {
         drop(silent);
     }
 }
+
+/// Timeouts at the limits of their types are "never" (#15 bug 8): before,
+/// adding one to the clock overflowed and batou died with exit 70.
+#[test]
+fn huge_command_timeouts_mean_no_limit() {
+    let env = |timeout: &str| {
+        format!(
+            "{LOCAL}command_timeout = {timeout}\n[hosts]\nlocalhost = shell\n\
+             [component:shell]\ncmd = touch ran\n"
+        )
+    };
+    let p = Project::new().env("cmd", &env("9223372036854775807"));
+    p.run(&["deploy", "cmd"]).success();
+    p.assert_exists("work/shell/ran");
+    p.write("environments/cmd.cfg", &env("18446744073709551615"));
+    p.run(&["deploy", "cmd"]).success();
+    p.run(&["deploy", "--command-timeout", "18446744073709551615", "cmd"])
+        .success();
+    p.run(&["deploy", "-t", "18446744073709551615", "cmd"])
+        .success();
+}
+
+both_transports! {
+    /// The same for the connect timeout, which bounds the agent's start.
+    fn huge_connect_timeout_means_no_limit(method: &str) {
+        let server = crate::remote_support::SshServer::start();
+        let p = crate::e2e::remote::ssh_project(&server.ssh_config(), "");
+        p.write(
+            "environments/remote.cfg",
+            &format!(
+                "[environment]\nconnect_method = {method}\n\
+                 connect_timeout = 18446744073709551615\n\
+                 command_timeout = 18446744073709551615\n{}\n\
+                 [hosts]\ntarget = shell\n[component:shell]\ncmd = touch ran\n",
+                private_dirs(&p)
+            ),
+        );
+        p.run(&["deploy", "remote"]).success();
+        p.run(&["deploy", "--connect-timeout", "18446744073709551615", "remote"])
+            .success();
+        p.assert_exists("remote/target/work/shell/ran");
+    }
+}

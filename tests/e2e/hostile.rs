@@ -177,3 +177,62 @@ fn an_unknown_host_is_refused_even_if_the_ssh_config_would_trust_it() {
         }
     }
 }
+
+/// The uid of nobody on the test machine: the user who plants links.
+const STRANGER: u32 = 54_321;
+
+/// A project deploying `hello` to `target` over `method`, its target
+/// directory made beforehand with `mode`.
+fn remote_hello(server: &SshServer, method: &str, mode: u32) -> (Project, std::path::PathBuf) {
+    let p = super::remote::ssh_project(&server.ssh_config(), "");
+    p.write(
+        "environments/remote.cfg",
+        &format!(
+            "[environment]\nconnect_method = {method}\n{}\n[hosts]\ntarget = hello\n",
+            super::remote::private_dirs(&p)
+        ),
+    );
+    let target = p.path().join("remote/target");
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode)).unwrap();
+    (p, target)
+}
+
+super::remote::both_transports! {
+    /// A target directory others may write to (no sticky bit) is refused
+    /// like the lock directory: anyone could swap `work` for a link.
+    fn a_target_directory_others_may_write_to_is_refused(method: &str) {
+        let server = SshServer::start();
+        let (p, target) = remote_hello(&server, method, 0o777);
+        let out = p.run(&["deploy", "remote"]);
+        assert_ne!(out.code, Some(0), "{}", out.stderr);
+        let out = out
+            .message(&format!("refusing to keep the deployment in {}", target.display()))
+            .message("other users may write to it (mode 777)");
+        drop(out);
+        assert!(!target.join("work").exists());
+    }
+}
+
+super::remote::both_transports! {
+    /// In a sticky world-writable target directory (allowed, as /tmp),
+    /// another user plants `work` as a link to elsewhere: root's agent
+    /// does not write through it (#15).
+    fn a_symlink_another_user_planted_is_not_followed(method: &str) {
+        let server = SshServer::start();
+        let (p, target) = remote_hello(&server, method, 0o1777);
+        let elsewhere = tempfile::tempdir().unwrap();
+        let work = target.join("work");
+        std::os::unix::fs::symlink(elsewhere.path(), &work).unwrap();
+        std::os::unix::fs::lchown(&work, Some(STRANGER), None).unwrap();
+        let out = p.run(&["deploy", "remote"]);
+        assert_ne!(out.code, Some(0), "{}", out.stdout);
+        out.message("refusing to follow the symlink work")
+            .message("it belongs to uid 54321");
+        assert_eq!(
+            std::fs::read_dir(elsewhere.path()).unwrap().count(),
+            0,
+            "the agent wrote through the planted link"
+        );
+    }
+}

@@ -33,7 +33,7 @@ pub(super) fn project(cleartext: &str) -> Project {
     p
 }
 
-fn encrypt(p: &Project, cleartext: &str) {
+pub(super) fn encrypt(p: &Project, cleartext: &str) {
     let text = format!("[batou]\nmembers = {}\n\n{cleartext}", age_member());
     let path = p.path().join("environments/sec/secrets.cfg.age");
     store::write(
@@ -48,8 +48,8 @@ fn encrypt(p: &Project, cleartext: &str) {
     .unwrap();
 }
 
-/// Every regular file under `dir` (not following symlinks) except `skip`
-/// that contains `needle`.
+/// Every regular file under `dir` (not following symlinks; nothing but
+/// regular files is read) except `skip` that contains `needle`.
 fn files_containing(dir: &Path, needle: &[u8], skip: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -81,7 +81,16 @@ fn secret_in_a_template_never_leaks() {
         .as_nanos();
     let secret = format!("leak-canary-{}-{nanos}", std::process::id());
     let p = project(&format!("[backend]\ngreeting = {secret}\n"));
-    let vars = [("BATOU_AGE_IDENTITIES", identity())];
+    // The runs' own TMPDIR, the only temp directory scanned below (the
+    // machine's may hold anything, e.g. a chroot with /proc mounted).
+    let tmp = tempfile::Builder::new()
+        .prefix("batou-leak-tmp-")
+        .tempdir()
+        .unwrap();
+    let vars = [
+        ("BATOU_AGE_IDENTITIES", identity()),
+        ("TMPDIR", tmp.path().display().to_string()),
+    ];
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
 
     let first = p.run_with(&["deploy", "sec"], &vars).success();
@@ -124,12 +133,7 @@ fn secret_in_a_template_never_leaks() {
         &deployed,
         &mut leaks,
     );
-    files_containing(
-        &std::env::temp_dir(),
-        secret.as_bytes(),
-        &deployed,
-        &mut leaks,
-    );
+    files_containing(tmp.path(), secret.as_bytes(), &deployed, &mut leaks);
     files_containing(
         &p.path().join("environments"),
         secret.as_bytes(),

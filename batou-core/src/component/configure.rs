@@ -14,6 +14,14 @@ use crate::error::{Error, Result};
 use crate::template::Templates;
 use crate::vfs::PathMapper;
 
+/// A hash of rendered text, to recognise it later.
+fn fingerprint(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    hasher.finish()
+}
+
 /// What one root's configure pass shares between its components.
 pub(crate) struct Scope<'a> {
     pub registry: &'a Registry,
@@ -34,6 +42,9 @@ pub(crate) struct Scope<'a> {
     /// Event handlers, publications and subscriptions declared so far,
     /// and where each component ends up in the deploy order.
     pub events: RefCell<crate::handlers::Declared>,
+    /// Hashes of what templates rendered from secrets (see
+    /// [`Configure::rendered_from_secret`]).
+    pub from_secrets: RefCell<std::collections::HashSet<u64>>,
 }
 
 /// Options for [`Configure::require_with`].
@@ -287,6 +298,12 @@ impl<'a> Configure<'a> {
     }
 
     /// The general form: an explicit component context and extra variables.
+    ///
+    /// When `component` or `extra` hold a secret value, the template is
+    /// rendered a second time with every secret changed: if the output
+    /// changes too, it depends on a secret, however the template
+    /// transformed it (`| upper`, a slice, a hash), and a file written
+    /// with it is sensitive (its diff hidden, mode 0600).
     pub fn render_template(
         &self,
         name: &str,
@@ -295,10 +312,54 @@ impl<'a> Configure<'a> {
         extra: &[(String, Value)],
     ) -> Result<String> {
         let context = self.template_context(component, extra);
-        self.scope
+        let text = self
+            .scope
             .templates
             .render(name, source, &context)
-            .map_err(Error::from)
+            .map_err(Error::from)?;
+        if let Some((component, extra)) = self.perturbed(component, extra) {
+            let context = self.template_context(Some(&component), &extra);
+            let other = self.scope.templates.render(name, source, &context);
+            if other.ok().as_ref() != Some(&text) {
+                self.scope
+                    .from_secrets
+                    .borrow_mut()
+                    .insert(fingerprint(text.as_bytes()));
+            }
+        }
+        Ok(text)
+    }
+
+    /// Whether `bytes` are what a template rendered from a secret in this
+    /// root (see [`Configure::render_template`]).
+    pub fn rendered_from_secret(&self, bytes: &[u8]) -> bool {
+        let rendered = self.scope.from_secrets.borrow();
+        !rendered.is_empty() && rendered.contains(&fingerprint(bytes))
+    }
+
+    /// The template context's component and extra variables with every
+    /// secret value changed, or `None` when they hold none.
+    fn perturbed(
+        &self,
+        component: Option<&Value>,
+        extra: &[(String, Value)],
+    ) -> Option<(Value, Vec<(String, Value)>)> {
+        let masker = self.scope.env_info.secrets.masker();
+        if masker.is_empty() {
+            return None;
+        }
+        let mut changed = false;
+        let mut perturb = |value: &Value| {
+            let mut json = serde_json::to_value(value).ok()?;
+            changed |= masker.perturb_json(&mut json);
+            Some(Value::from(minijinja::value::Serde(json)))
+        };
+        let component = perturb(component.unwrap_or(&self.scope.root_context))?;
+        let extra = extra
+            .iter()
+            .map(|(k, v)| Some((k.clone(), perturb(v)?)))
+            .collect::<Option<Vec<_>>>()?;
+        changed.then_some((component, extra))
     }
 
     /// Expands a short string the same way (no caching).

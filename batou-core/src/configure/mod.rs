@@ -427,6 +427,7 @@ impl Engine<'_> {
             root_context: built.context,
             logs: RefCell::new(Vec::new()),
             events: RefCell::new(crate::handlers::Declared::default()),
+            from_secrets: RefCell::default(),
         };
         let workdir = self.env_info.workdir_base.join(&root.name);
         let breadcrumbs = component.label();

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::component::{Deploy, EnvironmentInfo, HostInfo, Node, Verdict};
 use crate::configure::{Model, Root};
-use crate::error::DeployError;
+use crate::error::{DeployError, Error};
 use crate::event::{Event, EventSink, SkipReason, Timing};
 use crate::handlers::{Cause, Dispatch, DispatchStats, Handler, Ledger, RootInputs};
 use crate::host::Host;
@@ -30,6 +30,11 @@ pub struct DeployReport {
 }
 
 /// Deploys every root of `model` on this machine through `host`.
+///
+/// Once an interrupt is requested ([`crate::interrupt`]), no new root
+/// starts: the running one finishes (as an agent finishes its running
+/// roots), and the deploy fails with [`Error::Interrupted`] naming the
+/// roots not deployed.
 pub fn deploy_local(
     model: &mut Model,
     host: &Host,
@@ -45,7 +50,7 @@ pub fn deploy_local(
     let mut dispatch = DispatchStats::default();
     let mut ledger = Ledger::new(model.roots.len());
     crate::address::with_resolver(resolver, || {
-        for id in order {
+        for (at, &id) in order.iter().enumerate() {
             let inputs = ledger.inputs(&model.roots, id);
             let root = &mut model.roots[id];
             if root.host_ignored {
@@ -84,7 +89,16 @@ pub fn deploy_local(
                 predict: options.predict,
                 inputs: &inputs,
             };
-            let outcome = deploy_root(root, &ctx)?;
+            let outcome = match interrupted(root) {
+                Some(e) => Err(e),
+                None => deploy_root(root, &ctx),
+            }
+            .map_err(|mut e| {
+                if let Error::Interrupted { not_deployed } = &mut e.source {
+                    *not_deployed = undeployed(&model.roots, &order[at..]);
+                }
+                e
+            })?;
             ledger.record(id, outcome.changed > 0, &outcome.published);
             changed += outcome.changed;
             dispatch += outcome.dispatch;
@@ -99,6 +113,27 @@ pub fn deploy_local(
     })
 }
 
+/// The error that stops a deploy after an interrupt, at `root`'s start;
+/// `None` while none was requested.
+fn interrupted(root: &Root) -> Option<DeployError> {
+    crate::interrupt::requested().then(|| DeployError {
+        host: root.host.clone(),
+        component: root.name.clone(),
+        source: Error::Interrupted {
+            not_deployed: Vec::new(),
+        },
+    })
+}
+
+/// `host: root` of the roots in `rest` that were to be deployed.
+fn undeployed(roots: &[Root], rest: &[usize]) -> Vec<String> {
+    rest.iter()
+        .map(|&id| &roots[id])
+        .filter(|r| r.selected && !r.ignored && !r.host_ignored)
+        .map(|r| format!("{}: {}", r.host, r.name))
+        .collect()
+}
+
 /// After every root: on each deployed host, `remove` the externals that
 /// left the environment. A host is skipped when the run left out all its
 /// roots (`--hosts`, `--components`).
@@ -109,9 +144,17 @@ fn remove_stale_externals(
     predict: bool,
 ) -> Result<usize, DeployError> {
     let mut removed = 0;
+    // Each host's roots, found in one pass (not one pass per host).
+    let mut by_host: std::collections::HashMap<&str, Vec<&Root>> = Default::default();
+    for r in &model.roots {
+        by_host.entry(r.host.as_str()).or_default().push(r);
+    }
     for h in model.env.hosts.values() {
-        let roots: Vec<&Root> = model.roots.iter().filter(|r| r.host == h.name).collect();
-        if h.ignore || (!roots.is_empty() && !roots.iter().any(|r| r.selected)) {
+        if h.ignore {
+            continue;
+        }
+        let roots = by_host.remove(h.name.as_str()).unwrap_or_default();
+        if !roots.is_empty() && !roots.iter().any(|r| r.selected) {
             continue;
         }
         let current = crate::stdlib::external::current_externals(roots);

@@ -3,13 +3,19 @@
 //! an interactive program sees EOF instead of hanging the deploy — unless
 //! the spec gives bytes for it ([`CommandSpec::stdin`]), which are written
 //! and then closed; a command that exits without reading them is fine.
+//!
+//! A command is done when its own process exits: processes it leaves
+//! running in the background (a daemon it starts) keep running and do not
+//! hold the deploy up; what they print afterwards is dropped (see
+//! `capture`). Each command runs in a process group of its own, which a
+//! timeout kills whole.
 
-use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::capture;
 
 /// A command to run.
 ///
@@ -80,10 +86,16 @@ impl CommandSpec {
         self
     }
 
-    /// Kills the command (and its process group) after this long.
+    /// Kills the command (and its process group) after this long. A
+    /// duration past the clock's range (`Duration::MAX`) is no limit.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
+    }
+
+    /// The working directory, if one was set.
+    pub(super) fn cwd_dir(&self) -> Option<&std::path::Path> {
+        self.cwd.as_deref()
     }
 
     /// Whether a timeout was set.
@@ -200,6 +212,8 @@ pub(super) fn run(spec: &CommandSpec) -> Result<CommandOutput, CommandError> {
         cmd.current_dir(dir);
     }
     let mut child = cmd.spawn().map_err(|e| fail(CommandErrorKind::Spawn(e)))?;
+    // Its process group is its pid: a second Ctrl-C kills it whole.
+    let _running = crate::interrupt::running_command(child.id() as i32);
     if let (Some(bytes), Some(mut pipe)) = (spec.stdin.clone(), child.stdin.take()) {
         // On its own thread, so a command that neither reads nor exits
         // cannot block us past the timeout. A command that exits without
@@ -210,27 +224,21 @@ pub(super) fn run(spec: &CommandSpec) -> Result<CommandOutput, CommandError> {
             let _ = pipe.write_all(&bytes);
         });
     }
-    let deadline = spec.timeout.map(|t| Instant::now() + t);
-    // Both pipes are drained on their own threads so a command that floods
-    // one of them cannot block on a full pipe while we wait on the other.
-    let out = drain(child.stdout.take());
-    let err = drain(child.stderr.take());
-    let timed_out = |child: &mut Child| {
+    // A timeout past the clock's range (`u64::MAX` seconds) is no limit.
+    let deadline = spec.timeout.and_then(|t| Instant::now().checked_add(t));
+    let Ok(captured) = capture::wait(&mut child, deadline) else {
         // SAFETY: kill(2) on our child's process group; no memory involved.
         unsafe {
             libc::kill(-(child.id() as i32), libc::SIGKILL);
         }
         let _ = child.wait();
-        fail(CommandErrorKind::Timeout(spec.timeout.unwrap_or_default()))
+        return Err(fail(CommandErrorKind::Timeout(
+            spec.timeout.unwrap_or_default(),
+        )));
     };
-    let Some(status) = wait(&mut child, deadline) else {
-        return Err(timed_out(&mut child));
-    };
-    // A background child of the command may still hold the pipes open;
-    // the timeout bounds waiting for it too.
-    let (Some(stdout), Some(stderr)) = (collect(&out, deadline), collect(&err, deadline)) else {
-        return Err(timed_out(&mut child));
-    };
+    let status = captured.status;
+    let stdout = String::from_utf8_lossy(&captured.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&captured.stderr).into_owned();
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(0), _) => Ok(CommandOutput {
@@ -248,47 +256,5 @@ pub(super) fn run(spec: &CommandSpec) -> Result<CommandOutput, CommandError> {
             stdout,
             stderr,
         })),
-    }
-}
-
-fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(mut p) = pipe {
-            let _ = p.read_to_end(&mut buf);
-        }
-        let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
-    });
-    rx
-}
-
-/// A pipe's whole output, or `None` if it is still open at `deadline`.
-fn collect(rx: &mpsc::Receiver<String>, deadline: Option<Instant>) -> Option<String> {
-    match deadline {
-        None => Some(rx.recv().unwrap_or_default()),
-        Some(d) => match rx.recv_timeout(d.saturating_duration_since(Instant::now())) {
-            Ok(text) => Some(text),
-            Err(mpsc::RecvTimeoutError::Disconnected) => Some(String::new()),
-            Err(mpsc::RecvTimeoutError::Timeout) => None,
-        },
-    }
-}
-
-fn wait(child: &mut Child, deadline: Option<Instant>) -> Option<std::process::ExitStatus> {
-    let Some(deadline) = deadline else {
-        return child.wait().ok();
-    };
-    let mut pause = Duration::from_millis(1);
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() >= deadline => return None,
-            Ok(None) => {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(50));
-            }
-            Err(_) => return None,
-        }
     }
 }

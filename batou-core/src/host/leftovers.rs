@@ -28,8 +28,10 @@ pub fn own_prefix() -> &'static str {
 /// leftovers could only come from processes that die while we run).
 static SWEPT: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
 
-/// Removes the stale temp files in `dir`, once per process and directory.
-pub fn sweep_once(dir: &Path) {
+/// Removes the stale temp files in `dir`, once per process and directory;
+/// `at` is where `dir` is reached (itself, or through an open directory,
+/// see `Host::beneath`).
+pub fn sweep_once(dir: &Path, at: &Path) {
     {
         let mut swept = SWEPT.lock().unwrap_or_else(|p| p.into_inner());
         if !swept
@@ -39,7 +41,7 @@ pub fn sweep_once(dir: &Path) {
             return;
         }
     }
-    sweep(dir);
+    sweep(at);
 }
 
 /// Removes every `.batou-tmp-<pid>-…` in `dir` whose process no longer

@@ -7,9 +7,12 @@
 //! or the new content, never a half-written one.
 
 mod batch;
+mod beneath;
+mod capture;
 mod command;
 pub mod leftovers;
 mod stream;
+mod trust;
 mod users;
 mod write;
 
@@ -21,6 +24,7 @@ use std::time::SystemTime;
 
 pub use command::{CommandError, CommandErrorKind, CommandOutput, CommandSpec};
 pub use stream::StagedFile;
+pub use trust::check_dir;
 pub use users::UserRecord;
 
 /// A failed file-system operation on the target.
@@ -66,13 +70,74 @@ pub struct Stat {
 pub struct Host {
     /// `Some` in batched mode: files written and not yet synced.
     batch: Option<Arc<batch::Batch>>,
+    /// The deployment's own directory, below which no foreign symlink is
+    /// followed (see [`Host::beneath`]).
+    beneath: Option<Arc<beneath::Beneath>>,
 }
 
 impl Host {
     /// The machine this process runs on; every [`Host::write`] is durable
     /// when it returns.
     pub fn local() -> Self {
-        Host { batch: None }
+        Host::default()
+    }
+
+    /// Below `root` (a target's `target_directory`, a local project),
+    /// paths are reached without following a symlink that belongs to
+    /// another user than the deploying one or root: every operation opens
+    /// its way from `root` one component at a time and acts through what
+    /// it opened, so a directory swapped for a symlink meanwhile changes
+    /// nothing. Such a symlink is an error naming it. Paths elsewhere are
+    /// used as they are.
+    pub fn beneath(mut self, root: impl AsRef<Path>) -> Self {
+        self.beneath = Some(Arc::new(beneath::Beneath::new(root.as_ref())));
+        self
+    }
+
+    /// Where an operation on the entry `path` acts (the entry itself not
+    /// followed; see [`Host::beneath`]).
+    fn entry(&self, path: &Path) -> std::io::Result<beneath::At> {
+        match &self.beneath {
+            Some(b) => b.entry(path),
+            None => Ok(beneath::At::plain(path)),
+        }
+    }
+
+    /// Where an operation on what `path` names acts (a last symlink
+    /// followed when it is the deploying user's or root's).
+    fn target(&self, path: &Path) -> std::io::Result<beneath::At> {
+        match &self.beneath {
+            Some(b) => b.target(path),
+            None => Ok(beneath::At::plain(path)),
+        }
+    }
+
+    /// The file at `path` opened for reading: through its directory and
+    /// not following a last symlink where that is anchored (the rare
+    /// symlink there is then looked at by [`Host::target`]'s rule).
+    fn open_file(&self, path: &Path) -> std::io::Result<fs::File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let at = self.entry(path)?;
+        if !at.anchored() {
+            return fs::File::open(&at.path);
+        }
+        match fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&at.path)
+        {
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                fs::File::open(&self.target(path)?.path)
+            }
+            other => other,
+        }
+    }
+
+    /// See [`beneath::Beneath::forget`].
+    fn forget(&self) {
+        if let Some(b) = &self.beneath {
+            b.forget();
+        }
     }
 
     /// The machine this process runs on, with durability batched: a write
@@ -93,6 +158,7 @@ impl Host {
     pub fn local_batched() -> Self {
         Host {
             batch: Some(Arc::default()),
+            beneath: None,
         }
     }
 
@@ -108,7 +174,15 @@ impl Host {
 
     /// The file's bytes, or `None` if nothing is there.
     pub fn read(&self, path: &Path) -> Result<Option<Vec<u8>>, HostError> {
-        match fs::read(path) {
+        // As `fs::read`: one stat for the size, then reads (File's own
+        // read_to_end would also ask for the position, per file).
+        let read = |f: fs::File| {
+            let size = f.metadata().map(|m| m.len() as usize).unwrap_or(0);
+            let mut bytes = Vec::with_capacity(size + 1);
+            std::io::Read::read_to_end(&mut std::io::Read::take(&f, u64::MAX), &mut bytes)
+                .map(|_| bytes)
+        };
+        match self.open_file(path).and_then(read) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(fail("read", path)(e)),
@@ -117,7 +191,10 @@ impl Host {
 
     /// `lstat`, or `None` if nothing is there.
     pub fn stat(&self, path: &Path) -> Result<Option<Stat>, HostError> {
-        match fs::symlink_metadata(path) {
+        match self
+            .entry(path)
+            .and_then(|at| fs::symlink_metadata(&at.path))
+        {
             Ok(m) => {
                 let ft = m.file_type();
                 let kind = if ft.is_symlink() {
@@ -145,13 +222,22 @@ impl Host {
 
     /// Creates a directory; with `leading`, its missing parents too.
     pub fn mkdir(&self, path: &Path, leading: bool) -> Result<(), HostError> {
+        self.forget();
+        if leading
+            && let Some(b) = &self.beneath
+            && b.create_dirs(path)
+                .map_err(fail("create directory", path))?
+        {
+            return Ok(());
+        }
+        let at = self.entry(path).map_err(fail("create directory", path))?;
         let result = if leading {
-            fs::create_dir_all(path)
+            fs::create_dir_all(&at.path)
         } else {
-            fs::create_dir(path)
+            fs::create_dir(&at.path)
         };
         match result {
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && at.path.is_dir() => Ok(()),
             other => other.map_err(fail("create directory", path)),
         }
     }
@@ -159,16 +245,17 @@ impl Host {
     /// Makes `link` a symlink pointing at `target`, replacing whatever
     /// symlink or file is there atomically (new link + rename).
     pub fn symlink(&self, target: &Path, link: &Path) -> Result<(), HostError> {
-        let dir = parent_dir(link);
+        self.forget();
+        let at = self.entry(link).map_err(fail("create symlink", link))?;
         let name = link
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        leftovers::sweep_once(dir);
-        let tmp = dir.join(format!("{}{name}", leftovers::own_prefix()));
+        leftovers::sweep_once(parent_dir(link), &at.dir);
+        let tmp = at.dir.join(format!("{}{name}", leftovers::own_prefix()));
         let _ = fs::remove_file(&tmp);
         std::os::unix::fs::symlink(target, &tmp).map_err(fail("create symlink", link))?;
-        fs::rename(&tmp, link).map_err(|e| {
+        fs::rename(&tmp, &at.path).map_err(|e| {
             let _ = fs::remove_file(&tmp);
             fail("replace", link)(e)
         })
@@ -176,7 +263,7 @@ impl Host {
 
     /// Where a symlink points, or `None` if `path` is not a symlink.
     pub fn read_link(&self, path: &Path) -> Result<Option<PathBuf>, HostError> {
-        match fs::read_link(path) {
+        match self.entry(path).and_then(|at| fs::read_link(&at.path)) {
             Ok(p) => Ok(Some(p)),
             Err(e)
                 if e.kind() == std::io::ErrorKind::NotFound
@@ -189,12 +276,16 @@ impl Host {
     }
 
     pub fn chmod(&self, path: &Path, mode: u32) -> Result<(), HostError> {
-        fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(fail("chmod", path))
+        self.target(path)
+            .and_then(|at| fs::set_permissions(&at.path, fs::Permissions::from_mode(mode)))
+            .map_err(fail("chmod", path))
     }
 
     /// Changes owner and/or group without following symlinks.
     pub fn chown(&self, path: &Path, uid: Option<u32>, gid: Option<u32>) -> Result<(), HostError> {
-        std::os::unix::fs::lchown(path, uid, gid).map_err(fail("chown", path))
+        self.entry(path)
+            .and_then(|at| std::os::unix::fs::lchown(&at.path, uid, gid))
+            .map_err(fail("chown", path))
     }
 
     /// The uid for a user name (or a numeric id given as text).
@@ -220,7 +311,12 @@ impl Host {
 
     /// The names in a directory, sorted; `None` if nothing is there.
     pub fn read_dir(&self, path: &Path) -> Result<Option<Vec<std::ffi::OsString>>, HostError> {
-        let entries = match fs::read_dir(path) {
+        let at = match self.target(path) {
+            Ok(at) => at,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(fail("list", path)(e)),
+        };
+        let entries = match fs::read_dir(&at.path) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(fail("list", path)(e)),
@@ -236,17 +332,34 @@ impl Host {
     /// Removes whatever is at `path` (file, symlink or directory tree).
     /// Nothing there is fine.
     pub fn remove(&self, path: &Path) -> Result<(), HostError> {
+        self.forget();
+        let at = match self.entry(path) {
+            Ok(at) => at,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(fail("remove", path)(e)),
+        };
         match self.stat(path)? {
             None => Ok(()),
+            // std's remove_dir_all does not follow symlinks inside.
             Some(s) if s.kind == FileKind::Directory => {
-                fs::remove_dir_all(path).map_err(fail("remove", path))
+                fs::remove_dir_all(&at.path).map_err(fail("remove", path))
             }
-            Some(_) => fs::remove_file(path).map_err(fail("remove", path)),
+            Some(_) => fs::remove_file(&at.path).map_err(fail("remove", path)),
         }
     }
 
     /// Runs a command to completion (see [`CommandSpec`]).
     pub fn run(&self, spec: &CommandSpec) -> Result<CommandOutput, CommandError> {
+        // A command may move any directory.
+        self.forget();
+        // A working directory below the root is entered the same safe way.
+        if let (Some(_), Some(cwd)) = (&self.beneath, spec.cwd_dir()) {
+            let at = self.target(cwd).map_err(|e| CommandError {
+                command: spec.display(),
+                kind: CommandErrorKind::Spawn(e),
+            })?;
+            return command::run(&spec.clone().cwd(&at.path));
+        }
         command::run(spec)
     }
 }

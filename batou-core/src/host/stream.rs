@@ -6,6 +6,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use super::beneath::At;
 use super::{Host, HostError, fail, parent_dir};
 
 /// A temp file beside its final path. Write to it, then [`StagedFile::commit`]
@@ -24,12 +25,14 @@ use super::{Host, HostError, fail, parent_dir};
 pub struct StagedFile {
     tmp: tempfile::NamedTempFile,
     path: PathBuf,
+    /// Where `path` is reached (see `Host::beneath`).
+    at: At,
 }
 
 impl Host {
     /// The file opened for reading, or `None` if nothing is there.
     pub fn open(&self, path: &Path) -> Result<Option<fs::File>, HostError> {
-        match fs::File::open(path) {
+        match self.open_file(path) {
             Ok(f) => Ok(Some(f)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(fail("open", path)(e)),
@@ -39,13 +42,17 @@ impl Host {
     /// Starts writing `path` through a temp file in its directory.
     pub fn stage(&self, path: &Path) -> Result<StagedFile, HostError> {
         let dir = parent_dir(path);
+        let at = self
+            .entry(path)
+            .map_err(fail("create a temporary file in", dir))?;
         let tmp = tempfile::Builder::new()
             .prefix(".batou-tmp-")
-            .tempfile_in(dir)
+            .tempfile_in(&at.dir)
             .map_err(fail("create a temporary file in", dir))?;
         Ok(StagedFile {
             tmp,
             path: path.to_path_buf(),
+            at,
         })
     }
 }
@@ -60,7 +67,8 @@ impl StagedFile {
     /// the existing file's mode, else 0644.
     pub fn commit(self, mode: Option<u32>) -> Result<(), HostError> {
         let path = self.path;
-        let existing = fs::symlink_metadata(&path)
+        let at = self.at;
+        let existing = fs::symlink_metadata(&at.path)
             .ok()
             .filter(|m| m.is_file())
             .map(|m| m.permissions().mode() & 0o7777);
@@ -69,9 +77,9 @@ impl StagedFile {
             .map_err(fail("chmod", &path))?;
         self.tmp.as_file().sync_all().map_err(fail("sync", &path))?;
         self.tmp
-            .persist(&path)
+            .persist(&at.path)
             .map_err(|e| fail("replace", &path)(e.error))?;
-        if let Ok(d) = fs::File::open(parent_dir(&path)) {
+        if let Ok(d) = fs::File::open(&at.dir) {
             let _ = d.sync_all();
         }
         Ok(())

@@ -14,6 +14,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use super::beneath::At;
 use super::{FileKind, Host, HostError, Stat, batch, fail, leftovers, parent_dir};
 
 impl Host {
@@ -42,10 +43,13 @@ impl Host {
         seen: Option<&Stat>,
     ) -> Result<(), HostError> {
         let dir = parent_dir(path);
+        // Below the root, the directory is opened safely once and used
+        // through `at` (see `Host::beneath`); `path` and `dir` name it.
+        let at = self.entry(path).map_err(fail("write", path))?;
         if seen.is_none() {
             let new_mode = mode.unwrap_or(0o644);
             let sync = self.batch.is_none();
-            if let Some(file) = create_unnamed(path, dir, contents, new_mode, sync)? {
+            if let Some(file) = create_unnamed(path, &at, contents, new_mode, sync)? {
                 self.written(path, dir, file, None);
                 return Ok(());
             }
@@ -54,30 +58,31 @@ impl Host {
             let seen = self.stat(path)?;
             return self.replace(
                 path,
-                dir,
+                &at,
                 contents,
                 mode_of(mode, seen.as_ref()),
                 seen.as_ref(),
             );
         }
-        self.replace(path, dir, contents, mode_of(mode, seen), seen)
+        self.replace(path, &at, contents, mode_of(mode, seen), seen)
     }
 
     /// The temp file and rename way, for a target that may exist.
     fn replace(
         &self,
         path: &Path,
-        dir: &Path,
+        at: &At,
         contents: &[u8],
         mode: u32,
         seen: Option<&Stat>,
     ) -> Result<(), HostError> {
-        leftovers::sweep_once(dir);
+        let dir = parent_dir(path);
+        leftovers::sweep_once(dir, &at.dir);
         // The pid in the name lets a later run tell a stale temp file
         // (its writer was killed) from one being written right now.
         let mut tmp = tempfile::Builder::new()
             .prefix(&leftovers::own_prefix())
-            .tempfile_in(dir)
+            .tempfile_in(&at.dir)
             .map_err(fail("create a temporary file in", dir))?;
         // Through the plain file: tempfile's own writer adds the temp
         // file's random name to every error, which only confuses.
@@ -94,9 +99,9 @@ impl Host {
             .batch
             .as_ref()
             .and_then(|_| seen.filter(|s| s.kind == FileKind::File))
-            .and_then(|_| batch::Batch::hold(path));
+            .and_then(|_| batch::Batch::hold(&at.path));
         let written = tmp
-            .persist(path)
+            .persist(&at.path)
             .map_err(|e| fail("replace", path)(e.error))?;
         self.written(path, dir, written, held);
         Ok(())
@@ -130,7 +135,7 @@ fn mode_of(mode: Option<u32>, seen: Option<&Stat>) -> u32 {
 #[cfg(target_os = "linux")]
 fn create_unnamed(
     path: &Path,
-    dir: &Path,
+    at: &At,
     contents: &[u8],
     mode: u32,
     sync: bool,
@@ -146,7 +151,7 @@ fn create_unnamed(
         .write(true)
         .custom_flags(libc::O_TMPFILE)
         .mode(if whole { mode } else { 0o600 })
-        .open(dir)
+        .open(&at.dir)
     else {
         return Ok(None);
     };
@@ -162,7 +167,7 @@ fn create_unnamed(
     // through /proc it needs nothing. It fails if `path` exists.
     let fd_path = format!("/proc/self/fd/{}\0", file.as_raw_fd());
     let Ok(target) =
-        std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
+        std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(at.path.as_os_str()))
     else {
         return Ok(None);
     };
@@ -194,7 +199,7 @@ fn umask() -> Option<u32> {
 #[cfg(not(target_os = "linux"))]
 fn create_unnamed(
     _path: &Path,
-    _dir: &Path,
+    _at: &At,
     _contents: &[u8],
     _mode: u32,
     _sync: bool,

@@ -139,7 +139,10 @@ pub fn deploy(
     let options = DeployOptions {
         predict: plan.mode.predicts(),
     };
-    deploy_local(&mut model, &Host::local_batched(), observer, options)
+    // Ctrl-C from here on winds the deploy down.
+    crate::interrupt::install();
+    let host = Host::local_batched().beneath(&model.env_info.base_dir);
+    deploy_local(&mut model, &host, observer, options)
         .map(Report::Local)
         .map_err(Failure::Deploy)
 }

@@ -35,16 +35,28 @@ pub fn show(
     Ok((describe(&model.env, platform), masker))
 }
 
-/// `batou graph ENV`: the cross-host dependency graph, and the
-/// environment's name.
+/// What `batou graph` shows.
+pub struct Graphed {
+    pub graph: Graph,
+    /// The environment's name.
+    pub environment: String,
+    /// Redacts the secrets a component's name may quote.
+    pub masker: Masker,
+}
+
+/// `batou graph ENV`: the cross-host dependency graph.
 pub fn graph_of(
     registry: &Registry,
     project_dir: &Path,
     environment: &str,
     keys: &mut Keys,
-) -> Result<(Graph, String), Rejected> {
+) -> Result<Graphed, Rejected> {
     let model = model(registry, project_dir, environment, None, keys)?;
-    Ok((graph(&model), model.env.name.clone()))
+    Ok(Graphed {
+        graph: graph(&model),
+        environment: model.env.name.clone(),
+        masker: model.env.secrets.masker().clone(),
+    })
 }
 
 /// Loads (with secrets) and configures `environment`, collecting every

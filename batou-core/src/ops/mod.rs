@@ -25,7 +25,7 @@ mod tests;
 
 pub use deploy::{Report, deploy};
 pub use failure::{Failure, SetupError, Stage};
-pub use inspect::{Rejected, graph_of, show};
+pub use inspect::{Graphed, Rejected, graph_of, show};
 pub use load::{Loaded, configure_loaded, load};
 pub use observe::{Observer, Quiet, Step};
 pub use plan::{Connect, EventDetail, Mode, Plan, PlanError, Reach, Settled};

@@ -138,32 +138,7 @@ fn unsafe_lock(path: &Path, why: &str) -> std::io::Error {
 /// Whoever can write to the lock's directory could swap the lock file for
 /// a link to something we would then overwrite.
 fn check_lock_dir(dir: &Path) -> std::io::Result<()> {
-    let meta = std::fs::metadata(dir)?;
-    let mode = meta.mode();
-    let others_write = mode & 0o022 != 0;
-    let sticky = mode & 0o1000 != 0;
-    let refuse = |why: String| {
-        std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            format!(
-                "refusing to keep the deploy lock in {}: {why}",
-                dir.display()
-            ),
-        )
-    };
-    if meta.uid() != effective_uid() && meta.uid() != 0 {
-        return Err(refuse(format!(
-            "it belongs to uid {}, not to us",
-            meta.uid()
-        )));
-    }
-    if others_write && !sticky {
-        return Err(refuse(format!(
-            "other users may write to it (mode {:o})",
-            mode & 0o7777
-        )));
-    }
-    Ok(())
+    crate::host::check_dir(dir, "the deploy lock")
 }
 
 fn terminate(pid: u32, file: &File) -> std::io::Result<()> {

@@ -69,6 +69,10 @@ pub enum SecretsError {
     UnknownEnvironment { names: Vec<String> },
     #[error("file already locked: {}", .file.display())]
     Locked { file: PathBuf },
+    /// The private area `secrets edit` keeps the cleartext in is not
+    /// private.
+    #[error("refusing to put cleartext into {}: {why}", .dir.display())]
+    UnsafeScratch { dir: PathBuf, why: String },
 }
 
 impl SecretsError {

@@ -10,11 +10,13 @@
 //!   [`Environment`](crate::environment::Environment).
 //!
 //! Everything is decrypted on the controller, in memory; nothing here writes
-//! cleartext to disk.
+//! cleartext to disk, except [`edit`]'s private file for the editor of
+//! `batou secrets edit`.
 
 pub mod age_file;
 pub mod cleartext;
 pub mod diffable;
+pub mod edit;
 mod error;
 pub mod gpg;
 pub mod layout;

@@ -323,6 +323,40 @@ fn masker_masks_whole_values_and_file_lines() {
     assert!(!format!("{m:?}").contains("l1-secret"));
 }
 
+#[test]
+fn masker_finds_secrets_in_any_case_and_reversed() {
+    let m = Masker::new(["S3cret-Value".to_string(), "ünïcode-pass".to_string()]);
+    for text in [
+        "s3cret-value",
+        "S3CRET-VALUE",
+        "eulaV-terc3S",
+        "EULAV-TERC3S",
+    ] {
+        assert!(m.is_sensitive(&format!("x {text} y")), "{text}");
+        assert_eq!(m.redact(&format!("x {text} y")), "x ******** y");
+    }
+    assert!(m.is_sensitive("ÜNÏCODE-PASS".to_lowercase().as_str()));
+    // Overlapping matches (a value and its reverse sharing letters) go
+    // whole, and text around them keeps its bytes.
+    let m = Masker::new(["abcdcba-x".to_string(), "dcba-xyz".to_string()]);
+    assert_eq!(m.redact("<abcdcba-xyz>"), "<********>");
+    assert_eq!(m.redact("ünï abcdcba-x ü"), "ünï ******** ü");
+    assert!(!m.is_sensitive("abcdcb"));
+}
+
+#[test]
+fn perturbing_changes_every_secret_and_nothing_else() {
+    let m = Masker::new(["hunter2-xyz".to_string()]);
+    let mut v = serde_json::json!({"pw": "pw=hunter2-xyz", "n": 3, "l": ["hunter2-xyz", "plain"]});
+    assert!(m.perturb_json(&mut v));
+    let text = v.to_string();
+    assert!(!text.contains("hunter2-xyz"), "{text}");
+    assert_eq!(v["l"][1], "plain");
+    assert_eq!(v["pw"].as_str().unwrap().len(), "pw=hunter2-xyz".len());
+    let mut plain = serde_json::json!({"a": "nothing here"});
+    assert!(!m.perturb_json(&mut plain));
+}
+
 /// A component with a password written into a template and a secret file.
 #[derive(Default, serde::Serialize, serde::Deserialize)]
 #[serde(default)]

@@ -19,6 +19,13 @@ use crate::host::CommandSpec;
 /// `echo '{{ component.name }}'`; mark a value that is meant as shell
 /// syntax with `{{ value | safe }}`.
 ///
+/// The command is done when its shell exits. A process it starts in the
+/// background (`app --daemon`, `nohup worker &`) keeps running and does
+/// not hold the deploy up; what it prints after the shell exited is not
+/// captured, so give it a log file of its own (see
+/// [`crate::host::CommandSpec`]). A timeout kills the command's whole
+/// process group, background processes included.
+///
 /// ```
 /// use batou_core::prelude::*;
 /// let init = Command::new("initdb -D data")

@@ -193,11 +193,16 @@ impl Download {
             }
             tls = tls.root_certs(RootCerts::Specific(Arc::new(certs)));
         }
+        // ureq adds the timeout to the clock: one past the clock's range
+        // (`Duration::MAX`) is no limit rather than an overflow.
+        let timeout = std::time::Instant::now()
+            .checked_add(self.timeout.saturating_mul(2))
+            .map(|_| self.timeout);
         let config = ureq::Agent::config_builder()
             .tls_config(tls.build())
-            .timeout_connect(Some(self.timeout))
-            .timeout_recv_response(Some(self.timeout))
-            .timeout_per_read(Some(self.timeout))
+            .timeout_connect(timeout)
+            .timeout_recv_response(timeout)
+            .timeout_per_read(timeout)
             .build();
         Ok(config.into())
     }

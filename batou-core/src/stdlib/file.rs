@@ -80,6 +80,7 @@ pub struct File {
     group: Option<Principal>,
     leading: bool,
     sensitive: Option<bool>,
+    replace_directory: bool,
 }
 
 enum Ensure {
@@ -116,6 +117,7 @@ impl File {
             group: None,
             leading: false,
             sensitive: None,
+            replace_directory: false,
         }
     }
 
@@ -232,6 +234,14 @@ impl File {
     /// Create missing parent directories.
     pub fn leading(mut self, leading: bool) -> Self {
         self.leading = leading;
+        self
+    }
+
+    /// A directory where the file (or symlink) goes is removed, with
+    /// everything in it. Without this, a directory holding anything in
+    /// the way is an error naming it (batou deletes the tree silently).
+    pub fn replace_directory(mut self) -> Self {
+        self.replace_directory = true;
         self
     }
 
@@ -363,7 +373,11 @@ impl Component for File {
                         "a symlink has no mode of its own (Linux has no lchmod): drop .mode(..)",
                     ));
                 }
-                ctx.add(Symlink::new(self.path.clone(), target))?;
+                let mut link = Symlink::new(self.path.clone(), target);
+                if self.replace_directory {
+                    link = link.replace_directory();
+                }
+                ctx.add(link)?;
             }
             Ensure::File => {
                 let (wanted, is_text) = self.wanted(ctx)?;
@@ -374,6 +388,7 @@ impl Component for File {
                 content.mode = mode;
                 content.leading = self.leading;
                 content.sensitive = self.sensitive;
+                content.replace_directory = self.replace_directory;
                 ctx.add(content)?;
                 if let Some(mode) = mode {
                     ctx.add(Mode::new(self.path.clone(), mode))?;

@@ -2,12 +2,15 @@
 
 use std::path::PathBuf;
 
+use super::content::check_not_a_tree;
 use crate::component::{Component, Configure, Deploy, Verdict};
 use crate::error::Result;
 use crate::host::FileKind;
 
 /// A symlink at `link` pointing to `target` (both mapped like other paths).
-/// A wrong link or a file in the way is replaced atomically.
+/// A wrong link or a file in the way is replaced atomically; an empty
+/// directory too, one holding anything only with
+/// [`Symlink::replace_directory`].
 ///
 /// ```
 /// use batou_core::prelude::*;
@@ -18,6 +21,7 @@ pub struct Symlink {
     target: PathBuf,
     mapped_link: PathBuf,
     mapped_target: PathBuf,
+    replace_dir: bool,
 }
 
 impl Symlink {
@@ -28,7 +32,14 @@ impl Symlink {
             mapped_target: target.clone(),
             link,
             target,
+            replace_dir: false,
         }
+    }
+
+    /// A directory at `link` is removed with everything in it.
+    pub fn replace_directory(mut self) -> Self {
+        self.replace_dir = true;
+        self
     }
 }
 
@@ -45,6 +56,14 @@ impl Component for Symlink {
 
     fn verify(&mut self, ctx: &mut Deploy<'_>) -> Result<Verdict> {
         let current = ctx.host().read_link(&self.mapped_link)?;
+        if current.is_none()
+            && ctx
+                .host()
+                .stat(&self.mapped_link)?
+                .is_some_and(|s| s.kind == FileKind::Directory)
+        {
+            check_not_a_tree(ctx, &self.mapped_link, self.replace_dir)?;
+        }
         Ok(Verdict::update_if(
             current.as_ref() != Some(&self.mapped_target),
         ))
@@ -57,6 +76,7 @@ impl Component for Symlink {
             .stat(&self.mapped_link)?
             .is_some_and(|s| s.kind == FileKind::Directory)
         {
+            check_not_a_tree(ctx, &self.mapped_link, self.replace_dir)?;
             host.remove(&self.mapped_link)?;
         }
         host.symlink(&self.mapped_target, &self.mapped_link)?;

@@ -84,6 +84,8 @@ pub struct SystemdUnit {
     deps: Vec<Box<dyn Component>>,
     /// The rendered unit file (configure).
     content: Vec<u8>,
+    /// A template rendered it from a secret: its diff is never shown.
+    from_secret: bool,
     /// Resolved in verify, acted on in update.
     plan: Option<Plan>,
 }
@@ -141,6 +143,7 @@ impl SystemdUnit {
             running: true,
             deps: Vec::new(),
             content: Vec::new(),
+            from_secret: false,
             plan: None,
         }
     }
@@ -335,6 +338,7 @@ impl Component for SystemdUnit {
             )));
         }
         self.content = text.into_bytes();
+        self.from_secret = ctx.rendered_from_secret(&self.content);
         if let Some(dir) = &self.unit_dir {
             self.unit_dir = Some(ctx.map(dir));
         }
@@ -375,7 +379,7 @@ impl Component for SystemdUnit {
                 current.as_deref().unwrap_or_default(),
                 &self.content,
                 true,
-                None,
+                self.from_secret.then_some(true),
             );
         }
         let status = plan.systemctl.status(ctx, &self.name)?;

@@ -32,9 +32,10 @@ impl SshTransport {
         // changed key): an unknown host is refused, never learned.
         cmd.args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
             .arg("-o")
+            // OpenSSH takes at most INT_MAX seconds (68 years: no limit).
             .arg(format!(
                 "ConnectTimeout={}",
-                target.connect_timeout.as_secs().max(1)
+                target.connect_timeout.as_secs().clamp(1, i32::MAX as u64)
             ))
             .args(["-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"])
             .args(["-T", "-e", "none"])

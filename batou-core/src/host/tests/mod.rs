@@ -1,6 +1,7 @@
 //! The local `Host` on temp dirs: atomic writes, stat, symlinks,
 //! directories, removal, users; commands are in `commands`.
 
+mod beneath;
 mod commands;
 
 use super::*;

@@ -127,7 +127,7 @@ impl RootJob {
                 },
             };
         }
-        let host = Host::local_batched();
+        let host = Host::local_batched().beneath(&env_info.base_dir);
         let sink = Forward { id, replies, quiet };
         let ctx = RootContext {
             host: &host,

@@ -205,6 +205,10 @@ impl<'r> State<'r> {
         if let Err(e) = std::fs::create_dir_all(&env.project_dir) {
             return self.fatal(format!("cannot create {}: {e}", env.project_dir.display()));
         }
+        // Root's agent writes below it: nobody else may plant links there.
+        if let Err(e) = crate::host::check_dir(&env.project_dir, "the deployment") {
+            return self.fatal(e.to_string());
+        }
         if !env.hosts.contains_key(host) {
             return self.fatal(format!("host `{host}` is not in the environment"));
         }
@@ -319,7 +323,7 @@ impl State<'_> {
             quiet: false,
         };
         let result = crate::stdlib::external::remove_stale(
-            &Host::local(),
+            &Host::local().beneath(&model.env_info.base_dir),
             &model.env_info,
             &model.host,
             &current,

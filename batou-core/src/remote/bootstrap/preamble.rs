@@ -51,7 +51,8 @@ pub(super) fn read_preamble(
 ) -> Result<Outcome, BootstrapError> {
     // The script needs a connection, maybe sudo and one hash of the cached
     // binary; a target that stops answering meanwhile must not hang us.
-    let limit = l.target.connect_timeout + PREAMBLE_GRACE;
+    // Saturating: a connect timeout of u64::MAX seconds means no limit.
+    let limit = l.target.connect_timeout.saturating_add(PREAMBLE_GRACE);
     let (read, timed_out) = with_deadline(&mut channel, limit, |channel| -> std::io::Result<_> {
         let mut pre = Preamble::default();
         loop {

@@ -3,7 +3,8 @@
 //! deploy order first. A failure, a lost host or an interrupt starts
 //! nothing new; what runs is waited for.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::time::Instant;
 
 use super::RemoteOptions;
@@ -51,8 +52,10 @@ struct Graph {
     dependents: Vec<Vec<usize>>,
     /// Each root's place in the deploy order.
     position: Vec<usize>,
-    /// Roots free to start, the earliest in the deploy order last.
-    ready: Vec<usize>,
+    /// Roots free to start, keyed by their place in the deploy order: a
+    /// heap, so a long run of skipped roots (thousands of ignored hosts)
+    /// costs a log each, not a sort each.
+    ready: BinaryHeap<Reverse<(usize, usize)>>,
     /// Finished (or skipped) roots.
     done: Vec<bool>,
 }
@@ -70,25 +73,22 @@ impl Graph {
         for (pos, &id) in model.order.iter().enumerate() {
             position[id] = pos;
         }
-        let mut graph = Graph {
-            ready: (0..n).filter(|i| waiting_on[*i] == 0).collect(),
+        let ready = (0..n)
+            .filter(|i| waiting_on[*i] == 0)
+            .map(|i| Reverse((position[i], i)))
+            .collect();
+        Graph {
+            ready,
             waiting_on,
             dependents,
             position,
             done: vec![false; n],
-        };
-        graph.sort_ready();
-        graph
-    }
-
-    fn sort_ready(&mut self) {
-        let position = &self.position;
-        self.ready.sort_by_key(|i| std::cmp::Reverse(position[*i]));
+        }
     }
 
     /// The next root to start, earliest in the deploy order.
     fn next_ready(&mut self) -> Option<usize> {
-        self.ready.pop()
+        self.ready.pop().map(|Reverse((_, id))| id)
     }
 
     /// `id` finished: the roots waiting only for it may start.
@@ -97,10 +97,9 @@ impl Graph {
         for &d in &self.dependents[id] {
             self.waiting_on[d] -= 1;
             if self.waiting_on[d] == 0 {
-                self.ready.push(d);
+                self.ready.push(Reverse((self.position[d], d)));
             }
         }
-        self.sort_ready();
     }
 }
 

@@ -104,8 +104,19 @@ fn a_wrong_symlink_is_corrected() {
 
 #[test]
 fn a_directory_or_file_in_the_way_of_a_symlink_is_replaced() {
+    // A directory holding files only when asked (#15: no silent deletion
+    // of a tree).
     let s = Stage::new(|_, ctx| {
         ctx.add(Symlink::new("d", "/tmp"))?;
+        Ok(())
+    });
+    let dir = s.prepare();
+    std::fs::create_dir_all(dir.join("d/sub")).unwrap();
+    let err = s.run(false).0.unwrap_err();
+    assert!(err.to_string().contains("refusing to replace it"), "{err}");
+    assert!(dir.join("d/sub").is_dir());
+    let s = Stage::new(|_, ctx| {
+        ctx.add(Symlink::new("d", "/tmp").replace_directory())?;
         ctx.add(Symlink::new("f", "/tmp"))?;
         Ok(())
     });

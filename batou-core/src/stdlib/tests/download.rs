@@ -239,3 +239,25 @@ fn a_downloaded_archive_is_extracted_in_the_same_deploy() {
     assert_eq!(s.deploy().0.changed, 0);
     assert_eq!(server.gets(), 1);
 }
+
+/// A timeout past the clock's range is no limit, not a panic (#15 bug 8:
+/// every `Instant + Duration` in the tree was checked).
+#[test]
+fn a_timeout_past_the_clock_is_no_limit() {
+    let (_tmp, www) = served();
+    let server = Server::http(&www);
+    let s = Stage::new(|s, ctx| {
+        ctx.add(
+            Download::new(param(s, 0))
+                .checksum(param(s, 1))
+                .timeout(std::time::Duration::MAX),
+        )?;
+        Ok(())
+    });
+    set_params(
+        s.case,
+        &[&server.url("app.tgz"), &sha256_of(&www, "app.tgz")],
+    );
+    assert_eq!(s.deploy().0.changed, 1);
+    assert!(s.path("app.tgz").is_file());
+}

@@ -276,7 +276,7 @@ fn without_leading_a_missing_parent_fails_the_deploy() {
 }
 
 #[test]
-fn a_directory_in_the_way_of_a_file_is_replaced() {
+fn an_empty_directory_in_the_way_of_a_file_is_replaced() {
     for content in ["some text\n", ""] {
         let s = Stage::new(if content.is_empty() {
             |_, ctx| {
@@ -290,7 +290,7 @@ fn a_directory_in_the_way_of_a_file_is_replaced() {
             }
         });
         let dir = s.prepare().join("f");
-        std::fs::create_dir_all(dir.join("inner")).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
         let (report, _) = s.deploy();
         assert_eq!(report.changed, 1, "content {content:?}");
         assert_eq!(s.read("f"), content);
@@ -298,44 +298,47 @@ fn a_directory_in_the_way_of_a_file_is_replaced() {
     }
 }
 
+/// A tree in the way of a file is not deleted with only a note (#15):
+/// refused, naming the path, in verify (so `-P` says so too), unless the
+/// component asks for it.
 #[test]
-fn a_symlink_in_the_way_is_replaced_and_its_target_left_alone() {
+fn a_directory_holding_files_is_only_replaced_when_asked() {
     let s = Stage::new(|_, ctx| {
-        ctx.add(File::new("f").content("mine\n"))?;
+        ctx.add(File::new("f").content("some text\n"))?;
         Ok(())
     });
-    let dir = s.prepare();
-    std::fs::write(dir.join("target"), "theirs\n").unwrap();
-    std::os::unix::fs::symlink(dir.join("target"), dir.join("f")).unwrap();
-    s.deploy();
-    assert!(
-        !std::fs::symlink_metadata(s.path("f"))
-            .unwrap()
-            .file_type()
-            .is_symlink()
-    );
-    assert_eq!(s.read("f"), "mine\n");
-    assert_eq!(s.read("target"), "theirs\n");
-}
-
-#[test]
-fn predicting_reports_the_diff_and_writes_nothing() {
+    let dir = s.prepare().join("f");
+    std::fs::create_dir_all(dir.join("inner")).unwrap();
+    std::fs::write(dir.join("data"), "precious").unwrap();
+    for predict in [true, false] {
+        let err = s.run(predict).0.unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(&dir.display().to_string()), "{text}");
+        assert!(text.contains("holding 2 entries"), "{text}");
+        assert!(text.contains(".replace_directory()"), "{text}");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("data")).unwrap(),
+            "precious"
+        );
+    }
     let s = Stage::new(|_, ctx| {
-        ctx.add(File::new("f").content("new\n").mode(0o600))?;
+        ctx.add(File::new("f").content("some text\n").replace_directory())?;
         Ok(())
     });
-    let (report, events) = s.predict();
-    assert_eq!(report.changed, 2, "content and mode would change");
-    assert_eq!(diffs(&events)[0].1.last().unwrap(), "+new");
-    assert!(!s.project.path().join("work").exists());
-
-    // With an old version there, it stays as it was.
-    std::fs::write(s.prepare().join("f"), "old\n").unwrap();
-    let before = identity(&s.path("f"));
-    let (_, events) = s.predict();
-    assert_eq!(diffs(&events)[0].1[3..], ["-old", "+new"]);
-    assert_eq!(s.read("f"), "old\n");
-    assert_eq!(identity(&s.path("f")), before);
+    s.prepare();
+    std::fs::create_dir_all(dir.join("inner")).unwrap();
+    assert_eq!(s.deploy().0.changed, 1);
+    assert_eq!(s.read("f"), "some text\n");
+    // Presence likewise.
+    let s = Stage::new(|_, ctx| {
+        ctx.add(Presence::new("p"))?;
+        Ok(())
+    });
+    let dir = s.prepare().join("p");
+    std::fs::create_dir_all(dir.join("inner")).unwrap();
+    let err = s.run(false).0.unwrap_err();
+    assert!(err.to_string().contains("refusing to replace it"), "{err}");
+    assert!(dir.join("inner").is_dir());
 }
 
 #[test]
