@@ -35,6 +35,10 @@ pub use exit::ExitStatus;
 /// Parses the process arguments, runs the command and exits. Never panics
 /// out to the user: a bug is reported as an internal error (exit 70).
 pub fn main(registry: Registry) -> ! {
+    // First, so that the controller knows the binary runs here at all.
+    if batou_core::remote::bootstrap::announce_start(&mut std::io::stdout()).is_err() {
+        std::process::exit(1);
+    }
     std::panic::set_hook(Box::new(|info| {
         eprintln!("internal error: {info}");
         eprintln!("This is a bug in batou; please report it with the command you ran.");
@@ -78,6 +82,16 @@ pub fn run(registry: &Registry, argv: Vec<std::ffi::OsString>) -> ExitStatus {
             let input = Box::new(std::io::BufReader::new(std::io::stdin()));
             let output = Box::new(std::io::stdout());
             ExitStatus::Code(batou_core::remote::agent::serve(registry, input, output))
+        }
+        args::Command::AgentPatch { base } => {
+            let out = std::io::BufWriter::new(std::io::stdout().lock());
+            match batou_core::remote::bootstrap::apply_patch(&base, std::io::stdin().lock(), out) {
+                Ok(_) => ExitStatus::Success,
+                Err(e) => {
+                    eprintln!("batou agent-patch {}: {e}", base.display());
+                    ExitStatus::Code(1)
+                }
+            }
         }
     }
 }

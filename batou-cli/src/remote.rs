@@ -62,6 +62,9 @@ pub fn options(
         // at once as roots may deploy at once, so `-j 20` on 20 hosts does
         // not wait for connections in waves.
         parallel_connects: settings.jobs.max(8),
+        // The agents shipped from this project, to send the next build
+        // as a delta against one a host still has.
+        agent_store: Some(project_dir.join(".batou").join("agents")),
         controller: Holder {
             controller: hostname(),
             user: current_user(),
@@ -199,7 +202,11 @@ pub fn run(
             format_duration(Some(h.connect_seconds)),
             format_duration(Some(h.deploy_seconds)),
             h.changed,
-            if h.uploaded { ", agent uploaded" } else { "" },
+            if h.uploaded {
+                format!(", agent uploaded ({} bytes)", h.upload_bytes)
+            } else {
+                String::new()
+            },
             h.user
         ));
         for r in report.roots.iter().filter(|r| r.host == h.host) {

@@ -1,6 +1,7 @@
 mod support;
 
 mod agent;
+mod agent_wire;
 mod catalogue;
 mod cli;
 mod conversions;

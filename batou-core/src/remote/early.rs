@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use super::bootstrap::{AgentLaunch, connect_gated};
+use super::bootstrap::{AgentLaunch, UploadOptions, connect_gated};
 use super::orchestrate::RemoteOptions;
 use crate::transport::{Channel, Target, TransportError};
 
@@ -74,6 +74,7 @@ pub fn connect_early(
                     service_user: spec.service_user,
                     require_sudo: spec.require_sudo,
                     agent_args: spec.agent_args,
+                    upload: spec.upload,
                 })
             }),
         );
@@ -89,6 +90,7 @@ pub(crate) struct LaunchSpec {
     pub service_user: Option<String>,
     pub require_sudo: Option<bool>,
     pub agent_args: Vec<String>,
+    pub upload: UploadOptions,
 }
 
 /// The target of `host` and how to launch its agent.
@@ -111,6 +113,10 @@ pub(crate) fn launch_parts(
             .or_else(|| env.settings.service_user.clone()),
         require_sudo: host.require_sudo.or(env.settings.require_sudo),
         agent_args: vec!["agent".into()],
+        upload: UploadOptions {
+            keep: env.settings.agent_cache_keep,
+            store: options.agent_store.clone(),
+        },
     };
     (target, spec)
 }

@@ -38,6 +38,9 @@ pub struct RemoteOptions {
     /// Agents started at the same time.
     pub parallel_connects: usize,
     pub controller: Holder,
+    /// Where the controller keeps the agents it shipped, to send the next
+    /// build as a delta (`None`: always whole).
+    pub agent_store: Option<PathBuf>,
 }
 
 /// A host that could not be reached or whose agent failed.
@@ -86,6 +89,8 @@ pub struct HostReport {
     pub host: String,
     pub user: String,
     pub uploaded: bool,
+    /// Bytes of agent sent to the host (a delta, compressed or whole).
+    pub upload_bytes: u64,
     pub connect_seconds: f64,
     pub deploy_seconds: f64,
     pub changed: usize,
@@ -256,6 +261,7 @@ pub fn deploy_remote(
                 host: s.host.clone(),
                 user: s.user.clone(),
                 uploaded: s.uploaded,
+                upload_bytes: s.sent_bytes,
                 connect_seconds: connect_times[s.index],
                 deploy_seconds: secs,
                 changed,
@@ -317,6 +323,7 @@ fn start_agent(
         service_user: spec.service_user,
         require_sudo: spec.require_sudo,
         agent_args: spec.agent_args,
+        upload: spec.upload,
     };
     let launched = match connecting.map(|c| c.join()) {
         Some(Ok(Ok(channel))) => launch_gated(&launch_spec, channel),
@@ -328,7 +335,7 @@ fn start_agent(
         host: host.name.clone(),
         message: e.to_string(),
     })?;
-    let session = Session::new(
+    let mut session = Session::new(
         index,
         &host.name,
         launched.user,
@@ -336,6 +343,7 @@ fn start_agent(
         launched.channel,
         tx,
     );
+    session.sent_bytes = launched.sent_bytes;
     let fail = |e: std::io::Error| HostFailure {
         host: host.name.clone(),
         message: format!("cannot talk to the agent: {e}; {}", session.stderr_tail()),
