@@ -55,7 +55,7 @@ impl Store<'_> {
             .filter(|e| is_hash(&e.file_name().to_string_lossy()))
             .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
             .collect();
-        agents.sort_by(|a, b| b.0.cmp(&a.0));
+        agents.sort_by_key(|a| std::cmp::Reverse(a.0));
         for (_, path) in agents.into_iter().skip(self.keep.max(1)) {
             let _ = std::fs::remove_file(path);
         }
@@ -71,7 +71,7 @@ impl Store<'_> {
                 m.is_file().then_some((m.modified().ok()?, h))
             })
             .collect();
-        found.sort_by(|a, b| b.0.cmp(&a.0));
+        found.sort_by_key(|a| std::cmp::Reverse(a.0));
         // Checked once per process and version of the file: every host
         // missing the agent asks.
         type Seen = (PathBuf, u64, std::time::SystemTime);
