@@ -27,7 +27,9 @@ impl Store<'_> {
 
     /// Keeps a copy of `binary` (once; later calls only mark it the
     /// newest) and removes all but the `keep` newest. Best effort: a
-    /// store that cannot be written only costs later deltas.
+    /// store that cannot be written only costs later deltas. A copy, not
+    /// a hard link: touching a link would change the controller's own
+    /// file (and the identity its cached self-hash is keyed on).
     pub(super) fn put(&self, binary: &AgentBinary) {
         let path = self.path(&binary.hash);
         let have =
