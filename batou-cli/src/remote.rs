@@ -202,11 +202,7 @@ pub fn run(
             format_duration(Some(h.connect_seconds)),
             format_duration(Some(h.deploy_seconds)),
             h.changed,
-            if h.uploaded {
-                format!(", agent uploaded ({} bytes)", h.upload_bytes)
-            } else {
-                String::new()
-            },
+            if h.uploaded { ", agent uploaded" } else { "" },
             h.user
         ));
         for r in report.roots.iter().filter(|r| r.host == h.host) {
