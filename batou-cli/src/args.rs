@@ -25,6 +25,13 @@ pub enum Command {
     /// Serve a controller on stdin/stdout (started by batou on targets).
     #[command(hide = true)]
     Agent,
+    /// Apply an agent delta from stdin to BASE, the new agent on stdout
+    /// (run by the upload script on targets).
+    #[command(hide = true)]
+    AgentPatch {
+        /// The cached agent the delta was built against.
+        base: std::path::PathBuf,
+    },
     /// Manage encrypted secrets (age, age-diffable, gpg).
     #[command(after_help = crate::exit::TABLE)]
     Secrets(SecretsArgs),

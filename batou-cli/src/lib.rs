@@ -42,6 +42,10 @@ pub use exit::ExitStatus;
 /// with secrets masked, and with `--json` the stream still ends with an
 /// `error` and a `summary`.
 pub fn main(registry: Registry) -> ! {
+    // First, so that the controller knows the binary runs here at all.
+    if batou_core::remote::bootstrap::announce_start(&mut std::io::stdout()).is_err() {
+        std::process::exit(1);
+    }
     static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
     std::panic::set_hook(Box::new(|info| {
         let message = guard::text(&format!("internal error: {info}"));
@@ -108,6 +112,16 @@ pub fn run(registry: &Registry, argv: Vec<std::ffi::OsString>) -> ExitStatus {
             let input = Box::new(std::io::BufReader::new(std::io::stdin()));
             let output = Box::new(std::io::stdout());
             ExitStatus::Code(batou_core::remote::agent::serve(registry, input, output))
+        }
+        args::Command::AgentPatch { base } => {
+            let out = std::io::BufWriter::new(std::io::stdout().lock());
+            match batou_core::remote::bootstrap::apply_patch(&base, std::io::stdin().lock(), out) {
+                Ok(_) => ExitStatus::Success,
+                Err(e) => {
+                    guard::err(&format!("batou agent-patch {}: {e}", base.display()));
+                    ExitStatus::Code(1)
+                }
+            }
         }
     }
 }

@@ -90,6 +90,7 @@ fn metacharacters_in_paths_users_and_arguments_do_not_inject() {
                 format!("$(touch {m})"),
                 format!("; touch {m}"),
             ],
+            upload: Default::default(),
         })
         .unwrap_or_else(|e| panic!("{name}: launch: {e}"));
         assert_eq!(

@@ -1,6 +1,7 @@
 mod support;
 
 mod agent;
+mod agent_wire;
 mod background;
 mod catalogue;
 mod catalogue_hostile;

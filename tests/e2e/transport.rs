@@ -247,6 +247,7 @@ fn a_changed_host_key_is_refused_and_nothing_runs() {
             service_user: None,
             require_sudo: None,
             agent_args: vec![],
+            upload: Default::default(),
         })
         .err()
         .unwrap_or_else(|| panic!("{name}: launched through a changed host key"));
@@ -286,14 +287,14 @@ fn a_changed_host_key_is_refused_and_nothing_runs() {
     assert!(marker.exists());
 }
 
-/// A tiny "agent": says who it runs as and with which arguments, then
-/// echoes its stdin. A unique comment gives it a hash of its own.
+/// A tiny "agent": says `BATOU-START` (as a real agent does), who it
+/// runs as and with which arguments, then echoes its stdin. A unique comment gives it a hash of its own.
 pub(super) fn agent_script(dir: &Path) -> AgentBinary {
     let path = dir.join(unique("agent-"));
     std::fs::write(
         &path,
         format!(
-            "#!/bin/sh\n# {}\necho \"agent-user $(id -un) args $*\"\nexec cat\n",
+            "#!/bin/sh\n# {}\necho BATOU-START\necho \"agent-user $(id -un) args $*\"\nexec cat\n",
             unique("nonce-")
         ),
     )
@@ -348,6 +349,7 @@ pub(super) fn launch_as(
         service_user: service_user.map(str::to_string),
         require_sudo: None,
         agent_args: vec!["agent".into(), "--flag=a b".into()],
+        upload: Default::default(),
     })
 }
 
@@ -531,6 +533,7 @@ fn sudo_runs_the_agent_as_the_service_user() {
             service_user: Some(service.name.clone()),
             require_sudo: Some(false),
             agent_args: vec![],
+            upload: Default::default(),
         })
         .unwrap();
         assert_eq!(never.user, login.name, "{name}: require_sudo=false");
@@ -602,6 +605,7 @@ fn the_real_binary_starts_through_the_bootstrap() {
             service_user: None,
             require_sudo: None,
             agent_args: vec!["--version".into()],
+            upload: Default::default(),
         })
         .unwrap();
         assert!(launched.uploaded, "{name}");

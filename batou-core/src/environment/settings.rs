@@ -40,6 +40,10 @@ pub struct Settings {
     /// Where agent binaries are cached on the target (default
     /// `~/.cache/batou/agents`).
     pub agent_cache: Option<String>,
+    /// How many agents a host's cache keeps, the running one included
+    /// (`agent_cache_keep`, default 3); older ones are removed. Deltas
+    /// are built against the ones kept.
+    pub agent_cache_keep: usize,
     /// A deployment binary built for the targets, when they differ from
     /// the controller (another OS or architecture).
     pub agent_binary: Option<String>,
@@ -78,6 +82,7 @@ impl Default for Settings {
             require_v6: Requirement::Disabled,
             deploy_lock: None,
             agent_cache: None,
+            agent_cache_keep: crate::remote::bootstrap::DEFAULT_KEEP,
             agent_binary: None,
             connect_timeout: 10,
             command_timeout: None,
@@ -141,6 +146,14 @@ impl Settings {
             }
             "deploy_lock" => self.deploy_lock = text(),
             "agent_cache" => self.agent_cache = text(),
+            "agent_cache_keep" => {
+                self.agent_cache_keep = value
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|k| *k >= 1)
+                    .ok_or_else(|| invalid("a number of agents to keep, at least 1"))?
+            }
             "agent_binary" => self.agent_binary = text(),
             "connect_timeout" => {
                 self.connect_timeout = value

@@ -55,6 +55,9 @@ pub fn remote_options(
         // at once as roots may deploy at once, so `-j 20` on 20 hosts does
         // not wait for connections in waves.
         parallel_connects: settled.jobs.max(8),
+        // The agents shipped from this project, to send the next build
+        // as a delta against one a host still has.
+        agent_store: Some(plan.project_dir.join(".batou").join("agents")),
         controller: Holder {
             controller: hostname(),
             user: current_user(),

@@ -405,6 +405,7 @@ fn run(
             started: 0,
             agent_pid: 0,
         },
+        agent_store: None,
     };
     deploy_remote(model, &options, None, &Collected::default())
 }

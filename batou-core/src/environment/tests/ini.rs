@@ -18,6 +18,7 @@ target_directory = /srv/deploy
 repository_url = https://example.com/repo.git
 repository_root = ../..
 jobs = 4
+agent_cache_keep = 5
 require_v4 = optional
 require_v6 = True
 develop = /opt/batou
@@ -79,6 +80,7 @@ fn every_environment_key() {
     );
     assert_eq!(s.repository_root.as_deref(), Some("../.."));
     assert_eq!(s.jobs, 4);
+    assert_eq!(s.agent_cache_keep, 5);
     assert_eq!(s.require_v4, Requirement::Optional);
     assert_eq!(s.require_v6, Requirement::Required);
     assert_eq!(s.origins["jobs"].line, line_of(FULL, "jobs ="));
@@ -91,6 +93,7 @@ fn defaults_when_environment_is_empty() {
     assert_eq!(s, Settings::default());
     assert_eq!(s.connect_method, "ssh");
     assert_eq!((s.timeout, s.jobs), (3, 1));
+    assert_eq!(s.agent_cache_keep, 3);
     assert_eq!(s.require_v4, Requirement::Required);
     assert_eq!(s.require_v6, Requirement::Disabled);
     assert_eq!(s.require_sudo, None);

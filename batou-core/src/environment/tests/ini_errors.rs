@@ -78,6 +78,16 @@ fn invalid_values_name_key_value_and_line() {
     let cases: &[(&str, &str, &str)] = &[
         ("[environment]\njobs = many\n", "jobs", "many"),
         ("[environment]\njobs = 0\n", "jobs", "0"),
+        (
+            "[environment]\nagent_cache_keep = 0\n",
+            "agent_cache_keep",
+            "0",
+        ),
+        (
+            "[environment]\nagent_cache_keep = all\n",
+            "agent_cache_keep",
+            "all",
+        ),
         ("[environment]\ntimeout = 3s\n", "timeout", "3s"),
         ("[environment]\ntimeout = -1\n", "timeout", "-1"),
         (

@@ -38,6 +38,28 @@ pub enum BootstrapError {
         path: String,
         message: String,
     },
+    /// The cache directory cannot hold programs (mounted `noexec`).
+    #[error(
+        "{host}: the agent cache {path} is on a file system mounted noexec, so the agent cannot run from it: set `agent_cache = DIR` in [environment] to a directory on a file system that allows programs (e.g. under the user's home)"
+    )]
+    NoExec { host: String, path: String },
+    /// The target has no tool to check the agent's sha256.
+    #[error(
+        "{host}: no sha256 tool on the target (openssl, sha256sum, busybox, shasum or sha256); batou checks the agent's hash before every start: install one"
+    )]
+    NoHash { host: String },
+    /// The verified agent was executed, but did not start.
+    #[error("{host}: the agent cannot start: {cause}: {message}; {hint}")]
+    AgentStart {
+        host: String,
+        /// What kept it from starting, in batou's words.
+        cause: String,
+        /// What the target said (the loader's, the kernel's or the
+        /// shell's message).
+        message: String,
+        /// What to do about it.
+        hint: String,
+    },
     /// Sending or verifying the binary failed.
     #[error("{host}: cannot upload the agent binary: {message}")]
     Upload { host: String, message: String },

@@ -36,11 +36,15 @@ pub(super) struct Preamble {
     pub(super) platform: Option<String>,
     pub(super) user: Option<String>,
     pub(super) error: Option<String>,
+    /// `BATOU-HAVE`: the agents the target's cache holds.
+    pub(super) have: Vec<String>,
+    /// `BATOU-UNPACK`: the decompressors the target has.
+    pub(super) unpack: Vec<String>,
 }
 
 pub(super) enum Outcome {
     Started(Channel, Preamble),
-    Missing,
+    Missing(Preamble),
 }
 
 /// Reads what the START script says until the agent takes over (or the
@@ -99,7 +103,7 @@ pub(super) fn read_preamble(
         Some(_) => {
             let _ = channel.finish();
             check_platform(l, &pre)?;
-            Ok(Outcome::Missing)
+            Ok(Outcome::Missing(pre))
         }
         None => {
             // The script ended without starting anything.
@@ -163,6 +167,10 @@ pub(super) fn note(pre: &mut Preamble, line: &str) {
         pre.user = Some(u.trim().to_string());
     } else if let Some(e) = line.strip_prefix("BATOU-ERROR ") {
         pre.error = Some(e.trim().to_string());
+    } else if let Some(h) = line.strip_prefix("BATOU-HAVE") {
+        pre.have = h.split_whitespace().map(str::to_string).collect();
+    } else if let Some(u) = line.strip_prefix("BATOU-UNPACK") {
+        pre.unpack = u.split_whitespace().map(str::to_string).collect();
     }
     // Anything else (a login banner from a shell profile) is ignored.
 }
@@ -195,6 +203,15 @@ pub(super) fn ended_early(
         return e;
     }
     if let Some(error) = &pre.error {
+        if let Some(path) = error.strip_prefix("noexec ") {
+            return BootstrapError::NoExec {
+                host,
+                path: path.to_string(),
+            };
+        }
+        if error.starts_with("nohash ") {
+            return BootstrapError::NoHash { host };
+        }
         if let Some(rest) = error.strip_prefix("cache ") {
             let (path, message) = rest.split_once(": ").unwrap_or((rest, ""));
             return BootstrapError::CacheDir {
@@ -214,6 +231,14 @@ pub(super) fn ended_early(
         && let Some(e) = l.transport.diagnose(l.target, code, stderr)
     {
         return e.into();
+    }
+    // The script ran and did not ask for an upload: it reached the
+    // agent's `exec`, and what kept the agent from starting is on stderr.
+    if let Some(platform) = &pre.platform
+        && pre.error.is_none()
+        && let Some(e) = super::exec_failure::explain(&host, platform, code, stderr)
+    {
+        return e;
     }
     let sudo_user = l.service_user.clone().unwrap_or_else(|| "root".to_string());
     if stderr.contains("sorry, you must have a tty") {

@@ -152,7 +152,7 @@ fn start_agent(
         host: host.name.clone(),
         message: e.to_string(),
     })?;
-    let session = Session::new(
+    let mut session = Session::new(
         index,
         &host.name,
         launched.user,
@@ -160,6 +160,7 @@ fn start_agent(
         launched.channel,
         tx,
     );
+    session.sent_bytes = launched.sent_bytes;
     let fail = |e: std::io::Error| HostFailure {
         host: host.name.clone(),
         message: format!("cannot talk to the agent: {e}; {}", session.stderr_tail()),

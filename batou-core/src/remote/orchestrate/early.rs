@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::RemoteOptions;
-use crate::remote::bootstrap::{AgentBinary, AgentLaunch, connect_gated};
+use crate::remote::bootstrap::{AgentBinary, AgentLaunch, UploadOptions, connect_gated};
 use crate::transport::{Channel, Target, Transport, TransportError};
 
 pub(crate) type Connecting = std::thread::JoinHandle<Result<Channel, TransportError>>;
@@ -81,6 +81,7 @@ pub(crate) struct LaunchSpec {
     pub service_user: Option<String>,
     pub require_sudo: Option<bool>,
     pub agent_args: Vec<String>,
+    pub upload: UploadOptions,
 }
 
 impl LaunchSpec {
@@ -99,6 +100,7 @@ impl LaunchSpec {
             service_user: self.service_user,
             require_sudo: self.require_sudo,
             agent_args: self.agent_args,
+            upload: self.upload,
         }
     }
 }
@@ -120,6 +122,10 @@ pub(crate) fn launch_parts(
         service_user: env.service_user_of(host),
         require_sudo: host.require_sudo.or(env.settings.require_sudo),
         agent_args: vec!["agent".into()],
+        upload: UploadOptions {
+            keep: env.settings.agent_cache_keep,
+            store: options.agent_store.clone(),
+        },
     };
     (target, spec)
 }

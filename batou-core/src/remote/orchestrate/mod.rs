@@ -55,6 +55,9 @@ pub struct RemoteOptions {
     /// Agents started at the same time.
     pub parallel_connects: usize,
     pub controller: Holder,
+    /// Where the controller keeps the agents it shipped, to send the next
+    /// build as a delta (`None`: always whole).
+    pub agent_store: Option<PathBuf>,
 }
 
 /// Deploys `model` (configured by the controller, for ordering) through
@@ -100,6 +103,7 @@ pub fn deploy_remote(
             host: s.host.clone(),
             user: s.user.clone(),
             uploaded: s.uploaded,
+            upload_bytes: s.sent_bytes,
             connect_seconds: connected.seconds[s.index],
             deploy_seconds: 0.0,
             changed: 0,

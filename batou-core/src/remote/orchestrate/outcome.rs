@@ -68,6 +68,8 @@ pub struct HostReport {
     pub host: String,
     pub user: String,
     pub uploaded: bool,
+    /// Bytes of agent sent to the host (a delta, compressed or whole).
+    pub upload_bytes: u64,
     pub connect_seconds: f64,
     pub deploy_seconds: f64,
     pub changed: usize,

@@ -80,6 +80,8 @@ pub(crate) struct Session {
     pub host: String,
     pub user: String,
     pub uploaded: bool,
+    /// Bytes of agent uploaded before it started.
+    pub sent_bytes: u64,
     writer: Arc<Writer>,
     control: Arc<Mutex<Box<dyn ChannelControl>>>,
     last_seen: Arc<Mutex<Instant>>,
@@ -150,6 +152,7 @@ impl Session {
             host: host.to_string(),
             user,
             uploaded,
+            sent_bytes: 0,
             writer,
             control: Arc::new(Mutex::new(control)),
             last_seen,
