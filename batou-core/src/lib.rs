@@ -57,6 +57,14 @@ pub(crate) mod testutil;
 pub mod transport;
 pub mod vfs;
 
+/// musl's malloc serialises threads on one lock and returns memory
+/// eagerly; a static (musl) build — the agent that runs on targets — uses
+/// mimalloc so that deploying costs the same as with glibc (measured in
+/// `bench/agent`).
+#[cfg(all(target_env = "musl", not(feature = "musl-malloc")))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub use component::{Component, Configure, Deploy, Registry, Sub, Verdict};
 pub use error::{ConfigError, DeployError, Error, Origin, Result};
 
