@@ -32,6 +32,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod address;
+pub mod agent_build;
 pub mod component;
 pub mod configure;
 pub mod convert;
