@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use batou_core::Registry;
+use batou_core::agent_build::{AgentSource, Agents};
 use batou_core::configure::Model;
 use batou_core::remote::agent::{current_user, hostname};
 use batou_core::remote::bootstrap::AgentBinary;
@@ -38,14 +39,14 @@ pub fn options(
             settings.connect_method
         ));
     };
-    let binary = agent_binary(settings.agent_binary.as_deref(), project_dir)?;
+    let agents = agents(settings.agent_binary.as_deref(), project_dir)?;
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     Ok(RemoteOptions {
         transport,
-        binary: Arc::new(binary),
+        agents: Arc::new(agents),
         jobs: settings.jobs,
         predict: opts.predict_only,
         // The transcript shows only changed or slow components; the JSON
@@ -126,14 +127,15 @@ pub fn run(
         },
     };
     if debug {
-        let binary = &options.binary;
-        run.out.line(&format!(
-            "Agent binary: {} ({} {}, sha256 {})",
-            binary.path.display(),
-            binary.os,
-            binary.arch,
-            &binary.hash[..12]
-        ));
+        for binary in options.agents.ready() {
+            run.out.line(&format!(
+                "Agent binary: {} ({} {}, sha256 {})",
+                binary.path.display(),
+                binary.os,
+                binary.arch,
+                &binary.hash[..12]
+            ));
+        }
     }
     // Ctrl-C from here on winds the deploy down (see batou_core::interrupt).
     batou_core::interrupt::install();
@@ -260,12 +262,22 @@ fn host_error(host: &str, message: &str) -> ErrorEvent {
     }
 }
 
-/// This executable, or the environment's `agent_binary` (relative paths
-/// are under the project), with the platform read from its header.
-fn agent_binary(configured: Option<&str>, project_dir: &Path) -> Result<AgentBinary, String> {
+/// The agents for the hosts: the environment's `agent_binary` (relative
+/// paths are under the project, the platform read from its header) if
+/// set; else static builds of this deployment for each host's platform,
+/// built from the project's cargo workspace (see
+/// `batou_core::agent_build::AgentSource::from_vars`); else, with no
+/// workspace to build from, this executable.
+fn agents(configured: Option<&str>, project_dir: &Path) -> Result<Agents, String> {
     let Some(path) = configured else {
-        return AgentBinary::current()
-            .map_err(|e| format!("cannot read this executable to upload it: {e}"));
+        let controller = AgentBinary::current()
+            .map_err(|e| format!("cannot read this executable to upload it: {e}"))?;
+        let source =
+            AgentSource::from_vars(|name| std::env::var_os(name), &controller.path, project_dir);
+        return Ok(match source {
+            Some(source) => Agents::built_from(source, &controller),
+            None => Agents::controller_only(controller),
+        });
     };
     let path = project_dir.join(path);
     let (os, arch) = platform::of_binary(&path).ok_or_else(|| {
@@ -275,5 +287,6 @@ fn agent_binary(configured: Option<&str>, project_dir: &Path) -> Result<AgentBin
         )
     })?;
     AgentBinary::from_path(&path, &os, &arch)
+        .map(Agents::fixed)
         .map_err(|e| format!("cannot read agent_binary {}: {e}", path.display()))
 }

@@ -40,6 +40,12 @@ impl AgentCache {
         }
     }
 
+    /// Where the platforms of hosts are remembered (see
+    /// [`super::HostPlatforms`]).
+    pub fn platforms_file(&self) -> PathBuf {
+        self.dir.join("platforms")
+    }
+
     /// The directory of the agents built with controller `controller`.
     pub fn controller_dir(&self, controller: &str) -> PathBuf {
         self.dir.join(controller)
@@ -110,6 +116,10 @@ impl AgentCache {
         tmp.persist(&path).map_err(|e| e.error)?;
         let mut sum = tempfile::NamedTempFile::new_in(&dir)?;
         writeln!(sum, "{}  {bin}", binary.hash)?;
+        fs::set_permissions(
+            sum.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )?;
         sum.persist(dir.join(format!("{bin}.sha256")))
             .map_err(|e| e.error)?;
         binary.path = path;

@@ -19,6 +19,7 @@
 //! environment replaces all of this with one given binary.
 
 pub mod cache;
+pub mod platforms;
 pub mod source;
 pub mod triple;
 
@@ -27,10 +28,26 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use crate::event::{Event, EventSink};
-use crate::remote::bootstrap::AgentBinary;
+use crate::remote::bootstrap::{self as binary, AgentBinary};
 
 pub use cache::AgentCache;
+pub use platforms::HostPlatforms;
 pub use source::{AgentSource, BuildFailure, Builder};
+
+/// What to start on a host first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Offer {
+    /// The agent for the host's platform (as it said last time), or the
+    /// only one there is.
+    Ready(Arc<AgentBinary>),
+    /// The host runs `os` / `arch` (it said so last time) and its agent
+    /// must be built first.
+    Build { os: String, arch: String },
+    /// Nothing is known of the host and no agent is at hand: a binary for
+    /// no platform, on which the start script only reports the host's
+    /// platform and stops, so the right one can be built.
+    Probe(Arc<AgentBinary>),
+}
 
 /// Why there is no agent for a host.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -120,6 +137,8 @@ pub struct Agents {
     /// cargo runs one build at a time: builds share the target directory
     /// (and the CPU).
     cargo: Mutex<()>,
+    /// What each host runs, from earlier deploys.
+    platforms: HostPlatforms,
 }
 
 impl Agents {
@@ -142,6 +161,7 @@ impl Agents {
     /// built before by the same controller are at hand at once.
     pub fn built_from(source: AgentSource, controller: &AgentBinary) -> Agents {
         let cache = AgentCache::new(&source.target_dir);
+        let platforms = HostPlatforms::load(&cache.platforms_file());
         let mut ready: Vec<Arc<AgentBinary>> = cache
             .all(&controller.hash, &source.bin)
             .into_iter()
@@ -158,14 +178,16 @@ impl Agents {
         {
             ready.push(Arc::new(controller.clone()));
         }
-        Agents::new(
+        let mut agents = Agents::new(
             Kind::Build {
                 source,
                 cache,
                 controller: controller.hash.clone(),
             },
             ready,
-        )
+        );
+        agents.platforms = platforms;
+        agents
     }
 
     fn new(kind: Kind, ready: Vec<Arc<AgentBinary>>) -> Agents {
@@ -174,7 +196,39 @@ impl Agents {
             ready: Mutex::new(ready),
             builds: Mutex::new(BTreeMap::new()),
             cargo: Mutex::new(()),
+            platforms: HostPlatforms::none(),
         }
+    }
+
+    /// What to start first on the host at `address` (see [`Offer`]).
+    pub fn offer(&self, address: &str) -> Offer {
+        let ready = self.ready();
+        if let Some((os, arch)) = self.platforms.get(address) {
+            if let Some(agent) = ready.iter().find(|b| b.runs_on(&os, &arch)) {
+                return Offer::Ready(agent.clone());
+            }
+            if matches!(self.kind, Kind::Build { .. }) && triple::automatic(&os, &arch).is_some() {
+                return Offer::Build { os, arch };
+            }
+        }
+        // Most fleets are of the controller's own architecture.
+        let (os, arch) = (binary::local_os(), binary::local_arch());
+        match ready.iter().find(|b| b.runs_on(os, arch)).or(ready.first()) {
+            Some(agent) => Offer::Ready(agent.clone()),
+            None => Offer::Probe(Arc::new(AgentBinary {
+                path: std::path::PathBuf::new(),
+                hash: "0".repeat(64),
+                size: 0,
+                os: "none".into(),
+                arch: "none".into(),
+            })),
+        }
+    }
+
+    /// Remembers that the host at `address` runs `os` / `arch` (for the
+    /// next deploy's [`Agents::offer`]).
+    pub fn learn(&self, address: &str, os: &str, arch: &str) {
+        self.platforms.learn(address, os, arch)
     }
 
     /// The agents at hand, at most one per platform: a host is offered
@@ -212,7 +266,7 @@ impl Agents {
                 return Err(AgentError::NoAgent {
                     host: host.into(),
                     platform,
-                    why: ": this batou runs outside its project (no BATOU_PROJECT_DIR with a Cargo.toml), so it cannot build one".into(),
+                    why: ": the project has no Cargo.toml to build one from".into(),
                     command: generic_command(os, arch, &binary.path),
                 });
             }

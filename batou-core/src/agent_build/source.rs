@@ -41,12 +41,12 @@ pub struct AgentSource {
 }
 
 impl AgentSource {
-    /// The source described by `./batou`'s variables (read through
-    /// `var`), for the controller executable `exe`:
+    /// The source of the project in `project_dir`, for the controller
+    /// executable `exe`, as these variables (read through `var`) say:
     ///
     /// | variable | default |
     /// |---|---|
-    /// | `BATOU_AGENT_MANIFEST` | `$BATOU_PROJECT_DIR/Cargo.toml` |
+    /// | `BATOU_AGENT_MANIFEST` | `Cargo.toml` in the project |
     /// | `BATOU_AGENT_PACKAGE` | none (cargo finds the binary) |
     /// | `BATOU_AGENT_BIN` | the executable's file name |
     /// | `BATOU_AGENT_PROFILE` | `release` |
@@ -56,11 +56,15 @@ impl AgentSource {
     ///
     /// `None` when there is no manifest to build from (a batou binary run
     /// outside its project).
-    pub fn from_vars(var: impl Fn(&str) -> Option<OsString>, exe: &Path) -> Option<AgentSource> {
+    pub fn from_vars(
+        var: impl Fn(&str) -> Option<OsString>,
+        exe: &Path,
+        project_dir: &Path,
+    ) -> Option<AgentSource> {
         let set = |name: &str| var(name).filter(|v| !v.is_empty());
         let manifest = match set("BATOU_AGENT_MANIFEST") {
             Some(m) => PathBuf::from(m),
-            None => PathBuf::from(set("BATOU_PROJECT_DIR")?).join("Cargo.toml"),
+            None => project_dir.join("Cargo.toml"),
         };
         if !manifest.is_file() {
             return None;
@@ -258,16 +262,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let manifest = dir.path().join("Cargo.toml");
         std::fs::write(&manifest, "[workspace]\n").unwrap();
-        let project = dir.path().to_str().unwrap();
         let exe = dir.path().join("target/release/batou-deploy");
 
         let source = AgentSource::from_vars(
-            vars(&[
-                ("BATOU_PROJECT_DIR", project),
-                ("BATOU_AGENT_PACKAGE", "components"),
-                ("PATH", ""),
-            ]),
+            vars(&[("BATOU_AGENT_PACKAGE", "components"), ("PATH", "")]),
             &exe,
+            dir.path(),
         )
         .unwrap();
         assert_eq!(source.manifest, manifest);
@@ -311,6 +311,7 @@ mod tests {
                 ("PATH", bin.to_str().unwrap()),
             ]),
             &exe,
+            Path::new("/elsewhere"),
         )
         .unwrap();
         assert_eq!(source.builder, Builder::Zigbuild);
@@ -330,6 +331,7 @@ mod tests {
                 ("PATH", bin.to_str().unwrap()),
             ]),
             &exe,
+            dir.path(),
         )
         .unwrap();
         assert_eq!(forced.builder, Builder::Cargo);
@@ -337,12 +339,17 @@ mod tests {
 
     #[test]
     fn without_a_manifest_there_is_nothing_to_build_from() {
+        // A project without a Cargo.toml (an environment directory only).
         let dir = tempfile::tempdir().unwrap();
         let exe = Path::new("/usr/local/bin/batou-deploy");
-        assert_eq!(AgentSource::from_vars(vars(&[]), exe), None);
-        let project = dir.path().to_str().unwrap();
+        assert_eq!(AgentSource::from_vars(vars(&[]), exe, dir.path()), None);
+        let missing = dir.path().join("nothing/Cargo.toml");
         assert_eq!(
-            AgentSource::from_vars(vars(&[("BATOU_PROJECT_DIR", project)]), exe),
+            AgentSource::from_vars(
+                vars(&[("BATOU_AGENT_MANIFEST", missing.to_str().unwrap())]),
+                exe,
+                dir.path()
+            ),
             None
         );
     }

@@ -283,7 +283,7 @@ fn a_fixed_binary_serves_its_platform_only() {
         .for_platform("c", "Linux", "aarch64", &crate::event::Discard)
         .unwrap_err()
         .to_string();
-    assert!(err.starts_with("c runs Linux aarch64 and batou has no agent for it: this batou runs outside its project"), "{err}");
+    assert!(err.starts_with("c runs Linux aarch64 and batou has no agent for it: the project has no Cargo.toml to build one from"), "{err}");
     assert!(
         err.contains(
             "`cargo zigbuild --release --target aarch64-unknown-linux-musl --bin batou-deploy`"
@@ -291,4 +291,44 @@ fn a_fixed_binary_serves_its_platform_only() {
         "{err}"
     );
     assert!(f.calls().is_empty());
+}
+
+#[test]
+fn hosts_are_offered_the_agent_for_the_platform_they_said_they_run() {
+    let f = Fixture::new("0", "none");
+    let agents = f.agents();
+    let Offer::Probe(probe) = agents.offer("arm1") else {
+        panic!("nothing known, nothing built: a probe");
+    };
+    assert!(!probe.runs_on("Linux", "x86_64") && !probe.runs_on("Linux", "aarch64"));
+    let arm = agents
+        .for_platform("arm1", "Linux", "aarch64", &crate::event::Discard)
+        .unwrap();
+    agents.learn("arm1", "Linux", "aarch64");
+    let x86 = agents
+        .for_platform("web1", "Linux", "x86_64", &crate::event::Discard)
+        .unwrap();
+    agents.learn("web1", "Linux", "x86_64");
+
+    // The next deploy, same controller.
+    let next = f.agents();
+    assert_eq!(next.offer("arm1"), Offer::Ready(arm.clone()));
+    assert_eq!(next.offer("web1"), Offer::Ready(x86.clone()));
+    // A host never seen gets the agent for the controller's platform.
+    assert_eq!(next.offer("new1"), Offer::Ready(x86));
+
+    // After a rebuild of the controller, known platforms are built first.
+    let mut rebuilt = f.controller.clone();
+    rebuilt.hash = "f".repeat(64);
+    let after = Agents::built_from(f.source(), &rebuilt);
+    assert_eq!(
+        after.offer("arm1"),
+        Offer::Build {
+            os: "Linux".into(),
+            arch: "aarch64".into()
+        }
+    );
+    // agent_binary is offered to everyone.
+    let fixed = Agents::fixed((*arm).clone());
+    assert_eq!(fixed.offer("web1"), Offer::Ready(arm));
 }

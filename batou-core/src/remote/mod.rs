@@ -11,6 +11,7 @@ pub mod early;
 pub(crate) mod finish;
 pub mod orchestrate;
 pub mod platform;
+mod platform_launch;
 pub mod protocol;
 mod replies;
 mod self_hash;

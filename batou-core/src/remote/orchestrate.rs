@@ -8,11 +8,12 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::bootstrap::{AgentBinary, AgentLaunch, launch, launch_gated};
 use super::early::{Connecting, EarlyConnections, launch_parts};
+use super::platform_launch::{ConnectQueue, NotStarted};
 use super::protocol::{Holder, PROTOCOL_VERSION, Reply, Request, WireError};
 use super::session::{Inbox, Incoming, Outbox, Session};
 use super::untrusted::{agent_text, event_host, first_per_host, printable};
+use crate::agent_build::Agents;
 use crate::configure::Model;
 use crate::error::ConfigError;
 use crate::event::{Event, EventSink, SkipReason};
@@ -22,8 +23,9 @@ use crate::transport::Transport;
 #[derive(Clone)]
 pub struct RemoteOptions {
     pub transport: Arc<dyn Transport>,
-    /// The agent binary for hosts (default: this executable).
-    pub binary: Arc<AgentBinary>,
+    /// The agents for the hosts' platforms (built as needed, or the
+    /// environment's `agent_binary`).
+    pub agents: Arc<Agents>,
     pub jobs: usize,
     pub predict: bool,
     /// Ask agents for only the events a transcript shows (see
@@ -153,26 +155,44 @@ pub fn deploy_remote(
     // Only the environment crosses into the connecting threads (components
     // are not Sync).
     let env = &model.env;
-    let next = Mutex::new(0usize);
+    let queue = ConnectQueue::new(wanted.len());
+    let first_try: Vec<Instant> = vec![Instant::now(); wanted.len()];
+    let first_try = Mutex::new(first_try);
     std::thread::scope(|scope| {
         for _ in 0..options.parallel_connects.max(1).min(wanted.len().max(1)) {
             scope.spawn(|| {
-                loop {
-                    let i = {
-                        let mut n = next.lock().unwrap_or_else(|p| p.into_inner());
-                        let i = *n;
-                        *n += 1;
-                        i
+                while let Some((i, retry)) = queue.next() {
+                    let host = &wanted[i];
+                    if !retry {
+                        first_try.lock().unwrap_or_else(|p| p.into_inner())[i] = Instant::now();
+                    }
+                    let connecting = match retry {
+                        false => early.as_ref().and_then(|e| e.take(&host.name)),
+                        true => None,
                     };
-                    let Some(host) = wanted.get(i) else { return };
-                    let started = Instant::now();
-                    let connecting = early.as_ref().and_then(|e| e.take(&host.name));
-                    let result = start_agent(i, host, env, options, connecting, tx.clone());
+                    let result =
+                        start_agent(i, host, env, options, connecting, retry, tx.clone(), sink);
+                    let result = match result {
+                        Err(NotStarted::NeedsBuild { os, arch }) => {
+                            // Built meanwhile; the host comes back after
+                            // the others and waits for the build then.
+                            let name = &host.name;
+                            scope.spawn(move || {
+                                let _ = options.agents.for_platform(name, &os, &arch, sink);
+                            });
+                            queue.retry(i);
+                            continue;
+                        }
+                        Err(NotStarted::Failed(f)) => Err(f),
+                        Ok(session) => Ok(session),
+                    };
+                    let started = first_try.lock().unwrap_or_else(|p| p.into_inner())[i];
                     results.lock().unwrap_or_else(|p| p.into_inner()).push((
                         i,
                         result,
                         started.elapsed().as_secs_f64(),
                     ));
+                    queue.done();
                 }
             });
         }
@@ -300,35 +320,21 @@ impl Sessions {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn start_agent(
     index: usize,
     host: &crate::environment::HostConfig,
     env: &crate::environment::Environment,
     options: &RemoteOptions,
     connecting: Option<Connecting>,
+    may_build: bool,
     tx: Outbox,
-) -> Result<Session, HostFailure> {
+    sink: &dyn EventSink,
+) -> Result<Session, NotStarted> {
     let (target, spec) = launch_parts(host, env, options);
-    let launch_spec = AgentLaunch {
-        transport: options.transport.as_ref(),
-        target: &target,
-        binary: &options.binary,
-        cache_dir: spec.cache_dir,
-        service_user: spec.service_user,
-        require_sudo: spec.require_sudo,
-        agent_args: spec.agent_args,
-    };
-    let launched = match connecting.map(|c| c.join()) {
-        Some(Ok(Ok(channel))) => launch_gated(&launch_spec, channel),
-        Some(Ok(Err(e))) => Err(e.into()),
-        // The connecting thread panicked: connect afresh.
-        Some(Err(_)) | None => launch(&launch_spec),
-    }
-    .map_err(|e| HostFailure {
-        host: host.name.clone(),
-        message: e.to_string(),
-    })?;
-    let session = Session::new(
+    let (launched, binary) =
+        super::platform_launch::start(options, &target, &spec, connecting, may_build, sink)?;
+    let mut session = Session::new(
         index,
         &host.name,
         launched.user,
@@ -336,6 +342,7 @@ fn start_agent(
         launched.channel,
         tx,
     );
+    session.binary_hash = binary.hash.clone();
     let fail = |e: std::io::Error| HostFailure {
         host: host.name.clone(),
         message: format!("cannot talk to the agent: {e}; {}", session.stderr_tail()),
@@ -344,7 +351,7 @@ fn start_agent(
     session
         .send(&Request::Hello {
             protocol: PROTOCOL_VERSION,
-            binary_hash: options.binary.hash.clone(),
+            binary_hash: binary.hash.clone(),
             controller: options.controller.clone(),
             break_lock: options.break_lock,
         })
@@ -469,13 +476,13 @@ fn await_configured(
                 );
                 waiting.retain(|i| *i != index);
             }
-            Reply::Hello { binary_hash, .. } if binary_hash != options.binary.hash => {
+            Reply::Hello { binary_hash, .. } if binary_hash != session.binary_hash => {
                 violation(
                     &mut lost,
                     format!(
                         "the agent runs binary {}, not the {} the controller started",
                         printable(&binary_hash),
-                        options.binary.hash
+                        session.binary_hash
                     ),
                 );
                 waiting.retain(|i| *i != index);

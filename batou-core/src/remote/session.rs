@@ -73,6 +73,9 @@ pub(crate) struct Session {
     pub host: String,
     pub user: String,
     pub uploaded: bool,
+    /// The sha256 of the agent binary started there (its greeting must
+    /// name it).
+    pub binary_hash: String,
     writer: Arc<Writer>,
     control: Arc<Mutex<Box<dyn ChannelControl>>>,
     last_seen: Arc<Mutex<Instant>>,
@@ -117,6 +120,7 @@ impl Session {
             host: host.to_string(),
             user,
             uploaded,
+            binary_hash: String::new(),
             writer,
             control: Arc::new(Mutex::new(control)),
             last_seen,
