@@ -28,5 +28,6 @@ mod resources;
 mod script;
 mod secrets;
 mod secrets_scan;
+mod targets;
 mod transcript;
 mod transport;

@@ -233,7 +233,8 @@ fn arm64_busybox() -> PathBuf {
             let download = tmp.join("download");
             fs::create_dir(&download).unwrap();
             let status = std::process::Command::new("apt-get")
-                .args(["download", &format!("busybox-static:arm64={version}")])
+                .args(["-o", "APT::Sandbox::User=root", "download"])
+                .arg(format!("busybox-static:arm64={version}"))
                 .current_dir(&download)
                 .status()
                 .expect("run apt-get download");
