@@ -43,7 +43,8 @@ def main():
     w("load average %s at the end, code `%s`." % (extras.get("load", "?"), extras.get("ours_version", "?")))
     w("Hosts are OpenSSH sshds on 127.0.0.x; bytes are everything the run's")
     w("SSH connections carried, both directions. The agent: %s (static," % mb(int(extras.get("agent_bytes", "0"))))
-    w("release, mimalloc); the controller: %s (glibc, dynamic)." % mb(int(extras.get("controller_bytes", "0"))))
+    w("release, mimalloc, built with `cargo %s`); the controller: %s" % (extras.get("agent_builder", "?"), mb(int(extras.get("controller_bytes", "0")))))
+    w("(glibc, dynamic).")
     w("")
     w("## A fresh host, and after a one-line change of a component")
     w("")
@@ -78,18 +79,26 @@ def main():
     w("## The allocator: musl's malloc against mimalloc")
     w("")
     w("The agent's hot path, a first deploy of N = 1,000 files (and a no-op")
-    w("re-deploy), by three builds of the same code: the controller's own")
-    w("(glibc malloc), the static musl build with musl's malloc")
-    w("(`--features batou-core/musl-malloc`) and the static build as")
+    w("re-deploy), by builds of the same code: the controller's own (glibc")
+    w("malloc), and static musl builds by `cargo build` (C dependencies by")
+    w("musl-gcc, Rust's bundled musl) and by `cargo zigbuild` (zig's musl),")
+    w("each with musl's malloc (`--features batou-core/musl-malloc`) and as")
     w("shipped (mimalloc). In process (`connect_method = local`: the build")
     w("configures, verifies and writes the files itself, to a tmpfs; wall")
     w("and user + system CPU seconds, median of %d runs) and as the agent" % (4 * int(extras.get("runs", "0"))))
     w("over ssh (`agent_binary`, wall, median of %s runs; `ssh HOST true`" % extras.get("runs", "?"))
-    w("is the floor). The builds interleaved.")
+    w("is the floor). The builds interleaved. The controller here builds its")
+    w("agents with `%s`." % extras.get("agent_builder", "?"))
     w("")
     w("| build | in process: first deploy (CPU) | in process: no-op (CPU) | over ssh: first deploy | over ssh: no-op |")
     w("|---|---:|---:|---:|---:|")
-    for a, label in [("glibc", "glibc (controller build)"), ("musl-malloc", "static, musl malloc"), ("mimalloc", "static, mimalloc (shipped)")]:
+    labels = {"glibc": "glibc (the controller's build)"}
+    for tool in ("cargo", "zigbuild"):
+        labels[tool + "-musl"] = "static, %s, musl malloc" % tool
+        labels[tool + "-mimalloc"] = "static, %s, mimalloc (shipped)" % tool
+    for a, label in labels.items():
+        if ("local_first", 1000, a) not in secs:
+            continue
         w("| %s | %s (%s) | %s (%s) | %s | %s |" % (
             label,
             s(med(secs, ("local_first", 1000, a))), s(med(secs, ("local_first_cpu", 1000, a))),

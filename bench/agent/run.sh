@@ -6,11 +6,11 @@
 #   bench/agent/run.sh
 #
 # Cases (the `files` component of bench/deploy, N files per host):
-#   alloc   first deploy and no-op of N = 1,000 files to one host with three
-#           agents of the same code: the controller's own glibc build, the
-#           static musl build with musl's malloc (feature
-#           batou-core/musl-malloc), and the static build as shipped
-#           (mimalloc)
+#   alloc   first deploy and no-op of N = 1,000 files, in process and to one
+#           host, by builds of the same code: the controller's own (glibc),
+#           and static musl builds by cargo (musl-gcc) and by cargo
+#           zigbuild, each with musl's malloc (feature
+#           batou-core/musl-malloc) and as shipped (mimalloc)
 #   cold    a fresh host (empty agent cache and target): 1 host and 20
 #           hosts at once (-j 20), N = 100 each; batou 2.7.1's cold
 #           deploy to 1 host (it builds its remote venv) beside it
@@ -116,29 +116,44 @@ run() {
 say "release builds: the controller and its static agents"
 (cd "$root" && cargo build --quiet --release -p batou-tests --bin batou-test)
 bin=$root/target/release/batou-test
-# Plain cargo with musl-gcc, as the direct builds below: switching the C
-# toolchain (zig) between builds would rebuild the C dependencies.
-export BATOU_AGENT_MANIFEST="$root/Cargo.toml" BATOU_AGENT_PACKAGE=batou-tests BATOU_AGENT_BUILDER=cargo
+# The controller builds with zig when it can, as it would for a user; the
+# allocator comparison builds with both tools (the C dependencies and
+# the libc differ), the controller's last, so that its own next build
+# (the change case) finds its toolchain's artifacts.
+main=cargo
+other=
+if command -v cargo-zigbuild >/dev/null 2>&1; then main=zigbuild other=cargo; fi
+export BATOU_AGENT_MANIFEST="$root/Cargo.toml" BATOU_AGENT_PACKAGE=batou-tests BATOU_AGENT_BUILDER=$main
 ours() { # PROJECT ARGS...
   local p=$1
   shift
   (cd "$p" && BATOU_PROJECT_DIR="$p" "$bin" deploy "$@" bench)
 }
+# The controller builds its agent on the first deploy (afresh: an agent
+# kept from an earlier sitting may have been built by another tool).
+rm -rf "$root/target/batou-agents/$(sha256sum "$bin" | cut -c1-64)"
 write_ours_project "$W/warm" "$W/target/warm" "$W/out/warm" 1 "$W/ssh_config"
 ours "$W/warm" >>"$log" 2>&1 || die "the warm-up deploy failed: $(tail -20 "$log")"
 shipped=$(ls "$root/target/batou-agents/$(sha256sum "$bin" | cut -c1-64)/$triple/batou-test")
-cp "$shipped" "$W/agents/mimalloc"
 cp "$bin" "$W/agents/glibc"
-# The same agent with musl's own malloc: only batou-core and what depends
-# on it are rebuilt, then again without the feature, so the controller's
-# next agent build (the change case) starts from the shipped state.
-agent_build() { (cd "$root" && cargo build --quiet --release --target "$triple" -p batou-tests --bin batou-test "$@"); }
-agent_build --features batou-core/musl-malloc
-cp "$root/target/$triple/release/batou-test" "$W/agents/musl-malloc"
-agent_build
-cmp -s "$W/agents/musl-malloc" "$W/agents/mimalloc" && die "the musl-malloc build is the shipped agent"
-extra agent_bytes "$(stat -c %s "$W/agents/mimalloc")"
-extra agent_bytes_musl_malloc "$(stat -c %s "$W/agents/musl-malloc")"
+# The same agent by each tool, with musl's own malloc and as shipped
+# (mimalloc): only batou-core and what depends on it are rebuilt.
+variants=(glibc)
+for tool in $other $main; do
+  for alloc in musl mimalloc; do
+    features=()
+    [ "$alloc" = musl ] && features=(--features batou-core/musl-malloc)
+    verb=build
+    [ "$tool" = zigbuild ] && verb=zigbuild
+    (cd "$root" && cargo "$verb" --quiet --release --target "$triple" -p batou-tests --bin batou-test "${features[@]}")
+    cp "$root/target/$triple/release/batou-test" "$W/agents/$tool-$alloc"
+    variants+=("$tool-$alloc")
+  done
+  cmp -s "$W/agents/$tool-musl" "$W/agents/$tool-mimalloc" && die "the musl-malloc build is the shipped one"
+  extra "agent_bytes_$tool" "$(stat -c %s "$W/agents/$tool-mimalloc")"
+done
+extra agent_bytes "$(stat -c %s "$shipped")"
+extra agent_builder "$main"
 extra controller_bytes "$(stat -c %s "$bin")"
 
 # --- alloc ----------------------------------------------------------------
@@ -146,8 +161,8 @@ extra controller_bytes "$(stat -c %s "$bin")"
 # both controller and "agent", no ssh), writing to a tmpfs, so that its
 # CPU time is the allocator's effect undiluted by ssh and by the disk;
 # and over ssh (what a deploy takes).
-say "alloc: N=1000, first deploy and no-op, three builds, $runs runs each"
-for a in glibc musl-malloc mimalloc; do
+say "alloc: N=1000, first deploy and no-op, builds ${variants[*]}"
+for a in "${variants[@]}"; do
   write_ours_project "$W/alloc-$a" "$W/target/alloc-$a" "$W/out/alloc-$a" 1000 "$W/ssh_config"
   sed -i "s|^\[environment\]|[environment]\nagent_binary = $W/agents/$a|" "$W/alloc-$a/environments/bench/environment.cfg"
   ours "$W/alloc-$a" >>"$log" 2>&1 # uploads that agent
@@ -168,14 +183,14 @@ local_run() {
   printf '%s_cpu\t1000\t%s\t%s\t0\n' "$case" "$a" "$c" >>"$samples"
 }
 for r in $(seq "$((runs * 4))"); do
-  for a in glibc musl-malloc mimalloc; do
+  for a in "${variants[@]}"; do
     rm -rf "$W/tmpfs/local-$a"
     local_run local_first "$a"
     local_run local_noop "$a"
   done
 done
 for r in $(seq "$runs"); do
-  for a in glibc musl-malloc mimalloc; do
+  for a in "${variants[@]}"; do
     mv "$W/out/alloc-$a" "$W/out/old-$a-$r"
     run alloc_first 1000 "$a" ours "$W/alloc-$a"
     run alloc_noop 1000 "$a" ours "$W/alloc-$a"
