@@ -121,6 +121,17 @@ impl EventSink for Progress {
             Event::AgentReady { host, .. } => {
                 self.on_host(&host, |l| l.bar.set_message("configuring"))
             }
+            Event::AgentBuildStarted { triple, .. } => self
+                .on_host(&format!("agent {triple}"), |l| {
+                    l.bar.set_message("building (cargo)")
+                }),
+            Event::AgentBuildOutput { triple, line } => self
+                .on_host(&format!("agent {triple}"), |l| {
+                    l.bar.set_message(line.trim().to_string())
+                }),
+            Event::AgentBuildFinished { triple, .. } => {
+                self.on_host(&format!("agent {triple}"), |l| l.bar.finish_and_clear())
+            }
             Event::RootScheduled { host, root } => self.on_host(&host, |l| {
                 l.bar
                     .set_message(format!("verifying {root} ({})", Self::status(l)));

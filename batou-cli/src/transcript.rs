@@ -48,6 +48,33 @@ impl EventSink for Transcript<'_> {
                     out.step("📦", &host, &format!("Uploaded agent (runs as {user})"))
                 }
             }
+            Event::AgentBuildStarted {
+                triple,
+                host,
+                command,
+            } => out.step(
+                "🔨",
+                &host,
+                &format!("Building the agent for {triple}: {command}"),
+            ),
+            // cargo's own progress, on stderr as when cargo runs in a
+            // terminal, each line labelled with what it builds.
+            Event::AgentBuildOutput { triple, line } => out.suspend(|| {
+                crate::guard::err(&format!("  [agent {triple}] {}", line.trim_start()))
+            }),
+            Event::AgentBuildFinished {
+                triple,
+                seconds,
+                success,
+            } => {
+                if success {
+                    out.step(
+                        "🔨",
+                        &triple,
+                        &format!("Agent built in {}", format_duration(Some(seconds))),
+                    )
+                }
+            }
             Event::RootScheduled { host, root } => {
                 out.step("⚪", &host, &format!("Scheduling component {root} ..."))
             }

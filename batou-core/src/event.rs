@@ -78,6 +78,24 @@ pub enum Event {
         user: String,
         uploaded: bool,
     },
+    /// The controller builds the agent for a target (cargo runs), because
+    /// `host` runs a platform it has no agent for yet.
+    AgentBuildStarted {
+        triple: String,
+        host: String,
+        /// The command line, as a user would type it.
+        command: String,
+    },
+    /// A line cargo printed while building an agent (its progress).
+    AgentBuildOutput {
+        triple: String,
+        line: String,
+    },
+    AgentBuildFinished {
+        triple: String,
+        seconds: f64,
+        success: bool,
+    },
     RootScheduled {
         host: String,
         root: String,

@@ -32,6 +32,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 # shellcheck source=project.sh
 . "$here/project.sh"
+# shellcheck source=sshd.sh
+. "$here/sshd.sh"
 
 sizes=${BENCH_SIZES:-"1 100 1000 5000"}
 runs=${BENCH_RUNS:-5}
@@ -61,6 +63,9 @@ if [ -z "$bin" ]; then
   (cd "$root" && cargo build --quiet --release -p batou-tests --bin batou-test)
   bin="$root/target/release/batou-test"
 fi
+# Our hosts run the static agent the controller builds for them from this
+# workspace (release, as ./batou's), kept in target/batou-agents.
+export BATOU_AGENT_MANIFEST="$root/Cargo.toml" BATOU_AGENT_PACKAGE=batou-tests
 
 # --- scratch space, sshd ---------------------------------------------------
 W=$(mktemp -d /tmp/batou-deploy-bench.XXXXXX)
@@ -87,37 +92,6 @@ ssh-keygen -q -t ed25519 -N '' -C bench -f "$W/sshd/client_ed25519"
 cp "$W/sshd/client_ed25519.pub" "$W/sshd/authorized_keys"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 host_key=$(cut -d' ' -f1,2 "$W/sshd/host_ed25519.pub")
-
-# start_sshd IP [HOME]: an sshd on IP:$port. `SetEnv SHLVL=1` keeps root's
-# bash start-up files from running (as in the reference measurements);
-# HOME gives a "host" a home of its own (lock, agent cache, target dir).
-start_sshd() {
-  local ip=$1 home=${2:-} cfg="$W/sshd/sshd_config.$1"
-  {
-    printf 'Port %s\nListenAddress %s\nHostKey %s\nPidFile %s\n' "$port" "$ip" "$W/sshd/host_ed25519" "$W/sshd/sshd.$ip.pid"
-    printf 'AuthorizedKeysFile %s\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n' "$W/sshd/authorized_keys"
-    printf 'KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\n'
-    printf 'MaxStartups 100:30:200\nMaxSessions 100\nLogLevel ERROR\n'
-    if [ -n "$home" ]; then printf 'SetEnv SHLVL=1 HOME=%s\n' "$home"; else printf 'SetEnv SHLVL=1\n'; fi
-  } >"$cfg"
-  "$sshd" -D -e -f "$cfg" 2>>"$W/sshd/sshd.log" &
-  pids+=($!)
-  if [ -n "$cg" ]; then echo $! >"$cg/cgroup.procs"; fi
-  printf '[%s]:%s %s\n' "$ip" "$port" "$host_key" >>"$W/sshd/known_hosts"
-  local i
-  for i in $(seq 100); do
-    if timeout 1 bash -c "exec 3<>/dev/tcp/$ip/$port && head -c4 <&3" 2>/dev/null | grep -q SSH-; then return 0; fi
-    sleep 0.05
-  done
-  die "sshd on $ip:$port did not start: $(cat "$W/sshd/sshd.log")"
-}
-
-# ssh_block ALIAS IP [PROXY]
-ssh_block() {
-  printf 'Host %s\n  HostName %s\n  Port %s\n  User root\n  IdentityFile %s\n  IdentitiesOnly yes\n' "$1" "$2" "$port" "$W/sshd/client_ed25519"
-  printf '  UserKnownHostsFile %s\n  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n  BatchMode yes\n' "$W/sshd/known_hosts"
-  if [ -n "${3:-}" ]; then printf '  ProxyCommand %s\n' "$3"; fi
-}
 
 start_sshd 127.0.0.1
 ssh_block bench 127.0.0.1 >"$W/ssh_config"
@@ -200,10 +174,19 @@ flip() {
   if [ "$(get_attr "$1" revision)" = A ]; then set_attr "$1" revision B; else set_attr "$1" revision A; fi
 }
 
+# The controller builds its agent on its first remote deploy (once per
+# build of the controller, not per host): done here, untimed, so that the
+# cold case is what a fresh host costs.
+say "building the static agent (a deploy to a scratch target)"
+write_ours_project "$W/warm" "$W/target/warm" "$W/out/warm" 1 "$W/ssh_config"
+(cd "$W/warm" && BATOU_PROJECT_DIR="$W/warm" "$bin" deploy bench) >>"$log" 2>&1 || die "the warm-up deploy failed: $(tail -20 "$log")"
+agent=$(ls "$root/target/batou-agents/$(sha256sum "$bin" | cut -c1-64)"/*/batou-test)
+
 say "cold start (ours uploads its agent, batou builds its remote venv), N=1"
 timed cold 1 ours ours
 timed cold 1 batou batou
-extra agent_bytes "$(stat -c %s "$bin")"
+extra agent_bytes "$(stat -c %s "$agent")"
+extra controller_bytes "$(stat -c %s "$bin")"
 
 # deploy_cases N TAG OURS_OUT BATOU_OUT: first deploy, no-op, template
 # change and predict at N files into the two output trees; the case names

@@ -10,7 +10,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use super::background::{is_running, signal, temp_files};
-use super::support::{BIN, Project};
+use super::support::{BIN, NATIVE_AGENT, Project, built_agent, is_static};
 
 const EXAMPLE: &str = "\
 [environment]
@@ -105,17 +105,26 @@ fn deploys_through_the_agent_and_uploads_it_only_once() {
     assert_eq!(agents.len(), 1, "{agents:?}");
     let mode = std::fs::metadata(&agents[0]).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700);
+    // The agent is the static build of this deployment for this
+    // machine's architecture, built by the controller.
+    let built = built_agent(NATIVE_AGENT);
     assert_eq!(
         sha256_of(&agents[0]),
-        sha256_of(Path::new(BIN)),
-        "the cached agent is this build"
+        sha256_of(&built),
+        "the cached agent is the static build of this deployment"
+    );
+    assert_ne!(sha256_of(&agents[0]), sha256_of(Path::new(BIN)));
+    assert!(
+        is_static(&agents[0]),
+        "{} needs a loader",
+        agents[0].display()
     );
     let name = agents[0]
         .file_name()
         .unwrap()
         .to_string_lossy()
         .into_owned();
-    assert_eq!(name, format!("batou-agent-{}", sha256_of(Path::new(BIN))));
+    assert_eq!(name, format!("batou-agent-{}", sha256_of(&built)));
     let before = std::fs::metadata(&agents[0]).unwrap().modified().unwrap();
 
     p.run(&["deploy", "prod"])

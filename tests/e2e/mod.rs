@@ -37,5 +37,6 @@ mod script;
 mod secrets;
 mod secrets_edit;
 mod secrets_scan;
+mod targets;
 mod transcript;
 mod transport;

@@ -9,7 +9,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use super::support::{BIN, Outcome, Project};
+use super::support::{NATIVE_AGENT, Outcome, Project, built_agent};
 use crate::remote_support::{SshServer, User};
 
 /// Generates `mod $name { fn ssh(); fn ssh2(); }`, running `$body` with
@@ -149,12 +149,12 @@ both_transports! {
         p.assert_missing("home/deployment");
 
         let cache = p.path().join("remote/cache");
-        let hash = batou_core::remote::bootstrap::hash_file(Path::new(BIN)).unwrap();
+        let hash = batou_core::remote::bootstrap::hash_file(&built_agent(NATIVE_AGENT)).unwrap();
         let cached = file_identities(&cache);
         assert_eq!(
             cached.iter().map(|c| c.0.clone()).collect::<Vec<_>>(),
             vec![format!("batou-agent-{hash}")],
-            "the cache holds exactly this build"
+            "the cache holds exactly the static build of this deployment"
         );
 
         let again = p

@@ -27,6 +27,57 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// cargo's target directory of this workspace (where the controller
+/// keeps the agents it builds, in `batou-agents/`).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from)
+}
+
+/// The agent the test binary builds for `triple` (a static musl build of
+/// the same `batou-test` binary, profile `agent-test`): where the
+/// controller keeps it, by the controller's own hash. Exists once a
+/// remote deploy needed it.
+pub fn built_agent(triple: &str) -> PathBuf {
+    static CONTROLLER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let controller = CONTROLLER.get_or_init(|| {
+        batou_core::remote::bootstrap::hash_file(Path::new(BIN)).expect("hash the test binary")
+    });
+    target_dir()
+        .join("batou-agents")
+        .join(controller)
+        .join(triple)
+        .join("batou-test")
+}
+
+/// Whether the ELF executable at `path` runs without a program
+/// interpreter (a loader such as `ld-linux`): statically linked, or a
+/// static PIE. Reads the 64-bit little-endian program headers.
+pub fn is_static(path: &Path) -> bool {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    assert!(
+        bytes.len() > 64 && &bytes[..4] == b"\x7fELF" && bytes[4] == 2 && bytes[5] == 1,
+        "{} is not a 64-bit little-endian ELF file",
+        path.display()
+    );
+    let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(bytes[0x20..0x28].try_into().unwrap()) as usize;
+    let (size, count) = (u16_at(0x36), u16_at(0x38));
+    const PT_INTERP: u32 = 3;
+    (0..count).all(|i| {
+        let o = phoff + i * size;
+        u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap()) != PT_INTERP
+    })
+}
+
+/// The triple of the agent for hosts of this machine's architecture.
+pub const NATIVE_AGENT: &str = if cfg!(target_arch = "aarch64") {
+    "aarch64-unknown-linux-musl"
+} else {
+    "x86_64-unknown-linux-musl"
+};
+
 /// The example's own environment, `environments/local.cfg`.
 pub fn example_env() -> String {
     std::fs::read_to_string(workspace_root().join("environments/local.cfg"))
@@ -118,12 +169,20 @@ impl Project {
     }
 
     /// The command [`Project::run_with`] runs, for tests that start it in
-    /// the background. `HOME` is `<project>/home`.
+    /// the background. `HOME` is `<project>/home`. Agents for remote
+    /// hosts are built as `./batou` would have them built, from this
+    /// workspace: the `batou-test` binary, with the cheap `agent-test`
+    /// profile, by plain cargo (`musl-gcc` for this machine's
+    /// architecture; the aarch64 tests ask for `zigbuild`).
     pub fn command(&self, args: &[&str], vars: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
             .current_dir(self.path())
             .env("BATOU_PROJECT_DIR", self.path())
+            .env("BATOU_AGENT_MANIFEST", workspace_root().join("Cargo.toml"))
+            .env("BATOU_AGENT_PACKAGE", "batou-tests")
+            .env("BATOU_AGENT_PROFILE", "agent-test")
+            .env("BATOU_AGENT_BUILDER", "cargo")
             .env("NO_COLOR", "1")
             .env("COLUMNS", "80")
             .env("HOME", self.path().join("home"))

@@ -1,17 +1,21 @@
 //! Real remote targets for the transport and remote-deploy tests: an
 //! OpenSSH `sshd` on 127.0.0.1 ([`sshd`]), several hosts in network
-//! namespaces ([`netns`]), and throwaway users with sudo rules
-//! ([`users`]). Everything is created per test and removed on drop; a
-//! missing `sshd`, `sudo` or `ip` is a loud failure, never a skip.
+//! namespaces ([`netns`]), other systems' root file systems for them or
+//! for a chroot ([`rootfs`]: Debian 11, busybox only, aarch64), and
+//! throwaway users with sudo rules ([`users`]). Everything is created per
+//! test and removed on drop; a missing `sshd`, `sudo`, `ip` or
+//! `debootstrap` is a loud failure, never a skip.
 
 // Each test uses a different part of the harness.
 #![allow(dead_code, unused_imports)]
 
 pub mod netns;
+pub mod rootfs;
 pub mod sshd;
 pub mod users;
 
 pub use netns::NetnsHosts;
+pub use rootfs::RootFs;
 pub use sshd::SshServer;
 pub use users::{ServiceUser, User};
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use batou_core::transport::Target;
 
-use super::{SshServer, run, run_quiet};
+use super::{RootFs, SshServer, run, run_quiet};
 
 const LOCKS: &str = "/tmp/batou-test-netns";
 
@@ -28,6 +28,9 @@ pub struct NetnsHost {
     pub ip: String,
     octet: u8,
     server: Option<SshServer>,
+    /// The host's own root file system, when it is not this machine's
+    /// (removed after the server and namespace are gone).
+    rootfs: Option<RootFs>,
 }
 
 impl NetnsHost {
@@ -109,8 +112,28 @@ impl NetnsHosts {
             .expect("temp dir");
         let mut hosts = Vec::new();
         for k in 0..n {
-            hosts.push(NetnsHost::create(&format!("host{k}"), resolv_conf));
+            hosts.push(NetnsHost::create(&format!("host{k}"), resolv_conf, None));
         }
+        NetnsHosts::from_hosts(hosts, dir)
+    }
+
+    /// One host per root file system, each running that system's own
+    /// sshd and everything its sessions start (its libc, users, sudo):
+    /// e.g. a Debian 11 host from [`RootFs::bullseye`].
+    pub fn create_rooted(roots: Vec<RootFs>) -> NetnsHosts {
+        let dir = tempfile::Builder::new()
+            .prefix("batou-netns-")
+            .tempdir()
+            .expect("temp dir");
+        let hosts = roots
+            .into_iter()
+            .enumerate()
+            .map(|(k, root)| NetnsHost::create(&format!("host{k}"), None, Some(root)))
+            .collect();
+        NetnsHosts::from_hosts(hosts, dir)
+    }
+
+    fn from_hosts(hosts: Vec<NetnsHost>, dir: tempfile::TempDir) -> NetnsHosts {
         let all = NetnsHosts {
             hosts,
             dir,
@@ -182,7 +205,12 @@ impl NetnsHosts {
 }
 
 impl NetnsHost {
-    fn create(name: &str, resolv_conf: Option<&str>) -> NetnsHost {
+    /// Its root file system, if it has its own.
+    pub fn rootfs(&self) -> Option<&RootFs> {
+        self.rootfs.as_ref()
+    }
+
+    fn create(name: &str, resolv_conf: Option<&str>, rootfs: Option<RootFs>) -> NetnsHost {
         let octet = claim_octet();
         let ns = format!("batou-t{octet}");
         let (outer, inner) = (format!("bt{octet}h"), format!("bt{octet}n"));
@@ -194,6 +222,7 @@ impl NetnsHost {
             ip: ip.clone(),
             octet,
             server: None,
+            rootfs,
         };
         run("ip", &["netns", "add", &ns]);
         run(
@@ -241,7 +270,8 @@ impl NetnsHost {
             fs::create_dir_all(&dir).expect("mkdir /etc/netns/NS");
             fs::write(dir.join("resolv.conf"), text).expect("write /etc/netns/NS/resolv.conf");
         }
-        let server = SshServer::spawn(Some(&ns), &ip, 22)
+        let root = host.rootfs.as_ref().map(|r| r.root.clone());
+        let server = SshServer::spawn_in(Some(&ns), root.as_deref(), &ip, 22, "")
             .unwrap_or_else(|e| panic!("cannot start sshd in namespace {ns}: {e}"));
         host.server = Some(server);
         host

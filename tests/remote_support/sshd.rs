@@ -19,6 +19,11 @@ use super::run;
 /// The sshd binary (Debian's openssh-server puts it in /usr/sbin).
 pub const SSHD: &str = "/usr/sbin/sshd";
 
+/// Starts the root file system's own sshd (`$1` the root, `$2` its
+/// config as seen inside).
+const CHROOTED: &str = r#"mount -t proc proc "$1/proc" || exit 125
+exec chroot "$1" /usr/sbin/sshd -D -e -f "$2""#;
+
 /// A running sshd; killed on drop.
 pub struct SshServer {
     dir: tempfile::TempDir,
@@ -28,6 +33,8 @@ pub struct SshServer {
     pub port: u16,
     /// The network namespace it runs in, if any.
     pub netns: Option<String>,
+    /// The root file system it runs in (`chroot`), if not this machine's.
+    pub root: Option<PathBuf>,
     /// `ssh-ed25519 AAAA...` of the server's host key.
     host_pub: String,
     /// `Host` entries of its ssh_config: (alias, login user).
@@ -72,19 +79,46 @@ impl SshServer {
         port: u16,
         extra: &str,
     ) -> Result<SshServer, String> {
+        SshServer::spawn_in(netns, None, ip, port, extra)
+    }
+
+    /// [`SshServer::spawn_with`], running the sshd of the root file
+    /// system `root` inside it (`chroot`, with its own /proc in a mount
+    /// namespace of its own): its sessions see that system's libc, users
+    /// and sudo. The server's files live in a directory inside `root`.
+    pub fn spawn_in(
+        netns: Option<&str>,
+        root: Option<&Path>,
+        ip: &str,
+        port: u16,
+        extra: &str,
+    ) -> Result<SshServer, String> {
+        let sshd = root.map_or(PathBuf::from(SSHD), |r| {
+            r.join(SSHD.trim_start_matches('/'))
+        });
         assert!(
-            Path::new(SSHD).exists(),
-            "{SSHD} is missing: the remote tests need openssh-server (see .ci/run)"
+            sshd.exists(),
+            "{} is missing: the remote tests need openssh-server (see ./test)",
+            sshd.display()
         );
-        let dir = tempfile::Builder::new()
-            .prefix("batou-sshd-")
-            .tempdir()
-            .expect("temp dir for sshd");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("batou-sshd-");
+        let dir = match root {
+            Some(r) => builder.tempdir_in(r),
+            None => builder.tempdir(),
+        }
+        .expect("temp dir for sshd");
         // sshd reads authorized keys as the login user: let every user
         // traverse the directory (private keys stay 0600).
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        fs::create_dir_all("/run/sshd").expect("mkdir /run/sshd");
+        let run_sshd = root.map_or(PathBuf::from("/run/sshd"), |r| r.join("run/sshd"));
+        fs::create_dir_all(run_sshd).expect("mkdir /run/sshd");
         let d = dir.path();
+        // The directory as the sshd sees it.
+        let inside = match root {
+            Some(r) => Path::new("/").join(d.strip_prefix(r).expect("inside the root")),
+            None => d.to_path_buf(),
+        };
         keygen(&d.join("host_ed25519"));
         keygen(&d.join("client_ed25519"));
         fs::create_dir(d.join("authorized")).unwrap();
@@ -105,21 +139,35 @@ impl SshServer {
              MaxSessions 100\n\
              Subsystem sftp internal-sftp\n\
              LogLevel VERBOSE\n{extra}",
-            d = d.display()
+            d = inside.display()
         );
         fs::write(d.join("sshd_config"), config).unwrap();
         let log = fs::File::create(d.join("sshd.log")).unwrap();
-        let mut cmd = match netns {
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, SSHD]);
-                c
+        let mut argv: Vec<std::ffi::OsString> = Vec::new();
+        if let Some(ns) = netns {
+            argv.extend(["ip", "netns", "exec", ns].map(Into::into));
+        }
+        match root {
+            // /proc is mounted in a mount namespace that ends with the
+            // sshd and its sessions, never on this machine's tree.
+            Some(r) => {
+                argv.extend(
+                    ["unshare", "--mount", "--propagation", "private", "--"]
+                        .into_iter()
+                        .chain(["/bin/sh", "-c", CHROOTED, "batou-sshd"])
+                        .map(Into::into),
+                );
+                argv.push(r.into());
+                argv.push(inside.join("sshd_config").into());
             }
-            None => Command::new(SSHD),
-        };
-        cmd.args(["-D", "-e", "-f"])
-            .arg(d.join("sshd_config"))
-            .stdin(Stdio::null())
+            None => {
+                argv.extend([SSHD, "-D", "-e", "-f"].map(Into::into));
+                argv.push(d.join("sshd_config").into());
+            }
+        }
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..]);
+        cmd.stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
         let child = cmd
@@ -137,6 +185,7 @@ impl SshServer {
             ip: ip.to_string(),
             port,
             netns: netns.map(str::to_string),
+            root: root.map(Path::to_path_buf),
             host_pub,
             aliases: Mutex::new(Vec::new()),
         };

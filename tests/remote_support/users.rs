@@ -11,7 +11,10 @@ use super::{run, run_quiet, unique};
 /// A user created with `useradd -m`; `userdel -r` on drop.
 pub struct User {
     pub name: String,
+    /// Its home as its system sees it.
     pub home: PathBuf,
+    /// The root file system it exists in, if not this machine's.
+    root: Option<PathBuf>,
     sudoers: Mutex<Vec<PathBuf>>,
 }
 
@@ -23,9 +26,16 @@ impl User {
     /// password (the account is not locked, so sshd lets it log in with a
     /// key; sudo has no password it could accept).
     pub fn create(prefix: &str) -> User {
+        User::create_in(None, prefix)
+    }
+
+    /// [`User::create`] in the root file system `root` (its own
+    /// `useradd`, passwd and home), when given.
+    pub fn create_in(root: Option<&std::path::Path>, prefix: &str) -> User {
         let name = unique(prefix);
         assert!(name.len() <= 32, "user name {name} too long");
-        run(
+        run_in(
+            root,
             "useradd",
             &[
                 "-m",
@@ -41,7 +51,16 @@ impl User {
         User {
             home: PathBuf::from(format!("/home/{name}")),
             name,
+            root: root.map(|r| r.to_path_buf()),
             sudoers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// `path` (absolute, as this user's system sees it) on this machine.
+    pub fn host_path(&self, path: &str) -> PathBuf {
+        match &self.root {
+            Some(r) => r.join(path.trim_start_matches('/')),
+            None => PathBuf::from(path),
         }
     }
 
@@ -49,13 +68,18 @@ impl User {
     /// with `nopasswd` false, sudo asks for a password (which the user
     /// does not have).
     pub fn allow_sudo(&self, target: &str, nopasswd: bool) {
-        let path = PathBuf::from(format!("/etc/sudoers.d/batou-test-{}", self.name));
+        let inside = format!("/etc/sudoers.d/batou-test-{}", self.name);
+        let path = self.host_path(&inside);
         let tag = if nopasswd { "NOPASSWD: " } else { "" };
         let rule = format!("{} ALL=({target}) {tag}ALL\n", self.name);
         let tmp = path.with_extension("tmp");
         fs::write(&tmp, &rule).unwrap();
         fs::set_permissions(&tmp, fs::Permissions::from_mode(0o440)).unwrap();
-        run("visudo", &["-c", "-q", "-f", tmp.to_str().unwrap()]);
+        run_in(
+            self.root.as_deref(),
+            "visudo",
+            &["-c", "-q", "-f", &format!("{inside}.tmp")],
+        );
         // sudo ignores files in sudoers.d whose name contains a dot, so the
         // temp file is inert until the rename.
         fs::rename(&tmp, &path).unwrap();
@@ -68,6 +92,22 @@ impl Drop for User {
         for path in self.sudoers.lock().unwrap().drain(..) {
             let _ = fs::remove_file(path);
         }
-        run_quiet("userdel", &["-f", "-r", &self.name]);
+        match &self.root {
+            // Removed with its root file system.
+            Some(_) => {}
+            None => run_quiet("userdel", &["-f", "-r", &self.name]),
+        }
+    }
+}
+
+/// Runs `program` on this machine, or inside `root` with `chroot`.
+fn run_in(root: Option<&std::path::Path>, program: &str, args: &[&str]) -> String {
+    match root {
+        Some(r) => {
+            let mut all = vec![r.to_str().expect("UTF-8 root"), program];
+            all.extend_from_slice(args);
+            run("chroot", &all)
+        }
+        None => run(program, args),
     }
 }

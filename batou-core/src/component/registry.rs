@@ -74,7 +74,15 @@ impl Registry {
             transports: IndexMap::new(),
         };
         registry.transport("ssh", crate::transport::SshTransport::new());
+        #[cfg(not(target_env = "musl"))]
         registry.transport("ssh2", crate::transport::Ssh2Transport::new());
+        #[cfg(target_env = "musl")]
+        registry.transport(
+            "ssh2",
+            crate::transport::Unavailable::new(
+                "this is a static (musl) build of batou, which has no libssh2: use connect_method = ssh, or a controller built for this machine (./batou)",
+            ),
+        );
         registry
     }
 

@@ -125,7 +125,9 @@ pub fn deploy(
     }
     if let Some(remote) = remote {
         let options = remote.map_err(Failure::Setup)?;
-        observer.step(Step::Agent(&options.binary));
+        for binary in options.agents.ready() {
+            observer.step(Step::Agent(&binary));
+        }
         // Ctrl-C from here on winds the deploy down.
         crate::interrupt::install();
         let sink: &dyn EventSink = observer;

@@ -29,7 +29,8 @@ pub enum Step<'a> {
         components: usize,
         seconds: f64,
     },
-    /// Remote: agents are started from this binary.
+    /// Remote: agents are started from this binary (one step per agent
+    /// at hand before the deploy; others are built as hosts need them).
     Agent(&'a AgentBinary),
     /// Local: the roots are deployed (or predicted) now.
     Deploying,

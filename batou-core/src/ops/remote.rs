@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::agent_build::{AgentSource, Agents};
 use crate::component::Registry;
 use crate::remote::agent::{current_user, hostname};
 use crate::remote::bootstrap::AgentBinary;
@@ -35,14 +36,14 @@ pub fn remote_options(
                 method: method.to_string(),
                 known: registry.transport_names(),
             })?;
-    let binary = agent_binary(settled.agent_binary.as_deref())?;
+    let agents = agents(settled.agent_binary.as_deref(), &plan.project_dir)?;
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     Ok(RemoteOptions {
         transport,
-        binary: Arc::new(binary),
+        agents: Arc::new(agents),
         jobs: settled.jobs,
         predict: plan.mode.predicts(),
         quiet_events: plan.events == EventDetail::Transcript,
@@ -68,16 +69,27 @@ pub fn remote_options(
     })
 }
 
-/// This executable, or the environment's `agent_binary`, with the
-/// platform read from its header.
-fn agent_binary(configured: Option<&Path>) -> Result<AgentBinary, SetupError> {
+/// The agents for the hosts: the environment's `agent_binary` (the
+/// platform read from its header) if set; else static builds of this
+/// deployment for each host's platform, built from the project's cargo
+/// workspace (see [`AgentSource::from_vars`]); else, with no workspace to
+/// build from, this executable.
+fn agents(configured: Option<&Path>, project_dir: &Path) -> Result<Agents, SetupError> {
     let Some(path) = configured else {
-        return AgentBinary::current().map_err(SetupError::CurrentExecutable);
+        let controller = AgentBinary::current().map_err(SetupError::CurrentExecutable)?;
+        let source =
+            AgentSource::from_vars(|name| std::env::var_os(name), &controller.path, project_dir);
+        return Ok(match source {
+            Some(source) => Agents::built_from(source, &controller),
+            None => Agents::controller_only(controller),
+        });
     };
     let (os, arch) =
         platform::of_binary(path).ok_or_else(|| SetupError::NotAnExecutable(path.to_path_buf()))?;
-    AgentBinary::from_path(path, &os, &arch).map_err(|source| SetupError::AgentBinary {
-        path: path.to_path_buf(),
-        source,
-    })
+    AgentBinary::from_path(path, &os, &arch)
+        .map(Agents::fixed)
+        .map_err(|source| SetupError::AgentBinary {
+            path: path.to_path_buf(),
+            source,
+        })
 }

@@ -388,7 +388,7 @@ fn run(
         transport: Arc::new(Scripted {
             streams: Mutex::new(streams),
         }),
-        binary: Arc::new(binary),
+        agents: Arc::new(crate::agent_build::Agents::fixed(binary)),
         jobs: 4,
         predict: false,
         quiet_events: false,

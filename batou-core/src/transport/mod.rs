@@ -21,14 +21,18 @@
 
 mod channel;
 mod ssh;
+#[cfg(not(target_env = "musl"))]
 mod ssh2;
+mod unavailable;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub use channel::{Channel, ChannelControl, quote};
 pub use ssh::{SshTransport, classify_failure, ssh_config_for};
+#[cfg(not(target_env = "musl"))]
 pub use ssh2::Ssh2Transport;
+pub use unavailable::Unavailable;
 
 /// Where to connect, as the environment describes it.
 #[derive(Debug, Clone)]

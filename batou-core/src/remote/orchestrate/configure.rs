@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 
-use super::RemoteOptions;
 use super::outcome::RemoteFailure;
 use super::pump::{Loss, Phase, Pump};
 use super::sessions::Sessions;
@@ -19,7 +18,6 @@ use crate::remote::protocol::{Holder, PROTOCOL_VERSION, Reply, WireError};
 pub(super) fn await_configured(
     pump: &mut Pump<'_>,
     model: &Model,
-    options: &RemoteOptions,
     sink: &dyn EventSink,
 ) -> Result<(), RemoteFailure> {
     let mut phase = Configuring {
@@ -32,7 +30,6 @@ pub(super) fn await_configured(
         greeted: BTreeSet::new(),
         locked: Vec::new(),
         merged: Vec::new(),
-        options,
         sink,
     };
     pump.run(&mut phase);
@@ -65,7 +62,6 @@ struct Configuring<'a> {
     greeted: BTreeSet<usize>,
     locked: Vec<(String, Holder)>,
     merged: Vec<Merged>,
-    options: &'a RemoteOptions,
     sink: &'a dyn EventSink,
 }
 
@@ -95,15 +91,25 @@ impl Phase for Configuring<'_> {
                     "the agent speaks protocol {protocol}, we speak {PROTOCOL_VERSION}"
                 )),
             ),
-            Reply::Hello { binary_hash, .. } if binary_hash != self.options.binary.hash => pump
-                .lose(
+            Reply::Hello { binary_hash, .. }
+                if pump
+                    .sessions
+                    .get(i)
+                    .is_some_and(|s| s.binary_hash != binary_hash) =>
+            {
+                let started = pump
+                    .sessions
+                    .get(i)
+                    .map(|s| s.binary_hash.clone())
+                    .unwrap_or_default();
+                pump.lose(
                     i,
                     Loss::Mismatch(format!(
-                        "the agent runs binary {}, not the {} the controller started",
+                        "the agent runs binary {}, not the {started} the controller started",
                         printable(&binary_hash),
-                        self.options.binary.hash
                     )),
-                ),
+                )
+            }
             Reply::Hello { .. } if greeted => {
                 pump.lose(i, Loss::Violation("the agent greeted twice".into()))
             }

@@ -7,12 +7,12 @@ use std::time::Instant;
 use super::RemoteOptions;
 use super::early::{Connecting, EarlyConnections, launch_parts};
 use super::outcome::{HostFailure, RemoteFailure};
+use super::platform_launch::{self, ConnectQueue, NotStarted};
 use super::session::{Outbox, Session};
 use super::sessions::Sessions;
 use crate::configure::Model;
 use crate::environment::{Environment, HostConfig};
 use crate::event::{Event, EventSink};
-use crate::remote::bootstrap::{launch, launch_gated};
 use crate::remote::protocol::{PROTOCOL_VERSION, Request};
 
 /// The hosts the deploy connects to, in the environment's order; every
@@ -74,25 +74,47 @@ pub(super) fn start_agents(
     sink: &dyn EventSink,
 ) -> Result<Connected, RemoteFailure> {
     let results: Mutex<Vec<Started>> = Mutex::new(Vec::new());
-    let next = Mutex::new(0usize);
+    let queue = ConnectQueue::new(wanted.len());
+    // When each host was first tried: a host set aside for its agent's
+    // build counts the wait as connecting.
+    let first_try = Mutex::new(vec![Instant::now(); wanted.len()]);
     // Only the environment crosses into the connecting threads (components
     // are not Sync).
     std::thread::scope(|scope| {
         for _ in 0..options.parallel_connects.max(1).min(wanted.len().max(1)) {
             scope.spawn(|| {
-                loop {
-                    let index = {
-                        let mut n = next.lock().unwrap_or_else(|p| p.into_inner());
-                        let i = *n;
-                        *n += 1;
-                        i
+                while let Some((index, retry)) = queue.next() {
+                    let host = &wanted[index];
+                    let first_try = &first_try;
+                    if !retry {
+                        first_try.lock().unwrap_or_else(|p| p.into_inner())[index] = Instant::now();
+                    }
+                    let connecting = match retry {
+                        false => early.as_ref().and_then(|e| e.take(&host.name)),
+                        true => None,
                     };
-                    let Some(host) = wanted.get(index) else {
-                        return;
+                    let attempt = Attempt {
+                        index,
+                        host,
+                        env,
+                        options,
+                        may_build: retry,
                     };
-                    let started = Instant::now();
-                    let connecting = early.as_ref().and_then(|e| e.take(&host.name));
-                    let result = start_agent(index, host, env, options, connecting, tx.clone());
+                    let result = match start_agent(&attempt, connecting, tx.clone(), sink) {
+                        Err(NotStarted::NeedsBuild { os, arch }) => {
+                            // Built meanwhile; the host comes back after
+                            // the others and waits for the build then.
+                            let name = &host.name;
+                            scope.spawn(move || {
+                                let _ = options.agents.for_platform(name, &os, &arch, sink);
+                            });
+                            queue.retry(index);
+                            continue;
+                        }
+                        Err(NotStarted::Failed(f)) => Err(f),
+                        Ok(session) => Ok(session),
+                    };
+                    let started = first_try.lock().unwrap_or_else(|p| p.into_inner())[index];
                     results
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -101,6 +123,7 @@ pub(super) fn start_agents(
                             result,
                             seconds: started.elapsed().as_secs_f64(),
                         });
+                    queue.done();
                 }
             });
         }
@@ -132,26 +155,33 @@ pub(super) fn start_agents(
     Ok(Connected { sessions, seconds })
 }
 
-fn start_agent(
+/// One host's agent to start.
+struct Attempt<'a> {
     index: usize,
-    host: &HostConfig,
-    env: &Environment,
-    options: &RemoteOptions,
+    host: &'a HostConfig,
+    env: &'a Environment,
+    options: &'a RemoteOptions,
+    /// Whether to build (or wait for) a missing agent now, rather than
+    /// set the host aside.
+    may_build: bool,
+}
+
+fn start_agent(
+    attempt: &Attempt<'_>,
     connecting: Option<Connecting>,
     tx: Outbox,
-) -> Result<Session, HostFailure> {
+    sink: &dyn EventSink,
+) -> Result<Session, NotStarted> {
+    let &Attempt {
+        index,
+        host,
+        env,
+        options,
+        may_build,
+    } = attempt;
     let (target, spec) = launch_parts(host, env, options);
-    let launch_spec = spec.launch(options.transport.as_ref(), &target, &options.binary);
-    let launched = match connecting.map(|c| c.join()) {
-        Some(Ok(Ok(channel))) => launch_gated(&launch_spec, channel),
-        Some(Ok(Err(e))) => Err(e.into()),
-        // The connecting thread panicked: connect afresh.
-        Some(Err(_)) | None => launch(&launch_spec),
-    }
-    .map_err(|e| HostFailure {
-        host: host.name.clone(),
-        message: e.to_string(),
-    })?;
+    let (launched, binary) =
+        platform_launch::start(options, &target, &spec, connecting, may_build, sink)?;
     let mut session = Session::new(
         index,
         &host.name,
@@ -161,6 +191,7 @@ fn start_agent(
         tx,
     );
     session.sent_bytes = launched.sent_bytes;
+    session.binary_hash = binary.hash.clone();
     let fail = |e: std::io::Error| HostFailure {
         host: host.name.clone(),
         message: format!("cannot talk to the agent: {e}; {}", session.stderr_tail()),
@@ -169,7 +200,7 @@ fn start_agent(
     session
         .send(&Request::Hello {
             protocol: PROTOCOL_VERSION,
-            binary_hash: options.binary.hash.clone(),
+            binary_hash: binary.hash.clone(),
             controller: options.controller.clone(),
             break_lock: options.break_lock,
         })

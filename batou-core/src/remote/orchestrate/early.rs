@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::RemoteOptions;
+use crate::agent_build::Offer;
 use crate::remote::bootstrap::{AgentBinary, AgentLaunch, UploadOptions, connect_gated};
 use crate::transport::{Channel, Target, Transport, TransportError};
 
@@ -62,7 +63,11 @@ pub fn connect_early(
     {
         let (target, spec) = launch_parts(host, env, options);
         let transport = options.transport.clone();
-        let binary = options.binary.clone();
+        let binary = match options.agents.offer(&target.address) {
+            Offer::Ready(b) | Offer::Probe(b) => b,
+            // Its agent is built first; then it is connected.
+            Offer::Build { .. } => continue,
+        };
         pending.insert(
             host.name.clone(),
             std::thread::spawn(move || {
@@ -76,6 +81,7 @@ pub fn connect_early(
 }
 
 /// What [`AgentLaunch`] needs besides the transport and the binary.
+#[derive(Clone)]
 pub(crate) struct LaunchSpec {
     pub cache_dir: Option<String>,
     pub service_user: Option<String>,

@@ -11,6 +11,7 @@ mod connect;
 pub mod early;
 pub(crate) mod finish;
 mod outcome;
+mod platform_launch;
 mod pump;
 mod schedule;
 pub(crate) mod session;
@@ -29,8 +30,8 @@ use pump::Pump;
 use schedule::Scheduled;
 use session::Inbox;
 
-use super::bootstrap::AgentBinary;
 use super::protocol::Holder;
+use crate::agent_build::Agents;
 use crate::configure::Model;
 use crate::event::{Event, EventSink};
 use crate::transport::Transport;
@@ -39,8 +40,9 @@ use crate::transport::Transport;
 #[derive(Clone)]
 pub struct RemoteOptions {
     pub transport: Arc<dyn Transport>,
-    /// The agent binary for hosts (default: this executable).
-    pub binary: Arc<AgentBinary>,
+    /// The agents for the hosts' platforms (built as needed, or the
+    /// environment's `agent_binary`).
+    pub agents: Arc<Agents>,
     pub jobs: usize,
     pub predict: bool,
     /// Ask agents for only the events a transcript shows (see
@@ -75,7 +77,7 @@ pub fn deploy_remote(
     let connected = connect::start_agents(&wanted, &model.env, options, early, tx, sink)?;
     let sessions = connected.sessions;
     let mut pump = Pump::new(&sessions, &inbox, options.heartbeat_timeout);
-    configure::await_configured(&mut pump, model, options, sink)?;
+    configure::await_configured(&mut pump, model, sink)?;
     let connect_seconds = connect_start.elapsed().as_secs_f64();
 
     sink.emit(Event::Phase {

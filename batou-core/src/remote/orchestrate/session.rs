@@ -82,6 +82,9 @@ pub(crate) struct Session {
     pub uploaded: bool,
     /// Bytes of agent uploaded before it started.
     pub sent_bytes: u64,
+    /// The sha256 of the agent binary started there (its greeting must
+    /// name it).
+    pub binary_hash: String,
     writer: Arc<Writer>,
     control: Arc<Mutex<Box<dyn ChannelControl>>>,
     last_seen: Arc<Mutex<Instant>>,
@@ -153,6 +156,7 @@ impl Session {
             user,
             uploaded,
             sent_bytes: 0,
+            binary_hash: String::new(),
             writer,
             control: Arc::new(Mutex::new(control)),
             last_seen,
