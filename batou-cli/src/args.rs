@@ -159,6 +159,16 @@ pub struct DeployArgs {
     /// Hosts to deploy in parallel (default: the environment's `jobs`, else 1).
     #[arg(short = 'j', long, value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
+    /// Deploy hosts in batches of these sizes, each finished before the
+    /// next starts: `1`, `25%`, `1,25%,100%` (default: the environment's
+    /// `serial`, else all at once).
+    #[arg(long, value_name = "SIZES", value_parser = parse_serial)]
+    pub serial: Option<batou_core::rollout::Serial>,
+    /// Go on after this many failed hosts (`N`), or until this share of
+    /// the hosts failed (`N%`); default: the environment's `max_fail`,
+    /// else stop at the first failure.
+    #[arg(long, value_name = "N|N%", value_parser = parse_max_fail)]
+    pub max_fail: Option<batou_core::rollout::Limit>,
     /// Override the environment's `timeout` (seconds).
     #[arg(short = 't', long)]
     pub timeout: Option<u64>,
@@ -198,4 +208,12 @@ pub struct DeployArgs {
     /// With -P: exit 6 when something would change, 0 when nothing would.
     #[arg(long, requires = "predict_only")]
     pub exit_code: bool,
+}
+
+fn parse_serial(text: &str) -> Result<batou_core::rollout::Serial, String> {
+    batou_core::rollout::Serial::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_max_fail(text: &str) -> Result<batou_core::rollout::Limit, String> {
+    batou_core::rollout::Limit::parse(text, 0).map_err(|e| e.to_string())
 }

@@ -102,6 +102,8 @@ fn plan(project_dir: &Path, opts: &DeployArgs, mode: Mode) -> Plan {
         timeout: opts.timeout,
         connect_timeout: opts.connect_timeout,
         command_timeout: opts.command_timeout,
+        serial: opts.serial.clone(),
+        max_fail: opts.max_fail,
         break_lock: opts.break_lock,
         // The transcript shows only changed or slow components; the JSON
         // stream every one.

@@ -75,6 +75,32 @@ impl EventSink for Transcript<'_> {
                     )
                 }
             }
+            Event::BatchStarted {
+                index,
+                total,
+                hosts,
+            } => out.section(
+                &format!("batch {index}/{total}: {}", hosts.join(", ")),
+                None,
+            ),
+            Event::RolloutFinished {
+                deployed,
+                failed,
+                partial,
+                untouched,
+            } => {
+                out.section("Rollout", None);
+                for (what, hosts) in [
+                    ("deployed", deployed),
+                    ("failed", failed),
+                    ("partly deployed", partial),
+                    ("not started", untouched),
+                ] {
+                    if !hosts.is_empty() {
+                        out.line(&format!("{what} ({}): {}", hosts.len(), hosts.join(", ")));
+                    }
+                }
+            }
             Event::RootScheduled { host, root } => {
                 out.step("⚪", &host, &format!("Scheduling component {root} ..."))
             }

@@ -96,6 +96,24 @@ pub enum Event {
         seconds: f64,
         success: bool,
     },
+    /// A batch of a rollout (`serial`) starts: the `index`th (from 1)
+    /// of `total`, on `hosts`.
+    BatchStarted {
+        index: usize,
+        total: usize,
+        hosts: Vec<String>,
+    },
+    /// The end of a rollout with `serial` or `max_fail`: its hosts by
+    /// what happened to them.
+    RolloutFinished {
+        /// Every root deployed.
+        deployed: Vec<String>,
+        failed: Vec<String>,
+        /// Some roots deployed, the others never started.
+        partial: Vec<String>,
+        /// Never started.
+        untouched: Vec<String>,
+    },
     RootScheduled {
         host: String,
         root: String,
@@ -201,4 +219,14 @@ pub struct Discard;
 
 impl EventSink for Discard {
     fn emit(&self, _event: Event) {}
+}
+
+impl From<crate::rollout::BatchStart> for Event {
+    fn from(b: crate::rollout::BatchStart) -> Event {
+        Event::BatchStarted {
+            index: b.index,
+            total: b.total,
+            hosts: b.hosts,
+        }
+    }
 }

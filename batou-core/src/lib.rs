@@ -38,6 +38,7 @@
 //! | [`host`] | what `verify` and `update` may do on the target: atomic writes, stat, modes, owners, symlinks, commands with timeouts, users |
 //! | [`template`] | minijinja with batou's settings (`@@` line statements, strict undefined) |
 //! | [`address`] | `Address` and `NetLoc`: where services listen, resolved by DNS or the environment's `[resolver]` |
+//! | [`rollout`] | rolling deploys: `max_parallel` of a root component, batches (`serial`), `max_fail` |
 //! | [`handlers`] | reacting to changes: before-update handlers, change notifications, routed events across hosts |
 //! | [`diff`] | unified diffs as batou shows them, for a component's own `show_diff` |
 //! | [`convert`] | how an environment's text becomes an attribute's type (`Mode`, `Duration`, lists, booleans in batou's spellings) |
@@ -77,6 +78,7 @@ pub mod diff;
 pub mod escape;
 pub mod handlers;
 pub mod host;
+pub mod rollout;
 pub mod stdlib;
 pub mod template;
 pub mod transport;
@@ -133,6 +135,7 @@ pub mod prelude {
     pub use crate::component::{Component, Configure, Deploy, Registry, Require, Sub, Verdict};
     pub use crate::convert::{Duration, Mode};
     pub use crate::error::{Error, Result};
+    pub use crate::rollout::Limit;
     pub use crate::stdlib::{Command, Directory, File, Symlink};
     pub use serde::{Deserialize, Serialize};
 }

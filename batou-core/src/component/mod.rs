@@ -98,6 +98,27 @@ pub trait Component: std::any::Any + Send {
         Ok(())
     }
 
+    /// For a root component: how many of its instances (one per host that
+    /// has it) may deploy at once, whatever `-j` is; `None`: no limit.
+    /// The environment's `[component:NAME] max_parallel` wins over it.
+    ///
+    /// ```
+    /// use batou_core::prelude::*;
+    ///
+    /// #[derive(Default, Serialize, Deserialize)]
+    /// struct Backend {}
+    ///
+    /// impl Component for Backend {
+    ///     // One backend behind the load balancer restarts at a time.
+    ///     fn max_parallel(&self) -> Option<Limit> {
+    ///         Some(Limit::Count(1))
+    ///     }
+    /// }
+    /// ```
+    fn max_parallel(&self) -> Option<crate::rollout::Limit> {
+        None
+    }
+
     /// How the component appears in breadcrumbs, e.g. `File('app.conf')`.
     /// Defaults to the type's name.
     fn label(&self) -> String {

@@ -113,6 +113,10 @@ pub struct Environment {
     pub settings: Settings,
     pub hosts: IndexMap<String, HostConfig>,
     pub overrides: IndexMap<String, ComponentOverrides>,
+    /// `max_parallel` of `[component:NAME]` sections: a rollout setting,
+    /// taken out of the overrides (it is no attribute of the component).
+    #[serde(default)]
+    pub max_parallel: IndexMap<String, crate::rollout::Limit>,
     pub resolver: Vec<ResolverEntry>,
     pub vfs: Vfs,
     pub warnings: Vec<LoadWarning>,
@@ -150,6 +154,37 @@ impl Environment {
         }
         self.hosts.insert(host.name.clone(), host);
         Ok(())
+    }
+
+    /// Moves `max_parallel` out of the `[component:NAME]` sections into
+    /// [`Environment::max_parallel`]; returns the values that are no
+    /// limit.
+    fn take_max_parallel(&mut self) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        for (name, section) in &mut self.overrides {
+            let Some(value) = section.values.shift_remove("max_parallel") else {
+                continue;
+            };
+            let text = match &value.value {
+                crate::convert::OverrideValue::Text(t)
+                | crate::convert::OverrideValue::Typed(serde_json::Value::String(t)) => t.clone(),
+                crate::convert::OverrideValue::Typed(v) => v.to_string(),
+            };
+            match crate::rollout::Limit::parse(&text, 1) {
+                Ok(limit) => {
+                    self.max_parallel.insert(name.clone(), limit);
+                }
+                Err(_) => errors.push(ConfigError::InvalidValue {
+                    origin: value.origin.clone(),
+                    key: "max_parallel".into(),
+                    value: text,
+                    expected: format!(
+                        "a number of instances of {name} deployed at once (at least 1) or a percentage of its hosts (1% to 100%)"
+                    ),
+                }),
+            }
+        }
+        errors
     }
 
     /// Loads environment `name` of the project at `project_dir`.
@@ -211,16 +246,18 @@ impl Environment {
             settings: Settings::default(),
             hosts: IndexMap::new(),
             overrides: IndexMap::new(),
+            max_parallel: IndexMap::new(),
             resolver: Vec::new(),
             vfs: Vfs::None,
             warnings: Vec::new(),
             secrets: Default::default(),
         };
-        let errors = if file.extension().is_some_and(|e| e == "toml") {
+        let mut errors = if file.extension().is_some_and(|e| e == "toml") {
             from_toml::load(&mut env, source)
         } else {
             from_ini::load(&mut env, source)
         };
+        errors.extend(env.take_max_parallel());
         let unreadable = errors
             .iter()
             .any(|e| matches!(e, ConfigError::Syntax { .. }));

@@ -56,6 +56,13 @@ pub struct Settings {
     /// components call (default [`DEFAULT_EXTERNALS`]; relative to the
     /// target directory).
     pub externals: Option<String>,
+    /// `serial`: deploy hosts in batches of these sizes.
+    #[serde(default)]
+    pub serial: Option<crate::rollout::Serial>,
+    /// `max_fail`: how many failed hosts the rollout goes on after
+    /// (`None`: none, batou's way).
+    #[serde(default)]
+    pub max_fail: Option<crate::rollout::Limit>,
     /// Keys we do not know; batou ignores them, we keep them for `show`
     /// and warn.
     pub extra: IndexMap<String, String>,
@@ -87,6 +94,8 @@ impl Default for Settings {
             connect_timeout: 10,
             command_timeout: None,
             externals: None,
+            serial: None,
+            max_fail: None,
             extra: IndexMap::new(),
             origins: IndexMap::new(),
         }
@@ -178,6 +187,17 @@ impl Settings {
                     return Err(invalid("a directory"));
                 }
                 self.externals = Some(value.trim().to_string())
+            }
+            "serial" => {
+                self.serial = Some(crate::rollout::Serial::parse(value).map_err(|_| {
+                    invalid("batch sizes: numbers of hosts or percentages, e.g. `1, 25%, 100%`")
+                })?)
+            }
+            "max_fail" => {
+                self.max_fail =
+                    Some(crate::rollout::Limit::parse(value, 0).map_err(|_| {
+                        invalid("a number of hosts or a percentage, e.g. `1` or `25%`")
+                    })?)
             }
             "require_v4" | "require_v6" => {
                 let r: Requirement = value

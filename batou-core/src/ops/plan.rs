@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::configure::Selection;
 use crate::environment::{LOCAL_METHOD, Settings};
+use crate::rollout::{Limit, RolloutSettings, Serial};
 
 /// What a `deploy` run does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +139,10 @@ pub struct Plan {
     pub timeout: Option<u64>,
     pub connect_timeout: Option<u64>,
     pub command_timeout: Option<u64>,
+    /// `--serial` and `--max-fail`: they win over the environment's
+    /// `serial` and `max_fail`.
+    pub serial: Option<Serial>,
+    pub max_fail: Option<Limit>,
     /// `--break-lock`: take over a target's deploy lock from a hung deploy.
     pub break_lock: bool,
     pub events: EventDetail,
@@ -153,6 +158,8 @@ pub struct Settled {
     /// The environment's `agent_binary`, under the project; `None`: this
     /// executable.
     pub agent_binary: Option<PathBuf>,
+    /// Batches and the failed hosts tolerated.
+    pub rollout: RolloutSettings,
 }
 
 impl Plan {
@@ -169,6 +176,8 @@ impl Plan {
             timeout: None,
             connect_timeout: None,
             command_timeout: None,
+            serial: None,
+            max_fail: None,
             break_lock: false,
             events: EventDetail::Transcript,
         }
@@ -190,6 +199,12 @@ impl Plan {
         if let Some(t) = self.connect_timeout {
             settings.connect_timeout = t;
         }
+        if let Some(serial) = &self.serial {
+            settings.serial = Some(serial.clone());
+        }
+        if let Some(max_fail) = self.max_fail {
+            settings.max_fail = Some(max_fail);
+        }
         if self.mode.reach() == Reach::ThisMachine {
             settings.connect_method = LOCAL_METHOD.into();
         }
@@ -201,6 +216,10 @@ impl Plan {
                 .agent_binary
                 .as_ref()
                 .map(|p| self.project_dir.join(p)),
+            rollout: RolloutSettings {
+                serial: settings.serial.clone(),
+                max_fail: settings.max_fail,
+            },
         }
     }
 }
@@ -238,7 +257,11 @@ mod tests {
         let mut plan = Plan::new("/p", "prod.cfg", Mode::Check(Reach::ThisMachine));
         plan.jobs = Some(5);
         plan.command_timeout = Some(60);
+        plan.serial = Some(Serial::parse("2").unwrap());
+        settings.max_fail = Some(Limit::Count(1));
         let settled = plan.settle(&mut settings);
+        assert_eq!(settled.rollout.serial, Some(Serial(vec![Limit::Count(2)])));
+        assert_eq!(settled.rollout.max_fail, Some(Limit::Count(1)));
         assert_eq!(plan.environment, "prod");
         assert_eq!(settled.jobs, 5);
         assert_eq!(settled.connect, Connect::Local);

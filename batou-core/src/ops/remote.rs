@@ -45,6 +45,7 @@ pub fn remote_options(
         transport,
         agents: Arc::new(agents),
         jobs: settled.jobs,
+        rollout: settled.rollout.clone(),
         predict: plan.mode.predicts(),
         quiet_events: plan.events == EventDetail::Transcript,
         break_lock: plan.break_lock,

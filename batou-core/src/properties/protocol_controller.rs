@@ -390,6 +390,7 @@ fn run(
         }),
         agents: Arc::new(crate::agent_build::Agents::fixed(binary)),
         jobs: 4,
+        rollout: Default::default(),
         predict: false,
         quiet_events: false,
         break_lock: false,

@@ -310,3 +310,19 @@ fn keys_are_case_sensitive_and_continuations_work() {
     assert_eq!(env.settings.extra["Timeout"], "9");
     assert_eq!(entries(&env.hosts["Web"]), [entry("A", &[], false)]);
 }
+
+#[test]
+fn rollout_settings_and_max_parallel_load() {
+    use crate::rollout::{Limit, Serial};
+    let env = ok(
+        "[environment]\nserial = 1, 25%, 100%\nmax_fail = 50%\n\n[hosts]\nh = web\n\n[component:web]\nmax_parallel = 25%\nworkers = 2\n",
+    );
+    assert_eq!(
+        env.settings.serial,
+        Some(Serial::parse("1,25%,100%").unwrap())
+    );
+    assert_eq!(env.settings.max_fail, Some(Limit::Percent(50)));
+    assert_eq!(env.max_parallel.get("web"), Some(&Limit::Percent(25)));
+    let keys: Vec<&String> = env.overrides["web"].values.keys().collect();
+    assert_eq!(keys, ["workers"], "max_parallel is no attribute override");
+}

@@ -102,6 +102,8 @@ fn invalid_values_name_key_value_and_line() {
             "perhaps",
         ),
         ("[environment]\nconnect_method =\n", "connect_method", ""),
+        ("[environment]\nserial = 1, 0%\n", "serial", "1, 0%"),
+        ("[environment]\nmax_fail = lots\n", "max_fail", "lots"),
         ("[vfs]\nsandbox = Sandbox\n", "sandbox", "Sandbox"),
     ];
     for (head, key, value) in cases {
@@ -151,4 +153,14 @@ fn every_problem_is_reported_at_once() {
         .map(|e| e.origin().unwrap().line)
         .collect();
     assert_eq!(lines, [2, 3, 6, 7]);
+}
+
+#[test]
+fn max_parallel_is_a_limit_not_an_attribute() {
+    let (e, line) = single("[hosts]\nh = web\n\n[component:web]\nmax_parallel = 0\n");
+    assert!(
+        matches!(&e, ConfigError::InvalidValue { key, value, .. } if key == "max_parallel" && value == "0"),
+        "{e:?}"
+    );
+    assert_eq!(line, 5);
 }

@@ -44,6 +44,8 @@ pub struct RemoteOptions {
     /// environment's `agent_binary`).
     pub agents: Arc<Agents>,
     pub jobs: usize,
+    /// Batches and the failed hosts tolerated (`serial`, `max_fail`).
+    pub rollout: crate::rollout::RolloutSettings,
     pub predict: bool,
     /// Ask agents for only the events a transcript shows (see
     /// `Request::Deploy`); `false` for the `--json` stream.

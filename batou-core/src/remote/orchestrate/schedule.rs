@@ -1,7 +1,9 @@
 //! The roots along the cross-host graph: a root starts when the roots it
 //! depends on have finished, up to `jobs` at once, earliest in the
-//! deploy order first. A failure, a lost host or an interrupt starts
-//! nothing new; what runs is waited for.
+//! deploy order first, as the rollout allows (its component's
+//! `max_parallel`, its host's batch; see [`crate::rollout`]). More failed
+//! or lost hosts than `max_fail` tolerates (by default: one), or an
+//! interrupt, start nothing new; what runs is waited for.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -15,6 +17,7 @@ use crate::configure::Model;
 use crate::event::{Event, EventSink};
 use crate::handlers::Ledger;
 use crate::remote::protocol::{Reply, Request};
+use crate::rollout::{Hold, HostTally, Rollout, RootSpec};
 
 /// What the roots did.
 pub(super) struct Scheduled {
@@ -37,11 +40,48 @@ pub(super) fn run_roots(
         .filter(|&id| !phase.graph.done[id] && model.roots[id].skip_reason().is_none())
         .map(|id| (model.roots[id].host.clone(), model.roots[id].name.clone()))
         .collect();
+    // Which hosts got the new version matters once a rollout goes on
+    // past a failure or stops between batches.
+    let rolling = options.rollout.serial.is_some() || options.rollout.max_fail.is_some();
+    if rolling && !options.predict {
+        sink.emit(tally_event(phase.rollout.tally()));
+    }
     Scheduled {
         reports: phase.reports,
         failed: phase.failed,
         undone,
     }
+}
+
+fn tally_event(t: HostTally) -> Event {
+    Event::RolloutFinished {
+        deployed: t.deployed,
+        failed: t.failed,
+        partial: t.partial,
+        untouched: t.untouched,
+    }
+}
+
+/// The rollout of `model`'s roots: the environment's `max_parallel` of a
+/// component wins over the component's own.
+fn rollout_of(model: &Model, options: &RemoteOptions) -> Rollout {
+    let specs = model
+        .roots
+        .iter()
+        .map(|r| RootSpec {
+            host: r.host.clone(),
+            name: r.name.clone(),
+            deploys: r.skip_reason().is_none(),
+            max_parallel: model
+                .env
+                .max_parallel
+                .get(&r.name)
+                .copied()
+                .or_else(|| r.tree.as_ref().and_then(|t| t.component.max_parallel())),
+        })
+        .collect();
+    let hosts: Vec<String> = model.env.hosts.keys().cloned().collect();
+    Rollout::new(specs, &model.edges, &model.order, &hosts, &options.rollout)
 }
 
 /// Which roots wait for which.
@@ -91,6 +131,11 @@ impl Graph {
         self.ready.pop().map(|Reverse((_, id))| id)
     }
 
+    /// `id` was ready but held by the rollout: ready again.
+    fn hold(&mut self, id: usize) {
+        self.ready.push(Reverse((self.position[id], id)));
+    }
+
     /// `id` finished: the roots waiting only for it may start.
     fn release(&mut self, id: usize) {
         self.done[id] = true;
@@ -113,6 +158,9 @@ struct Schedule<'a> {
     reports: Vec<RootReport>,
     failed: Vec<RootFailure>,
     ledger: Ledger,
+    rollout: Rollout,
+    /// Whether the first batch was announced.
+    announced: bool,
     interrupted: bool,
 }
 
@@ -127,13 +175,15 @@ impl<'a> Schedule<'a> {
             reports: Vec::new(),
             failed: Vec::new(),
             ledger: Ledger::new(model.roots.len()),
+            rollout: rollout_of(model, options),
+            announced: false,
             interrupted: false,
         }
     }
 
     /// Whether nothing new may start.
-    fn stopping(&self, pump: &Pump<'_>) -> bool {
-        !self.failed.is_empty() || pump.any_lost() || self.interrupted
+    fn stopping(&self) -> bool {
+        self.rollout.line_stopped() || self.interrupted
     }
 
     fn on_host(&self, id: usize, sessions: &Sessions, i: usize) -> bool {
@@ -145,6 +195,7 @@ impl<'a> Schedule<'a> {
         let root = &self.model.roots[id];
         let Some(session) = pump.sessions.by_host(&root.host).map(|s| s.index) else {
             pump.lose_host(&root.host, Loss::NoAgent);
+            self.rollout.host_failed(&root.host);
             return false;
         };
         self.sink.emit(Event::RootScheduled {
@@ -165,7 +216,45 @@ impl<'a> Schedule<'a> {
             return false;
         }
         self.running.insert(id, Instant::now());
+        self.rollout.started(id);
         true
+    }
+
+    /// Starts what may start now: ready roots, up to `jobs`, that the
+    /// rollout does not hold; the held ones stay ready.
+    fn start_ready(&mut self, pump: &mut Pump<'_>) {
+        let mut held = Vec::new();
+        while !self.stopping() && self.running.len() < self.options.jobs.max(1) {
+            let Some(id) = self.graph.next_ready() else {
+                break;
+            };
+            let root = &self.model.roots[id];
+            if let Some(reason) = root.skip_reason() {
+                self.sink.emit(Event::RootSkipped {
+                    host: root.host.clone(),
+                    root: root.name.clone(),
+                    reason,
+                });
+                self.graph.release(id);
+                continue;
+            }
+            match self.rollout.hold(id) {
+                // Nothing more starts on a failed host; what waits for
+                // it never becomes ready.
+                Some(Hold::HostFailed) => continue,
+                Some(Hold::Limit | Hold::Batch) => {
+                    held.push(id);
+                    continue;
+                }
+                None => {}
+            }
+            if !self.start(pump, id) {
+                break;
+            }
+        }
+        for id in held {
+            self.graph.hold(id);
+        }
     }
 
     /// The root an agent answers for, if it was asked to deploy it on its
@@ -219,28 +308,29 @@ impl Phase for Schedule<'_> {
                 });
             }
         }
-        while !self.stopping(pump) && self.running.len() < self.options.jobs.max(1) {
-            let Some(id) = self.graph.next_ready() else {
-                break;
-            };
-            let root = &self.model.roots[id];
-            if let Some(reason) = root.skip_reason() {
-                self.sink.emit(Event::RootSkipped {
-                    host: root.host.clone(),
-                    root: root.name.clone(),
-                    reason,
-                });
-                self.graph.release(id);
-                continue;
+        if !self.announced {
+            self.announced = true;
+            if let Some(batch) = self.rollout.first() {
+                self.sink.emit(batch.into());
             }
-            if !self.start(pump, id) {
+        }
+        loop {
+            self.start_ready(pump);
+            // With nothing running, whatever is still ready is held by
+            // its batch alone (a limit holds nothing then): the current
+            // batch is over.
+            if !self.running.is_empty() || self.stopping() || self.graph.ready.is_empty() {
                 break;
+            }
+            match self.rollout.advance() {
+                Some(batch) => self.sink.emit(batch.into()),
+                None => break,
             }
         }
     }
 
-    fn done(&self, pump: &Pump<'_>) -> bool {
-        self.running.is_empty() && (self.graph.ready.is_empty() || self.stopping(pump))
+    fn done(&self, _pump: &Pump<'_>) -> bool {
+        self.running.is_empty() && (self.graph.ready.is_empty() || self.stopping())
     }
 
     fn reply(&mut self, pump: &mut Pump<'_>, i: usize, reply: Reply) {
@@ -263,11 +353,13 @@ impl Phase for Schedule<'_> {
                         changed,
                     });
                     self.graph.release(id);
+                    self.rollout.ended(id, true);
                 }
             }
             Reply::Failed { id, error } => {
                 if let Some(id) = self.asked(pump, i, id) {
                     self.running.remove(&id);
+                    self.rollout.ended(id, false);
                     let root = &self.model.roots[id];
                     self.failed
                         .push(RootFailure::reported(&root.host, &root.name, error));
@@ -281,5 +373,6 @@ impl Phase for Schedule<'_> {
         let host = sessions.host(i).to_string();
         let roots = &self.model.roots;
         self.running.retain(|id, _| roots[*id].host != host);
+        self.rollout.host_lost(&host);
     }
 }
