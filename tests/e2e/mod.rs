@@ -33,6 +33,7 @@ mod remote_panic;
 mod remote_system;
 mod remote_unreachable;
 mod resources;
+mod rollout;
 mod script;
 mod secrets;
 mod secrets_edit;

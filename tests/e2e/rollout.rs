@@ -1,0 +1,284 @@
+//! Rolling rollouts on four namespaced hosts, each running a real HTTP
+//! service (a Python server the test starts in the host's namespace) that
+//! answers 503 while the deploy restarts it. A watcher polls every host
+//! every 50 ms during the deploy and records the most that were down at
+//! once: `max_parallel` and `serial` keep that to their limit whatever
+//! `-j` is; without them it is more. A failing release stops the line as
+//! `max_fail` says, and the summary names the hosts.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::remote_hosts::Cluster;
+use super::support::{Outcome, Project};
+
+const PORT: u16 = 8080;
+
+/// Answers 503 while any root's workdir of the host holds a `down` file.
+const SERVICE: &str = r#"
+import glob, http.server, sys
+home, ip, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        down = glob.glob(home + "/deployment/work/*/down")
+        body = b"down\n" if down else b"up\n"
+        self.send_response(503 if down else 200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer((ip, port), H).serve_forever()
+"#;
+
+/// Four hosts, each with its HTTP service running.
+struct Farm {
+    cluster: Cluster,
+    services: Vec<Child>,
+}
+
+impl Farm {
+    fn create() -> Farm {
+        let cluster = Cluster::create(4);
+        let services = (0..4)
+            .map(|k| {
+                let host = &cluster.hosts.hosts[k];
+                let home = cluster.services[k].home.display().to_string();
+                Command::new("ip")
+                    .args(["netns", "exec", &host.ns, "python3", "-c", SERVICE])
+                    .args([&home, &host.ip, &PORT.to_string()])
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("python3 starts")
+            })
+            .collect();
+        let farm = Farm { cluster, services };
+        for k in 0..4 {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while farm.status(k) != Some(200) {
+                assert!(
+                    Instant::now() < deadline,
+                    "h{}'s service never came up",
+                    k + 1
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        farm
+    }
+
+    fn addr(&self, k: usize) -> SocketAddr {
+        format!("{}:{PORT}", self.cluster.hosts.hosts[k].ip)
+            .parse()
+            .unwrap()
+    }
+
+    /// Host `k`'s HTTP status; `None`: no answer.
+    fn status(&self, k: usize) -> Option<u16> {
+        status_of(self.addr(k))
+    }
+
+    fn project(&self, env: &str) -> Project {
+        let p = self.cluster.project();
+        p.write("environments/farm.cfg", env);
+        p
+    }
+
+    /// An environment: `root` on every host; `environment` and `section`
+    /// add lines to `[environment]` and `[component:ROOT]`.
+    fn env(&self, root: &str, environment: &str, section: &str) -> String {
+        format!(
+            "[environment]\nconnect_method = ssh\n{environment}\n\n{}[component:{root}]\nmillis = 1200\n{section}\n",
+            self.cluster.host_sections(root, |_| String::new())
+        )
+    }
+
+    /// Runs `args` while watching the services; the outcome and the most
+    /// hosts down at once.
+    fn watched(&self, p: &Project, args: &[&str]) -> (Outcome, usize) {
+        let watcher = Watcher::start((0..4).map(|k| self.addr(k)).collect());
+        let out = p.run(args);
+        (out, watcher.stop())
+    }
+}
+
+impl Drop for Farm {
+    fn drop(&mut self) {
+        for child in &mut self.services {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn status_of(addr: SocketAddr) -> Option<u16> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .ok()?;
+    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+    // Read the whole answer: a connection dropped early makes the server
+    // report a reset.
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).ok()?;
+    std::str::from_utf8(answer.get(9..12)?).ok()?.parse().ok()
+}
+
+/// Polls every service every 50 ms; remembers the most down at once.
+struct Watcher {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<usize>,
+}
+
+impl Watcher {
+    fn start(addrs: Vec<SocketAddr>) -> Watcher {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut most = 0;
+            while !flag.load(Ordering::Relaxed) {
+                let down = addrs.iter().filter(|a| status_of(**a) != Some(200)).count();
+                most = most.max(down);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            most
+        });
+        Watcher { stop, thread }
+    }
+
+    fn stop(self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("the watcher runs")
+    }
+}
+
+/// With `-j 4`, four restarts at once take all four down; the
+/// environment's `max_parallel = 1`, the component's own limit in Rust
+/// and `50%` keep it to one, one and two.
+#[test]
+fn max_parallel_limits_how_many_backends_are_down_at_once_whatever_jobs_is() {
+    let farm = Farm::create();
+    let p = farm.project(&farm.env("restart", "", ""));
+    let (out, most) = farm.watched(&p, &["deploy", "-j", "4", "farm"]);
+    out.success();
+    assert!(most > 1, "without a limit, -j 4 takes several down: {most}");
+
+    p.write(
+        "environments/farm.cfg",
+        &farm.env("restart", "", "max_parallel = 1"),
+    );
+    let (out, most) = farm.watched(&p, &["deploy", "-j", "4", "farm"]);
+    out.success();
+    assert_eq!(most, 1, "max_parallel = 1");
+
+    p.write("environments/farm.cfg", &farm.env("restartone", "", ""));
+    let (out, most) = farm.watched(&p, &["deploy", "-j", "4", "farm"]);
+    out.success();
+    assert_eq!(most, 1, "the component's own max_parallel");
+
+    p.write(
+        "environments/farm.cfg",
+        &farm.env("restart", "", "max_parallel = 50%"),
+    );
+    let (out, most) = farm.watched(&p, &["deploy", "-j", "4", "farm"]);
+    out.success();
+    assert_eq!(most, 2, "max_parallel = 50% of four hosts");
+
+    p.write(
+        "environments/farm.cfg",
+        &farm.env("restart", "", "max_parallel = 0"),
+    );
+    p.run(&["deploy", "farm"])
+        .code(3)
+        .stderr_contains("max_parallel")
+        .stderr_contains("farm.cfg");
+}
+
+/// `serial = 1` deploys host by host, each batch announced, with at most
+/// one down; `--serial 2` on the command line wins.
+#[test]
+fn serial_deploys_batch_after_batch() {
+    let farm = Farm::create();
+    let p = farm.project(&farm.env("restart", "serial = 1", ""));
+    let (out, most) = farm.watched(&p, &["deploy", "-j", "4", "farm"]);
+    let out = out.success().stdout_in_order(&[
+        "batch 1/4: h1",
+        "h1: Scheduling component restart",
+        "batch 2/4: h2",
+        "batch 3/4: h3",
+        "batch 4/4: h4",
+        "h4: Scheduling component restart",
+    ]);
+    assert_eq!(most, 1, "serial = 1 with -j 4");
+    assert!(
+        out.stdout.contains("deployed (4): h1, h2, h3, h4"),
+        "{}",
+        out.stdout
+    );
+
+    let (out, most) = farm.watched(&p, &["deploy", "-j", "4", "--serial", "2", "farm"]);
+    out.success()
+        .stdout_contains("batch 1/2: h1, h2")
+        .stdout_contains("batch 2/2: h3, h4");
+    assert_eq!(most, 2, "--serial 2");
+
+    // Predicting shows the batches too.
+    p.run(&["deploy", "-P", "farm"])
+        .success()
+        .stdout_contains("batch 4/4: h4");
+}
+
+/// A release that fails: with `serial = 1, 100%` the first host fails and
+/// no other is touched.
+#[test]
+fn a_failing_release_stops_after_the_canary() {
+    let farm = Farm::create();
+    let p = farm.project(&farm.env("restart", "serial = 1, 100%", "fail_on = h1,h2,h3,h4"));
+    let out = p.run(&["deploy", "-j", "4", "farm"]).code(1);
+    assert!(
+        out.stdout.contains("failed (1): h1") && out.stdout.contains("not started (3): h2, h3, h4"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("batch 2/2"), "{}", out.stdout);
+    assert_eq!(farm.status(0), Some(503), "h1 is left down");
+    for k in 1..4 {
+        assert_eq!(farm.status(k), Some(200), "h{} untouched", k + 1);
+        assert!(!farm.cluster.deployed(k, "work/restart").exists());
+    }
+}
+
+/// `--max-fail 50%` of four hosts with h1 and h3 failing: h1's failure is
+/// tolerated and h2 deploys; h3's stops the line before h4.
+#[test]
+fn max_fail_goes_on_past_tolerated_failures_and_stops_after() {
+    let farm = Farm::create();
+    let p = farm.project(&farm.env("restart", "serial = 1", "fail_on = h1,h3"));
+    let out = p
+        .run(&["deploy", "--max-fail", "50%", "farm"])
+        .code(1)
+        .stdout_contains("batch 3/4: h3");
+    assert!(
+        out.stdout.contains("deployed (1): h2")
+            && out.stdout.contains("failed (2): h1, h3")
+            && out.stdout.contains("not started (1): h4"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("batch 4/4"), "{}", out.stdout);
+    assert_eq!(out.stderr.matches("ERROR:").count(), 2, "{}", out.stderr);
+    assert!(!farm.cluster.deployed(3, "work/restart").exists());
+
+    // The default stops at the first failure.
+    let out = p.run(&["deploy", "farm"]).code(1);
+    assert!(
+        out.stdout.contains("failed (1): h1") && out.stdout.contains("not started (3): h2, h3, h4"),
+        "{}",
+        out.stdout
+    );
+}
