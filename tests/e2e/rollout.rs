@@ -22,7 +22,7 @@ const PORT: u16 = 8080;
 /// Answers 503 while any root's workdir of the host holds a `down` file.
 const SERVICE: &str = r#"
 import glob, http.server, sys
-home, ip, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+home, port = sys.argv[1], int(sys.argv[2])
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         down = glob.glob(home + "/deployment/work/*/down")
@@ -33,7 +33,7 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
     def log_message(self, *args):
         pass
-http.server.ThreadingHTTPServer((ip, port), H).serve_forever()
+http.server.ThreadingHTTPServer(("0.0.0.0", port), H).serve_forever()
 "#;
 
 /// Four hosts, each with its HTTP service running.
@@ -51,7 +51,7 @@ impl Farm {
                 let home = cluster.services[k].home.display().to_string();
                 Command::new("ip")
                     .args(["netns", "exec", &host.ns, "python3", "-c", SERVICE])
-                    .args([&home, &host.ip, &PORT.to_string()])
+                    .args([&home, &PORT.to_string()])
                     .stdout(Stdio::null())
                     .spawn()
                     .expect("python3 starts")
@@ -227,18 +227,48 @@ fn serial_deploys_batch_after_batch() {
         .stdout_contains("batch 2/2: h3, h4");
     assert_eq!(most, 2, "--serial 2");
 
+    // The JSON stream has the batches and the hosts by outcome.
+    let out = p.run(&["deploy", "--json", "farm"]).success();
+    let events: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let batches: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event"] == "batch_started")
+        .collect();
+    assert_eq!(batches.len(), 4, "{}", out.stdout);
+    assert_eq!(batches[1]["index"], 2);
+    assert_eq!(batches[1]["total"], 4);
+    assert_eq!(batches[1]["hosts"], serde_json::json!(["h2"]));
+    let finished = events
+        .iter()
+        .find(|e| e["event"] == "rollout_finished")
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    assert_eq!(
+        finished["deployed"],
+        serde_json::json!(["h1", "h2", "h3", "h4"])
+    );
+
     // Predicting shows the batches too.
     p.run(&["deploy", "-P", "farm"])
         .success()
         .stdout_contains("batch 4/4: h4");
 }
 
-/// A release that fails: with `serial = 1, 100%` the first host fails and
-/// no other is touched.
+/// A release that starts but stays unhealthy: with `serial = 1, 100%`
+/// the canary fails its health gate (the agent's HTTP GET on the target
+/// sees 503) and no other host is touched. A healthy release passes its
+/// gates, each attempt in the JSON stream; predicting runs no check.
 #[test]
-fn a_failing_release_stops_after_the_canary() {
+fn a_release_failing_its_health_gate_stops_after_the_canary() {
     let farm = Farm::create();
-    let p = farm.project(&farm.env("restart", "serial = 1, 100%", "fail_on = h1,h2,h3,h4"));
+    let p = farm.project(&farm.env(
+        "restart",
+        "serial = 1, 100%",
+        "check = true\nbreak_on = h1,h2,h3,h4",
+    ));
     let out = p.run(&["deploy", "-j", "4", "farm"]).code(1);
     assert!(
         out.stdout.contains("failed (1): h1") && out.stdout.contains("not started (3): h2, h3, h4"),
@@ -246,11 +276,54 @@ fn a_failing_release_stops_after_the_canary() {
         out.stdout
     );
     assert!(!out.stdout.contains("batch 2/2"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("health check failed")
+            && out.stderr.contains("HTTP 503")
+            && out.stderr.contains("(host: h1"),
+        "the gate's last answer, with host and component:\n{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.matches("ERROR:").count(), 1, "{}", out.stderr);
     assert_eq!(farm.status(0), Some(503), "h1 is left down");
     for k in 1..4 {
         assert_eq!(farm.status(k), Some(200), "h{} untouched", k + 1);
         assert!(!farm.cluster.deployed(k, "work/restart").exists());
     }
+
+    // A healthy release: every gate passes, each attempt is an event.
+    std::fs::remove_file(farm.cluster.deployed(0, "work/restart/down")).unwrap();
+    p.write(
+        "environments/farm.cfg",
+        &farm.env("restart", "serial = 1, 100%", "check = true"),
+    );
+    let out = p.run(&["deploy", "--json", "-j", "4", "farm"]).success();
+    let attempts: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| {
+            e["event"] == "log" && e["message"].as_str().unwrap_or("").starts_with("attempt ")
+        })
+        .collect();
+    assert_eq!(
+        attempts.len(),
+        4,
+        "one healthy attempt per host: {}",
+        out.stdout
+    );
+    assert!(
+        attempts[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("attempt 1/3: healthy (HTTP 200"),
+        "{attempts:?}"
+    );
+
+    // Predicting says which gates would run and runs none.
+    p.run(&["deploy", "-P", "farm"])
+        .success()
+        .stdout_contains("would check that GET http://127.0.0.1:8080/ answers 200")
+        .stdout_lacks("attempt 1/");
 }
 
 /// `--max-fail 50%` of four hosts with h1 and h3 failing: h1's failure is

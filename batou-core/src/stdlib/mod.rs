@@ -1,6 +1,6 @@
 //! The standard library of components: files and their content, modes
 //! and owners, directories, symlinks, structured (JSON, TOML) content,
-//! purging, commands, downloads, archives, git checkouts, systemd units
+//! purging, commands, downloads, archives, git checkouts, health checks, systemd units
 //! and programs, users and groups, Debian packages, cron jobs, logrotate
 //! and externals.
 //!
@@ -33,6 +33,7 @@
 //! | [`CronTab`] | collects the host's `CronJob`s; `mailto`, `env`, `purge`, `user` | `CronTab::new().mailto("ops@example.com")` |
 //! | [`RotatedLogfile`] | path (mapped, may be a glob), `args` (directives), `prerotate`, `postrotate` | `RotatedLogfile::new("var/log/app.log").args(["daily", "rotate 7"])` |
 //! | [`Logrotate`] | collects the host's `RotatedLogfile`s; `common`, `path`, `schedule` (a `CronJob`) | `Logrotate::new().common(["compress"]).schedule("@daily")` |
+//! | [`HealthCheck`] | `http` (`status`, `body_contains`), `tcp` or `command`; `interval`, `retries`, `timeout`, `start_delay`; add it last in a root: a gate for rolling deploys (docs/rollouts.md) | `HealthCheck::http("http://127.0.0.1:8080/health").retries(10)` |
 //! | [`External`] | `data` (inline or `include_bytes!`), `data_script` (output of a command on the target), `ignore_failure`, `timeout`; environment key `externals` | `External::new("user", "alice").data("uid=1200\n")` |
 //!
 //! Helpers for custom components live on [`crate::component::Deploy`]:
@@ -104,6 +105,7 @@ pub mod external;
 mod extract;
 mod file;
 mod git;
+mod health;
 mod logrotate;
 mod mode;
 mod owner;
@@ -130,6 +132,7 @@ pub use external::{External, ExternalData};
 pub use extract::Extract;
 pub use file::{Assets, File};
 pub use git::{Git, Want as GitWant};
+pub use health::HealthCheck;
 pub use logrotate::{Logrotate, ROTATED_LOGFILE_KEY, RotatedLogfile};
 pub use mode::{Mode as FileMode, ModeSpec};
 pub use owner::{Group, Owner, Principal};

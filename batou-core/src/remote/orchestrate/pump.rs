@@ -237,6 +237,16 @@ impl<'s> Pump<'s> {
     /// Passes on an event from session `i`'s agent, which speaks for its
     /// own host only: an event of another host loses it.
     pub fn forward(&mut self, i: usize, event: Event, sink: &dyn EventSink) {
+        // The rollout's progress is the controller's to tell.
+        if matches!(
+            event,
+            Event::BatchStarted { .. } | Event::RolloutFinished { .. }
+        ) {
+            return self.lose(
+                i,
+                Loss::Violation("the agent reported the rollout's progress".into()),
+            );
+        }
         match event_host(&event) {
             Some(other) if other != self.sessions.host(i) => self.lose(
                 i,
