@@ -132,7 +132,9 @@ pub use error::{Error, Result};
 /// Everything a component author usually needs, in one import.
 pub mod prelude {
     pub use crate::address::{Address, NetLoc};
-    pub use crate::component::{Component, Configure, Deploy, Registry, Require, Sub, Verdict};
+    pub use crate::component::{
+        Component, Configure, Deploy, Registry, Require, Retry, Sub, Verdict,
+    };
     pub use crate::convert::{Duration, Mode};
     pub use crate::error::{Error, Result};
     pub use crate::rollout::Limit;

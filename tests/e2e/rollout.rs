@@ -355,3 +355,35 @@ fn max_fail_goes_on_past_tolerated_failures_and_stops_after() {
         out.stdout
     );
 }
+
+/// A component that fails twice, then works: `.retries(2)` gets it
+/// through, `.retries(1)` does not; the transcript shows every attempt.
+#[test]
+fn retries_run_a_failing_update_again() {
+    let env = |retries: u32| {
+        format!(
+            "{}[hosts]\nlocalhost = flaky\n[component:flaky]\nfail_times = 2\nretries = {retries}\n",
+            super::support::LOCAL
+        )
+    };
+    let p = Project::new().env("local", &env(2));
+    p.run(&["deploy", "local"])
+        .success()
+        .stdout_in_order(&[
+            "update attempt 1/3 failed: failure number 1; retrying in 0.0s",
+            "update attempt 2/3 failed: failure number 2; retrying in 0.0s",
+            "DEPLOYMENT FINISHED",
+        ])
+        .stdout_lacks("attempt 3/3");
+    assert_eq!(p.read("work/flaky/attempts"), "3\n");
+
+    std::fs::remove_file(p.path().join("work/flaky/attempts")).unwrap();
+    p.write("environments/local.cfg", &env(1));
+    let out = p
+        .run(&["deploy", "local"])
+        .code(1)
+        .stdout_contains("update attempt 1/2 failed: failure number 1; retrying")
+        .stdout_contains("update attempt 2/2 failed: failure number 2")
+        .stderr_contains("failure number 2");
+    assert_eq!(p.read("work/flaky/attempts"), "2\n", "{}", out.stdout);
+}

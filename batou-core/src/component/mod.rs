@@ -6,6 +6,7 @@ mod deploy;
 mod info;
 mod node;
 mod registry;
+mod retry;
 mod verify;
 
 pub use configure::{Configure, Require};
@@ -13,6 +14,7 @@ pub use deploy::Deploy;
 pub use info::{EnvironmentInfo, HostInfo};
 pub(crate) use node::Node;
 pub use registry::Registry;
+pub use retry::{Retry, Retrying};
 
 use crate::error::Result;
 
