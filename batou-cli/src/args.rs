@@ -169,6 +169,10 @@ pub struct DeployArgs {
     /// else stop at the first failure.
     #[arg(long, value_name = "N|N%", value_parser = parse_max_fail)]
     pub max_fail: Option<batou_core::rollout::Limit>,
+    /// Seconds to wait between batches (default: the environment's
+    /// `batch_wait`, else none).
+    #[arg(long, value_name = "SECONDS")]
+    pub batch_wait: Option<u64>,
     /// Override the environment's `timeout` (seconds).
     #[arg(short = 't', long)]
     pub timeout: Option<u64>,

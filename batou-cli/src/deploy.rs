@@ -104,6 +104,7 @@ fn plan(project_dir: &Path, opts: &DeployArgs, mode: Mode) -> Plan {
         command_timeout: opts.command_timeout,
         serial: opts.serial.clone(),
         max_fail: opts.max_fail,
+        batch_wait: opts.batch_wait,
         break_lock: opts.break_lock,
         // The transcript shows only changed or slow components; the JSON
         // stream every one.

@@ -83,6 +83,9 @@ impl EventSink for Transcript<'_> {
                 &format!("batch {index}/{total}: {}", hosts.join(", ")),
                 None,
             ),
+            Event::BatchWait { seconds, next } => out.line(&format!(
+                "Waiting {seconds}s before batch {next} (batch_wait) ..."
+            )),
             Event::RolloutFinished {
                 deployed,
                 failed,

@@ -103,6 +103,12 @@ pub enum Event {
         total: usize,
         hosts: Vec<String>,
     },
+    /// A batch ended; the next (`next`, from 1) starts in `seconds`
+    /// (`batch_wait`).
+    BatchWait {
+        seconds: u64,
+        next: usize,
+    },
     /// The end of a rollout with `serial` or `max_fail`: its hosts by
     /// what happened to them.
     RolloutFinished {

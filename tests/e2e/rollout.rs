@@ -100,7 +100,7 @@ impl Farm {
 
     /// Runs `args` while watching the services; the outcome and the most
     /// hosts down at once.
-    fn watched(&self, p: &Project, args: &[&str]) -> (Outcome, usize) {
+    fn watched(&self, p: &Project, args: &[&str]) -> (Outcome, Seen) {
         let watcher = Watcher::start((0..4).map(|k| self.addr(k)).collect());
         let out = p.run(args);
         (out, watcher.stop())
@@ -129,10 +129,18 @@ fn status_of(addr: SocketAddr) -> Option<u16> {
     std::str::from_utf8(answer.get(9..12)?).ok()?.parse().ok()
 }
 
-/// Polls every service every 50 ms; remembers the most down at once.
+/// What the watcher saw.
+struct Seen {
+    /// The most hosts down at once.
+    most: usize,
+    /// Per host, when it was first and last seen down.
+    down: Vec<Option<(Instant, Instant)>>,
+}
+
+/// Polls every service every 50 ms.
 struct Watcher {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<usize>,
+    thread: JoinHandle<Seen>,
 }
 
 impl Watcher {
@@ -140,18 +148,29 @@ impl Watcher {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
-            let mut most = 0;
+            let mut seen = Seen {
+                most: 0,
+                down: vec![None; addrs.len()],
+            };
             while !flag.load(Ordering::Relaxed) {
-                let down = addrs.iter().filter(|a| status_of(**a) != Some(200)).count();
-                most = most.max(down);
+                let now = Instant::now();
+                let mut count = 0;
+                for (k, a) in addrs.iter().enumerate() {
+                    if status_of(*a) != Some(200) {
+                        count += 1;
+                        let first = seen.down[k].map_or(now, |(first, _)| first);
+                        seen.down[k] = Some((first, now));
+                    }
+                }
+                seen.most = seen.most.max(count);
                 std::thread::sleep(Duration::from_millis(50));
             }
-            most
+            seen
         });
         Watcher { stop, thread }
     }
 
-    fn stop(self) -> usize {
+    fn stop(self) -> Seen {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().expect("the watcher runs")
     }
@@ -164,30 +183,34 @@ impl Watcher {
 fn max_parallel_limits_how_many_backends_are_down_at_once_whatever_jobs_is() {
     let farm = Farm::create();
     let p = farm.project(&farm.env("restart", "", ""));
-    let (out, most) = farm.watched(&p, &["deploy", "-j", "4", "farm"]);
+    let (out, seen) = farm.watched(&p, &["deploy", "-j", "4", "farm"]);
     out.success();
-    assert!(most > 1, "without a limit, -j 4 takes several down: {most}");
+    assert!(
+        seen.most > 1,
+        "without a limit, -j 4 takes several down: {}",
+        seen.most
+    );
 
     p.write(
         "environments/farm.cfg",
         &farm.env("restart", "", "max_parallel = 1"),
     );
-    let (out, most) = farm.watched(&p, &["deploy", "-j", "4", "farm"]);
+    let (out, seen) = farm.watched(&p, &["deploy", "-j", "4", "farm"]);
     out.success();
-    assert_eq!(most, 1, "max_parallel = 1");
+    assert_eq!(seen.most, 1, "max_parallel = 1");
 
     p.write("environments/farm.cfg", &farm.env("restartone", "", ""));
-    let (out, most) = farm.watched(&p, &["deploy", "-j", "4", "farm"]);
+    let (out, seen) = farm.watched(&p, &["deploy", "-j", "4", "farm"]);
     out.success();
-    assert_eq!(most, 1, "the component's own max_parallel");
+    assert_eq!(seen.most, 1, "the component's own max_parallel");
 
     p.write(
         "environments/farm.cfg",
         &farm.env("restart", "", "max_parallel = 50%"),
     );
-    let (out, most) = farm.watched(&p, &["deploy", "-j", "4", "farm"]);
+    let (out, seen) = farm.watched(&p, &["deploy", "-j", "4", "farm"]);
     out.success();
-    assert_eq!(most, 2, "max_parallel = 50% of four hosts");
+    assert_eq!(seen.most, 2, "max_parallel = 50% of four hosts");
 
     p.write(
         "environments/farm.cfg",
@@ -205,7 +228,7 @@ fn max_parallel_limits_how_many_backends_are_down_at_once_whatever_jobs_is() {
 fn serial_deploys_batch_after_batch() {
     let farm = Farm::create();
     let p = farm.project(&farm.env("restart", "serial = 1", ""));
-    let (out, most) = farm.watched(&p, &["deploy", "-j", "4", "farm"]);
+    let (out, seen) = farm.watched(&p, &["deploy", "-j", "4", "farm"]);
     let out = out.success().stdout_in_order(&[
         "batch 1/4: h1",
         "h1: Scheduling component restart",
@@ -214,18 +237,46 @@ fn serial_deploys_batch_after_batch() {
         "batch 4/4: h4",
         "h4: Scheduling component restart",
     ]);
-    assert_eq!(most, 1, "serial = 1 with -j 4");
+    assert_eq!(seen.most, 1, "serial = 1 with -j 4");
     assert!(
         out.stdout.contains("deployed (4): h1, h2, h3, h4"),
         "{}",
         out.stdout
     );
 
-    let (out, most) = farm.watched(&p, &["deploy", "-j", "4", "--serial", "2", "farm"]);
+    let (out, seen) = farm.watched(&p, &["deploy", "-j", "4", "--serial", "2", "farm"]);
     out.success()
         .stdout_contains("batch 1/2: h1, h2")
         .stdout_contains("batch 2/2: h3, h4");
-    assert_eq!(most, 2, "--serial 2");
+    assert_eq!(seen.most, 2, "--serial 2");
+
+    // `--batch-wait 2`: batch 2 starts two seconds after batch 1 ended.
+    let (out, seen) = farm.watched(
+        &p,
+        &[
+            "deploy",
+            "-j",
+            "4",
+            "--serial",
+            "2",
+            "--batch-wait",
+            "2",
+            "farm",
+        ],
+    );
+    out.success().stdout_in_order(&[
+        "batch 1/2: h1, h2",
+        "Waiting 2s before batch 2 (batch_wait) ...",
+        "batch 2/2: h3, h4",
+    ]);
+    let spans: Vec<(Instant, Instant)> = seen.down.iter().map(|d| d.unwrap()).collect();
+    let batch1_up = spans[0].1.max(spans[1].1);
+    let batch2_down = spans[2].0.min(spans[3].0);
+    let gap = batch2_down.duration_since(batch1_up);
+    assert!(
+        gap >= Duration::from_millis(1900),
+        "gap between batches: {gap:?}"
+    );
 
     // The JSON stream has the batches and the hosts by outcome.
     let out = p.run(&["deploy", "--json", "farm"]).success();
@@ -386,4 +437,25 @@ fn retries_run_a_failing_update_again() {
         .stdout_contains("update attempt 2/2 failed: failure number 2")
         .stderr_contains("failure number 2");
     assert_eq!(p.read("work/flaky/attempts"), "2\n", "{}", out.stdout);
+}
+
+/// `Deploy::until` waits for what a component started, and gives up
+/// after its timeout naming what it waited for.
+#[test]
+fn until_polls_for_what_an_update_started() {
+    let env = |wait_ms: u64| {
+        format!(
+            "{}[hosts]\nlocalhost = await\n[component:await]\ndelay_ms = 300\nwait_ms = {wait_ms}\n",
+            super::support::LOCAL
+        )
+    };
+    let p = Project::new().env("local", &env(10_000));
+    p.run(&["deploy", "local"])
+        .success()
+        .stdout_contains("localhost: ready");
+    p.write("environments/local.cfg", &env(100));
+    p.run(&["deploy", "local"])
+        .code(1)
+        .stderr_contains("gave up waiting until ready exists after 0.1s")
+        .stdout_lacks("localhost: ready");
 }

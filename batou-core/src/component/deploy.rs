@@ -130,6 +130,42 @@ impl<'a> Deploy<'a> {
         }
     }
 
+    /// Polls `check` every `interval` until it says yes; an error after
+    /// `timeout` naming `what` was awaited. For an `update` that must
+    /// wait for what it started (a service listening, a migration done):
+    ///
+    /// ```no_run
+    /// # use batou_core::prelude::*;
+    /// # use std::time::Duration;
+    /// # fn update(ctx: &mut Deploy<'_>) -> Result<()> {
+    /// ctx.cmd("systemctl --user restart app")?;
+    /// ctx.until("app.sock exists", Duration::from_millis(200), Duration::from_secs(30), |ctx| {
+    ///     Ok(ctx.host().stat(&ctx.map("app.sock"))?.is_some())
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn until(
+        &mut self,
+        what: &str,
+        interval: Duration,
+        timeout: Duration,
+        mut check: impl FnMut(&Deploy<'_>) -> Result<bool>,
+    ) -> Result<()> {
+        let start = std::time::Instant::now();
+        loop {
+            if check(self)? {
+                return Ok(());
+            }
+            if start.elapsed() >= timeout {
+                return Err(Error::msg(format!(
+                    "gave up waiting until {what} after {:.1}s",
+                    timeout.as_secs_f64()
+                )));
+            }
+            std::thread::sleep(interval);
+        }
+    }
+
     /// The environment's `timeout` setting.
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.env.timeout)

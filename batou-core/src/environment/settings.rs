@@ -63,6 +63,9 @@ pub struct Settings {
     /// (`None`: none, batou's way).
     #[serde(default)]
     pub max_fail: Option<crate::rollout::Limit>,
+    /// `batch_wait`: seconds between batches.
+    #[serde(default)]
+    pub batch_wait: Option<u64>,
     /// Keys we do not know; batou ignores them, we keep them for `show`
     /// and warn.
     pub extra: IndexMap<String, String>,
@@ -96,6 +99,7 @@ impl Default for Settings {
             externals: None,
             serial: None,
             max_fail: None,
+            batch_wait: None,
             extra: IndexMap::new(),
             origins: IndexMap::new(),
         }
@@ -198,6 +202,14 @@ impl Settings {
                     Some(crate::rollout::Limit::parse(value, 0).map_err(|_| {
                         invalid("a number of hosts or a percentage, e.g. `1` or `25%`")
                     })?)
+            }
+            "batch_wait" => {
+                self.batch_wait = Some(
+                    value
+                        .trim()
+                        .parse()
+                        .map_err(|_| invalid("a whole number of seconds"))?,
+                )
             }
             "require_v4" | "require_v6" => {
                 let r: Requirement = value

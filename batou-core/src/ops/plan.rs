@@ -143,6 +143,8 @@ pub struct Plan {
     /// `serial` and `max_fail`.
     pub serial: Option<Serial>,
     pub max_fail: Option<Limit>,
+    /// `--batch-wait`: wins over the environment's `batch_wait`.
+    pub batch_wait: Option<u64>,
     /// `--break-lock`: take over a target's deploy lock from a hung deploy.
     pub break_lock: bool,
     pub events: EventDetail,
@@ -178,6 +180,7 @@ impl Plan {
             command_timeout: None,
             serial: None,
             max_fail: None,
+            batch_wait: None,
             break_lock: false,
             events: EventDetail::Transcript,
         }
@@ -205,6 +208,9 @@ impl Plan {
         if let Some(max_fail) = self.max_fail {
             settings.max_fail = Some(max_fail);
         }
+        if let Some(wait) = self.batch_wait {
+            settings.batch_wait = Some(wait);
+        }
         if self.mode.reach() == Reach::ThisMachine {
             settings.connect_method = LOCAL_METHOD.into();
         }
@@ -219,6 +225,7 @@ impl Plan {
             rollout: RolloutSettings {
                 serial: settings.serial.clone(),
                 max_fail: settings.max_fail,
+                batch_wait: settings.batch_wait,
             },
         }
     }

@@ -36,6 +36,8 @@ pub struct RootSpec {
 pub struct RolloutSettings {
     pub serial: Option<Serial>,
     pub max_fail: Option<Limit>,
+    /// Seconds between batches.
+    pub batch_wait: Option<u64>,
 }
 
 /// Why a ready root does not start yet.
@@ -231,6 +233,16 @@ impl Rollout {
     /// starts.
     pub fn line_stopped(&self) -> bool {
         self.failed_hosts.len() > self.tolerated
+    }
+
+    /// Whether a batch follows the current one.
+    pub fn has_next(&self) -> bool {
+        self.current + 1 < self.batches.len()
+    }
+
+    /// The current batch's index (from 0).
+    pub fn current(&self) -> usize {
+        self.current
     }
 
     /// The next batch, once the current one is over (the caller knows:

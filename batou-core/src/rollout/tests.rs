@@ -21,6 +21,7 @@ fn settings(serial: Option<&str>, max_fail: Option<Limit>) -> RolloutSettings {
     RolloutSettings {
         serial: serial.map(|s| Serial::parse(s).unwrap()),
         max_fail,
+        batch_wait: None,
     }
 }
 

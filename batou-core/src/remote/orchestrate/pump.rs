@@ -240,7 +240,7 @@ impl<'s> Pump<'s> {
         // The rollout's progress is the controller's to tell.
         if matches!(
             event,
-            Event::BatchStarted { .. } | Event::RolloutFinished { .. }
+            Event::BatchStarted { .. } | Event::BatchWait { .. } | Event::RolloutFinished { .. }
         ) {
             return self.lose(
                 i,

@@ -7,7 +7,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::RemoteOptions;
 use super::outcome::{RootFailure, RootReport, agent_seconds};
@@ -161,6 +161,8 @@ struct Schedule<'a> {
     rollout: Rollout,
     /// Whether the first batch was announced.
     announced: bool,
+    /// The end of the wait before the next batch.
+    wait_until: Option<Instant>,
     interrupted: bool,
 }
 
@@ -177,6 +179,7 @@ impl<'a> Schedule<'a> {
             ledger: Ledger::new(model.roots.len()),
             rollout: rollout_of(model, options),
             announced: false,
+            wait_until: None,
             interrupted: false,
         }
     }
@@ -218,6 +221,31 @@ impl<'a> Schedule<'a> {
         self.running.insert(id, Instant::now());
         self.rollout.started(id);
         true
+    }
+
+    /// Whether the wait between batches (`batch_wait`, not when
+    /// predicting) is over; starts it when the batch just ended. The pump
+    /// steps every tick, so the wait ends on time without a message.
+    fn waited(&mut self) -> bool {
+        let wait = Duration::from_secs(self.options.rollout.batch_wait.unwrap_or(0));
+        if wait.is_zero() || self.options.predict || !self.rollout.has_next() {
+            return true;
+        }
+        match self.wait_until {
+            None => {
+                self.wait_until = Some(Instant::now() + wait);
+                self.sink.emit(Event::BatchWait {
+                    seconds: wait.as_secs(),
+                    next: self.rollout.current() + 2,
+                });
+                false
+            }
+            Some(until) if Instant::now() < until => false,
+            Some(_) => {
+                self.wait_until = None;
+                true
+            }
+        }
     }
 
     /// Starts what may start now: ready roots, up to `jobs`, that the
@@ -320,6 +348,9 @@ impl Phase for Schedule<'_> {
             // its batch alone (a limit holds nothing then): the current
             // batch is over.
             if !self.running.is_empty() || self.stopping() || self.graph.ready.is_empty() {
+                break;
+            }
+            if !self.waited() {
                 break;
             }
             match self.rollout.advance() {
