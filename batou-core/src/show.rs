@@ -220,6 +220,12 @@ pub struct GraphNode {
     pub subscribes: Vec<String>,
     /// Roots on its host whose changes it watches.
     pub watches: Vec<String>,
+    /// Its component's `max_parallel` (`1`, `25%`), if limited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_parallel: Option<String>,
+    /// The health gates (`HealthCheck`) in its tree.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<String>,
 }
 
 /// The cross-host dependency graph of a configured model, in deploy order
@@ -256,6 +262,8 @@ pub fn graph(model: &crate::configure::Model) -> Graph {
                 publishes: root.publishes(),
                 subscribes: root.subscribes(),
                 watches: root.watches(),
+                max_parallel: crate::rollout::max_parallel_of(model, root).map(|l| l.to_string()),
+                gates: crate::rollout::gates_of(root),
             }
         })
         .collect();
@@ -295,6 +303,12 @@ impl Graph {
             }
             for name in &node.watches {
                 out.push_str(&format!("  watches {name}\n"));
+            }
+            if let Some(limit) = &node.max_parallel {
+                out.push_str(&format!("  max_parallel {limit}\n"));
+            }
+            for gate in &node.gates {
+                out.push_str(&format!("  gate {gate}\n"));
             }
         }
         out

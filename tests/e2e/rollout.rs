@@ -459,3 +459,39 @@ fn until_polls_for_what_an_update_started() {
         .stderr_contains("gave up waiting until ready exists after 0.1s")
         .stdout_lacks("localhost: ready");
 }
+
+/// `graph` shows each root's limit and health gates, the environment's
+/// limit winning over the component's.
+#[test]
+fn graph_shows_limits_and_gates() {
+    let env = format!(
+        "{}[hosts]\nlocalhost = restart, restartone, flaky\n[component:restart]\ncheck = true\nmax_parallel = 25%\n",
+        super::support::LOCAL
+    );
+    let p = Project::new().env("local", &env);
+    let out = p.run(&["graph", "local"]).success();
+    assert!(
+        out.stdout.contains(
+            "localhost:restart\n  max_parallel 25%\n  gate HealthCheck('http://127.0.0.1:8080/')\n"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("localhost:restartone\n  max_parallel 1\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("localhost:flaky\n"), "{}", out.stdout);
+    let out = p.run(&["graph", "--json", "local"]).success();
+    let graph: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let restart = &graph["nodes"][0];
+    assert_eq!(restart["component"], "restart");
+    assert_eq!(restart["max_parallel"], "25%");
+    assert_eq!(
+        restart["gates"],
+        serde_json::json!(["HealthCheck('http://127.0.0.1:8080/')"])
+    );
+    assert!(graph["nodes"][2].get("max_parallel").is_none(), "{graph}");
+}

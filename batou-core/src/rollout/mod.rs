@@ -18,6 +18,38 @@ pub use limit::{BadLimit, Limit, Serial};
 
 use serde::{Deserialize, Serialize};
 
+/// A root's `max_parallel`: the environment's `[component:NAME]
+/// max_parallel`, else its component's own.
+pub fn max_parallel_of(
+    model: &crate::configure::Model,
+    root: &crate::configure::Root,
+) -> Option<Limit> {
+    model
+        .env
+        .max_parallel
+        .get(&root.name)
+        .copied()
+        .or_else(|| root.tree.as_ref().and_then(|t| t.component.max_parallel()))
+}
+
+/// The health gates in a root's tree, by label.
+pub fn gates_of(root: &crate::configure::Root) -> Vec<String> {
+    fn walk(node: &crate::component::Node, out: &mut Vec<String>) {
+        for child in &node.children {
+            walk(child, out);
+        }
+        let any: &dyn std::any::Any = &*node.component;
+        if any.is::<crate::stdlib::HealthCheck>() {
+            out.push(node.component.label());
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(tree) = &root.tree {
+        walk(tree, &mut out);
+    }
+    out
+}
+
 /// What the scheduler knows of one root.
 #[derive(Debug, Clone)]
 pub struct RootSpec {

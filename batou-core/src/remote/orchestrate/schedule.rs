@@ -62,8 +62,7 @@ fn tally_event(t: HostTally) -> Event {
     }
 }
 
-/// The rollout of `model`'s roots: the environment's `max_parallel` of a
-/// component wins over the component's own.
+/// The rollout of `model`'s roots.
 fn rollout_of(model: &Model, options: &RemoteOptions) -> Rollout {
     let specs = model
         .roots
@@ -72,12 +71,7 @@ fn rollout_of(model: &Model, options: &RemoteOptions) -> Rollout {
             host: r.host.clone(),
             name: r.name.clone(),
             deploys: r.skip_reason().is_none(),
-            max_parallel: model
-                .env
-                .max_parallel
-                .get(&r.name)
-                .copied()
-                .or_else(|| r.tree.as_ref().and_then(|t| t.component.max_parallel())),
+            max_parallel: crate::rollout::max_parallel_of(model, r),
         })
         .collect();
     let hosts: Vec<String> = model.env.hosts.keys().cloned().collect();
