@@ -132,6 +132,10 @@ impl EventSink for Progress {
             Event::AgentBuildFinished { triple, .. } => {
                 self.on_host(&format!("agent {triple}"), |l| l.bar.finish_and_clear())
             }
+            Event::RootWaiting { host, root, limit } => self.on_host(&host, |l| {
+                l.bar
+                    .set_message(format!("{root} waits (max_parallel {limit})"))
+            }),
             Event::RootScheduled { host, root } => self.on_host(&host, |l| {
                 l.bar
                     .set_message(format!("verifying {root} ({})", Self::status(l)));

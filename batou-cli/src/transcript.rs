@@ -104,6 +104,11 @@ impl EventSink for Transcript<'_> {
                     }
                 }
             }
+            Event::RootWaiting { host, root, limit } => out.step(
+                "⏳",
+                &host,
+                &format!("Waiting with component {root} (max_parallel {limit}) ..."),
+            ),
             Event::RootScheduled { host, root } => {
                 out.step("⚪", &host, &format!("Scheduling component {root} ..."))
             }

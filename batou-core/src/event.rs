@@ -120,6 +120,14 @@ pub enum Event {
         /// Never started.
         untouched: Vec<String>,
     },
+    /// A root is ready but waits: as many instances of its component
+    /// as `limit` (its `max_parallel`) allows are deploying. Said once
+    /// per root.
+    RootWaiting {
+        host: String,
+        root: String,
+        limit: String,
+    },
     RootScheduled {
         host: String,
         root: String,

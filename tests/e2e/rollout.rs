@@ -196,8 +196,16 @@ fn max_parallel_limits_how_many_backends_are_down_at_once_whatever_jobs_is() {
         &farm.env("restart", "", "max_parallel = 1"),
     );
     let (out, seen) = farm.watched(&p, &["deploy", "-j", "4", "farm"]);
-    out.success();
+    let out = out.success();
     assert_eq!(seen.most, 1, "max_parallel = 1");
+    assert_eq!(
+        out.stdout
+            .matches("Waiting with component restart (max_parallel 1) ...")
+            .count(),
+        3,
+        "three hosts wait, each said once:\n{}",
+        out.stdout
+    );
 
     p.write("environments/farm.cfg", &farm.env("restartone", "", ""));
     let (out, seen) = farm.watched(&p, &["deploy", "-j", "4", "farm"]);
@@ -494,4 +502,21 @@ fn graph_shows_limits_and_gates() {
         serde_json::json!(["HealthCheck('http://127.0.0.1:8080/')"])
     );
     assert!(graph["nodes"][2].get("max_parallel").is_none(), "{graph}");
+}
+
+/// A local deploy has no batches: it says so rather than ignoring them.
+#[test]
+fn a_local_deploy_says_it_has_no_batches() {
+    let env = format!(
+        "{}serial = 1\n[hosts]\nlocalhost = flaky\n",
+        super::support::LOCAL
+    );
+    let p = Project::new().env("local", &env);
+    let out = p.run(&["deploy", "local"]).success();
+    assert!(
+        out.stdout
+            .contains("WARN: serial, max_fail and batch_wait apply to remote deploys"),
+        "{}",
+        out.stdout
+    );
 }

@@ -138,6 +138,15 @@ pub fn deploy(
         return result.map(Report::Remote).map_err(Failure::Remote);
     }
     observer.step(Step::Deploying);
+    let rollout = &settled.rollout;
+    if rollout.serial.is_some() || rollout.max_fail.is_some() || rollout.batch_wait.is_some() {
+        // Said rather than ignored: the operator expects batches.
+        observer.emit(Event::Warning {
+            host: None,
+            component: None,
+            message: "serial, max_fail and batch_wait apply to remote deploys; a local deploy deploys one root at a time and stops at the first failure".into(),
+        });
+    }
     let options = DeployOptions {
         predict: plan.mode.predicts(),
     };

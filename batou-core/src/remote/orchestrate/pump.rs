@@ -240,7 +240,10 @@ impl<'s> Pump<'s> {
         // The rollout's progress is the controller's to tell.
         if matches!(
             event,
-            Event::BatchStarted { .. } | Event::BatchWait { .. } | Event::RolloutFinished { .. }
+            Event::BatchStarted { .. }
+                | Event::BatchWait { .. }
+                | Event::RootWaiting { .. }
+                | Event::RolloutFinished { .. }
         ) {
             return self.lose(
                 i,

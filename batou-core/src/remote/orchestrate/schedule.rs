@@ -157,6 +157,8 @@ struct Schedule<'a> {
     announced: bool,
     /// The end of the wait before the next batch.
     wait_until: Option<Instant>,
+    /// Roots said to wait for their limit.
+    told_waiting: Vec<bool>,
     interrupted: bool,
 }
 
@@ -174,6 +176,7 @@ impl<'a> Schedule<'a> {
             rollout: rollout_of(model, options),
             announced: false,
             wait_until: None,
+            told_waiting: vec![false; model.roots.len()],
             interrupted: false,
         }
     }
@@ -264,7 +267,20 @@ impl<'a> Schedule<'a> {
                 // Nothing more starts on a failed host; what waits for
                 // it never becomes ready.
                 Some(Hold::HostFailed) => continue,
-                Some(Hold::Limit | Hold::Batch) => {
+                Some(Hold::Limit) => {
+                    if !std::mem::replace(&mut self.told_waiting[id], true) {
+                        self.sink.emit(Event::RootWaiting {
+                            host: root.host.clone(),
+                            root: root.name.clone(),
+                            limit: crate::rollout::max_parallel_of(self.model, root)
+                                .map(|l| l.to_string())
+                                .unwrap_or_default(),
+                        });
+                    }
+                    held.push(id);
+                    continue;
+                }
+                Some(Hold::Batch) => {
                     held.push(id);
                     continue;
                 }
