@@ -134,9 +134,15 @@ impl Rollout {
         settings: &RolloutSettings,
     ) -> Rollout {
         let n = roots.len();
+        // Sets, not scans: an environment may have 100,000 hosts.
+        let with_roots: BTreeSet<&str> = roots
+            .iter()
+            .filter(|r| r.deploys)
+            .map(|r| r.host.as_str())
+            .collect();
         let deploying: Vec<String> = hosts
             .iter()
-            .filter(|h| roots.iter().any(|r| r.deploys && &r.host == *h))
+            .filter(|h| with_roots.contains(h.as_str()))
             .cloned()
             .collect();
         let batches = match &settings.serial {
@@ -289,19 +295,22 @@ impl Rollout {
 
     /// The hosts by what happened to them, in the environment's order.
     pub fn tally(&self) -> HostTally {
+        // Per host: (every root finished, some root started).
+        let mut state: BTreeMap<&str, (bool, bool)> = BTreeMap::new();
+        for (id, r) in self.roots.iter().enumerate().filter(|(_, r)| r.deploys) {
+            let s = state.entry(r.host.as_str()).or_insert((true, false));
+            s.0 &= self.finished[id];
+            s.1 |= self.started[id];
+        }
         let mut tally = HostTally::default();
         for host in self.batches.iter().flatten() {
-            let mine = || {
-                self.roots
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, r)| r.deploys && &r.host == host)
-            };
+            let (all_done, any_started) =
+                state.get(host.as_str()).copied().unwrap_or((true, false));
             let list = if self.failed_hosts.contains(host) {
                 &mut tally.failed
-            } else if mine().all(|(id, _)| self.finished[id]) {
+            } else if all_done {
                 &mut tally.deployed
-            } else if mine().any(|(id, _)| self.started[id]) {
+            } else if any_started {
                 &mut tally.partial
             } else {
                 &mut tally.untouched
