@@ -140,6 +140,7 @@ pub use error::{Error, Result};
 /// Everything a component author usually needs, in one import.
 pub mod prelude {
     pub use crate::address::{Address, NetLoc};
+    pub use crate::asset;
     pub use crate::component::{
         Attributes, Component, Configure, Deploy, Registry, Require, Sub, Verdict, component,
     };

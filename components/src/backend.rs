@@ -41,7 +41,7 @@ impl Component for Backend {
         ctx.add(Directory::new("etc"))?;
         ctx.add(
             File::new("etc/backend.conf")
-                .template(batou_core::asset!("templates/backend.conf"))
+                .template(asset!("templates/backend.conf"))
                 .mode(0o640),
         )?;
         Ok(())

@@ -21,12 +21,8 @@ impl Component for Frontend {
     fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
         self.backends = ctx.require("backend")?;
         ctx.add(Directory::new("htdocs"))?;
-        ctx.add(
-            File::new("frontend.conf").template(batou_core::asset!("templates/frontend.conf")),
-        )?;
-        ctx.add(
-            File::new("htdocs/index.html").template(batou_core::asset!("templates/index.html")),
-        )?;
+        ctx.add(File::new("frontend.conf").template(asset!("templates/frontend.conf")))?;
+        ctx.add(File::new("htdocs/index.html").template(asset!("templates/index.html")))?;
         // The same backends as machine-readable JSON (sorted keys, indent
         // 4), e.g. for a health checker.
         ctx.add(File::new("upstreams.json").json(Upstreams {

@@ -107,8 +107,9 @@ pub struct Sub {
 /// order they were added. A component that only adds sub-components (a
 /// composite) needs neither `verify` nor `update`.
 ///
-/// Root components (the ones an environment names) also derive `Default`,
-/// `Serialize` and `Deserialize`: their serde fields are the attributes an
+/// Root components (the ones an environment names) are marked
+/// [`#[component]`](component) — or derive `Default`, `Serialize` and
+/// `Deserialize` by hand: their serde fields are the attributes an
 /// environment can override.
 ///
 /// ```
