@@ -116,7 +116,7 @@ fn expand(args: Args, mut item: ItemStruct) -> syn::Result<Tokens> {
     let Fields::Named(fields) = &mut item.fields else {
         return Err(syn::Error::new(
             item.ident.span(),
-            "#[component] needs a struct with named fields (its attributes)",
+            "#[component] needs a struct with named fields (its attributes; `struct Name {}` for none)",
         ));
     };
     let mut inits = Vec::new();

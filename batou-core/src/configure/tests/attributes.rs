@@ -216,3 +216,36 @@ fn a_variant_restarts_only_when_its_base_changed() {
     assert_eq!(report.changed, 2, "{report:?}");
     assert_eq!(count(), 2);
 }
+
+#[component]
+struct Facts {}
+
+impl Component for Facts {
+    fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
+        ctx.add(File::new("facts").template((
+            "facts",
+            "{{ host.name }} {{ host.fqdn }} {{ host.platform }} {{ host.data.role }}\n\
+             {{ environment.name }} {{ environment.host_domain }} {{ environment.platform }}\n\
+             {{ environment.base_dir }} {{ environment.workdir_base }}\n",
+        )))?;
+        Ok(())
+    }
+}
+
+#[test]
+fn templates_see_host_and_environment_as_batou_exposes_them() {
+    let p = Project::new();
+    let mut r = Registry::new();
+    r.add::<Facts>();
+    let ini = "[environment]\nconnect_method = local\nhost_domain = example.com\nplatform = debian\n\
+               [host:localhost]\ncomponents = facts\ndata-role = primary\n";
+    deploy_ok(&mut p.model(&r, ini), false);
+    let root = p.path().display();
+    assert_eq!(
+        std::fs::read_to_string(p.workdir("facts").join("facts")).unwrap(),
+        format!(
+            "localhost localhost.example.com debian primary\n\
+             test example.com debian\n{root} {root}/work\n"
+        )
+    );
+}
