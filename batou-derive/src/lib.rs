@@ -162,3 +162,119 @@ fn expand(args: Args, mut item: ItemStruct) -> syn::Result<Tokens> {
 
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: Tokens, item: Tokens) -> syn::Result<String> {
+        let args: Args = syn::parse2(args)?;
+        let item: ItemStruct = syn::parse2(item)?;
+        expand(args, item).map(|t| t.to_string())
+    }
+
+    #[test]
+    fn defaults_computed_fields_and_the_name_are_generated() {
+        let out = run(
+            quote!(),
+            quote!(
+                struct WebServer {
+                    #[attr(default = 80)]
+                    port: u16,
+                    #[attr(default = "x")]
+                    name: String,
+                    #[attr(computed)]
+                    peers: Vec<String>,
+                    plain: bool,
+                }
+            ),
+        )
+        .unwrap();
+        assert!(
+            out.contains("const NAME : & 'static str = \"webserver\""),
+            "{out}"
+        );
+        assert!(
+            out.contains("const COMPUTED : & 'static [& 'static str] = & [\"peers\"]"),
+            "{out}"
+        );
+        assert!(out.contains("port : 80"), "{out}");
+        assert!(
+            out.contains("name : :: core :: convert :: Into :: into (\"x\")"),
+            "{out}"
+        );
+        assert!(
+            out.contains("plain : :: core :: default :: Default :: default ()"),
+            "{out}"
+        );
+        assert!(
+            out.contains("# [serde (skip_deserializing)] peers"),
+            "{out}"
+        );
+        assert!(
+            !out.contains("# [attr"),
+            "helper attributes must be removed: {out}"
+        );
+    }
+
+    #[test]
+    fn an_explicit_name_wins() {
+        let out = run(
+            quote!(name = "nginx"),
+            quote!(
+                struct Web {}
+            ),
+        )
+        .unwrap();
+        assert!(
+            out.contains("const NAME : & 'static str = \"nginx\""),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn misuse_is_a_compile_error_saying_what_is_expected() {
+        let e = run(
+            quote!(),
+            quote!(
+                struct T {
+                    #[attr(defualt = 1)]
+                    a: u8,
+                }
+            ),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("expected #[attr(default = ...)] or #[attr(computed)]"),
+            "{e}"
+        );
+        let e = run(
+            quote!(),
+            quote!(
+                struct T(u8);
+            ),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("named fields"), "{e}");
+        let e = run(
+            quote!(name = 3),
+            quote!(
+                struct T {}
+            ),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("the component's name is a string"),
+            "{e}"
+        );
+        let e = run(
+            quote!(label = "x"),
+            quote!(
+                struct T {}
+            ),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("the only one is name"), "{e}");
+    }
+}

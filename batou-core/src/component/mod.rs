@@ -49,7 +49,9 @@ pub use registry::Registry;
 /// `#[component(name = "web")]` registers it under another name. The
 /// struct gets `Serialize`, `Deserialize` (with `#[serde(default)]`),
 /// `Default` and [`Attributes`]; do not derive those yourself. Other
-/// derives and serde attributes (`#[serde(rename = ..)]`) stay as written.
+/// derives and serde attributes (`#[serde(rename = ..)]`) stay as written;
+/// put `#[component]` above them. `#[attr(computed)]` is serde's
+/// `skip_deserializing` plus the refusal of an environment's value.
 pub use batou_derive::component;
 
 /// What `#[component]` says about a struct: the name it is registered
