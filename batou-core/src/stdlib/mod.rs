@@ -1,7 +1,7 @@
 //! The standard library of components: files and their content, modes
 //! and owners, directories, symlinks, structured (JSON, TOML) content,
 //! purging, commands, downloads, archives, git checkouts, systemd units
-//! and programs, users and groups, Debian packages, cron jobs, logrotate
+//! and programs, supervisord and its programs, users and groups, Debian packages, cron jobs, logrotate
 //! and externals.
 //!
 //! Every component is idempotent: `verify` compares, `update` only runs
@@ -26,6 +26,8 @@
 //! | [`Git`] | URL, one of `branch` / `tag` / `revision`, `target` (default: repository name), `submodules` (default on), `clobber`, `git_config` | `Git::new("https://git.example.org/app.git").branch("main").target("src")` |
 //! | [`SystemdUnit`] | unit name with type suffix; `content` or `template` + `context` / `arg`; `user_unit` / `user_unit_of(user)`, `unit_dir`, `runtime_dir`, `enable`, `running`, `depends_on` (restart when it changed) | `SystemdUnit::new("app.service").template(name, src).depends_on(File::new("app.toml").content(cfg))` |
 //! | [`Program`] | `command` (required), `description`, `cwd`, `env`, `run_as`, `run_as_group`, `restart` (policy), `restart_delay`, `deployment` (`Hot`, or `Cold`: stopped before earlier components of its root update), plus `SystemdUnit`'s scope, `enable`, `running`, `depends_on` | `Program::new("app").command("bin/app --port 8080").restart("always")` |
+//! | [`Supervisor`] | `dir` (default: the workdir), `supervisord` / `supervisorctl` (executables), `loglevel`, `enable`, `start_timeout`; provides [`supervisor::SUPERVISOR_KEY`] on its host | `Supervisor::new().loglevel("warn")` |
+//! | [`supervisor::Program`] | `command` (required), `args`, `directory`, `env`, `user`, `startsecs` (5), `startretries` (3), `priority` (10), `option` (any other key), `enable`, `deployment` (`Hot`/`Cold`), `depends_on` (restart when it changed); needs the host's `Supervisor` | `supervisor::Program::new("app").command("bin/app").args("--port 8080")` |
 //! | [`User`] | `home`, `create_home`, `shell`, `group` (primary), `groups` (supplementary, added), `system` | `User::new("app").home("/srv/app").shell("/bin/bash").groups(["www-data"])` |
 //! | [`UnixGroup`] | `gid`, `system` | `UnixGroup::new("deploy").gid(2001)` |
 //! | [`DebPackage`] | `version`, `apt_option` (`-o KEY=VALUE`), `update_lists` | `DebPackage::new("nginx")` |
@@ -111,6 +113,7 @@ mod package;
 mod program;
 mod purge;
 mod structured;
+pub mod supervisor;
 mod symlink;
 mod sync;
 mod systemctl;
@@ -137,6 +140,7 @@ pub use package::DebPackage;
 pub use program::{Deployment, Program};
 pub use purge::Purge;
 pub use structured::{JsonContent, TomlContent, dict_merge};
+pub use supervisor::Supervisor;
 pub use symlink::Symlink;
 pub use systemd::SystemdUnit;
 

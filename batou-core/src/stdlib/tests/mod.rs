@@ -22,6 +22,7 @@ mod package;
 mod program_cold;
 mod purge;
 mod structured;
+mod supervisor;
 mod sync;
 mod systemd;
 mod user_manager;
