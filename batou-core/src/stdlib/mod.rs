@@ -1,7 +1,8 @@
 //! The standard library of components: files and their content, modes
 //! and owners, directories, symlinks, structured (JSON, TOML) content,
 //! purging, commands, downloads, archives, git checkouts, systemd units
-//! and programs, supervisord and its programs, users and groups, Debian packages, cron jobs, logrotate
+//! and programs, supervisord and its programs, Python virtual environments
+//! and pip installs, users and groups, Debian packages, cron jobs, logrotate
 //! and externals.
 //!
 //! Every component is idempotent: `verify` compares, `update` only runs
@@ -28,6 +29,8 @@
 //! | [`Program`] | `command` (required), `description`, `cwd`, `env`, `run_as`, `run_as_group`, `restart` (policy), `restart_delay`, `deployment` (`Hot`, or `Cold`: stopped before earlier components of its root update), plus `SystemdUnit`'s scope, `enable`, `running`, `depends_on` | `Program::new("app").command("bin/app --port 8080").restart("always")` |
 //! | [`Supervisor`] | `dir` (default: the workdir), `supervisord` / `supervisorctl` (executables), `loglevel`, `enable`, `start_timeout`; provides [`supervisor::SUPERVISOR_KEY`] on its host | `Supervisor::new().loglevel("warn")` |
 //! | [`supervisor::Program`] | `command` (required), `args`, `directory`, `env`, `user`, `startsecs` (5), `startretries` (3), `priority` (10), `option` (any other key), `enable`, `deployment` (`Hot`/`Cold`), `depends_on` (restart when it changed); needs the host's `Supervisor` | `supervisor::Program::new("app").command("bin/app").args("--port 8080")` |
+//! | [`VirtualEnv`] | Python version (`3`, `3.11`, `3.11.2`), `executable` (default `python{version}`), `dir` (default: the workdir), `requirements`, `package`; recreated when broken or made from another interpreter | `VirtualEnv::new("3.11").dir("venv").requirements(Requirements::new("requirements.lock"))` |
+//! | [`Requirements`] / [`Package`] | file path + `content`, or name + `version` (required); `find_links`, `index_url`, `extra_index_url` (through pip's environment), `no_index`, `no_deps`, `option`, `env`, `timeout`; pip runs only when the requirements, the settings or an installed pin differ | `Package::new("gunicorn").version("22.0.0")` |
 //! | [`User`] | `home`, `create_home`, `shell`, `group` (primary), `groups` (supplementary, added), `system` | `User::new("app").home("/srv/app").shell("/bin/bash").groups(["www-data"])` |
 //! | [`UnixGroup`] | `gid`, `system` | `UnixGroup::new("deploy").gid(2001)` |
 //! | [`DebPackage`] | `version`, `apt_option` (`-o KEY=VALUE`), `update_lists` | `DebPackage::new("nginx")` |
@@ -112,6 +115,7 @@ mod owner;
 mod package;
 mod program;
 mod purge;
+mod python;
 mod structured;
 pub mod supervisor;
 mod symlink;
@@ -139,6 +143,7 @@ pub use owner::{Group, Owner, Principal};
 pub use package::DebPackage;
 pub use program::{Deployment, Program};
 pub use purge::Purge;
+pub use python::{Package, Requirements, VirtualEnv};
 pub use structured::{JsonContent, TomlContent, dict_merge};
 pub use supervisor::Supervisor;
 pub use symlink::Symlink;

@@ -21,6 +21,7 @@ mod owner;
 mod package;
 mod program_cold;
 mod purge;
+mod python;
 mod structured;
 mod supervisor;
 mod sync;
