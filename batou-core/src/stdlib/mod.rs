@@ -31,6 +31,7 @@
 //! | [`supervisor::Program`] | `command` (required), `args`, `directory`, `env`, `user`, `startsecs` (5), `startretries` (3), `priority` (10), `option` (any other key), `enable`, `deployment` (`Hot`/`Cold`), `depends_on` (restart when it changed); needs the host's `Supervisor` | `supervisor::Program::new("app").command("bin/app").args("--port 8080")` |
 //! | [`VirtualEnv`] | Python version (`3`, `3.11`, `3.11.2`), `executable` (default `python{version}`), `dir` (default: the workdir), `requirements`, `package`; recreated when broken or made from another interpreter | `VirtualEnv::new("3.11").dir("venv").requirements(Requirements::new("requirements.lock"))` |
 //! | [`Requirements`] / [`Package`] | file path + `content`, or name + `version` (required); `find_links`, `index_url`, `extra_index_url` (through pip's environment), `no_index`, `no_deps`, `option`, `env`, `timeout`; pip runs only when the requirements, the settings or an installed pin differ | `Package::new("gunicorn").version("22.0.0")` |
+//! | [`AppEnv`] | Python version, `lock` (a [`Requirements`], installed `--no-deps`, then `pip check`), `executable`, `dir`; built in `.appenv/<hash>` beside the one in use, switched to with one symlink (`.appenv/current`; `bin`, `lib`, `pyvenv.cfg` link through it) | `AppEnv::new("3.11").lock(Requirements::new("requirements.lock"))` |
 //! | [`User`] | `home`, `create_home`, `shell`, `group` (primary), `groups` (supplementary, added), `system` | `User::new("app").home("/srv/app").shell("/bin/bash").groups(["www-data"])` |
 //! | [`UnixGroup`] | `gid`, `system` | `UnixGroup::new("deploy").gid(2001)` |
 //! | [`DebPackage`] | `version`, `apt_option` (`-o KEY=VALUE`), `update_lists` | `DebPackage::new("nginx")` |
@@ -143,7 +144,7 @@ pub use owner::{Group, Owner, Principal};
 pub use package::DebPackage;
 pub use program::{Deployment, Program};
 pub use purge::Purge;
-pub use python::{Package, Requirements, VirtualEnv};
+pub use python::{AppEnv, Package, Requirements, VirtualEnv};
 pub use structured::{JsonContent, TomlContent, dict_merge};
 pub use supervisor::Supervisor;
 pub use symlink::Symlink;

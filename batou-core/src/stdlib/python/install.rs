@@ -236,13 +236,25 @@ fn pins(text: &str) -> Vec<(String, String)> {
 }
 
 impl Install {
+    /// Installs without dependencies (a lock file is complete).
+    pub(super) fn locked(mut self) -> Self {
+        self.pip.no_deps = true;
+        self
+    }
+
+    /// Maps the file's path and adds the `File` that writes it, if any:
+    /// for a requirements file used outside a `VirtualEnv`.
+    pub(super) fn configure_file(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
+        Component::configure(self, ctx)
+    }
+
     pub fn into_venv(mut self, dir: &Path) -> Self {
         self.venv = dir.to_path_buf();
         self
     }
 
     /// The pip arguments after `install`, and its extra environment.
-    fn args(&self, ctx: &Deploy<'_>) -> (Vec<String>, Vec<(String, String)>) {
+    pub(super) fn args(&self, ctx: &Deploy<'_>) -> (Vec<String>, Vec<(String, String)>) {
         let pip = &self.pip;
         let timeout = pip.timeout.unwrap_or(ctx.timeout().as_secs());
         let mut args = vec![
@@ -278,7 +290,7 @@ impl Install {
     }
 
     /// The requirements' text as it is (or will be) on the target.
-    fn text(&self, ctx: &Deploy<'_>) -> Result<String> {
+    pub(super) fn text(&self, ctx: &Deploy<'_>) -> Result<String> {
         match &self.source {
             Source::Pin { name, version } => Ok(format!("{name}=={version}\n")),
             Source::File { path, content } => {

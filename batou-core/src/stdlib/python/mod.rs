@@ -12,6 +12,7 @@
 //! from a requirements file are not uninstalled (pip does not know
 //! them); recreating the environment does that.
 
+mod appenv;
 mod install;
 mod venv;
 
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 
 use crate::component::{Component, Configure};
 use crate::error::{Error, Result};
+pub use appenv::AppEnv;
 pub use install::{Package, Requirements};
 use venv::Interpreter;
 
@@ -101,32 +103,37 @@ impl VirtualEnv {
     }
 }
 
+/// Checks a Python version (`3`, `3.11`, `3.11.2`) and returns the
+/// executable to use; `what` names the component in errors.
+fn check(what: &str, version: &str, executable: Option<&str>) -> Result<String> {
+    let parts: Vec<&str> = version.split('.').collect();
+    let numeric = parts
+        .iter()
+        .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    if !numeric || parts.len() > 3 || parts[0] != "3" {
+        return Err(Error::usage(format!(
+            "{what}: invalid Python version `{version}` (`3`, `3.11` or `3.11.2`: \
+             `python -m venv` needs Python 3)"
+        )));
+    }
+    let executable = executable
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("python{version}"));
+    if executable.trim().is_empty() || executable.contains('\n') {
+        return Err(Error::usage(format!(
+            "{what}: invalid executable `{executable}`"
+        )));
+    }
+    Ok(executable)
+}
+
 impl Component for VirtualEnv {
     fn label(&self) -> String {
         format!("VirtualEnv('{}')", self.version)
     }
 
     fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
-        let parts: Vec<&str> = self.version.split('.').collect();
-        let numeric = parts
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
-        if !numeric || parts.len() > 3 || parts[0] != "3" {
-            return Err(Error::usage(format!(
-                "VirtualEnv: invalid Python version `{}` (`3`, `3.11` or `3.11.2`: \
-                 `python -m venv` needs Python 3)",
-                self.version
-            )));
-        }
-        let executable = self
-            .executable
-            .clone()
-            .unwrap_or_else(|| format!("python{}", self.version));
-        if executable.trim().is_empty() || executable.contains('\n') {
-            return Err(Error::usage(format!(
-                "VirtualEnv: invalid executable `{executable}`"
-            )));
-        }
+        let executable = check("VirtualEnv", &self.version, self.executable.as_deref())?;
         let dir = ctx.map(self.dir.clone().unwrap_or_else(|| ctx.workdir().into()));
         ctx.add(Interpreter::new(
             self.version.clone(),

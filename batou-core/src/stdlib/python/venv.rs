@@ -20,9 +20,33 @@ const PARTS: &[&str] = &["bin", "lib", "lib64", "include", "pyvenv.cfg"];
 
 /// An interpreter: its resolved path and release (`3.11.2`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Identity {
-    path: String,
-    release: String,
+pub(super) struct Identity {
+    pub path: String,
+    pub release: String,
+}
+
+/// The interpreter `executable` on the target, which must be Python
+/// `version`; `what` names the component in errors.
+pub(super) fn identify(
+    ctx: &Deploy<'_>,
+    what: &str,
+    executable: &str,
+    version: &str,
+) -> Result<Identity> {
+    let Some(found) = Interpreter::probe(ctx, executable)? else {
+        return Err(Error::usage(format!(
+            "{what}: cannot run the interpreter `{executable}`: install Python {version} on \
+             this host or give .executable(..)"
+        )));
+    };
+    let matches = found.release == version || found.release.starts_with(&format!("{version}."));
+    if !matches {
+        return Err(Error::usage(format!(
+            "{what}: `{executable}` is Python {}, not {version}",
+            found.release
+        )));
+    }
+    Ok(found)
 }
 
 /// Makes (and remakes) the environment of a [`super::VirtualEnv`].
@@ -43,7 +67,7 @@ impl Interpreter {
         }
     }
 
-    fn probe(ctx: &Deploy<'_>, python: &str) -> Result<Option<Identity>> {
+    pub(super) fn probe(ctx: &Deploy<'_>, python: &str) -> Result<Option<Identity>> {
         let out = match ctx.run(&CommandSpec::argv([python, "-c", PROBE])) {
             Ok(out) => out.stdout,
             Err(Error::Command(_)) => return Ok(None),
@@ -66,21 +90,7 @@ impl Component for Interpreter {
     }
 
     fn verify(&mut self, ctx: &mut Deploy<'_>) -> Result<Verdict> {
-        let Some(wanted) = Self::probe(ctx, &self.executable)? else {
-            return Err(Error::usage(format!(
-                "VirtualEnv: cannot run the interpreter `{}`: install Python {} on this host \
-                 or give .executable(..)",
-                self.executable, self.version
-            )));
-        };
-        let matches = wanted.release == self.version
-            || wanted.release.starts_with(&format!("{}.", self.version));
-        if !matches {
-            return Err(Error::usage(format!(
-                "VirtualEnv: `{}` is Python {}, not {}",
-                self.executable, wanted.release, self.version
-            )));
-        }
+        let wanted = identify(ctx, "VirtualEnv", &self.executable, &self.version)?;
         let python = self.dir.join("bin/python");
         let have = if ctx.host().stat(&python)?.is_some() {
             Self::probe(ctx, &python.display().to_string())?

@@ -4,6 +4,7 @@
 
 mod account;
 mod accounts;
+mod appenv;
 mod command;
 mod cron;
 mod diffs;

@@ -12,11 +12,11 @@ use super::*;
 use crate::stdlib::{Package, Requirements, VirtualEnv};
 use crate::testutil::needing_update;
 
-const PYTHON: &str = "/usr/bin/python3";
+pub(super) const PYTHON: &str = "/usr/bin/python3";
 
 /// Writes a pure-Python wheel of module `name` (`VERSION = "version"`)
 /// into `dir`, with Python's zipfile (a wheel is a zip with metadata).
-fn wheel(dir: &Path, name: &str, version: &str) {
+pub(super) fn wheel(dir: &Path, name: &str, version: &str) {
     assert!(
         Path::new(PYTHON).exists(),
         "{PYTHON} is missing: install Debian's python3 and python3-venv (./test does)"
@@ -52,7 +52,7 @@ with zipfile.ZipFile(f"{d}/{name}-{version}-py3-none-any.whl", "w") as z:
 
 /// What `import NAME; NAME.VERSION` says in the environment (or the
 /// error).
-fn imported(python: &Path, name: &str) -> String {
+pub(super) fn imported(python: &Path, name: &str) -> String {
     // A broken environment's python does not even start.
     let Ok(out) = Proc::new(python)
         .args(["-c", &format!("import {name}; print({name}.VERSION)")])
@@ -67,7 +67,7 @@ fn imported(python: &Path, name: &str) -> String {
     }
 }
 
-fn size(path: &Path) -> u64 {
+pub(super) fn size(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
