@@ -462,3 +462,61 @@ fn a_cold_program_is_stopped_before_an_earlier_sibling_changes_and_started_after
     assert_eq!(s.deploy().0.changed, 0);
     assert_eq!(log("cold"), "start v1\nstop v1\nstart v2\n");
 }
+
+/// The supervisor as a root of its own, as batou deploys it.
+#[derive(Default, Serialize, Deserialize)]
+struct Daemons;
+
+impl Component for Daemons {
+    fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
+        ctx.add(Supervisor::new())?;
+        Ok(())
+    }
+}
+
+/// An application root whose program runs under that supervisor.
+#[derive(Default, Serialize, Deserialize)]
+struct App;
+
+impl Component for App {
+    fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
+        ctx.add(Program::new("app").command("sleep 1000").startsecs(1))?;
+        Ok(())
+    }
+}
+
+#[test]
+fn programs_of_other_roots_find_the_supervisor_and_deploy_after_it() {
+    let project = crate::testutil::Project::new();
+    let mut registry = Registry::new();
+    registry
+        .component::<Daemons>("daemons")
+        .component::<App>("app");
+    let ini = "[environment]\nconnect_method = local\n[hosts]\nlocalhost = app, daemons\n";
+    let d = Daemon {
+        conf: project.workdir("daemons").join("etc/supervisord.conf"),
+        pidfile: project.workdir("daemons").join("var/supervisord.pid"),
+    };
+    let mut model = project.model(&registry, ini);
+    assert_eq!(crate::testutil::order_names(&model), ["daemons", "app"]);
+    crate::testutil::deploy_ok(&mut model, false);
+    assert_eq!(d.state("app"), "RUNNING");
+    assert!(
+        project
+            .workdir("daemons")
+            .join("etc/supervisor.d/app.conf")
+            .exists()
+    );
+    let pid = d.pid_of("app");
+    let mut model = project.model(&registry, ini);
+    let (report, events) = crate::testutil::deploy_ok(&mut model, false);
+    assert_eq!(report.changed, 0, "{events:#?}");
+    assert_eq!(d.pid_of("app"), pid);
+
+    // Without programs a supervisor is no unused resource.
+    let mut model = project.model(
+        &registry,
+        "[environment]\nconnect_method = local\n[hosts]\nlocalhost = daemons\n",
+    );
+    assert_eq!(crate::testutil::deploy_ok(&mut model, false).0.changed, 0);
+}
