@@ -317,7 +317,9 @@ impl Component for Supervisor {
         let sup = self.ctl_ref()?;
         let ctl = Ctl { sup: &sup };
         let pid = ctl.pid(ctx)?;
-        let (sub, conf, dir) = self.conf.as_ref().expect("checked by ctl_ref");
+        let Some((sub, conf, dir)) = self.conf.as_ref() else {
+            return Err(Error::msg("Supervisor: deployed without configure"));
+        };
         self.plan = match (self.enable, pid) {
             (true, None) => Plan::Start,
             (true, Some(_)) => {
