@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::install::Install;
+use super::install::{Install, installing};
 use super::venv::identify;
 use super::{Requirements, check};
 use crate::component::{Component, Configure, Deploy, Verdict};
@@ -131,7 +131,7 @@ impl Component for AppEnv {
         let mut h = Sha256::new();
         for part in [python.path.as_str(), python.release.as_str(), text.as_str()]
             .into_iter()
-            .chain(args.iter().map(String::as_str))
+            .chain(installing(&args))
         {
             h.update(part.as_bytes());
             h.update(b"\0");

@@ -323,7 +323,7 @@ impl Install {
     fn digest(&self, text: &str, args: &[String], env: &[(String, String)]) -> String {
         let mut h = Sha256::new();
         h.update(text.as_bytes());
-        for a in args {
+        for a in installing(args) {
             h.update(b"\0arg\0");
             h.update(a.as_bytes());
         }
@@ -335,6 +335,14 @@ impl Install {
         }
         hex(&h.finalize())
     }
+}
+
+/// The arguments that say what gets installed: pip's network timeout
+/// (from the environment's `timeout`) does not.
+pub(super) fn installing(args: &[String]) -> impl Iterator<Item = &str> {
+    args.iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with("--timeout="))
 }
 
 fn hex(bytes: &[u8]) -> String {
