@@ -400,6 +400,17 @@ impl Component for Supervisor {
                 log.display()
             )));
         }
+        // Its programs are (re)starting: let them settle (batou slept
+        // `max_startup_delay`), so the programs' own checks that follow
+        // see them RUNNING or failed, not half-way. One that does not
+        // settle is left to its Program to report.
+        ctl.wait(self.start_timeout, || {
+            let out = ctl.output(ctx, &["status"])?;
+            Ok(!out.lines().any(|l| {
+                let state = l.split_whitespace().nth(1);
+                state == Some("STARTING") || state == Some("BACKOFF")
+            }))
+        })?;
         Ok(())
     }
 }
