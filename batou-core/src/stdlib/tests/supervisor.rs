@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command as Proc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::*;
@@ -519,4 +520,40 @@ fn programs_of_other_roots_find_the_supervisor_and_deploy_after_it() {
         "[environment]\nconnect_method = local\n[hosts]\nlocalhost = daemons\n",
     );
     assert_eq!(crate::testutil::deploy_ok(&mut model, false).0.changed, 0);
+}
+
+static RUN_AS: Mutex<String> = Mutex::new(String::new());
+
+#[test]
+fn a_program_runs_as_the_user_it_names() {
+    let account = super::accounts::Account::user("bsup");
+    *RUN_AS.lock().unwrap() = account.name.clone();
+    let s = Stage::new(|_, ctx| {
+        ctx.add(Supervisor::new())?;
+        let user = RUN_AS.lock().unwrap().clone();
+        ctx.add(
+            Program::new("sleeper")
+                .command("sleep 1000")
+                .directory("/")
+                .startsecs(1)
+                .user(user),
+        )?;
+        Ok(())
+    });
+    let d = Daemon::of(&s);
+    s.deploy();
+    let pid = d.pid_of("sleeper");
+    let uid = crate::host::Host::local()
+        .user(&account.name)
+        .unwrap()
+        .unwrap()
+        .uid;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert_eq!(
+        line.split_whitespace().nth(1),
+        Some(uid.to_string().as_str())
+    );
+    assert_eq!(s.deploy().0.changed, 0);
+    assert_eq!(d.pid_of("sleeper"), pid);
 }
