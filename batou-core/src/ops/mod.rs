@@ -7,6 +7,8 @@
 //!   through agents;
 //! * [`show()`] and [`graph_of`]: the merged environment and the
 //!   dependency graph;
+//! * [`secrets`]: `secrets summary`, `add`, `remove`, `reencrypt`,
+//!   `decrypttostdout` and `edit`;
 //! * [`load()`] and [`configure_loaded`]: reading an environment with its
 //!   secrets and configuring it, which all of them start with.
 //!
@@ -20,6 +22,7 @@ mod load;
 mod observe;
 mod plan;
 mod remote;
+pub mod secrets;
 #[cfg(test)]
 mod tests;
 
