@@ -1,7 +1,8 @@
 //! The standard library of components: files and their content, modes
 //! and owners, directories, symlinks, structured (JSON, TOML) content,
 //! purging, commands, downloads, archives, git checkouts, systemd units
-//! and programs, users and groups, Debian packages, cron jobs, logrotate
+//! and programs, supervisord and its programs, Python virtual environments
+//! and pip installs, users and groups, Debian packages, cron jobs, logrotate
 //! and externals.
 //!
 //! Every component is idempotent: `verify` compares, `update` only runs
@@ -26,6 +27,11 @@
 //! | [`Git`] | URL, one of `branch` / `tag` / `revision`, `target` (default: repository name), `submodules` (default on), `clobber`, `git_config` | `Git::new("https://git.example.org/app.git").branch("main").target("src")` |
 //! | [`SystemdUnit`] | unit name with type suffix; `content` or `template` + `context` / `arg`; `user_unit` / `user_unit_of(user)`, `unit_dir`, `runtime_dir`, `enable`, `running`, `depends_on` (restart when it changed) | `SystemdUnit::new("app.service").template(asset!("templates/app.service")).depends_on(File::new("app.toml").content(cfg))` |
 //! | [`Program`] | `command` (required), `description`, `cwd`, `env`, `run_as`, `run_as_group`, `restart` (policy), `restart_delay`, `deployment` (`Hot`, or `Cold`: stopped before earlier components of its root update), plus `SystemdUnit`'s scope, `enable`, `running`, `depends_on` | `Program::new("app").command("bin/app --port 8080").restart("always")` |
+//! | [`Supervisor`] | `dir` (default: the workdir), `supervisord` / `supervisorctl` (executables), `loglevel`, `enable`, `start_timeout`; provides [`supervisor::SUPERVISOR_KEY`] on its host | `Supervisor::new().loglevel("warn")` |
+//! | [`supervisor::Program`] | `command` (required), `args`, `directory`, `env`, `user`, `startsecs` (5), `startretries` (3), `priority` (10), `option` (any other key), `enable`, `deployment` (`Hot`/`Cold`), `depends_on` (restart when it changed); needs the host's `Supervisor` | `supervisor::Program::new("app").command("bin/app").args("--port 8080")` |
+//! | [`VirtualEnv`] | Python version (`3`, `3.11`, `3.11.2`), `executable` (default `python{version}`), `dir` (default: the workdir), `requirements`, `package`; recreated when broken or made from another interpreter | `VirtualEnv::new("3.11").dir("venv").requirements(Requirements::new("requirements.lock"))` |
+//! | [`Requirements`] / [`Package`] | file path + `content`, or name + `version` (required); `find_links`, `index_url`, `extra_index_url` (through pip's environment), `no_index`, `no_deps`, `option`, `env`, `timeout`; pip runs only when the requirements, the settings or an installed pin differ | `Package::new("gunicorn").version("22.0.0")` |
+//! | [`AppEnv`] | Python version, `lock` (a [`Requirements`], installed `--no-deps`, then `pip check`), `executable`, `dir`; built in `.appenv/<hash>` beside the one in use, switched to with one symlink (`.appenv/current`; `bin`, `lib`, `pyvenv.cfg` link through it) | `AppEnv::new("3.11").lock(Requirements::new("requirements.lock"))` |
 //! | [`User`] | `home`, `create_home`, `shell`, `group` (primary), `groups` (supplementary, added), `system` | `User::new("app").home("/srv/app").shell("/bin/bash").groups(["www-data"])` |
 //! | [`UnixGroup`] | `gid`, `system` | `UnixGroup::new("deploy").gid(2001)` |
 //! | [`DebPackage`] | `version`, `apt_option` (`-o KEY=VALUE`), `update_lists` | `DebPackage::new("nginx")` |
@@ -110,7 +116,9 @@ mod owner;
 mod package;
 mod program;
 mod purge;
+mod python;
 mod structured;
+pub mod supervisor;
 mod symlink;
 mod sync;
 mod systemctl;
@@ -136,7 +144,9 @@ pub use owner::{Group, Owner, Principal};
 pub use package::DebPackage;
 pub use program::{Deployment, Program};
 pub use purge::Purge;
+pub use python::{AppEnv, Package, Requirements, VirtualEnv};
 pub use structured::{JsonContent, TomlContent, dict_merge};
+pub use supervisor::Supervisor;
 pub use symlink::Symlink;
 pub use systemd::SystemdUnit;
 
