@@ -28,6 +28,15 @@ pub fn run(
     color: bool,
     debug: bool,
 ) -> ExitStatus {
+    if opts.list_hosts {
+        return crate::exec::list_hosts(
+            project_dir,
+            &opts.environment,
+            &opts.hosts,
+            &opts.skip_hosts,
+            color,
+        );
+    }
     let mode = Mode::from_flags(opts.consistency_only, opts.predict_only, opts.local);
     let json = opts.json.then(JsonStream::stdout);
     if let Some(json) = &json {
@@ -179,6 +188,10 @@ fn failed(run: &mut Run<'_>, failure: Failure) -> ExitStatus {
                 },
             );
             run.fail(step, ExitStatus::Config)
+        }
+        Failure::Hosts(e) => {
+            run.error(&format!("ERROR: {e}"), ErrorEvent::message(e.to_string()));
+            run.fail(step, ExitStatus::Usage)
         }
         Failure::Selection(unknown) => {
             for u in &unknown {

@@ -6,7 +6,7 @@
 //! are reported as skipped ([`crate::event::SkipReason::NotSelected`]).
 
 use super::{Model, Root};
-use crate::environment::HostConfig;
+use crate::environment::{Environment, HostConfig, HostPattern, PatternError};
 
 /// Which roots to deploy. Empty lists mean "no restriction".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,6 +39,22 @@ impl Selection {
             && self.skip_hosts.is_empty()
             && self.components.is_empty()
             && self.skip_components.is_empty()
+    }
+
+    /// This selection with its host terms (globs, `@tags`, `!negations`:
+    /// [`HostPattern`]; `skip_hosts` negated) resolved against `env` to
+    /// the host names they select.
+    pub fn resolve_hosts(&self, env: &Environment) -> Result<Selection, PatternError> {
+        if self.hosts.is_empty() && self.skip_hosts.is_empty() {
+            return Ok(self.clone());
+        }
+        let pattern =
+            HostPattern::parse(&self.hosts)?.excluding(HostPattern::parse(&self.skip_hosts)?);
+        Ok(Selection {
+            hosts: pattern.select(env)?,
+            skip_hosts: Vec::new(),
+            ..self.clone()
+        })
     }
 
     /// Whether `root` is deployed under this selection.

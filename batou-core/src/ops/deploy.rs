@@ -56,6 +56,10 @@ pub fn deploy(
     if loaded.secrets_failed {
         return Err(config(Stage::LoadSecrets, loaded.errors));
     }
+    let selection = plan
+        .selection
+        .resolve_hosts(&loaded.env)
+        .map_err(Failure::Hosts)?;
     let settled = plan.settle(&mut loaded.env.settings);
     observer.step(Step::Settled(&settled));
     let method = match &settled.connect {
@@ -89,7 +93,7 @@ pub fn deploy(
         _ => None,
     };
     let early = match &remote {
-        Some(Ok(options)) => Some(connect_early(&loaded.env, &plan.selection, options)),
+        Some(Ok(options)) => Some(connect_early(&loaded.env, &selection, options)),
         _ => None,
     };
     let configure_start = Instant::now();
@@ -106,7 +110,7 @@ pub fn deploy(
     };
     let mut model =
         configure_loaded(loaded, registry, &options).map_err(|errors| config(stage, errors))?;
-    model.select(&plan.selection).map_err(Failure::Selection)?;
+    model.select(&selection).map_err(Failure::Selection)?;
     let seconds = configure_start.elapsed().as_secs_f64();
     for (host, root, message) in model.configure_logs() {
         observer.emit(Event::Log {

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::configure::UnknownName;
+use crate::environment::PatternError;
 use crate::error::{ConfigError, DeployError};
 use crate::lock::LockError;
 use crate::remote::orchestrate::RemoteFailure;
@@ -74,6 +75,8 @@ pub enum Failure {
     /// `--hosts`, `--components` or their `--skip-` forms name what the
     /// model does not have.
     Selection(Vec<UnknownName>),
+    /// `--hosts` or `--skip-hosts` cannot be read or selects nothing.
+    Hosts(PatternError),
     Remote(RemoteFailure),
     /// A component failed in a local deploy.
     Deploy(DeployError),
@@ -85,7 +88,7 @@ impl Failure {
         match self {
             Failure::ProjectLock(_) => None,
             Failure::Config { stage, .. } => Some(*stage),
-            Failure::Setup(_) | Failure::Selection(_) => Some(Stage::Connect),
+            Failure::Setup(_) | Failure::Selection(_) | Failure::Hosts(_) => Some(Stage::Connect),
             Failure::Remote(
                 RemoteFailure::Config(_) | RemoteFailure::Connect(_) | RemoteFailure::Locked(_),
             ) => Some(Stage::Connect),

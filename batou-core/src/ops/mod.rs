@@ -7,6 +7,8 @@
 //!   through agents;
 //! * [`show()`] and [`graph_of`]: the merged environment and the
 //!   dependency graph;
+//! * [`exec()`]: one shell command on many hosts, per-host answers;
+//! * [`list_hosts`]: the hosts a `--hosts` selection picks;
 //! * [`load()`] and [`configure_loaded`]: reading an environment with its
 //!   secrets and configuring it, which all of them start with.
 //!
@@ -14,7 +16,9 @@
 //! [`crate::event::Event`]s and the [`Step`]s around them.
 
 mod deploy;
+mod exec;
 mod failure;
+mod hosts;
 mod inspect;
 mod load;
 mod observe;
@@ -24,7 +28,9 @@ mod remote;
 mod tests;
 
 pub use deploy::{Report, deploy};
+pub use exec::{ExecFailure, ExecPlan, ExecReport, ExecSink, HostRun, Outcome, Stream, exec};
 pub use failure::{Failure, SetupError, Stage};
+pub use hosts::{ListFailure, SelectedHost, list_hosts, select_hosts};
 pub use inspect::{Graphed, Rejected, graph_of, show};
 pub use load::{Loaded, configure_loaded, load};
 pub use observe::{Observer, Quiet, Step};
