@@ -237,11 +237,16 @@ pub struct ExecArgs {
     #[arg(long)]
     pub command_timeout: Option<u64>,
     /// How each host's answer is printed: %h host, %u user, %r result
-    /// (ok, failed, timeout, unreachable), %s exit status (- if none),
+    /// (ok, failed, timeout, unreachable, locked), %s exit status (- if none),
     /// %t seconds, %o stdout, %e stderr (or the error), %% a percent
     /// sign; \n and \t are a newline and a tab.
     #[arg(long, conflicts_with_all = ["stream", "json"])]
     pub format: Option<String>,
+    /// Hold each host's deploy lock while the command runs (a host where a
+    /// deploy runs is reported `locked`). Without it, exec runs beside a
+    /// deploy.
+    #[arg(long)]
+    pub lock: bool,
     /// Print lines as they arrive, prefixed `HOST: ` (stderr: `HOST! `).
     #[arg(long, conflicts_with = "json")]
     pub stream: bool,

@@ -39,6 +39,7 @@ pub fn run(registry: &Registry, project_dir: &Path, opts: &ExecArgs) -> ExitStat
         jobs: opts.jobs.map(|j| j as usize),
         connect_timeout: opts.connect_timeout,
         command_timeout: opts.command_timeout,
+        lock: opts.lock,
     };
     let printer = Printer {
         stream: opts.stream,
@@ -86,20 +87,16 @@ pub fn run(registry: &Registry, project_dir: &Path, opts: &ExecArgs) -> ExitStat
     }
 }
 
-/// 0 when every host's command exited 0; 7 when it failed on a host; 4
-/// when it failed nowhere but a host could not be reached.
+/// 0 when every host's command exited 0; 7 when it failed on a host; else
+/// 5 when a host's deploy lock was held (`--lock`); else 4 when a host
+/// could not be reached.
 fn status_of(report: &ExecReport) -> ExitStatus {
-    let failed = report
-        .hosts
-        .iter()
-        .any(|r| !r.outcome.ok() && !matches!(r.outcome, Outcome::Unreachable { .. }));
-    let unreachable = report
-        .hosts
-        .iter()
-        .any(|r| matches!(r.outcome, Outcome::Unreachable { .. }));
-    if failed {
+    let any = |pred: &dyn Fn(&Outcome) -> bool| report.hosts.iter().any(|r| pred(&r.outcome));
+    if any(&|o| matches!(o, Outcome::Exited { .. } | Outcome::TimedOut { .. }) && !o.ok()) {
         ExitStatus::CommandFailed
-    } else if unreachable {
+    } else if any(&|o| matches!(o, Outcome::Locked { .. })) {
+        ExitStatus::Locked
+    } else if any(&|o| matches!(o, Outcome::Unreachable { .. })) {
         ExitStatus::Connection
     } else {
         ExitStatus::Success
@@ -113,6 +110,7 @@ fn result_word(outcome: &Outcome) -> &'static str {
         Outcome::Exited { .. } => "failed",
         Outcome::TimedOut { .. } => "timeout",
         Outcome::Unreachable { .. } => "unreachable",
+        Outcome::Locked { .. } => "locked",
     }
 }
 
@@ -136,7 +134,7 @@ fn expand(format: &str, run: &HostRun) -> String {
                 Some('t') => out.push_str(&format!("{:.2}", run.seconds)),
                 Some('o') => out.push_str(&run.stdout),
                 Some('e') => match &run.outcome {
-                    Outcome::Unreachable { error } => {
+                    Outcome::Unreachable { error } | Outcome::Locked { error } => {
                         out.push_str(error);
                         out.push('\n');
                     }
@@ -176,9 +174,10 @@ fn summary(report: &ExecReport) {
             Outcome::Exited { exit_code: None } => "killed by a signal".into(),
             Outcome::TimedOut { seconds } => format!("timed out after {seconds}s"),
             Outcome::Unreachable { .. } => "unreachable".into(),
+            Outcome::Locked { .. } => "locked".into(),
         };
         bad.push(format!("{} ({what})", r.host));
-        if let Outcome::Unreachable { error } = &r.outcome {
+        if let Outcome::Unreachable { error } | Outcome::Locked { error } = &r.outcome {
             guard::err(&format!("ERROR: {}: {error}", r.host));
         }
     }
@@ -209,6 +208,7 @@ fn render_json(report: &ExecReport, status: ExitStatus) {
             "failed": names(&|o| matches!(o, Outcome::Exited { .. }) && !o.ok()),
             "timed_out": names(&|o| matches!(o, Outcome::TimedOut { .. })),
             "unreachable": names(&|o| matches!(o, Outcome::Unreachable { .. })),
+            "locked": names(&|o| matches!(o, Outcome::Locked { .. })),
             "ignored": report.ignored,
             "exit_code": status.code(),
             "status": status.name(),

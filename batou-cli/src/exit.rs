@@ -75,7 +75,8 @@ Exit codes:
   4   connection or transport error (exec: a host could not be reached
       and the command failed nowhere)
   5   a lock is held: another run in this project (.batou-lock) or another
-      deploy on a target (named in the message; see --break-lock)
+      deploy on a target (named in the message; see --break-lock; exec
+      --lock: a host's deploy lock is held and the command failed nowhere)
   6   changes pending (only with `deploy -P --exit-code`)
   7   exec: the command failed (non-zero, signal, timeout) on some host
   70  internal error (a bug in batou)

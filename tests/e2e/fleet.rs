@@ -249,3 +249,60 @@ fn exec_masks_secrets_in_the_command_and_its_output() {
         assert!(o.stdout.contains("********"), "{mode:?}: {}", o.stdout);
     }
 }
+
+#[test]
+fn exec_takes_the_deploy_lock_only_with_lock() {
+    let p = Project::new();
+    let lock = p.path().join("lock/deploy.lock");
+    p.write(
+        "environments/fleet.cfg",
+        &tagged(&format!("{LOCAL}deploy_lock = {}\n", lock.display())),
+    );
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    // A deploy holding the lock, as an agent holds it: flock(2) on the file.
+    // One process (exec'd), so killing it frees the lock.
+    let mut holder = std::process::Command::new("sh")
+        .args(["-c", "exec 9>>\"$1\" && flock 9 && exec sleep 60", "sh"])
+        .arg(&lock)
+        .spawn()
+        .expect("sh");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let held = loop {
+        let probe = std::process::Command::new("flock")
+            .args(["-n"])
+            .arg(&lock)
+            .arg("true")
+            .status()
+            .unwrap();
+        if !probe.success() || std::time::Instant::now() > deadline {
+            break !probe.success();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let beside = local_exec(&p, &["--hosts", "w1", "--", "echo looked"]);
+    let locked = local_exec(
+        &p,
+        &[
+            "--json",
+            "--lock",
+            "--hosts",
+            "w1",
+            "--",
+            "echo ran > ran.txt",
+        ],
+    );
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(held, "the test's flock did not take the lock");
+    beside.success().stdout_contains("looked\n");
+    let locked = locked.code(5);
+    let doc: Value = serde_json::from_str(locked.stdout.trim()).unwrap();
+    assert_eq!(doc["hosts"][0]["result"], "locked", "{doc}");
+    assert_eq!(doc["summary"]["locked"], serde_json::json!(["w1"]));
+    p.assert_missing("ran.txt");
+
+    // Free again: --lock runs the command.
+    local_exec(&p, &["--lock", "--hosts", "w1", "--", "echo free"])
+        .success()
+        .stdout_contains("free\n");
+}

@@ -17,13 +17,14 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::component::Registry;
-use crate::environment::{Environment, PatternError};
+use crate::environment::PatternError;
 use crate::error::ConfigError;
 use crate::secrets::Keys;
 use crate::transport::{
-    Channel, ChannelControl, Target, Transport, TransportError, quote, ssh_config_for,
+    Channel, ChannelControl, Target, Transport, TransportError, ssh_config_for,
 };
 
+use super::exec_script::{LOCKED, NO_FLOCK, STARTED, SUDO_REFUSED, Wrap, wrapper};
 use super::hosts::select_hosts;
 use super::load::load;
 use super::observe::Observer;
@@ -36,12 +37,6 @@ const MAX_PARALLEL: usize = 64;
 /// How long after the command timeout the controller cuts the
 /// connection, when the target's `timeout` did not end the command.
 const BACKSTOP: Duration = Duration::from_secs(4);
-
-/// The first stdout line of the wrapper: the command started, as this
-/// user (so an exit status after it is the command's, not the transport's).
-const STARTED: &str = "BATOU-EXEC-STARTED ";
-/// The wrapper's stderr line when sudo to the service user is refused.
-const SUDO_REFUSED: &str = "BATOU-EXEC-SUDO-REFUSED";
 
 /// What `exec` was asked to do.
 #[derive(Debug, Clone)]
@@ -60,6 +55,10 @@ pub struct ExecPlan {
     /// Seconds a command may run before it is killed (default: the
     /// environment's `command_timeout`, else no limit).
     pub command_timeout: Option<u64>,
+    /// `--lock`: hold each target's deploy lock while the command runs
+    /// (a host where a deploy runs answers `locked`). Off by default, so
+    /// that operators can look at hosts during a deploy.
+    pub lock: bool,
 }
 
 /// Which pipe a line came from.
@@ -81,6 +80,9 @@ pub enum Outcome {
     /// The host could not be reached, or the command not started there
     /// (sudo refused); the command did not run.
     Unreachable { error: String },
+    /// `--lock`: another deploy (or `exec --lock`) holds the host's
+    /// deploy lock; the command did not run.
+    Locked { error: String },
 }
 
 impl Outcome {
@@ -192,7 +194,14 @@ pub fn exec(
                         ssh_config: ssh_config.clone(),
                         connect_timeout,
                     };
-                    let script = wrapper(&env, &host.name, &command, transport.is_some(), timeout);
+                    let script = wrapper(&Wrap {
+                        env: &env,
+                        host: &host.name,
+                        command: &command,
+                        remote: transport.is_some(),
+                        timeout,
+                        lock: plan.lock,
+                    });
                     let run = run_one(transport.as_deref(), &target, &script, timeout, sink);
                     sink.done(&run);
                     results
@@ -210,55 +219,6 @@ pub fn exec(
         hosts: results.into_iter().map(|(_, r)| r).collect(),
         ignored: ignored.into_iter().map(|h| h.name).collect(),
     })
-}
-
-/// The shell script that runs `command` on `host` as its service user:
-/// through `sudo -n -u` when the login user differs (or `require_sudo`
-/// says so), as the agent is started for a deploy. Locally, as this user.
-///
-/// With a `timeout`, the target's `timeout` (coreutils, where it has one)
-/// ends the command there as well: killing the connection alone would
-/// leave it running on the host.
-fn wrapper(
-    env: &Environment,
-    host: &str,
-    command: &str,
-    remote: bool,
-    timeout: Option<Duration>,
-) -> String {
-    let config = &env.hosts[host];
-    let mode = match (remote, config.require_sudo) {
-        (false, _) | (true, Some(false)) => "no",
-        (true, Some(true)) => "yes",
-        (true, None) => "auto",
-    };
-    let user = if remote {
-        env.service_user_of(config).unwrap_or_default()
-    } else {
-        String::new()
-    };
-    let limit = timeout.map_or(String::new(), |t| t.as_secs().max(1).to_string());
-    format!(
-        r#"cmd={cmd}
-limit={limit}
-if [ -n "$limit" ] && command -v timeout >/dev/null 2>&1; then run="exec timeout -k 2 $limit sh -c \"\$1\""; else run='exec sh -c "$1"'; fi
-su={user}
-mode={mode}
-me=$(id -un)
-use_sudo=no
-if [ "$mode" = yes ]; then use_sudo=yes; [ -n "$su" ] || su=root
-elif [ "$mode" = auto ] && [ -n "$su" ] && [ "$me" != "$su" ]; then use_sudo=yes; fi
-if [ "$use_sudo" = yes ]; then
-  sudo -n -u "$su" -H true </dev/null >/dev/null 2>&1 || {{ echo "{SUDO_REFUSED} $su" >&2; exit 125; }}
-  echo "{STARTED}$su"
-  exec sudo -n -u "$su" -H sh -c "cd 2>/dev/null; $run" batou-exec "$cmd"
-fi
-echo "{STARTED}$me"
-exec sh -c "$run" batou-exec "$cmd"
-"#,
-        cmd = quote(command),
-        user = quote(&user),
-    )
 }
 
 /// Runs `script` on `target` (locally without a transport), streaming
@@ -337,6 +297,19 @@ fn run_one(
             ),
             started,
         );
+    }
+    if let Some(no_flock) = stderr.lines().find(|l| l.starts_with(NO_FLOCK)) {
+        let why = no_flock.trim_start_matches(NO_FLOCK).trim();
+        return unreachable(format!("--lock: {why}"), started);
+    }
+    if let Some(held) = stderr.lines().find(|l| l.starts_with(LOCKED)) {
+        let path = held.trim_start_matches(LOCKED).trim();
+        return HostRun {
+            outcome: Outcome::Locked {
+                error: format!("the deploy lock {path} is held (a deploy runs there)"),
+            },
+            ..unreachable(String::new(), started)
+        };
     }
     // `timeout` on the target exits 124 (TERM) or 137 (KILL).
     let ended_by_timeout =

@@ -17,6 +17,7 @@
 
 mod deploy;
 mod exec;
+mod exec_script;
 mod failure;
 mod hosts;
 mod inspect;
