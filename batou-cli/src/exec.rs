@@ -87,12 +87,14 @@ pub fn run(registry: &Registry, project_dir: &Path, opts: &ExecArgs) -> ExitStat
     }
 }
 
-/// 0 when every host's command exited 0; 7 when it failed on a host; else
+/// 130 after Ctrl-C; 0 when every host's command exited 0; 7 when it failed on a host; else
 /// 5 when a host's deploy lock was held (`--lock`); else 4 when a host
 /// could not be reached.
 fn status_of(report: &ExecReport) -> ExitStatus {
     let any = |pred: &dyn Fn(&Outcome) -> bool| report.hosts.iter().any(|r| pred(&r.outcome));
-    if any(&|o| matches!(o, Outcome::Exited { .. } | Outcome::TimedOut { .. }) && !o.ok()) {
+    if any(&|o| matches!(o, Outcome::Interrupted)) {
+        ExitStatus::Interrupted
+    } else if any(&|o| matches!(o, Outcome::Exited { .. } | Outcome::TimedOut { .. }) && !o.ok()) {
         ExitStatus::CommandFailed
     } else if any(&|o| matches!(o, Outcome::Locked { .. })) {
         ExitStatus::Locked
@@ -111,6 +113,7 @@ fn result_word(outcome: &Outcome) -> &'static str {
         Outcome::TimedOut { .. } => "timeout",
         Outcome::Unreachable { .. } => "unreachable",
         Outcome::Locked { .. } => "locked",
+        Outcome::Interrupted => "interrupted",
     }
 }
 
@@ -175,6 +178,7 @@ fn summary(report: &ExecReport) {
             Outcome::TimedOut { seconds } => format!("timed out after {seconds}s"),
             Outcome::Unreachable { .. } => "unreachable".into(),
             Outcome::Locked { .. } => "locked".into(),
+            Outcome::Interrupted => "interrupted".into(),
         };
         bad.push(format!("{} ({what})", r.host));
         if let Outcome::Unreachable { error } | Outcome::Locked { error } = &r.outcome {
@@ -209,6 +213,7 @@ fn render_json(report: &ExecReport, status: ExitStatus) {
             "timed_out": names(&|o| matches!(o, Outcome::TimedOut { .. })),
             "unreachable": names(&|o| matches!(o, Outcome::Unreachable { .. })),
             "locked": names(&|o| matches!(o, Outcome::Locked { .. })),
+            "interrupted": names(&|o| matches!(o, Outcome::Interrupted)),
             "ignored": report.ignored,
             "exit_code": status.code(),
             "status": status.name(),

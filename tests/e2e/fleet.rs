@@ -306,3 +306,53 @@ fn exec_takes_the_deploy_lock_only_with_lock() {
         .success()
         .stdout_contains("free\n");
 }
+
+#[test]
+fn ctrl_c_stops_every_running_command_and_exits_130() {
+    let p = Project::new().env("fleet", &tagged(LOCAL));
+    let child = p
+        .command(
+            &[
+                "exec",
+                "fleet",
+                "--json",
+                "--hosts",
+                "w*",
+                "--",
+                "echo $$ >> pids; exec sleep 60",
+            ],
+            &[],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let pids = loop {
+        let text = std::fs::read_to_string(p.path().join("pids")).unwrap_or_default();
+        if text.lines().count() == 2 || started.elapsed().as_secs() > 20 {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    // SAFETY: signals the batou process this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert!(started.elapsed().as_secs() < 30, "not stopped");
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["summary"]["interrupted"],
+        serde_json::json!(["w1", "w2"])
+    );
+    assert_eq!(doc["summary"]["exit_code"], 130);
+    assert_eq!(pids.lines().count(), 2, "{pids}");
+    for pid in pids.lines() {
+        let proc = std::path::Path::new("/proc").join(pid.trim());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while proc.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(!proc.exists(), "the command {pid} still runs");
+    }
+}

@@ -38,6 +38,9 @@ const MAX_PARALLEL: usize = 64;
 /// connection, when the target's `timeout` did not end the command.
 const BACKSTOP: Duration = Duration::from_secs(4);
 
+/// How often a running command looks for Ctrl-C.
+const POLL: Duration = Duration::from_millis(100);
+
 /// What `exec` was asked to do.
 #[derive(Debug, Clone)]
 pub struct ExecPlan {
@@ -80,6 +83,9 @@ pub enum Outcome {
     /// The host could not be reached, or the command not started there
     /// (sudo refused); the command did not run.
     Unreachable { error: String },
+    /// Ctrl-C: the command was stopped (its connection closed), or not
+    /// started.
+    Interrupted,
     /// `--lock`: another deploy (or `exec --lock`) holds the host's
     /// deploy lock; the command did not run.
     Locked { error: String },
@@ -135,6 +141,10 @@ pub trait ExecSink: Sync {
 
 /// Runs `plan`. Loading reports to `observer` (warnings, the secrets'
 /// masker before anything from a host arrives); output goes to `sink`.
+///
+/// Installs batou's SIGINT handling ([`crate::interrupt`]): a Ctrl-C
+/// closes every running command's connection and starts no more; they
+/// are reported [`Outcome::Interrupted`].
 pub fn exec(
     registry: &Registry,
     plan: &ExecPlan,
@@ -180,6 +190,7 @@ pub fn exec(
         .unwrap_or(MAX_PARALLEL)
         .max(1)
         .min(active.len().max(1));
+    crate::interrupt::install();
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, HostRun)>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
@@ -188,6 +199,22 @@ pub fn exec(
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(host) = active.get(i) else { break };
+                    if crate::interrupt::requested() {
+                        let run = HostRun {
+                            host: host.name.clone(),
+                            user: None,
+                            outcome: Outcome::Interrupted,
+                            stdout: String::new(),
+                            stderr: String::new(),
+                            seconds: 0.0,
+                        };
+                        sink.done(&run);
+                        results
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push((i, run));
+                        continue;
+                    }
                     let target = Target {
                         host: host.name.clone(),
                         address: host.address.clone(),
@@ -253,6 +280,7 @@ fn run_one(
     let stdout = std::mem::replace(&mut channel.stdout, Box::new(std::io::empty()));
     let stderr = std::mem::replace(&mut channel.stderr, Box::new(std::io::empty()));
     let mut timed_out = false;
+    let mut interrupted = false;
     let (out, err) = std::thread::scope(|scope| {
         let tx = done_tx.clone();
         let out = scope.spawn(move || {
@@ -266,18 +294,29 @@ fn run_one(
             let _ = tx.send(());
             text
         });
-        for _ in 0..2 {
-            let received = match timeout {
-                // The target's own `timeout` ends it first, where it can.
-                Some(limit) => done_rx
-                    .recv_timeout((limit + BACKSTOP).saturating_sub(started.elapsed()))
-                    .is_ok(),
-                None => done_rx.recv().is_ok(),
-            };
-            if !received {
-                timed_out = true;
+        // The target's own `timeout` ends it first, where it can.
+        let deadline = timeout.map(|limit| started + limit + BACKSTOP);
+        let mut open = 2;
+        while open > 0 {
+            if crate::interrupt::requested() {
+                interrupted = true;
                 channel.control.kill();
                 break;
+            }
+            let wait = deadline.map_or(POLL, |d| {
+                d.saturating_duration_since(Instant::now()).min(POLL)
+            });
+            match done_rx.recv_timeout(wait) {
+                Ok(()) => open -= 1,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                    if deadline.is_some_and(|d| Instant::now() >= d) =>
+                {
+                    timed_out = true;
+                    channel.control.kill();
+                    break;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             }
         }
         (
@@ -315,6 +354,7 @@ fn run_one(
     let ended_by_timeout =
         timeout.is_some_and(|t| started.elapsed() >= t) && matches!(code, Some(124 | 137));
     let outcome = match (&user, timed_out || ended_by_timeout) {
+        _ if interrupted => Outcome::Interrupted,
         (_, true) => Outcome::TimedOut {
             seconds: timeout.map_or(0, |t| t.as_secs()),
         },
