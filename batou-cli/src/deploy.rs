@@ -189,10 +189,6 @@ fn failed(run: &mut Run<'_>, failure: Failure) -> ExitStatus {
             );
             run.fail(step, ExitStatus::Config)
         }
-        Failure::Hosts(e) => {
-            run.error(&format!("ERROR: {e}"), ErrorEvent::message(e.to_string()));
-            run.fail(step, ExitStatus::Usage)
-        }
         Failure::Selection(unknown) => {
             for u in &unknown {
                 run.error(&format!("ERROR: {u}"), ErrorEvent::message(u.to_string()));

@@ -11,14 +11,25 @@ use crate::environment::{Environment, HostConfig, HostPattern, PatternError};
 /// Which roots to deploy. Empty lists mean "no restriction".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selection {
-    /// Only these hosts (empty: all).
+    /// Only these hosts (empty: all): host patterns (see [`HostPattern`])
+    /// until [`Selection::resolve_hosts`] makes them names.
     pub hosts: Vec<String>,
-    /// Not these hosts.
+    /// Not these hosts (patterns, as `hosts`).
     pub skip_hosts: Vec<String>,
     /// Only these root components (empty: all).
     pub components: Vec<String>,
     /// Not these root components.
     pub skip_components: Vec<String>,
+}
+
+/// Why a [`Selection`] cannot be applied: a host pattern that selects
+/// nothing, or a name the model does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SelectionError {
+    #[error(transparent)]
+    Hosts(#[from] PatternError),
+    #[error(transparent)]
+    Unknown(#[from] UnknownName),
 }
 
 /// A name in a [`Selection`] that the model does not have.

@@ -72,7 +72,7 @@ pub struct HostConfig {
     pub require_sudo: Option<bool>,
     /// `tags = web, eu`: groups for host patterns (`--hosts @web`); see
     /// [`HostPattern`]. batou 2.7.1 silently ignores the key.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
 }
 

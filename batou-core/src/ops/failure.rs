@@ -2,8 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::configure::UnknownName;
-use crate::environment::PatternError;
+use crate::configure::SelectionError;
 use crate::error::{ConfigError, DeployError};
 use crate::lock::LockError;
 use crate::remote::orchestrate::RemoteFailure;
@@ -73,10 +72,9 @@ pub enum Failure {
     },
     Setup(SetupError),
     /// `--hosts`, `--components` or their `--skip-` forms name what the
-    /// model does not have.
-    Selection(Vec<UnknownName>),
-    /// `--hosts` or `--skip-hosts` cannot be read or selects nothing.
-    Hosts(PatternError),
+    /// model does not have, or a host pattern selects nothing (all of
+    /// them reported at once, after configuring).
+    Selection(Vec<SelectionError>),
     Remote(RemoteFailure),
     /// A component failed in a local deploy.
     Deploy(DeployError),
@@ -88,7 +86,7 @@ impl Failure {
         match self {
             Failure::ProjectLock(_) => None,
             Failure::Config { stage, .. } => Some(*stage),
-            Failure::Setup(_) | Failure::Selection(_) | Failure::Hosts(_) => Some(Stage::Connect),
+            Failure::Setup(_) | Failure::Selection(_) => Some(Stage::Connect),
             Failure::Remote(
                 RemoteFailure::Config(_) | RemoteFailure::Connect(_) | RemoteFailure::Locked(_),
             ) => Some(Stage::Connect),
