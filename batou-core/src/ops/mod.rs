@@ -9,6 +9,8 @@
 //!   dependency graph;
 //! * [`exec()`]: one shell command on many hosts, per-host answers;
 //! * [`list_hosts`]: the hosts a `--hosts` selection picks;
+//! * [`secrets`]: `secrets summary`, `add`, `remove`, `reencrypt`,
+//!   `decrypttostdout` and `edit`;
 //! * [`load()`] and [`configure_loaded`]: reading an environment with its
 //!   secrets and configuring it, which all of them start with.
 //!
@@ -25,6 +27,7 @@ mod load;
 mod observe;
 mod plan;
 mod remote;
+pub mod secrets;
 #[cfg(test)]
 mod tests;
 
