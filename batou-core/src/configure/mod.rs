@@ -16,7 +16,7 @@ use minijinja::Value;
 use minijinja::value::Serde;
 
 pub(crate) use resources::Resources;
-pub use select::{Selection, UnknownName};
+pub use select::{Selection, SelectionError, UnknownName};
 
 use crate::address::{AddressDefaults, Resolver, ResolverOverrides};
 use crate::component::configure::Scope;
