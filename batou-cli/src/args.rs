@@ -32,6 +32,12 @@ pub enum Command {
         /// The cached agent the delta was built against.
         base: std::path::PathBuf,
     },
+    /// Run one shell command on the selected hosts, in parallel, over the
+    /// environment's transport and as its service user; per host: exit
+    /// status, stdout, stderr, duration. Takes no deploy lock and uploads
+    /// no agent.
+    #[command(after_help = crate::exit::TABLE)]
+    Exec(ExecArgs),
     /// Manage encrypted secrets (age, age-diffable, gpg).
     #[command(after_help = crate::exit::TABLE)]
     Secrets(SecretsArgs),
@@ -188,13 +194,18 @@ pub struct DeployArgs {
     /// environment's `command_timeout`, else no limit).
     #[arg(long)]
     pub command_timeout: Option<u64>,
-    /// Deploy only the roots on these hosts (comma-separated); the model
+    /// Deploy only the roots on these hosts: a host pattern (names, globs
+    /// `web*`, tags `@web`, negations `!db1`, comma-separated); the model
     /// is still configured whole.
-    #[arg(long, value_delimiter = ',', value_name = "HOSTS")]
+    #[arg(long, value_name = "PATTERN")]
     pub hosts: Vec<String>,
-    /// Deploy nothing on these hosts (comma-separated).
-    #[arg(long, value_delimiter = ',', value_name = "HOSTS")]
+    /// Deploy nothing on these hosts (a host pattern, as for --hosts).
+    #[arg(long, value_name = "PATTERN")]
     pub skip_hosts: Vec<String>,
+    /// Print the hosts --hosts/--skip-hosts select and exit; connects
+    /// nowhere.
+    #[arg(long)]
+    pub list_hosts: bool,
     /// Deploy only these root components (comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "COMPONENTS")]
     pub components: Vec<String>,
@@ -220,4 +231,52 @@ fn parse_serial(text: &str) -> Result<batou_core::rollout::Serial, String> {
 
 fn parse_max_fail(text: &str) -> Result<batou_core::rollout::Limit, String> {
     batou_core::rollout::Limit::parse(text, 0).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The environment (as for `deploy`).
+    pub environment: String,
+    /// The hosts to run on: a host pattern (names, globs `web*`, tags
+    /// `@web`, negations `!db1`, comma-separated). Default: every host.
+    #[arg(long, value_name = "PATTERN")]
+    pub hosts: Vec<String>,
+    /// Leave these hosts out (a host pattern).
+    #[arg(long, value_name = "PATTERN")]
+    pub skip_hosts: Vec<String>,
+    /// Print the selected hosts and exit; connects nowhere.
+    #[arg(long)]
+    pub list_hosts: bool,
+    /// Hosts at once (default: all selected, at most 64).
+    #[arg(short = 'j', long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+    /// Seconds to wait when connecting (default: the environment's
+    /// `connect_timeout`, else 10).
+    #[arg(long)]
+    pub connect_timeout: Option<u64>,
+    /// Seconds the command may run on a host before it is killed
+    /// (default: the environment's `command_timeout`, else no limit).
+    #[arg(long)]
+    pub command_timeout: Option<u64>,
+    /// How each host's answer is printed: %h host, %u user, %r result
+    /// (ok, failed, timeout, unreachable, locked), %s exit status (- if none),
+    /// %t seconds, %o stdout, %e stderr (or the error), %% a percent
+    /// sign; \n and \t are a newline and a tab.
+    #[arg(long, conflicts_with_all = ["stream", "json"])]
+    pub format: Option<String>,
+    /// Hold each host's deploy lock while the command runs (a host where a
+    /// deploy runs is reported `locked`). Without it, exec runs beside a
+    /// deploy.
+    #[arg(long)]
+    pub lock: bool,
+    /// Print lines as they arrive, prefixed `HOST: ` (stderr: `HOST! `).
+    #[arg(long, conflicts_with = "json")]
+    pub stream: bool,
+    /// Print one JSON document: the command and each host's answer.
+    #[arg(long)]
+    pub json: bool,
+    /// The command and its arguments (after `--`), run by `sh -c` on the
+    /// target, joined with spaces as ssh does.
+    #[arg(last = true, required_unless_present = "list_hosts")]
+    pub command: Vec<String>,
 }

@@ -28,6 +28,15 @@ pub fn run(
     color: bool,
     debug: bool,
 ) -> ExitStatus {
+    if opts.list_hosts {
+        return crate::exec::list_hosts(
+            project_dir,
+            &opts.environment,
+            &opts.hosts,
+            &opts.skip_hosts,
+            color,
+        );
+    }
     let mode = Mode::from_flags(opts.consistency_only, opts.predict_only, opts.local);
     let json = opts.json.then(JsonStream::stdout);
     if let Some(json) = &json {

@@ -166,6 +166,7 @@ fn label_for(error: &ConfigError) -> String {
     match error {
         ConfigError::UnknownAttribute { .. } => "no such attribute".into(),
         ConfigError::Conversion { .. } => "cannot be converted".into(),
+        ConfigError::ComputedAttribute { .. } => "computed by the component".into(),
         ConfigError::Expansion { .. } => "expansion failed".into(),
         ConfigError::UnknownComponent { .. } => "unknown component".into(),
         ConfigError::SuperfluousComponentSection { .. } => "unknown component".into(),

@@ -17,6 +17,9 @@ pub enum ExitStatus {
     Locked,
     /// 6: with `-P --exit-code`, the prediction found changes.
     ChangesPending,
+    /// 7: `exec`: the command failed (non-zero, killed or timed out) on
+    /// at least one host.
+    CommandFailed,
     /// 130: interrupted (SIGINT) during a deploy; the running components
     /// finished, the rest did not start.
     Interrupted,
@@ -36,6 +39,7 @@ impl ExitStatus {
             ExitStatus::Connection => 4,
             ExitStatus::Locked => 5,
             ExitStatus::ChangesPending => 6,
+            ExitStatus::CommandFailed => 7,
             ExitStatus::Interrupted => 130,
             ExitStatus::Internal => 70,
             ExitStatus::Code(c) => c,
@@ -52,6 +56,7 @@ impl ExitStatus {
             ExitStatus::Connection => "connection",
             ExitStatus::Locked => "locked",
             ExitStatus::ChangesPending => "changes_pending",
+            ExitStatus::CommandFailed => "command_failed",
             ExitStatus::Interrupted => "interrupted",
             ExitStatus::Internal => "internal",
             ExitStatus::Code(0) => "success",
@@ -67,10 +72,13 @@ Exit codes:
   1   deployment failed (a component's verify or update failed)
   2   usage error (bad command line)
   3   configuration error (environment or model; nothing was touched)
-  4   connection or transport error
+  4   connection or transport error (exec: a host could not be reached
+      and the command failed nowhere)
   5   a lock is held: another run in this project (.batou-lock) or another
-      deploy on a target (named in the message; see --break-lock)
+      deploy on a target (named in the message; see --break-lock; exec
+      --lock: a host's deploy lock is held and the command failed nowhere)
   6   changes pending (only with `deploy -P --exit-code`)
+  7   exec: the command failed (non-zero, signal, timeout) on some host
   70  internal error (a bug in batou)
   130 interrupted (Ctrl-C during a deploy: the running components
       finished, the rest did not start; Ctrl-C twice stops at once)";

@@ -117,6 +117,12 @@ pub fn out(text: &str) {
     let _ = writeln!(stdout, "{}", self::text(text));
 }
 
+/// Prints `text` on stdout as it is (no newline added), through [`text`].
+pub fn out_raw(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = write!(stdout, "{}", self::text(text)).and_then(|_| stdout.flush());
+}
+
 /// Prints `text` (plus a newline) on stderr, through [`text`].
 pub fn err(text: &str) {
     eprintln!("{}", self::text(text));

@@ -15,7 +15,7 @@ use crate::exit::ExitStatus;
 
 /// Prints every error of an environment that does not load or configure;
 /// exit status 3.
-fn rejected(project_dir: &Path, color: bool, rejected: Rejected) -> ExitStatus {
+pub(crate) fn rejected(project_dir: &Path, color: bool, rejected: Rejected) -> ExitStatus {
     let mut diagnostics = Diagnostics::new(project_dir, color);
     crate::guard::set_masker(&rejected.masker);
     for e in &rejected.errors {

@@ -1,38 +1,51 @@
 //! `batou secrets …` (reference §1.4): summary, decrypttostdout, add,
-//! remove, reencrypt and edit. The work is in `batou_core::secrets`; this
-//! module talks to the user.
+//! remove, reencrypt and edit. The work is in [`batou_core::ops::secrets`];
+//! this module asks for keys, runs the editor and prints.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use batou_core::lock::ProjectLock;
+use batou_core::ops::secrets::{self as ops, EditStart, Editing, MemberChange, Reencrypted};
+use batou_core::secrets::SecretsError;
 use batou_core::secrets::edit;
-use batou_core::secrets::manage::EnvSecrets;
-use batou_core::secrets::{Layout, Provider, SecretsError};
 
 use crate::args::{SecretsArgs, SecretsCommand};
 use crate::exit::ExitStatus;
 
 pub fn run(project_dir: &Path, args: &SecretsArgs) -> ExitStatus {
+    let mut keys = crate::prompt::keys();
     let result = match &args.command {
-        SecretsCommand::Summary => summary(project_dir),
-        SecretsCommand::Decrypttostdout { file } => decrypt_to_stdout(file),
-        SecretsCommand::Add { key, environments } => {
-            change_members(project_dir, environments.as_deref(), |m| {
-                if !m.contains(key) {
-                    m.push(key.clone());
-                }
-            })
+        SecretsCommand::Summary => Ok(summary(project_dir)),
+        SecretsCommand::Decrypttostdout { file } => {
+            ops::decrypt(file, &mut keys).map(|bytes| decrypted(&bytes))
         }
-        SecretsCommand::Remove { key, environments } => {
-            change_members(project_dir, environments.as_deref(), |m| {
-                m.retain(|x| x != key)
-            })
-        }
+        SecretsCommand::Add { key, environments } => ops::change_members(
+            project_dir,
+            environments.as_deref(),
+            &MemberChange::Add(key.clone()),
+            &mut keys,
+            &mut members_changed,
+        )
+        .map(|()| ExitStatus::Success),
+        SecretsCommand::Remove { key, environments } => ops::change_members(
+            project_dir,
+            environments.as_deref(),
+            &MemberChange::Remove(key.clone()),
+            &mut keys,
+            &mut members_changed,
+        )
+        .map(|()| ExitStatus::Success),
         SecretsCommand::Reencrypt {
             force,
             environments,
-        } => reencrypt(project_dir, environments.as_deref(), *force),
+        } => ops::reencrypt(
+            project_dir,
+            environments.as_deref(),
+            *force,
+            &mut keys,
+            &mut reencrypted,
+        )
+        .map(|()| ExitStatus::Success),
         SecretsCommand::Edit {
             editor,
             environment,
@@ -56,48 +69,12 @@ pub fn run(project_dir: &Path, args: &SecretsArgs) -> ExitStatus {
     }
 }
 
-/// Environments with their own directory (only those can have secrets).
-fn env_dirs(project_dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(project_dir.join("environments"))
-        .map(|rd| {
-            rd.flatten()
-                .filter(|e| e.path().is_dir())
-                .filter_map(|e| e.file_name().to_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
-
-/// `--environments a,b`, checked; default: every environment.
-fn selected(project_dir: &Path, list: Option<&str>) -> Result<Vec<String>, SecretsError> {
-    let all = env_dirs(project_dir);
-    let Some(list) = list else { return Ok(all) };
-    let wanted: Vec<String> = list
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
-    let unknown: Vec<String> = wanted
-        .iter()
-        .filter(|w| !all.contains(w))
-        .cloned()
-        .collect();
-    if !unknown.is_empty() {
-        return Err(SecretsError::UnknownEnvironment { names: unknown });
-    }
-    Ok(wanted)
-}
-
-fn summary(project_dir: &Path) -> Result<ExitStatus, SecretsError> {
+fn summary(project_dir: &Path) -> ExitStatus {
     let mut status = ExitStatus::Success;
-    let mut keys = crate::prompt::keys();
     let mut out = String::new();
-    for name in env_dirs(project_dir) {
-        let s = match EnvSecrets::open(project_dir, &name, &mut keys) {
-            Ok(s) => s,
+    for (name, membership) in ops::summary(project_dir, &mut crate::prompt::keys()) {
+        let m = match membership {
+            Ok(m) => m,
             Err(e) => {
                 crate::guard::err(&format!("{name}: ERROR: {e}"));
                 status = ExitStatus::Config;
@@ -105,16 +82,15 @@ fn summary(project_dir: &Path) -> Result<ExitStatus, SecretsError> {
             }
         };
         out.push_str(&format!("{name}\n\t members\n"));
-        let members = s.members().unwrap_or_default();
-        push_list(&mut out, &members);
+        push_list(&mut out, &m.members);
         out.push_str("\t secret files\n");
-        push_list(&mut out, &s.files.keys().cloned().collect::<Vec<_>>());
+        push_list(&mut out, &m.files);
         out.push('\n');
     }
     if !out.is_empty() {
         crate::guard::out(out.strip_suffix('\n').unwrap_or(&out));
     }
-    Ok(status)
+    status
 }
 
 fn push_list(out: &mut String, items: &[String]) {
@@ -126,114 +102,46 @@ fn push_list(out: &mut String, items: &[String]) {
     }
 }
 
-fn decrypt_to_stdout(file: &Path) -> Result<ExitStatus, SecretsError> {
-    let provider = Provider::from_path(file).ok_or_else(|| SecretsError::Corrupted {
-        file: file.to_path_buf(),
-        message: "unknown suffix (expected .age, .age-diffable or .gpg)".into(),
-    })?;
-    let bytes = crate::prompt::keys().decrypt(file, provider)?;
+/// The cleartext itself is the output: it goes to stdout unaltered.
+fn decrypted(bytes: &[u8]) -> ExitStatus {
     let mut stdout = std::io::stdout().lock();
     if bytes.is_empty() {
         let _ = writeln!(stdout, "(unable to decrypt content)");
     } else {
-        let _ = stdout.write_all(&bytes);
+        let _ = stdout.write_all(bytes);
     }
-    Ok(ExitStatus::Success)
+    ExitStatus::Success
 }
 
-fn change_members(
-    project_dir: &Path,
-    environments: Option<&str>,
-    change: impl Fn(&mut Vec<String>),
-) -> Result<ExitStatus, SecretsError> {
-    for_each_environment(project_dir, environments, |name, s| {
-        let mut members = s.members()?;
-        change(&mut members);
-        let text = s.with_members(&members)?;
-        if s.update(&text, false)? {
-            crate::guard::out(&format!(
-                "{name}: re-encrypted for {} member(s)",
-                members.len()
-            ));
-        }
-        Ok(())
-    })
-}
-
-fn reencrypt(
-    project_dir: &Path,
-    environments: Option<&str>,
-    force: bool,
-) -> Result<ExitStatus, SecretsError> {
-    for_each_environment(project_dir, environments, |name, s| {
-        let text = s.cleartext.clone();
-        if s.update(&text, force)? {
-            crate::guard::out(&format!("{name}: re-encrypted"));
-        } else {
-            crate::guard::out(&format!(
-                "{name}: keys unchanged, not re-encrypting (use --force)"
-            ));
-        }
-        Ok(())
-    })
-}
-
-/// Runs `f` on the secrets of every selected environment that has a
-/// secrets config, each under its edit lock.
-fn for_each_environment(
-    project_dir: &Path,
-    environments: Option<&str>,
-    mut f: impl FnMut(&str, &mut EnvSecrets) -> Result<(), SecretsError>,
-) -> Result<ExitStatus, SecretsError> {
-    let mut keys = crate::prompt::keys();
-    for name in selected(project_dir, environments)? {
-        let env_dir = project_dir.join("environments").join(&name);
-        let _lock = lock(&env_dir)?;
-        let mut s = EnvSecrets::open(project_dir, &name, &mut keys)?;
-        if s.layout.config.is_some() {
-            f(&name, &mut s)?;
-        }
+fn members_changed(r: Reencrypted) {
+    if r.written {
+        crate::guard::out(&format!(
+            "{}: re-encrypted for {} member(s)",
+            r.environment, r.members
+        ));
     }
-    Ok(ExitStatus::Success)
 }
 
-/// One `secrets edit` at a time per environment (a kernel lock: it goes
-/// away with the process).
-fn lock(env_dir: &Path) -> Result<ProjectLock, SecretsError> {
-    ProjectLock::acquire(env_dir).map_err(|_| SecretsError::Locked {
-        file: env_dir.join(".batou-lock"),
-    })
-}
-
-/// Saves an edit: the secrets config (`edit_file` `None`) or a
-/// whole-file secret.
-fn save(s: &mut EnvSecrets, edit_file: Option<&str>, edited: Vec<u8>) -> Result<(), SecretsError> {
-    match edit_file {
-        None => match String::from_utf8(edited) {
-            Ok(text) => s.update(&text, false).map(|_| ()),
-            Err(_) => Err(SecretsError::NotText {
-                file: s.config_path.clone(),
-            }),
-        },
-        Some(name) => s.members().and_then(|m| s.write_file(name, &edited, &m)),
+fn reencrypted(r: Reencrypted) {
+    if r.written {
+        crate::guard::out(&format!("{}: re-encrypted", r.environment));
+    } else {
+        crate::guard::out(&format!(
+            "{}: keys unchanged, not re-encrypting (use --force)",
+            r.environment
+        ));
     }
 }
 
 /// After a SIGHUP or SIGTERM during the edit: what the editor saved is
 /// re-encrypted if it is valid, else the user is told it is discarded.
 /// Exits 128 + the signal, as a process that signal ended would.
-fn after_signal(
-    sig: i32,
-    s: &mut EnvSecrets,
-    edit_file: Option<&str>,
-    edited: Vec<u8>,
-    original: &[u8],
-) -> ExitStatus {
+fn after_signal(sig: i32, editing: &mut Editing, edited: Vec<u8>, original: &[u8]) -> ExitStatus {
     let name = edit::signal_name(sig);
     if edited == original {
         crate::guard::err(&format!("batou: {name} received; nothing was changed."));
     } else {
-        match save(s, edit_file, edited) {
+        match editing.save(edited) {
             Ok(()) => crate::guard::err(&format!(
                 "batou: {name} received; the edit saved before it was re-encrypted."
             )),
@@ -251,40 +159,29 @@ fn edit(
     edit_file: Option<&str>,
     editor: Option<&str>,
 ) -> Result<ExitStatus, SecretsError> {
-    let env_dir = project_dir.join("environments").join(environment);
-    if Layout::locate(project_dir, environment)?.is_none() {
-        return Err(SecretsError::UnknownEnvironment {
-            names: vec![environment.to_string()],
-        });
-    }
-    let _lock = lock(&env_dir)?;
-    let mut s = EnvSecrets::open(project_dir, environment, &mut crate::prompt::keys())?;
+    let start = ops::start_edit(
+        project_dir,
+        environment,
+        edit_file,
+        &mut crate::prompt::keys(),
+    )?;
+    let (mut editing, original, suffix) = match start {
+        EditStart::Edit {
+            editing,
+            original,
+            suffix,
+        } => (editing, original, suffix),
+        EditStart::NoConfigYet => {
+            crate::guard::err(&format!(
+                "ERROR: environment `{environment}` has no secrets config yet; run `batou secrets edit {environment}` first"
+            ));
+            return Ok(ExitStatus::Config);
+        }
+    };
     let editor = editor
         .map(str::to_string)
         .or_else(|| std::env::var("EDITOR").ok())
         .unwrap_or_else(|| "vi".into());
-    let original: Vec<u8> = match edit_file {
-        None => s.cleartext.clone().into_bytes(),
-        Some(name) => {
-            if s.layout.config.is_none() {
-                crate::guard::err(&format!(
-                    "ERROR: environment `{environment}` has no secrets config yet; run `batou secrets edit {environment}` first"
-                ));
-                return Ok(ExitStatus::Config);
-            }
-            s.files
-                .get(name)
-                .map(|(_, b)| b.clone())
-                .unwrap_or_default()
-        }
-    };
-    let suffix = match edit_file {
-        None => ".cfg".to_string(),
-        Some(name) => Path::new(name)
-            .extension()
-            .map(|e| format!(".{}", e.to_string_lossy()))
-            .unwrap_or_default(),
-    };
     // From here until `scratch` is dropped the cleartext is on disk: the
     // signals that would end batou are caught (see `secrets::edit`).
     let signals = edit::Signals::catch();
@@ -297,7 +194,7 @@ fn edit(
             source,
         })?;
         if let Some(sig) = signals.received() {
-            return Ok(after_signal(sig, &mut s, edit_file, edited, &original));
+            return Ok(after_signal(sig, &mut editing, edited, &original));
         }
         let failed = match end {
             edit::EditorEnd::Exited(0) => None,
@@ -316,7 +213,7 @@ fn edit(
             crate::guard::out("No changes from original cleartext. Not updating.");
             return Ok(ExitStatus::Success);
         }
-        match save(&mut s, edit_file, edited) {
+        match editing.save(edited) {
             Ok(()) => return Ok(ExitStatus::Success),
             Err(e) => {
                 crate::guard::err(&format!("ERROR: {e}"));

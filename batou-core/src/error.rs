@@ -182,6 +182,15 @@ pub enum ConfigError {
         key: String,
         known: Vec<String>,
     },
+    #[error(
+        "cannot set `{component}.{key}`: the component computes it in configure (#[attr(computed)])"
+    )]
+    ComputedAttribute {
+        origin: Origin,
+        host: String,
+        component: String,
+        key: String,
+    },
     #[error("cannot convert `{component}.{key}`: {message}")]
     Conversion {
         origin: Origin,
@@ -266,6 +275,7 @@ impl ConfigError {
             | UnknownComponent { origin, .. }
             | UnknownAttribute { origin, .. }
             | Conversion { origin, .. }
+            | ComputedAttribute { origin, .. }
             | Expansion { origin, .. }
             | SuperfluousSecretsSection { origin, .. }
             | UnknownHostSecretsSection { origin, .. }
@@ -284,6 +294,7 @@ impl ConfigError {
             | UnknownComponent { host, .. }
             | UnknownAttribute { host, .. }
             | Conversion { host, .. }
+            | ComputedAttribute { host, .. }
             | Expansion { host, .. }
             | Component { host, .. }
             | UnknownHostSecretsSection { host, .. } => Some(host),
@@ -300,6 +311,7 @@ impl ConfigError {
             | UnknownComponent { component, .. }
             | UnknownAttribute { component, .. }
             | Conversion { component, .. }
+            | ComputedAttribute { component, .. }
             | Expansion { component, .. }
             | Component { component, .. }
             | SuperfluousSecretsSection { component, .. }

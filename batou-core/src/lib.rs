@@ -124,7 +124,17 @@ pub mod vfs;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-pub use component::{Component, Configure, Deploy, Registry, Sub, Verdict};
+pub use component::{Attributes, Component, Configure, Deploy, Registry, Sub, Verdict};
+
+// So that `#[component]`'s output, which names `::batou_core`, also
+// compiles in this crate's own tests.
+extern crate self as batou_core;
+
+/// What `#[component]`'s output refers to; not for component authors.
+#[doc(hidden)]
+pub mod __private {
+    pub use serde;
+}
 #[doc(hidden)]
 pub use error::{ConfigError, DeployError, Origin};
 pub use error::{Error, Result};
@@ -132,8 +142,9 @@ pub use error::{Error, Result};
 /// Everything a component author usually needs, in one import.
 pub mod prelude {
     pub use crate::address::{Address, NetLoc};
+    pub use crate::asset;
     pub use crate::component::{
-        Component, Configure, Deploy, Registry, Require, Retry, Sub, Verdict,
+        Attributes, Component, Configure, Deploy, Registry, Require, Retry, Sub, Verdict, component,
     };
     pub use crate::convert::{Duration, Mode};
     pub use crate::error::{Error, Result};

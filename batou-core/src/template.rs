@@ -6,11 +6,63 @@
 //! (`include_str!`), so each one is parsed once per process and cached by
 //! name and content.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::RwLock;
 
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{Environment, UndefinedBehavior, Value};
+
+/// A template: a name (for errors) and its source. [`crate::asset!`]
+/// makes one from a file compiled into the binary; a `(name, source)` pair
+/// converts into one.
+///
+/// ```
+/// use batou_core::template::Template;
+/// let t: Template = ("motd", "Hello {{ host.name }}\n").into();
+/// assert_eq!(t.name(), "motd");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    name: Cow<'static, str>,
+    source: Cow<'static, str>,
+}
+
+impl Template {
+    /// A template compiled in (what [`crate::asset!`] expands to).
+    pub const fn asset(name: &'static str, source: &'static str) -> Self {
+        Template {
+            name: Cow::Borrowed(name),
+            source: Cow::Borrowed(source),
+        }
+    }
+
+    pub fn new(name: impl Into<Cow<'static, str>>, source: impl Into<Cow<'static, str>>) -> Self {
+        Template {
+            name: name.into(),
+            source: source.into(),
+        }
+    }
+
+    /// The name errors show, e.g. `templates/nginx.conf`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+impl<N, S> From<(N, S)> for Template
+where
+    N: Into<Cow<'static, str>>,
+    S: Into<Cow<'static, str>>,
+{
+    fn from((name, source): (N, S)) -> Self {
+        Template::new(name, source)
+    }
+}
 
 /// A template that failed to parse or render.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -150,7 +202,26 @@ fn batou_environment() -> Environment<'static> {
         .expect("the @@ line statement prefix is a valid syntax config");
     env.set_syntax(syntax);
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.add_function(
+        "expand",
+        |state: &minijinja::State<'_, '_>, text: String| expand(state, &text),
+    );
     env
+}
+
+/// `expand(text)` in a template: renders `text` as a template with the
+/// same `host`, `environment` and `component` (batou's `expand`), e.g. a
+/// host data value that is itself a template.
+pub(crate) fn expand(
+    state: &minijinja::State<'_, '_>,
+    text: &str,
+) -> Result<String, minijinja::Error> {
+    let context = minijinja::context! {
+        host => state.lookup("host"),
+        environment => state.lookup("environment"),
+        component => state.lookup("component"),
+    };
+    state.env().render_str(text, context)
 }
 
 /// Writes each value as one quoted shell word (values marked safe as

@@ -11,26 +11,18 @@ pub struct BackendInfo {
     pub listen: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(default)]
+#[component]
+#[derive(Debug)]
 pub struct Backend {
     /// Where the backend listens; the name is resolved through DNS or the
     /// environment's `[resolver]` section.
+    #[attr(default = Address::with_port("localhost", 8080))]
     pub address: Address,
+    #[attr(default = 4)]
     pub workers: u16,
+    #[attr(default = "Hello")]
     pub greeting: String,
     pub debug: bool,
-}
-
-impl Default for Backend {
-    fn default() -> Self {
-        Backend {
-            address: Address::with_port("localhost", 8080),
-            workers: 4,
-            greeting: "Hello".into(),
-            debug: false,
-        }
-    }
 }
 
 impl Component for Backend {
@@ -47,10 +39,9 @@ impl Component for Backend {
             },
         )?;
         ctx.add(Directory::new("etc"))?;
-        let (name, source) = batou_core::asset!("templates/backend.conf");
         ctx.add(
             File::new("etc/backend.conf")
-                .template(name, source)
+                .template(asset!("templates/backend.conf"))
                 .mode(0o640),
         )?;
         Ok(())

@@ -4,42 +4,25 @@ use batou_core::prelude::*;
 
 use crate::backend::BackendInfo;
 
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(default)]
+#[component]
+#[derive(Debug)]
 pub struct Frontend {
+    #[attr(default = "Example")]
     pub title: String,
+    #[attr(default = 8000)]
     pub port: u16,
-    /// Filled in `configure` from the `backend` resources.
-    #[serde(skip_deserializing)]
+    /// Filled in `configure` from the `backend` resources; the templates
+    /// see it as `component.backends`.
+    #[attr(computed)]
     pub backends: Vec<BackendInfo>,
-}
-
-impl Default for Frontend {
-    fn default() -> Self {
-        Frontend {
-            title: "Example".into(),
-            port: 8000,
-            backends: Vec::new(),
-        }
-    }
 }
 
 impl Component for Frontend {
     fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
         self.backends = ctx.require("backend")?;
         ctx.add(Directory::new("htdocs"))?;
-        let (name, source) = batou_core::asset!("templates/frontend.conf");
-        ctx.add(
-            File::new("frontend.conf")
-                .template(name, source)
-                .context(&*self),
-        )?;
-        let (name, source) = batou_core::asset!("templates/index.html");
-        ctx.add(
-            File::new("htdocs/index.html")
-                .template(name, source)
-                .context(&*self),
-        )?;
+        ctx.add(File::new("frontend.conf").template(asset!("templates/frontend.conf")))?;
+        ctx.add(File::new("htdocs/index.html").template(asset!("templates/index.html")))?;
         // The same backends as machine-readable JSON (sorted keys, indent
         // 4), e.g. for a health checker.
         ctx.add(File::new("upstreams.json").json(Upstreams {

@@ -13,8 +13,8 @@ use batou_core::Registry;
 /// Registers this deployment's components (used by `main` and by tests).
 pub fn register(registry: &mut Registry) {
     registry
-        .component::<Backend>("backend")
-        .component::<Frontend>("frontend")
+        .add::<Backend>()
+        .add::<Frontend>()
         .platform("localdev", |f: &Frontend| LocalDevFrontend {
             title: f.title.clone(),
         });

@@ -10,6 +10,8 @@ mod conversions;
 mod deploy;
 mod events;
 mod flags;
+mod fleet;
+mod fleet_remote;
 mod hostile;
 mod ignored_hosts;
 mod init;

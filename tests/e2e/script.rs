@@ -13,6 +13,7 @@ const SOURCES: &[&str] = &[
     "Cargo.lock",
     "batou",
     "batou-core",
+    "batou-derive",
     "batou-cli",
     "components",
     "tests",

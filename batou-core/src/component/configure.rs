@@ -36,8 +36,8 @@ pub(crate) struct Scope<'a> {
     pub platform: Option<&'a str>,
     pub resources: &'a RefCell<Resources>,
     pub mapper: &'a PathMapper,
-    /// The root's attributes, the default template context.
-    pub root_context: Value,
+    /// The same, for what templates see (`component.map(..)`).
+    pub shared_mapper: std::sync::Arc<PathMapper>,
     pub logs: RefCell<Vec<String>>,
     /// Event handlers, publications and subscriptions declared so far,
     /// and where each component ends up in the deploy order.
@@ -94,6 +94,13 @@ pub struct Configure<'a> {
     pub(crate) workdir: PathBuf,
     /// The id of the component being configured (see `Node::id`).
     pub(crate) node: usize,
+    /// What templates rendered in this component's configure see as
+    /// `component`: the component that added it, as configured.
+    pub(crate) context: Value,
+    /// Sub-components added but not yet configured (indices into
+    /// `children`): they are configured once this component's own
+    /// configure has returned, so that they see its final attributes.
+    pub(crate) pending: Vec<usize>,
 }
 
 impl<'a> Configure<'a> {
@@ -148,47 +155,69 @@ impl<'a> Configure<'a> {
         &self.breadcrumbs
     }
 
-    /// Adds a sub-component: configures it now, deploys it before this
-    /// component. Returns a handle for [`super::Deploy::changed`].
+    /// Adds a sub-component, deployed before this component. It is
+    /// configured when this component's `configure` has returned (so its
+    /// templates see this component's final attributes as `component`);
+    /// an error it raises there is this component's error. Returns a
+    /// handle for [`super::Deploy::changed`].
     pub fn add<C: Component>(&mut self, component: C) -> Result<Sub> {
         self.add_boxed(Box::new(component))
     }
 
-    pub(crate) fn add_boxed(&mut self, mut component: Box<dyn Component>) -> Result<Sub> {
+    pub(crate) fn add_boxed(&mut self, component: Box<dyn Component>) -> Result<Sub> {
         let breadcrumbs = format!("{} > {}", self.breadcrumbs, component.label());
         let id = self.scope.events.borrow_mut().new_node();
-        let mut children = Vec::new();
-        {
-            let mut child = Configure {
-                scope: self.scope,
-                children: &mut children,
-                breadcrumbs: breadcrumbs.clone(),
-                workdir: self.workdir.clone(),
-                node: id,
-            };
-            component.configure(&mut child)?;
-            child.add_platform_variant(component.as_ref())?;
-        }
-        // Its sub-components are done: this is its place in the deploy
-        // order (sub-components deploy before their parent).
-        self.scope.events.borrow_mut().node_done(id);
         self.children.push(Node {
             component,
-            children,
+            children: Vec::new(),
             breadcrumbs,
             workdir: self.workdir.clone(),
             changed: false,
             id,
         });
-        Ok(Sub {
-            index: self.children.len() - 1,
-            node: id,
-        })
+        let index = self.children.len() - 1;
+        self.pending.push(index);
+        Ok(Sub { index, node: id })
+    }
+
+    /// After `base`'s own configure: adds its platform variant, then
+    /// configures the sub-components it added, in order, each seeing
+    /// `base` as `component` (or, when `base`'s type is not registered,
+    /// what `base` itself saw).
+    pub(crate) fn finish(&mut self, base: &dyn Component) -> Result<()> {
+        self.add_platform_variant(base)?;
+        let context = self
+            .scope
+            .registry
+            .context_of(base)
+            .unwrap_or_else(|| self.context.clone());
+        for index in std::mem::take(&mut self.pending) {
+            let node = &mut self.children[index];
+            let mut children = Vec::new();
+            {
+                let mut child = Configure {
+                    scope: self.scope,
+                    children: &mut children,
+                    breadcrumbs: node.breadcrumbs.clone(),
+                    workdir: node.workdir.clone(),
+                    node: node.id,
+                    context: context.clone(),
+                    pending: Vec::new(),
+                };
+                node.component.configure(&mut child)?;
+                child.finish(node.component.as_ref())?;
+            }
+            node.children = children;
+            // Its sub-components are done: this is its place in the
+            // deploy order (sub-components deploy before their parent).
+            self.scope.events.borrow_mut().node_done(node.id);
+        }
+        Ok(())
     }
 
     /// Adds the variant registered for `base`'s type and the host's
     /// platform, as the last sub-component.
-    pub(crate) fn add_platform_variant(&mut self, base: &dyn Component) -> Result<()> {
+    fn add_platform_variant(&mut self, base: &dyn Component) -> Result<()> {
         let Some(platform) = self.scope.platform else {
             return Ok(());
         };
@@ -279,8 +308,11 @@ impl<'a> Configure<'a> {
         }
     }
 
-    /// Renders a template with `host`, `environment`, `component` (the
-    /// root's attributes) and `batou_generated_header`.
+    /// Renders a template with `host`, `environment`, `component` and
+    /// `batou_generated_header`. `component` is what batou makes it: the
+    /// component that added this one (for a `File`, the component whose
+    /// `configure` added the file), with the attributes it computed; in
+    /// the root's own `configure`, the root as the environment set it.
     pub fn render(&self, name: &str, source: &str) -> Result<String> {
         self.render_template(name, source, None, &[])
     }
@@ -354,7 +386,7 @@ impl<'a> Configure<'a> {
             changed |= masker.perturb_json(&mut json);
             Some(Value::from(minijinja::value::Serde(json)))
         };
-        let component = perturb(component.unwrap_or(&self.scope.root_context))?;
+        let component = perturb(component.unwrap_or(&self.context))?;
         let extra = extra
             .iter()
             .map(|(k, v)| Some((k.clone(), perturb(v)?)))
@@ -389,9 +421,11 @@ impl<'a> Configure<'a> {
         map.insert("environment".into(), self.scope.env_value.clone());
         map.insert(
             "component".into(),
-            component
-                .cloned()
-                .unwrap_or_else(|| self.scope.root_context.clone()),
+            super::view::ComponentView::value(
+                component.cloned().unwrap_or_else(|| self.context.clone()),
+                self.workdir.clone(),
+                self.scope.shared_mapper.clone(),
+            ),
         );
         map.insert(
             "batou_generated_header".into(),

@@ -18,6 +18,9 @@ pub struct Deploy<'a> {
     pub(crate) env: &'a EnvironmentInfo,
     pub(crate) predicting: bool,
     pub(crate) children: &'a [Node],
+    /// Whether a sub-component of the same parent, deployed before this
+    /// one, changed.
+    pub(crate) earlier_changed: bool,
     pub(crate) breadcrumbs: &'a str,
     pub(crate) workdir: &'a Path,
     pub(crate) mapper: &'a PathMapper,
@@ -68,6 +71,29 @@ impl<'a> Deploy<'a> {
     /// `assert_no_subcomponent_changes`).
     pub fn any_sub_changed(&self) -> bool {
         self.children.iter().any(|n| n.changed)
+    }
+
+    /// Whether the sub-components its parent added before it changed (or,
+    /// predicting, would). For a platform variant, which is its base's
+    /// last sub-component: whether anything of the base changed — batou's
+    /// `self.parent.assert_no_subcomponent_changes()`:
+    ///
+    /// ```
+    /// use batou_core::prelude::*;
+    ///
+    /// struct DebianNginx;
+    /// impl Component for DebianNginx {
+    ///     fn verify(&mut self, ctx: &mut Deploy<'_>) -> Result<Verdict> {
+    ///         Ok(Verdict::update_if(ctx.base_changed()))
+    ///     }
+    ///     fn update(&mut self, ctx: &mut Deploy<'_>) -> Result<()> {
+    ///         ctx.cmd("systemctl reload nginx")?;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn base_changed(&self) -> bool {
+        self.earlier_changed
     }
 
     /// Shows a diff under this component's line. A diff of more than 200

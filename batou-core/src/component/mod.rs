@@ -8,6 +8,7 @@ mod node;
 mod registry;
 mod retry;
 mod verify;
+mod view;
 
 pub use configure::{Configure, Require};
 pub use deploy::Deploy;
@@ -15,6 +16,55 @@ pub use info::{EnvironmentInfo, HostInfo};
 pub(crate) use node::Node;
 pub use registry::Registry;
 pub use retry::{Retry, Retrying};
+
+/// A component's attributes declared on its fields: defaults beside them,
+/// computed ones marked once, the registered name on the struct.
+///
+/// ```
+/// use batou_core::prelude::*;
+///
+/// #[component]                      // registered as `backend` (the type's name, lowercased)
+/// pub struct Backend {
+///     #[attr(default = 8080)]
+///     port: u16,
+///     #[attr(default = "Hello")]    // a string literal becomes the field's type
+///     greeting: String,
+///     debug: bool,                  // no default given: `Default::default()`
+///     #[attr(computed)]             // set in configure; an environment cannot override it
+///     peers: Vec<String>,
+/// }
+///
+/// impl Component for Backend {
+///     fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
+///         self.peers = vec!["a".into()];
+///         ctx.add(File::new("backend.conf").template(("backend.conf", "{{ component.peers | length }} {{ component.port }}\n")))?;
+///         Ok(())
+///     }
+/// }
+///
+/// let mut registry = Registry::new();
+/// registry.add::<Backend>();
+/// assert_eq!(registry.names(), ["backend"]);
+/// assert_eq!(Backend::default().port, 8080);
+/// ```
+///
+/// `#[component(name = "web")]` registers it under another name. The
+/// struct gets `Serialize`, `Deserialize` (with `#[serde(default)]`),
+/// `Default` and [`Attributes`]; do not derive those yourself. Other
+/// derives and serde attributes (`#[serde(rename = ..)]`) stay as written;
+/// put `#[component]` above them. `#[attr(computed)]` is serde's
+/// `skip_deserializing` plus the refusal of an environment's value.
+pub use batou_derive::component;
+
+/// What `#[component]` says about a struct: the name it is registered
+/// under ([`Registry::add`]) and the attributes computed in `configure`,
+/// which an environment may not set.
+pub trait Attributes {
+    /// The name environments use, e.g. `nginx`.
+    const NAME: &'static str;
+    /// Fields marked `#[attr(computed)]`.
+    const COMPUTED: &'static [&'static str];
+}
 
 use crate::error::Result;
 
@@ -61,8 +111,9 @@ pub struct Sub {
 /// order they were added. A component that only adds sub-components (a
 /// composite) needs neither `verify` nor `update`.
 ///
-/// Root components (the ones an environment names) also derive `Default`,
-/// `Serialize` and `Deserialize`: their serde fields are the attributes an
+/// Root components (the ones an environment names) are marked
+/// [`#[component]`](component) — or derive `Default`, `Serialize` and
+/// `Deserialize` by hand: their serde fields are the attributes an
 /// environment can override.
 ///
 /// ```

@@ -26,6 +26,14 @@ pub(crate) type Expand<'a> = &'a dyn Fn(&str, &str, &Value) -> Result<String, St
 
 type BuildFn = dyn Fn(&[Override], Expand<'_>) -> Result<Built, Vec<OverrideError>> + Send + Sync;
 type VariantFn = dyn Fn(&dyn Any) -> Option<Box<dyn Component>> + Send + Sync;
+/// A component's attributes as templates see them (`component`).
+type ContextFn = fn(&dyn Any) -> Option<Value>;
+
+fn context_of<C: Serialize + 'static>(component: &dyn Any) -> Option<Value> {
+    component
+        .downcast_ref::<C>()
+        .map(|c| Value::from(minijinja::value::Serde(c)))
+}
 
 struct Entry {
     build: Box<BuildFn>,
@@ -55,6 +63,8 @@ struct Entry {
 pub struct Registry {
     components: IndexMap<String, Entry>,
     variants: HashMap<(TypeId, String), Box<VariantFn>>,
+    /// Types whose attributes the templates of their sub-components see.
+    contexts: HashMap<TypeId, ContextFn>,
     transports: IndexMap<String, std::sync::Arc<dyn Transport>>,
 }
 
@@ -71,6 +81,7 @@ impl Registry {
         let mut registry = Registry {
             components: IndexMap::new(),
             variants: HashMap::new(),
+            contexts: HashMap::new(),
             transports: IndexMap::new(),
         };
         registry.transport("ssh", crate::transport::SshTransport::new());
@@ -112,8 +123,51 @@ impl Registry {
     where
         C: Component + Default + Serialize + DeserializeOwned,
     {
-        let build = |overrides: &[Override], expand: Expand<'_>| build::<C>(overrides, expand);
-        let attributes = || convert::attribute_names(&C::default()).unwrap_or_default();
+        self.root::<C>(name, &[])
+    }
+
+    /// Registers a `#[component]` under its name (see
+    /// [`super::component`]).
+    ///
+    /// ```
+    /// use batou_core::prelude::*;
+    ///
+    /// #[component(name = "web")]
+    /// struct Nginx { #[attr(default = 80)] port: u16 }
+    /// impl Component for Nginx {}
+    ///
+    /// let mut registry = Registry::new();
+    /// registry.add::<Nginx>();
+    /// assert_eq!(registry.names(), ["web"]);
+    /// ```
+    pub fn add<C>(&mut self) -> &mut Self
+    where
+        C: Component + super::Attributes + Default + Serialize + DeserializeOwned,
+    {
+        self.root::<C>(C::NAME, C::COMPUTED)
+    }
+
+    /// Makes a component that is not a root (one another component adds)
+    /// what the templates of *its* sub-components see as `component`, as
+    /// roots are. Without this, they see the nearest registered component
+    /// above it.
+    pub fn nested<C: Component + Serialize>(&mut self) -> &mut Self {
+        self.contexts.insert(TypeId::of::<C>(), context_of::<C>);
+        self
+    }
+
+    fn root<C>(&mut self, name: &str, computed: &'static [&'static str]) -> &mut Self
+    where
+        C: Component + Default + Serialize + DeserializeOwned,
+    {
+        let build = move |overrides: &[Override], expand: Expand<'_>| {
+            build::<C>(overrides, expand, computed)
+        };
+        let attributes = move || {
+            let mut names = convert::attribute_names(&C::default()).unwrap_or_default();
+            names.retain(|n| !computed.contains(&n.as_str()));
+            names
+        };
         self.components.insert(
             name.to_string(),
             Entry {
@@ -121,7 +175,15 @@ impl Registry {
                 attributes: Box::new(attributes),
             },
         );
+        self.contexts.insert(TypeId::of::<C>(), context_of::<C>);
         self
+    }
+
+    /// `component`'s attributes, if its type is registered (a root, or
+    /// [`Registry::nested`]).
+    pub(crate) fn context_of(&self, component: &dyn Component) -> Option<Value> {
+        let any: &dyn Any = component;
+        self.contexts.get(&any.type_id())?(any)
     }
 
     /// Registers `make` to build the variant of `B` for `platform`.
@@ -182,7 +244,11 @@ impl Registry {
 /// `C` with the environment's `overrides` applied, their text expanded
 /// as templates first. Every problem is reported, each with where the
 /// override was set.
-fn build<C>(overrides: &[Override], expand: Expand<'_>) -> Result<Built, Vec<OverrideError>>
+fn build<C>(
+    overrides: &[Override],
+    expand: Expand<'_>,
+    computed: &[&str],
+) -> Result<Built, Vec<OverrideError>>
 where
     C: Component + Default + Serialize + DeserializeOwned,
 {
@@ -191,6 +257,10 @@ where
     let mut failures = Vec::new();
     let mut expanded = Vec::new();
     for o in overrides {
+        if computed.contains(&o.key.as_str()) {
+            failures.push(o.error(OverrideErrorKind::Computed));
+            continue;
+        }
         let value = match &o.value {
             OverrideValue::Text(text) => match expand(&o.key, text, &base_context) {
                 Ok(text) => OverrideValue::Text(text),

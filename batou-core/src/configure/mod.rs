@@ -16,7 +16,7 @@ use minijinja::Value;
 use minijinja::value::Serde;
 
 pub(crate) use resources::Resources;
-pub use select::{Selection, UnknownName};
+pub use select::{Selection, SelectionError, UnknownName};
 
 use crate::address::{AddressDefaults, Resolver, ResolverOverrides};
 use crate::component::configure::Scope;
@@ -424,7 +424,7 @@ impl Engine<'_> {
             platform: root.host_info.platform.as_deref(),
             resources: &self.resources,
             mapper: self.mapper,
-            root_context: built.context,
+            shared_mapper: std::sync::Arc::new(self.mapper.clone()),
             logs: RefCell::new(Vec::new()),
             events: RefCell::new(crate::handlers::Declared::default()),
             from_secrets: RefCell::default(),
@@ -440,10 +440,11 @@ impl Engine<'_> {
                 breadcrumbs: breadcrumbs.clone(),
                 workdir: workdir.clone(),
                 node: id,
+                context: built.context,
+                pending: Vec::new(),
             };
             component.configure(&mut ctx).map_err(Failure::Component)?;
-            ctx.add_platform_variant(component.as_ref())
-                .map_err(Failure::Component)?;
+            ctx.finish(component.as_ref()).map_err(Failure::Component)?;
         }
         scope.events.borrow_mut().node_done(id);
         let logs = scope.logs.into_inner();
@@ -615,6 +616,12 @@ impl Engine<'_> {
                 component,
                 key,
                 known,
+            },
+            OverrideErrorKind::Computed => ConfigError::ComputedAttribute {
+                origin,
+                host,
+                component,
+                key,
             },
             OverrideErrorKind::Conversion { message, .. } => ConfigError::Conversion {
                 message: scrub(message),

@@ -6,19 +6,30 @@
 //! are reported as skipped ([`crate::event::SkipReason::NotSelected`]).
 
 use super::{Model, Root};
-use crate::environment::HostConfig;
+use crate::environment::{Environment, HostConfig, HostPattern, PatternError};
 
 /// Which roots to deploy. Empty lists mean "no restriction".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selection {
-    /// Only these hosts (empty: all).
+    /// Only these hosts (empty: all): host patterns (see [`HostPattern`])
+    /// until [`Selection::resolve_hosts`] makes them names.
     pub hosts: Vec<String>,
-    /// Not these hosts.
+    /// Not these hosts (patterns, as `hosts`).
     pub skip_hosts: Vec<String>,
     /// Only these root components (empty: all).
     pub components: Vec<String>,
     /// Not these root components.
     pub skip_components: Vec<String>,
+}
+
+/// Why a [`Selection`] cannot be applied: a host pattern that selects
+/// nothing, or a name the model does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SelectionError {
+    #[error(transparent)]
+    Hosts(#[from] PatternError),
+    #[error(transparent)]
+    Unknown(#[from] UnknownName),
 }
 
 /// A name in a [`Selection`] that the model does not have.
@@ -39,6 +50,22 @@ impl Selection {
             && self.skip_hosts.is_empty()
             && self.components.is_empty()
             && self.skip_components.is_empty()
+    }
+
+    /// This selection with its host terms (globs, `@tags`, `!negations`:
+    /// [`HostPattern`]; `skip_hosts` negated) resolved against `env` to
+    /// the host names they select.
+    pub fn resolve_hosts(&self, env: &Environment) -> Result<Selection, PatternError> {
+        if self.hosts.is_empty() && self.skip_hosts.is_empty() {
+            return Ok(self.clone());
+        }
+        let pattern =
+            HostPattern::parse(&self.hosts)?.excluding(HostPattern::parse(&self.skip_hosts)?);
+        Ok(Selection {
+            hosts: pattern.select(env)?,
+            skip_hosts: Vec::new(),
+            ..self.clone()
+        })
     }
 
     /// Whether `root` is deployed under this selection.

@@ -117,6 +117,8 @@ pub enum OverrideErrorKind {
     /// (e.g. a `#[serde(skip_serializing)]` field without a default), or
     /// the overrides are each fine but rejected together.
     RoundTrip { message: String },
+    /// The attribute is computed in `configure` (`#[attr(computed)]`).
+    Computed,
 }
 
 fn describe(key: &str, kind: &OverrideErrorKind) -> String {
@@ -134,6 +136,9 @@ fn describe(key: &str, kind: &OverrideErrorKind) -> String {
         }
         OverrideErrorKind::NotAStruct => format!(
             "cannot set `{key}`: the component does not serialize as a struct, so it has no attributes"
+        ),
+        OverrideErrorKind::Computed => format!(
+            "attribute `{key}` is computed by the component in configure; an environment cannot set it"
         ),
         OverrideErrorKind::RoundTrip { message } if key.is_empty() => message.clone(),
         OverrideErrorKind::RoundTrip { message } => format!("attribute `{key}`: {message}"),

@@ -221,7 +221,7 @@ pub(crate) fn deploy_root(
         },
         dispatch: RefCell::new(Dispatch::new(&mut root.events, ctx.inputs)),
     };
-    let finished = run.node(tree).and_then(|changed| {
+    let finished = run.node(tree, false).and_then(|changed| {
         let Run { env, dispatch } = run;
         let (published, dispatch) = dispatch
             .into_inner()
@@ -283,6 +283,7 @@ impl HandlerEnv<'_> {
             env: self.env,
             predicting: false,
             children: &[],
+            earlier_changed: false,
             breadcrumbs: &handler.breadcrumbs,
             workdir: &handler.workdir,
             mapper: self.mapper,
@@ -307,15 +308,18 @@ struct Run<'a> {
 
 impl Run<'_> {
     /// Deploys `node` and its sub-components; returns how many components
-    /// needed an update.
-    fn node(&self, node: &mut Node) -> Result<usize, DeployError> {
+    /// needed an update. `earlier_changed`: whether a sub-component of the
+    /// same parent deployed before it changed.
+    fn node(&self, node: &mut Node, earlier_changed: bool) -> Result<usize, DeployError> {
         let start = Instant::now();
         let mut updated = 0;
         // `changed` describes this run only; a model deployed again (or
         // predicted, then deployed) starts clean.
         node.changed = false;
+        let mut earlier = false;
         for child in node.children.iter_mut() {
-            updated += self.node(child)?;
+            updated += self.node(child, earlier)?;
+            earlier |= child.changed;
         }
         let sub = (!node.children.is_empty()).then(|| start.elapsed().as_secs_f64());
         if node.children.iter().any(|c| c.changed) {
@@ -335,6 +339,7 @@ impl Run<'_> {
             env: self.env.env,
             predicting: self.env.predict,
             children,
+            earlier_changed,
             breadcrumbs,
             workdir,
             mapper: self.env.mapper,

@@ -178,6 +178,7 @@ fn load_host(
             "platform" => host.platform = Some(e.value.clone()),
             "service_user" => host.service_user = Some(e.value.clone()),
             "require_sudo" => host.require_sudo = boolean(e, errors),
+            "tags" => host.tags = split_list(&e.value),
             "provisioner" | "provision-dynamic-hostname" | "provision-aliases" => {
                 env.warnings.push(LoadWarning {
                     origin: at_key(e),

@@ -245,6 +245,7 @@ fn load_host(
             }
             "platform" => host.platform = Some(scalar_text(v.get_ref())),
             "service_user" => host.service_user = Some(scalar_text(v.get_ref())),
+            "tags" => host.tags = list_items(v.get_ref()),
             "data" => match v.get_ref().as_table() {
                 Some(t) => {
                     for (dk, dv) in t {

@@ -9,6 +9,7 @@ mod component_list;
 mod from_ini;
 mod from_toml;
 mod locate;
+mod pattern;
 mod settings;
 
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ use crate::error::{ConfigError, Origin};
 
 pub use component_list::{RootEntry, parse_component_list};
 pub use locate::{environment_names, locate};
+pub use pattern::{HostPattern, PatternError};
 pub use settings::{DEFAULT_EXTERNALS, LOCAL_METHOD, Settings, Vfs};
 
 /// One `key = value` of a `[component:NAME]` section (or of the secrets).
@@ -68,6 +70,10 @@ pub struct HostConfig {
     pub ignore: bool,
     pub service_user: Option<String>,
     pub require_sudo: Option<bool>,
+    /// `tags = web, eu`: groups for host patterns (`--hosts @web`); see
+    /// [`HostPattern`]. batou 2.7.1 silently ignores the key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 impl HostConfig {
@@ -83,6 +89,7 @@ impl HostConfig {
             ignore: false,
             service_user: None,
             require_sudo: None,
+            tags: Vec::new(),
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use crate::component::Registry;
-use crate::configure::ConfigureOptions;
+use crate::configure::{ConfigureOptions, Selection, SelectionError};
 use crate::deploy::{DeployOptions, DeployReport, deploy_local};
 use crate::event::{Event, EventSink};
 use crate::host::Host;
@@ -56,6 +56,19 @@ pub fn deploy(
     if loaded.secrets_failed {
         return Err(config(Stage::LoadSecrets, loaded.errors));
     }
+    // A host pattern that selects nothing is reported with the other
+    // unknown names, after configuring; meanwhile nothing is connected.
+    let (selection, hosts_error) = match plan.selection.resolve_hosts(&loaded.env) {
+        Ok(selection) => (selection, None),
+        Err(e) => (
+            Selection {
+                hosts: Vec::new(),
+                skip_hosts: Vec::new(),
+                ..plan.selection.clone()
+            },
+            Some(e),
+        ),
+    };
     let settled = plan.settle(&mut loaded.env.settings);
     observer.step(Step::Settled(&settled));
     let method = match &settled.connect {
@@ -79,7 +92,7 @@ pub fn deploy(
     // not touched until it is known to be sound), only to hosts this run
     // needs, and not at all when loading already found errors.
     let remote = match &method {
-        Some(method) if !had_load_errors => Some(remote_options(
+        Some(method) if !had_load_errors && hosts_error.is_none() => Some(remote_options(
             registry,
             plan,
             &settled,
@@ -89,7 +102,7 @@ pub fn deploy(
         _ => None,
     };
     let early = match &remote {
-        Some(Ok(options)) => Some(connect_early(&loaded.env, &plan.selection, options)),
+        Some(Ok(options)) => Some(connect_early(&loaded.env, &selection, options)),
         _ => None,
     };
     let configure_start = Instant::now();
@@ -106,7 +119,14 @@ pub fn deploy(
     };
     let mut model =
         configure_loaded(loaded, registry, &options).map_err(|errors| config(stage, errors))?;
-    model.select(&plan.selection).map_err(Failure::Selection)?;
+    if let Some(e) = hosts_error {
+        let mut errors = vec![SelectionError::Hosts(e)];
+        errors.extend(selection.unknown_names(&model).into_iter().map(Into::into));
+        return Err(Failure::Selection(errors));
+    }
+    model
+        .select(&selection)
+        .map_err(|unknown| Failure::Selection(unknown.into_iter().map(Into::into).collect()))?;
     let seconds = configure_start.elapsed().as_secs_f64();
     for (host, root, message) in model.configure_logs() {
         observer.emit(Event::Log {

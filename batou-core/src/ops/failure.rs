@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::configure::UnknownName;
+use crate::configure::SelectionError;
 use crate::error::{ConfigError, DeployError};
 use crate::lock::LockError;
 use crate::remote::orchestrate::RemoteFailure;
@@ -72,8 +72,9 @@ pub enum Failure {
     },
     Setup(SetupError),
     /// `--hosts`, `--components` or their `--skip-` forms name what the
-    /// model does not have.
-    Selection(Vec<UnknownName>),
+    /// model does not have, or a host pattern selects nothing (all of
+    /// them reported at once, after configuring).
+    Selection(Vec<SelectionError>),
     Remote(RemoteFailure),
     /// A component failed in a local deploy.
     Deploy(DeployError),

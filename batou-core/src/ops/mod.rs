@@ -7,6 +7,10 @@
 //!   through agents;
 //! * [`show()`] and [`graph_of`]: the merged environment and the
 //!   dependency graph;
+//! * [`exec()`]: one shell command on many hosts, per-host answers;
+//! * [`list_hosts`]: the hosts a `--hosts` selection picks;
+//! * [`secrets`]: `secrets summary`, `add`, `remove`, `reencrypt`,
+//!   `decrypttostdout` and `edit`;
 //! * [`load()`] and [`configure_loaded`]: reading an environment with its
 //!   secrets and configuring it, which all of them start with.
 //!
@@ -14,17 +18,23 @@
 //! [`crate::event::Event`]s and the [`Step`]s around them.
 
 mod deploy;
+mod exec;
+mod exec_script;
 mod failure;
+mod hosts;
 mod inspect;
 mod load;
 mod observe;
 mod plan;
 mod remote;
+pub mod secrets;
 #[cfg(test)]
 mod tests;
 
 pub use deploy::{Report, deploy};
+pub use exec::{ExecFailure, ExecPlan, ExecReport, ExecSink, HostRun, Outcome, Stream, exec};
 pub use failure::{Failure, SetupError, Stage};
+pub use hosts::{ListFailure, SelectedHost, list_hosts, select_hosts};
 pub use inspect::{Graphed, Rejected, graph_of, show};
 pub use load::{Loaded, configure_loaded, load};
 pub use observe::{Observer, Quiet, Step};

@@ -368,7 +368,8 @@ struct Hello {
 impl Component for Hello {
     fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
         ctx.add(
-            File::new("hello.conf").template("hello.conf", "password = {{ component.password }}\n"),
+            File::new("hello.conf")
+                .template(("hello.conf", "password = {{ component.password }}\n")),
         )?;
         if ctx.secret_file("cert.pem").is_some() {
             ctx.add(File::new("cert.pem").secret("cert.pem"))?;

@@ -1,5 +1,11 @@
-//! batou's `"<hashlib name>:<hex>"` checksums (sha256 and sha512) and URL
-//! masking, shared by `Download` and `Git`.
+//! batou's `"<hashlib name>:<hex>"` checksums (sha256 and sha512, and md5
+//! and sha1 because batou accepts them) and URL masking, shared by
+//! `Download` and `Git`.
+//!
+//! md5 and sha1 are broken as protection against a tampered download: a
+//! server (or anyone in between, over http) can craft other bytes with the
+//! same digest. They are accepted so that batou deployments port as they
+//! are; use sha256 or sha512 for anything new.
 
 use std::io::Read;
 
@@ -19,6 +25,10 @@ pub struct Checksum {
 pub enum Algorithm {
     Sha256,
     Sha512,
+    /// Weak: accepted only because batou accepts it (see the module docs).
+    Md5,
+    /// Weak: accepted only because batou accepts it (see the module docs).
+    Sha1,
 }
 
 impl Algorithm {
@@ -26,6 +36,8 @@ impl Algorithm {
         match self {
             Algorithm::Sha256 => "sha256",
             Algorithm::Sha512 => "sha512",
+            Algorithm::Md5 => "md5",
+            Algorithm::Sha1 => "sha1",
         }
     }
 
@@ -33,6 +45,8 @@ impl Algorithm {
         match self {
             Algorithm::Sha256 => 64,
             Algorithm::Sha512 => 128,
+            Algorithm::Md5 => 32,
+            Algorithm::Sha1 => 40,
         }
     }
 }
@@ -49,7 +63,7 @@ impl std::str::FromStr for Checksum {
     fn from_str(text: &str) -> Result<Self> {
         let bad = |why: &str| {
             Error::usage(format!(
-                "checksum {text:?} {why}; expected \"sha256:<64 hex digits>\" or \"sha512:<128 hex digits>\""
+                "checksum {text:?} {why}; expected \"sha256:<64 hex digits>\" or \"sha512:<128 hex digits>\" (batou's weak md5:<32> and sha1:<40> are accepted too)"
             ))
         };
         let (name, hex) = text
@@ -58,6 +72,8 @@ impl std::str::FromStr for Checksum {
         let algorithm = match name.trim().to_ascii_lowercase().as_str() {
             "sha256" => Algorithm::Sha256,
             "sha512" => Algorithm::Sha512,
+            "md5" => Algorithm::Md5,
+            "sha1" => Algorithm::Sha1,
             _ => return Err(bad("names an unsupported algorithm")),
         };
         let hex = hex.trim().to_ascii_lowercase();
@@ -72,6 +88,8 @@ impl std::str::FromStr for Checksum {
 pub enum Hasher {
     Sha256(Sha256),
     Sha512(Sha512),
+    Md5(md5::Md5),
+    Sha1(sha1::Sha1),
 }
 
 impl Hasher {
@@ -79,6 +97,8 @@ impl Hasher {
         match algorithm {
             Algorithm::Sha256 => Hasher::Sha256(Sha256::new()),
             Algorithm::Sha512 => Hasher::Sha512(Sha512::new()),
+            Algorithm::Md5 => Hasher::Md5(md5::Md5::new()),
+            Algorithm::Sha1 => Hasher::Sha1(sha1::Sha1::new()),
         }
     }
 
@@ -86,6 +106,8 @@ impl Hasher {
         match self {
             Hasher::Sha256(h) => h.update(bytes),
             Hasher::Sha512(h) => h.update(bytes),
+            Hasher::Md5(h) => h.update(bytes),
+            Hasher::Sha1(h) => h.update(bytes),
         }
     }
 
@@ -94,6 +116,8 @@ impl Hasher {
         let (algorithm, bytes) = match self {
             Hasher::Sha256(h) => (Algorithm::Sha256, h.finalize().to_vec()),
             Hasher::Sha512(h) => (Algorithm::Sha512, h.finalize().to_vec()),
+            Hasher::Md5(h) => (Algorithm::Md5, h.finalize().to_vec()),
+            Hasher::Sha1(h) => (Algorithm::Sha1, h.finalize().to_vec()),
         };
         let hex = bytes.iter().map(|b| format!("{b:02x}")).collect();
         Checksum { algorithm, hex }
@@ -151,6 +175,30 @@ mod tests {
         );
         let d = digest(Algorithm::Sha512, &b"abc"[..]).unwrap();
         assert!(d.hex.starts_with("ddaf35a193617aba"));
+    }
+
+    #[test]
+    fn batous_weak_md5_and_sha1_are_accepted_and_computed() {
+        // RFC 1321 and FIPS 180-1 test vectors for "abc".
+        let md5: Checksum = "MD5:900150983CD24FB0D6963F7D28E17F72".parse().unwrap();
+        assert_eq!(md5.algorithm, Algorithm::Md5);
+        assert_eq!(digest(Algorithm::Md5, &b"abc"[..]).unwrap(), md5);
+        let sha1: Checksum = "sha1:a9993e364706816aba3e25717850c26c9cd0d89d"
+            .parse()
+            .unwrap();
+        assert_eq!(digest(Algorithm::Sha1, &b"abc"[..]).unwrap(), sha1);
+        assert_eq!(
+            sha1.to_string(),
+            "sha1:a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+        for bad in [
+            "md5:abcd",
+            "sha1:".to_string().as_str(),
+            "md4:900150983cd24fb0d6963f7d28e17f72",
+        ] {
+            let e = bad.parse::<Checksum>().unwrap_err().to_string();
+            assert!(e.contains(bad) && e.contains("md5:<32>"), "{e}");
+        }
     }
 
     #[test]

@@ -164,13 +164,23 @@ impl Component for CronJob {
 /// // Remove every job of the user (batou's `PurgeCronTab`):
 /// let purge = CronTab::new().purge(true);
 /// ```
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct CronTab {
     mailto: Option<String>,
-    env: Vec<(String, String)>,
+    env: indexmap::IndexMap<String, String>,
     purge: bool,
     user: Option<String>,
     /// The rendered crontab (configure).
+    #[serde(skip)]
     content: String,
+}
+
+/// As a root: `crontab` in an environment (`[component:crontab]` sets
+/// `mailto`, `purge`, `user`; `env` in TOML as a table).
+impl crate::component::Attributes for CronTab {
+    const NAME: &'static str = "crontab";
+    const COMPUTED: &'static [&'static str] = &[];
 }
 
 impl Default for CronTab {
@@ -183,7 +193,7 @@ impl CronTab {
     pub fn new() -> Self {
         CronTab {
             mailto: None,
-            env: Vec::new(),
+            env: indexmap::IndexMap::new(),
             purge: false,
             user: None,
             content: String::new(),
@@ -198,7 +208,7 @@ impl CronTab {
 
     /// An environment line (`KEY=VALUE`) for all jobs.
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.env.push((key.into(), value.into()));
+        self.env.insert(key.into(), value.into());
         self
     }
 

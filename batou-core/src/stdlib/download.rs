@@ -79,7 +79,8 @@ impl Download {
         }
     }
 
-    /// Required: `sha256:<hex>` or `sha512:<hex>`.
+    /// Required: `sha256:<hex>` or `sha512:<hex>` (batou's `md5:` and `sha1:`
+    /// are accepted too, but are weak: a crafted file can match them).
     pub fn checksum(mut self, checksum: impl Into<String>) -> Self {
         self.checksum = checksum.into();
         self

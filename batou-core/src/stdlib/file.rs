@@ -38,6 +38,7 @@ use super::structured::{Data, Format};
 use super::{Directory, Symlink};
 use crate::component::{Component, Configure};
 use crate::error::{Error, Result};
+use crate::template::Template;
 
 /// A table of compiled-in files, `(name, text)`; see [`crate::assets!`].
 pub type Assets = &'static [(&'static str, &'static str)];
@@ -58,8 +59,7 @@ pub type Assets = &'static [(&'static str, &'static str)];
 ///     fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
 ///         ctx.add(
 ///             File::new("app.conf")
-///                 .template("app.conf", "port = {{ component.port }}\n")
-///                 .context(&*self)
+///                 .template(("app.conf", "port = {{ component.port }}\n"))
 ///                 .mode("rw-r-----"),
 ///         )?;
 ///         ctx.add(File::new("logs").ensure_directory().mode(0o750))?;
@@ -93,10 +93,7 @@ enum Source {
     None,
     Text(String),
     Bytes(Vec<u8>),
-    Template {
-        name: String,
-        source: String,
-    },
+    Template(Template),
     /// A whole-file secret, by name.
     Secret(String),
     Structured(Data, Format),
@@ -147,13 +144,11 @@ impl File {
         self
     }
 
-    /// Renders `source` (named `name` in errors) with batou's template
-    /// settings. Use [`crate::asset!`] to compile template files in.
-    pub fn template(mut self, name: impl Into<String>, source: impl Into<String>) -> Self {
-        self.source = Source::Template {
-            name: name.into(),
-            source: source.into(),
-        };
+    /// Renders a template with batou's settings; `component` in it is the
+    /// component that added this file (see [`File::context`]). Use
+    /// [`crate::asset!`] to compile template files in.
+    pub fn template(mut self, template: impl Into<Template>) -> Self {
+        self.source = Source::Template(template.into());
         self
     }
 
@@ -200,7 +195,8 @@ impl File {
         self
     }
 
-    /// What templates see as `component` (default: the root's attributes).
+    /// What templates see as `component`, instead of the component that
+    /// added this file (batou's default; see [`crate::component::Configure::render`]).
     pub fn context(mut self, component: &impl Serialize) -> Self {
         self.context = Some(Value::from(minijinja::value::Serde(component)));
         self
@@ -290,9 +286,13 @@ impl File {
             }
             Source::Text(t) => (t.into_bytes(), true),
             Source::Bytes(b) => (b, false),
-            Source::Template { name, source } => {
-                let text =
-                    ctx.render_template(&name, &source, self.context.as_ref(), &self.args)?;
+            Source::Template(template) => {
+                let text = ctx.render_template(
+                    template.name(),
+                    template.source(),
+                    self.context.as_ref(),
+                    &self.args,
+                )?;
                 (text.into_bytes(), true)
             }
             Source::Structured(data, format) => (data.render(format)?.into_bytes(), true),

@@ -149,10 +149,19 @@ impl Component for RotatedLogfile {
 /// // As root: part of the system's logrotate run.
 /// let system = Logrotate::new().path("/etc/logrotate.d/myapp");
 /// ```
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Logrotate {
     common: Vec<String>,
     path: PathBuf,
     schedule: Option<String>,
+}
+
+/// As a root: `logrotate` in an environment (`[component:logrotate]`
+/// sets `common`, `path`, `schedule`).
+impl crate::component::Attributes for Logrotate {
+    const NAME: &'static str = "logrotate";
+    const COMPUTED: &'static [&'static str] = &[];
 }
 
 impl Default for Logrotate {

@@ -1,7 +1,9 @@
 //! The standard library of components: files and their content, modes
 //! and owners, directories, symlinks, structured (JSON, TOML) content,
-//! purging, commands, downloads, archives, git checkouts, health checks, systemd units
-//! and programs, users and groups, Debian packages, cron jobs, logrotate
+//! purging, commands, downloads, archives, git checkouts, health checks,
+//! systemd units and programs, supervisord and its programs, Python
+//! virtual environments and pip installs, users and groups, Debian
+//! packages, cron jobs, logrotate
 //! and externals.
 //!
 //! Every component is idempotent: `verify` compares, `update` only runs
@@ -10,7 +12,7 @@
 //!
 //! | Component | Attributes (builder methods) | Example |
 //! |---|---|---|
-//! | [`File`] | `content`, `empty`, `bytes`, `template` + `context` / `arg`, `assets` (implicit template), `secret`, `json` / `json_compact` / `toml` + `override_with`, `mode`, `owner`, `group`, `leading`, `sensitive`, `ensure_directory`, `symlink_to` | `File::new("app.conf").template(name, src).mode("rw-r-----").owner("app")` |
+//! | [`File`] | `content`, `empty`, `bytes`, `template` (rendered with the component that added the file as `component`; `context` replaces it) / `arg`, `assets` (implicit template), `secret`, `json` / `json_compact` / `toml` + `override_with`, `mode`, `owner`, `group`, `leading`, `sensitive`, `ensure_directory`, `symlink_to` | `File::new("app.conf").template(asset!("templates/app.conf")).mode("rw-r-----").owner("app")` |
 //! | [`Presence`] | `leading` | `Presence::new("var/initialized")` |
 //! | [`Content`] | (built by `File`: `path`, `wanted`, `is_text`, `mode`, `leading`, `sensitive`) | — |
 //! | [`FileMode`] | mode as `0o640`, `"640"`, `"rw-r-----"` or [`crate::convert::Mode`] | `FileMode::new("key.pem", "rw-------")` |
@@ -21,11 +23,16 @@
 //! | [`TomlContent`] | data (any `Serialize`, a table), `override_with`, `mode`, `leading`, `sensitive` | `TomlContent::new("app.toml", &settings)` |
 //! | [`Purge`] | glob pattern | `Purge::new("releases/2023-*")` |
 //! | [`Command`] | `unless`, `onlyif`, `cwd`, `env`, `timeout`, `raw` (no template expansion); expanded `{{ values }}` are shell-quoted | `Command::new("make").unless("test -f bin/app")` |
-//! | [`Download`] | URL (http/https; a password becomes basic auth, shown as `****`), `checksum` (required: `sha256:<hex>` / `sha512:<hex>`), `target` (default: last URL segment), `ca_file`, `timeout`, `mode`, `leading` | `Download::new("https://example.org/app-1.2.tgz").checksum("sha256:9f86…")` |
+//! | [`Download`] | URL (http/https; a password becomes basic auth, shown as `****`), `checksum` (required: `sha256:<hex>` / `sha512:<hex>`; batou's weak `md5:` / `sha1:` accepted), `target` (default: last URL segment), `ca_file`, `timeout`, `mode`, `leading` | `Download::new("https://example.org/app-1.2.tgz").checksum("sha256:9f86…")` |
 //! | [`Extract`] | archive (`.tar`, `.tar.gz`/`.tgz`, `.tar.xz`, `.tar.bz2`, `.zip`), `format` ([`ArchiveFormat`]), `target` (default: name minus suffix), `strip`, `create_target_dir` | `Extract::new("app-1.2.tgz").target("app").strip(1)` |
 //! | [`Git`] | URL, one of `branch` / `tag` / `revision`, `target` (default: repository name), `submodules` (default on), `clobber`, `git_config` | `Git::new("https://git.example.org/app.git").branch("main").target("src")` |
-//! | [`SystemdUnit`] | unit name with type suffix; `content` or `template` + `context` / `arg`; `user_unit` / `user_unit_of(user)`, `unit_dir`, `runtime_dir`, `enable`, `running`, `depends_on` (restart when it changed) | `SystemdUnit::new("app.service").template(name, src).depends_on(File::new("app.toml").content(cfg))` |
+//! | [`SystemdUnit`] | unit name with type suffix; `content` or `template` + `context` / `arg`; `user_unit` / `user_unit_of(user)`, `unit_dir`, `runtime_dir`, `enable`, `running`, `depends_on` (restart when it changed) | `SystemdUnit::new("app.service").template(asset!("templates/app.service")).depends_on(File::new("app.toml").content(cfg))` |
 //! | [`Program`] | `command` (required), `description`, `cwd`, `env`, `run_as`, `run_as_group`, `restart` (policy), `restart_delay`, `deployment` (`Hot`, or `Cold`: stopped before earlier components of its root update), plus `SystemdUnit`'s scope, `enable`, `running`, `depends_on` | `Program::new("app").command("bin/app --port 8080").restart("always")` |
+//! | [`Supervisor`] | `dir` (default: the workdir), `supervisord` / `supervisorctl` (executables), `loglevel`, `enable`, `start_timeout`; provides [`supervisor::SUPERVISOR_KEY`] on its host | `Supervisor::new().loglevel("warn")` |
+//! | [`supervisor::Program`] | `command` (required), `args`, `directory`, `env`, `user`, `startsecs` (5), `startretries` (3), `priority` (10), `option` (any other key), `enable`, `deployment` (`Hot`/`Cold`), `depends_on` (restart when it changed); needs the host's `Supervisor` | `supervisor::Program::new("app").command("bin/app").args("--port 8080")` |
+//! | [`VirtualEnv`] | Python version (`3`, `3.11`, `3.11.2`), `executable` (default `python{version}`), `dir` (default: the workdir), `requirements`, `package`; recreated when broken or made from another interpreter | `VirtualEnv::new("3.11").dir("venv").requirements(Requirements::new("requirements.lock"))` |
+//! | [`Requirements`] / [`Package`] | file path + `content`, or name + `version` (required); `find_links`, `index_url`, `extra_index_url` (through pip's environment), `no_index`, `no_deps`, `option`, `env`, `timeout`; pip runs only when the requirements, the settings or an installed pin differ | `Package::new("gunicorn").version("22.0.0")` |
+//! | [`AppEnv`] | Python version, `lock` (a [`Requirements`], installed `--no-deps`, then `pip check`), `executable`, `dir`; built in `.appenv/<hash>` beside the one in use, switched to with one symlink (`.appenv/current`; `bin`, `lib`, `pyvenv.cfg` link through it) | `AppEnv::new("3.11").lock(Requirements::new("requirements.lock"))` |
 //! | [`User`] | `home`, `create_home`, `shell`, `group` (primary), `groups` (supplementary, added), `system` | `User::new("app").home("/srv/app").shell("/bin/bash").groups(["www-data"])` |
 //! | [`UnixGroup`] | `gid`, `system` | `UnixGroup::new("deploy").gid(2001)` |
 //! | [`DebPackage`] | `version`, `apt_option` (`-o KEY=VALUE`), `update_lists` | `DebPackage::new("nginx")` |
@@ -112,7 +119,9 @@ mod owner;
 mod package;
 mod program;
 mod purge;
+mod python;
 mod structured;
+pub mod supervisor;
 mod symlink;
 mod sync;
 mod systemctl;
@@ -139,23 +148,25 @@ pub use owner::{Group, Owner, Principal};
 pub use package::DebPackage;
 pub use program::{Deployment, Program};
 pub use purge::Purge;
+pub use python::{AppEnv, Package, Requirements, VirtualEnv};
 pub use structured::{JsonContent, TomlContent, dict_merge};
+pub use supervisor::Supervisor;
 pub use symlink::Symlink;
 pub use systemd::SystemdUnit;
 
-/// A file compiled into the deployment binary: `(name, text)`.
+/// A template compiled into the deployment binary: a
+/// [`Template`](crate::template::Template) named by its path.
 ///
 /// In a component crate with `templates/nginx.conf` beside its
 /// `Cargo.toml`:
 ///
 /// ```text
-/// let (name, source) = batou_core::asset!("templates/nginx.conf");
-/// ctx.add(File::new("nginx.conf").template(name, source))?;
+/// ctx.add(File::new("nginx.conf").template(batou_core::asset!("templates/nginx.conf")))?;
 /// ```
 #[macro_export]
 macro_rules! asset {
     ($path:literal) => {
-        (
+        $crate::template::Template::asset(
             $path,
             include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $path)),
         )
@@ -173,6 +184,9 @@ macro_rules! asset {
 #[macro_export]
 macro_rules! assets {
     ($($path:literal),* $(,)?) => {
-        &[$($crate::asset!($path)),*]
+        &[$((
+            $path,
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $path)),
+        )),*]
     };
 }

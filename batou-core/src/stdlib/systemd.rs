@@ -94,8 +94,7 @@ enum UnitSource {
     None,
     Text(String),
     Template {
-        name: String,
-        source: String,
+        template: crate::template::Template,
         context: Option<Value>,
         args: Vec<(String, Value)>,
     },
@@ -155,12 +154,11 @@ impl SystemdUnit {
     }
 
     /// The unit file rendered from a template (batou's settings; `component`
-    /// is the root's attributes unless [`SystemdUnit::context`] says
-    /// otherwise).
-    pub fn template(mut self, name: impl Into<String>, source: impl Into<String>) -> Self {
+    /// is the component that added the unit unless [`SystemdUnit::context`]
+    /// says otherwise).
+    pub fn template(mut self, template: impl Into<crate::template::Template>) -> Self {
         self.source = UnitSource::Template {
-            name: name.into(),
-            source: source.into(),
+            template: template.into(),
             context: None,
             args: Vec::new(),
         };
@@ -325,11 +323,12 @@ impl Component for SystemdUnit {
             }
             UnitSource::Text(text) => text,
             UnitSource::Template {
-                name,
-                source,
+                template,
                 context,
                 args,
-            } => ctx.render_template(&name, &source, context.as_ref(), &args)?,
+            } => {
+                ctx.render_template(template.name(), template.source(), context.as_ref(), &args)?
+            }
         };
         if text.trim().is_empty() {
             return Err(Error::usage(format!(

@@ -6,6 +6,7 @@
 //! `[component:NAME]` overrides, and what it saw is kept on the configured
 //! component for the test to read.
 
+mod attributes;
 mod errors;
 mod model;
 mod platforms;

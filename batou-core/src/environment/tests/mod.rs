@@ -84,6 +84,7 @@ fn host(name: &str, platform: Option<&str>) -> HostConfig {
         ignore: false,
         service_user: None,
         require_sudo: None,
+        tags: Vec::new(),
     }
 }
 

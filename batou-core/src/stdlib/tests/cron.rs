@@ -261,3 +261,31 @@ fn a_crontab_of_a_user_not_created_yet_predicts_an_install_and_deploying_names_t
     );
     assert_eq!(e.component, "Tab > CronTab");
 }
+
+#[test]
+fn crontab_named_as_a_root_in_the_environment_deploys_and_redeploys_as_a_no_op() {
+    let user = CronUser::new();
+    let p = Project::new();
+    let mut r = registry();
+    r.add::<CronTab>();
+    let ini = format!(
+        "[environment]\nconnect_method = local\n[hosts]\nlocalhost = crontab, jobs\n\
+         [component:crontab]\nuser = {}\nmailto = ops@example.com\n",
+        user.0
+    );
+    let model = || configure_ok(p.env(&ini), &r, &p.options());
+    let (report, events) = deploy_ok(&mut model(), false);
+    assert_eq!(
+        needing_update(&events),
+        ["CronTab > File('crontab') > Content('crontab')", "CronTab"]
+    );
+    assert_eq!(report.changed, 2);
+    assert_eq!(
+        without_comments(&user.installed()),
+        "MAILTO=ops@example.com\n\
+         15 3 * * * /srv/app/bin/backup --full 2>&1 | logger -t backup\n\
+         @hourly /srv/app/bin/report\n"
+    );
+    let (report, events) = deploy_ok(&mut model(), false);
+    assert_eq!(report.changed, 0, "{events:#?}");
+}

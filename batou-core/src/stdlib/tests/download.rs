@@ -69,6 +69,43 @@ fn a_download_is_fetched_once_kept_and_repaired() {
 }
 
 #[test]
+fn batous_weak_md5_and_sha1_checksums_verify_a_download() {
+    let (_tmp, www) = served();
+    let server = Server::http(&www);
+    let wanted = std::fs::read(www.join("app.tgz")).unwrap();
+    for tool in ["md5sum", "sha1sum"] {
+        let out = std::process::Command::new(tool)
+            .arg("app.tgz")
+            .current_dir(&www)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{tool}");
+        let hex = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string();
+        let checksum = format!("{}:{hex}", tool.trim_end_matches("sum"));
+        let s = Stage::new(url_and_checksum);
+        set_params(s.case, &[&server.url("app.tgz"), &checksum]);
+        assert_eq!(s.deploy().0.changed, 1, "{checksum}");
+        assert_eq!(std::fs::read(s.path("app.tgz")).unwrap(), wanted);
+        assert_eq!(s.deploy().0.changed, 0, "{checksum}");
+        // A wrong digest of the same algorithm is still refused.
+        let wrong = format!("{}:{}", tool.trim_end_matches("sum"), "0".repeat(hex.len()));
+        let s = Stage::new(url_and_checksum);
+        set_params(s.case, &[&server.url("app.tgz"), &wrong]);
+        s.prepare();
+        let message = match s.run(false) {
+            (Err(e), _) => e.to_string(),
+            (Ok(r), _) => panic!("{wrong} accepted: {r:?}"),
+        };
+        assert!(message.contains("checksum mismatch"), "{message}");
+        assert!(!s.path("app.tgz").exists());
+    }
+}
+
+#[test]
 fn a_checksum_mismatch_is_an_error_and_leaves_no_file_behind() {
     let (_tmp, www) = served();
     std::fs::write(www.join("other"), "something else").unwrap();
@@ -173,8 +210,14 @@ fn bad_arguments_are_configuration_errors() {
         ("http://127.0.0.1:9/a.tgz", "", "a checksum is required"),
         (
             "http://127.0.0.1:9/a.tgz",
-            "md5:abc",
+            "md4:abc",
             "unsupported algorithm",
+        ),
+        // batou's md5 is accepted, but only as a whole digest.
+        (
+            "http://127.0.0.1:9/a.tgz",
+            "md5:abc",
+            "is not a valid digest",
         ),
         (
             "http://127.0.0.1:9/a.tgz",

@@ -60,9 +60,9 @@ fn a_changed_file_shows_a_unified_diff() {
 #[test]
 fn templates_see_root_attributes_host_and_environment_by_default() {
     let s = Stage::new(|_, ctx| {
-        ctx.add(File::new("t").template(
+        ctx.add(File::new("t").template((
             "t.j2",
-            "{{ component.greeting }}:{{ component.port }} on {{ host.name }} in {{ environment.name }}\n",
+            "{{ component.greeting }}:{{ component.port }} on {{ host.name }} in {{ environment.name }}\n")
         ))?;
         Ok(())
     });
@@ -85,18 +85,18 @@ fn template_context_and_args() {
         };
         ctx.add(
             File::new("ctx")
-                .template(
+                .template((
                     "ctx.j2",
                     "{{ component.greeting }} {{ component.items | sum }}\n",
-                )
+                ))
                 .context(&custom),
         )?;
         ctx.add(
             File::new("args")
-                .template(
+                .template((
                     "args.j2",
                     "{{ component.greeting }} {{ who }} {{ n + 1 }}\n",
-                )
+                ))
                 .arg("who", "world")
                 .arg("n", 41),
         )?;
@@ -110,10 +110,10 @@ fn template_context_and_args() {
 #[test]
 fn line_statements_and_the_generated_header() {
     let s = Stage::new(|_, ctx| {
-        ctx.add(File::new("loop").template(
+        ctx.add(File::new("loop").template((
             "loop.j2",
             "# {{ batou_generated_header }}\n@@ for i in range(3)\nline {{ i }}\n@@ endfor\nend",
-        ))?;
+        )))?;
         Ok(())
     });
     s.deploy();
@@ -127,7 +127,7 @@ fn line_statements_and_the_generated_header() {
 #[test]
 fn a_template_error_is_a_configuration_error_naming_the_template() {
     let s = Stage::new(|_, ctx| {
-        ctx.add(File::new("bad").template("bad.j2", "ok\n{{ nope }}\n"))?;
+        ctx.add(File::new("bad").template(("bad.j2", "ok\n{{ nope }}\n")))?;
         Ok(())
     });
     let errors = s.try_model().err().expect("configure fails");

@@ -175,3 +175,29 @@ fn bad_directives_are_configuration_errors() {
         );
     }
 }
+
+#[test]
+fn logrotate_named_as_a_root_in_the_environment_deploys_and_redeploys_as_a_no_op() {
+    let p = Project::new();
+    let mut r = registry();
+    r.add::<Logrotate>();
+    let ini = env(
+        "logrotate, logs",
+        "[component:logrotate]\ncommon = compress, missingok\npath = rotate.conf\n",
+    );
+    let model = || configure_ok(p.env(&ini), &r, &p.options());
+    let conf = p.workdir("logrotate").join("rotate.conf");
+    let (report, events) = deploy_ok(&mut model(), false);
+    assert_eq!(
+        needing_update(&events),
+        ["Logrotate > File('rotate.conf') > Content('rotate.conf')"]
+    );
+    assert_eq!(report.changed, 1);
+    let text = without_comments(&std::fs::read_to_string(&conf).unwrap());
+    assert!(
+        text.starts_with("compress\nmissingok\n\n") && text.contains("/logs/app.log {\n"),
+        "{text}"
+    );
+    let (report, events) = deploy_ok(&mut model(), false);
+    assert_eq!(report.changed, 0, "{events:#?}");
+}

@@ -4,6 +4,7 @@
 
 mod account;
 mod accounts;
+mod appenv;
 mod command;
 mod cron;
 mod diffs;
@@ -21,7 +22,9 @@ mod owner;
 mod package;
 mod program_cold;
 mod purge;
+mod python;
 mod structured;
+mod supervisor;
 mod sync;
 mod systemd;
 mod user_manager;
