@@ -16,7 +16,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use crate::remote::whoami::{current_user, hostname};
 
@@ -56,7 +56,14 @@ pub fn serve_with_silence(
     silence: Duration,
 ) -> i32 {
     let (inbound, inbox) = std::sync::mpsc::channel();
-    read_requests(input, inbound.clone());
+    let heard = Arc::new(Mutex::new(Instant::now()));
+    read_requests(
+        Box::new(Hearing {
+            input,
+            heard: heard.clone(),
+        }),
+        inbound.clone(),
+    );
     let (replies, writer) = {
         let inbound = inbound.clone();
         Replies::start(output, move |message| {
@@ -97,9 +104,18 @@ pub fn serve_with_silence(
     drop(inbound);
     let mut state = State::new(registry, replies.clone());
     let mut silent = false;
+    // Silence is no byte from the controller, not no whole line: a long
+    // request (the environment of 100,000 hosts) arriving slowly on a
+    // busy machine is not silence.
+    let poll = silence.min(Duration::from_millis(250));
     let code = loop {
-        let request = match inbox.recv_timeout(silence) {
+        let request = match inbox.recv_timeout(poll) {
             Ok(Inbound::Request(r)) => r,
+            Err(RecvTimeoutError::Timeout)
+                if heard.lock().unwrap_or_else(|p| p.into_inner()).elapsed() < silence =>
+            {
+                continue;
+            }
             // The controller is gone: nobody would hear about what we do.
             Ok(Inbound::End) | Err(RecvTimeoutError::Disconnected) => break 0,
             Err(RecvTimeoutError::Timeout) => {
@@ -159,6 +175,36 @@ enum Inbound {
     /// The agent cannot go on: a request it cannot read, or one of its
     /// threads died. Reported to the controller as `fatal`.
     Broken(String),
+}
+
+/// The controller's input, noting when it last brought bytes.
+struct Hearing {
+    input: Box<dyn BufRead + Send>,
+    heard: Arc<Mutex<Instant>>,
+}
+
+impl std::io::Read for Hearing {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.input.read(buf)?;
+        if n > 0 {
+            *self.heard.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        }
+        Ok(n)
+    }
+}
+
+impl BufRead for Hearing {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        let buf = self.input.fill_buf()?;
+        if !buf.is_empty() {
+            *self.heard.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        }
+        Ok(buf)
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.input.consume(amount);
+    }
 }
 
 /// Reads what the controller sends on a thread of its own, so that the

@@ -147,3 +147,24 @@ fn a_controller_that_says_it_is_alive_is_served_on() {
         "ended after {took:?}"
     );
 }
+
+#[test]
+fn a_long_request_arriving_slowly_is_not_silence() {
+    // One line that takes longer than the silence to arrive, as the
+    // environment of 100,000 hosts can on a busy machine: its bytes
+    // keep coming, so the controller is there.
+    let (mut controller, serving) = serve_on_pair(Duration::from_millis(1500));
+    controller.write_all(b"{\"type\":\"alive\"").unwrap();
+    for _ in 0..25 {
+        std::thread::sleep(Duration::from_millis(100));
+        controller.write_all(b" ").unwrap();
+    }
+    assert!(!serving.is_finished(), "ended while a request was arriving");
+    controller.write_all(b"}\n").unwrap();
+    let (code, took) = serving.join().unwrap();
+    assert_eq!(code, 0);
+    assert!(
+        took >= Duration::from_millis(2500 + 1500),
+        "ended after {took:?}"
+    );
+}
