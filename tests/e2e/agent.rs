@@ -10,7 +10,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use super::background::{is_running, signal, temp_files};
-use super::support::{BIN, NATIVE_AGENT, Project, built_agent, is_static};
+use super::support::{BIN, NATIVE_AGENT, Project, built_agent, is_static, native_agent_built};
 
 const EXAMPLE: &str = "\
 [environment]
@@ -50,6 +50,9 @@ fn sha256_of(path: &Path) -> String {
 /// Waits until `path` exists (the sleeper announces its start), or fails.
 #[track_caller]
 fn wait_for(path: &Path, child: &mut Child) {
+    // The deadline is for the deploy, not for a cold build of the agent
+    // (which the controller waits for behind cargo's lock meanwhile).
+    native_agent_built();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !path.exists() {
         if let Ok(Some(status)) = child.try_wait() {

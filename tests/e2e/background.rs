@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use super::support::Project;
+use super::support::{Project, native_agent_built};
 
 /// A deploy running in the background; on drop (also when a test fails)
 /// the controller is killed, and so is the agent named in `lock` if it
@@ -21,6 +21,7 @@ pub(super) struct Background {
 
 impl Background {
     pub fn start(p: &Project, args: &[&str], lock: PathBuf) -> Background {
+        native_agent_built();
         let child = p
             .command(args, &[])
             .stdout(Stdio::piped())

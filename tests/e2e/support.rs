@@ -51,6 +51,44 @@ pub fn built_agent(triple: &str) -> PathBuf {
         .join("batou-test")
 }
 
+/// Builds the agent for this machine's hosts once per test run, as the
+/// controller would (same command, same target directory, so the
+/// controller's own build is then a no-op). For tests that wait a
+/// bounded time for a background deploy to reach a point: on a fresh
+/// machine the first build of the agent takes minutes, which is not what
+/// they wait for.
+pub fn native_agent_built() {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = workspace_root();
+        let ours = [
+            (
+                "BATOU_AGENT_MANIFEST",
+                root.join("Cargo.toml").into_os_string(),
+            ),
+            ("BATOU_AGENT_PACKAGE", "batou-tests".into()),
+            ("BATOU_AGENT_PROFILE", "agent-test".into()),
+            ("BATOU_AGENT_BUILDER", "cargo".into()),
+        ];
+        let var = |name: &str| {
+            ours.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+                .or_else(|| std::env::var_os(name))
+        };
+        let source = batou_core::agent_build::AgentSource::from_vars(var, Path::new(BIN), &root)
+            .expect("the workspace manifest builds the agent");
+        if let Err(e) = source.build(NATIVE_AGENT, &mut |_| {}) {
+            panic!(
+                "building the agent failed: {}: {}\n{}",
+                e.command,
+                e.status,
+                e.tail.join("\n")
+            );
+        }
+    });
+}
+
 /// Whether the ELF executable at `path` runs without a program
 /// interpreter (a loader such as `ld-linux`): statically linked, or a
 /// static PIE. Reads the 64-bit little-endian program headers.
