@@ -144,6 +144,57 @@ fn status_of(addr: SocketAddr) -> Option<u16> {
     std::str::from_utf8(answer.get(9..12)?).ok()?.parse().ok()
 }
 
+/// The lines of a transcript that tell the rollout: batches, roots
+/// starting and waiting, gates, the summary; for snapshots (the rest
+/// holds timings and addresses).
+fn rollout_lines(stdout: &str) -> String {
+    let keep = [
+        "batch ",
+        "Scheduling component",
+        "Waiting",
+        "waiting until",
+        "attempt ",
+        "would check",
+        " Rollout ",
+        "deployed (",
+        "failed (",
+        "not started (",
+    ];
+    stdout
+        .lines()
+        .filter(|l| keep.iter().any(|k| l.contains(k)))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// Runs `args` on a pseudo-terminal (`script(1)`), with the environment
+/// [`Project::run`] gives (colours allowed); every byte the terminal got,
+/// escape sequences removed.
+fn on_terminal(p: &Project, args: &[&str]) -> (Option<i32>, String) {
+    let plain = p.command(args, &[]);
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let line: Vec<String> = std::iter::once(plain.get_program().to_string_lossy().into_owned())
+        .chain(plain.get_args().map(|a| a.to_string_lossy().into_owned()))
+        .map(|a| quote(&a))
+        .collect();
+    let mut cmd = Command::new("script");
+    cmd.args(["-q", "-e", "-c", &line.join(" "), "/dev/null"])
+        .current_dir(p.path())
+        .stdin(Stdio::null());
+    for (k, v) in plain.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd.env_remove("NO_COLOR").env("TERM", "xterm-256color");
+    let out = cmd
+        .output()
+        .expect("script(1) from util-linux, to run batou on a pseudo-terminal");
+    let text = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+    (out.status.code(), super::progress::strip_escapes(&text))
+}
+
 /// What the watcher saw.
 struct Seen {
     /// The most hosts down at once.
@@ -464,6 +515,7 @@ fn max_fail_goes_on_past_tolerated_failures_and_stops_after() {
         out.stdout
     );
     assert!(!out.stdout.contains("batch 4/4"), "{}", out.stdout);
+    insta::assert_snapshot!("max_fail_rollout", rollout_lines(&out.stdout));
     assert_eq!(out.stderr.matches("ERROR:").count(), 2, "{}", out.stderr);
     assert!(!farm.cluster.deployed(3, "work/restart").exists());
 
@@ -602,6 +654,7 @@ fn predicting_shows_batches_limits_and_gates_and_checks_nothing() {
         .stdout_lacks("attempt 1/")
         .stdout_lacks("batch 1/2 finished");
     assert_eq!(out.stdout.matches(gate).count(), 4, "{}", out.stdout);
+    insta::assert_snapshot!("predicted_rollout", rollout_lines(&out.stdout));
 
     let out = p
         .run(&["deploy", "-P", "--json", "-j", "4", "farm"])
@@ -652,4 +705,34 @@ fn predicting_shows_batches_limits_and_gates_and_checks_nothing() {
         );
         assert!(!farm.cluster.deployed(k, "work/restart/down").exists());
     }
+}
+
+/// The live view on a terminal: each host's line carries its batch, the
+/// hosts of the later batch say they wait for it, and the canary's line
+/// shows its gate's attempts.
+#[test]
+fn the_live_view_shows_batches_and_gates() {
+    let farm = Farm::create();
+    let p = farm.project(&farm.env(
+        "restart",
+        "serial = 1, 100%",
+        "check = true\nbreak_on = h1\ninterval_ms = 1500",
+    ));
+    let (code, screen) = on_terminal(&p, &["deploy", "-j", "4", "farm"]);
+    assert_eq!(code, Some(1), "{screen}");
+    for k in 2..=4 {
+        assert!(
+            screen.contains(&format!("h{k}: waits for a later batch")),
+            "h{k}:\n{screen}"
+        );
+    }
+    assert!(
+        screen.contains("h1: [batch 1/2] gate: attempt 1/3: unhealthy (HTTP 503"),
+        "{screen}"
+    );
+    // The transcript above the view says the same.
+    assert!(
+        screen.contains("batch 1/2 finished: failed h1\n"),
+        "{screen}"
+    );
 }
