@@ -687,8 +687,6 @@ fn an_agent_cannot_speak_for_another_host() {
 
 #[test]
 fn an_agent_cannot_tell_the_rollouts_progress() {
-    let project = Project::new();
-    let model = model(&project);
     // A batch's start or end is the controller's; from an agent it is a
     // lie.
     let lies = [
@@ -707,6 +705,11 @@ fn an_agent_cannot_tell_the_rollouts_progress() {
         },
     ];
     for event in lies {
+        // A fresh project for each lie, as each case here has one (a
+        // second run in the same project loses beta before it lies).
+        let project = Project::new();
+        let model = model(&project);
+        let shown = format!("{event:?}");
         let reply = Reply::Event { id: 0, event };
         let mut line = serde_json::to_vec(&reply).unwrap();
         line.push(b'\n');
@@ -717,7 +720,7 @@ fn an_agent_cannot_tell_the_rollouts_progress() {
         assert!(
             lost.iter()
                 .any(|(h, m)| h == "beta" && m.contains("the rollout's progress")),
-            "{lost:?}"
+            "{shown}: {lost:?}"
         );
     }
 }
