@@ -544,9 +544,10 @@ fn retries_run_a_failing_update_again() {
         .stdout_in_order(&[
             "update attempt 1/3 failed: failure number 1; retrying in 0.0s",
             "update attempt 2/3 failed: failure number 2; retrying in 0.0s",
+            "update attempt 3/3 succeeded",
             "DEPLOYMENT FINISHED",
         ])
-        .stdout_lacks("attempt 3/3");
+        .stdout_lacks("attempt 3/3 failed");
     assert_eq!(p.read("work/flaky/attempts"), "3\n");
 
     std::fs::remove_file(p.path().join("work/flaky/attempts")).unwrap();
