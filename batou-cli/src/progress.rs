@@ -30,6 +30,19 @@ struct HostLine {
     root: Option<String>,
     finished: usize,
     changed: usize,
+    /// `batch 2/4`, once the host's batch started (with `serial`).
+    batch: Option<String>,
+}
+
+impl HostLine {
+    /// Shows `message`, after the host's batch if it has one.
+    fn say(&self, message: impl Into<String>) {
+        let message = message.into();
+        match &self.batch {
+            Some(batch) => self.bar.set_message(format!("[{batch}] {message}")),
+            None => self.bar.set_message(message),
+        }
+    }
 }
 
 impl Progress {
@@ -81,6 +94,7 @@ impl Progress {
                 root: None,
                 finished: 0,
                 changed: 0,
+                batch: None,
             }
         });
         f(line);
@@ -132,24 +146,66 @@ impl EventSink for Progress {
             Event::AgentBuildFinished { triple, .. } => {
                 self.on_host(&format!("agent {triple}"), |l| l.bar.finish_and_clear())
             }
+            Event::BatchStarted {
+                index,
+                total,
+                hosts,
+            } => {
+                for host in &hosts {
+                    self.on_host(host, |l| {
+                        l.batch = Some(format!("batch {index}/{total}"));
+                        l.say("starting");
+                    });
+                }
+                // The hosts of later batches wait for theirs.
+                let lines = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+                for line in lines.values() {
+                    if line.batch.is_none() && !line.bar.is_finished() {
+                        line.say("waits for a later batch");
+                    }
+                }
+            }
+            Event::BatchFinished {
+                deployed,
+                failed,
+                partial,
+                untouched,
+                ..
+            } => {
+                for (what, hosts) in [
+                    ("deployed", deployed),
+                    ("failed", failed),
+                    ("partly deployed", partial),
+                    ("not started", untouched),
+                ] {
+                    for host in &hosts {
+                        self.on_host(host, |l| l.say(format!("batch finished: {what}")));
+                    }
+                }
+            }
             Event::RootWaiting { host, root, limit } => self.on_host(&host, |l| {
-                l.bar
-                    .set_message(format!("{root} waits (max_parallel {limit})"))
+                l.say(format!("{root} waits (max_parallel {limit})"))
             }),
             Event::RootScheduled { host, root } => self.on_host(&host, |l| {
-                l.bar
-                    .set_message(format!("verifying {root} ({})", Self::status(l)));
+                l.say(format!("verifying {root} ({})", Self::status(l)));
                 l.root = Some(root);
             }),
-            Event::ComponentNeedsUpdate { host, component } => self.on_host(&host, |l| {
-                l.bar.set_message(format!("{updating} {component}"))
-            }),
+            Event::ComponentNeedsUpdate { host, component } => {
+                self.on_host(&host, |l| l.say(format!("{updating} {component}")))
+            }
+            // A health gate's attempts: the host waits for its gate.
+            Event::Log {
+                host,
+                component: Some(component),
+                message,
+            } if component.contains("HealthCheck(") => {
+                self.on_host(&host, |l| l.say(format!("gate: {message}")))
+            }
             Event::ComponentFinished { host, changed, .. } => self.on_host(&host, |l| {
                 l.finished += 1;
                 l.changed += usize::from(changed);
                 let root = l.root.clone().unwrap_or_default();
-                l.bar
-                    .set_message(format!("verifying {root} ({})", Self::status(l)));
+                l.say(format!("verifying {root} ({})", Self::status(l)));
             }),
             _ => {}
         }

@@ -83,6 +83,29 @@ impl EventSink for Transcript<'_> {
                 &format!("batch {index}/{total}: {}", hosts.join(", ")),
                 None,
             ),
+            Event::BatchFinished {
+                index,
+                total,
+                deployed,
+                failed,
+                partial,
+                untouched,
+            } => {
+                let parts: Vec<String> = [
+                    ("deployed", deployed),
+                    ("failed", failed),
+                    ("partly deployed", partial),
+                    ("not started", untouched),
+                ]
+                .into_iter()
+                .filter(|(_, hosts)| !hosts.is_empty())
+                .map(|(what, hosts)| format!("{what} {}", hosts.join(", ")))
+                .collect();
+                out.line(&format!(
+                    "batch {index}/{total} finished: {}",
+                    parts.join("; ")
+                ))
+            }
             Event::BatchWait { seconds, next } => out.line(&format!(
                 "Waiting {seconds}s before batch {next} (batch_wait) ..."
             )),

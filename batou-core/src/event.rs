@@ -103,6 +103,17 @@ pub enum Event {
         total: usize,
         hosts: Vec<String>,
     },
+    /// A batch (the `index`th of `total`) is over: its hosts by what
+    /// happened to them (as in [`Event::RolloutFinished`]). Not when
+    /// predicting.
+    BatchFinished {
+        index: usize,
+        total: usize,
+        deployed: Vec<String>,
+        failed: Vec<String>,
+        partial: Vec<String>,
+        untouched: Vec<String>,
+    },
     /// A batch ended; the next (`next`, from 1) starts in `seconds`
     /// (`batch_wait`).
     BatchWait {

@@ -47,7 +47,7 @@ fn run_on_terminal(p: &Project, args: &[&str], vars: &[(&str, &str)]) -> (Option
 
 /// Removes every escape sequence (CSI `ESC [ ... final`, and two-byte
 /// `ESC x`).
-fn strip_escapes(text: &str) -> String {
+pub(super) fn strip_escapes(text: &str) -> String {
     let mut out = String::new();
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {

@@ -20,11 +20,17 @@ use super::support::{Outcome, Project};
 const PORT: u16 = 8080;
 
 /// Answers 503 while any root's workdir of the host holds a `down` file.
+/// Requests with a User-Agent (the health gate's; the watcher sends
+/// none) are noted in `~/gate-requests`.
 const SERVICE: &str = r#"
 import glob, http.server, sys
 home, port = sys.argv[1], int(sys.argv[2])
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        agent = self.headers.get("User-Agent")
+        if agent:
+            with open(home + "/gate-requests", "a") as f:
+                f.write(agent + "\n")
         down = glob.glob(home + "/deployment/work/*/down")
         body = b"down\n" if down else b"up\n"
         self.send_response(503 if down else 200)
@@ -78,6 +84,15 @@ impl Farm {
             .unwrap()
     }
 
+    /// The User-Agents of the gate's requests to host `k`'s service.
+    fn gate_requests(&self, k: usize) -> Vec<String> {
+        let path = self.cluster.services[k].home.join("gate-requests");
+        match std::fs::read_to_string(path) {
+            Ok(text) => text.lines().map(str::to_string).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// Host `k`'s HTTP status; `None`: no answer.
     fn status(&self, k: usize) -> Option<u16> {
         status_of(self.addr(k))
@@ -127,6 +142,57 @@ fn status_of(addr: SocketAddr) -> Option<u16> {
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).ok()?;
     std::str::from_utf8(answer.get(9..12)?).ok()?.parse().ok()
+}
+
+/// The lines of a transcript that tell the rollout: batches, roots
+/// starting and waiting, gates, the summary; for snapshots (the rest
+/// holds timings and addresses).
+fn rollout_lines(stdout: &str) -> String {
+    let keep = [
+        "batch ",
+        "Scheduling component",
+        "Waiting",
+        "waiting until",
+        "attempt ",
+        "would check",
+        " Rollout ",
+        "deployed (",
+        "failed (",
+        "not started (",
+    ];
+    stdout
+        .lines()
+        .filter(|l| keep.iter().any(|k| l.contains(k)))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// Runs `args` on a pseudo-terminal (`script(1)`), with the environment
+/// [`Project::run`] gives (colours allowed); every byte the terminal got,
+/// escape sequences removed.
+fn on_terminal(p: &Project, args: &[&str]) -> (Option<i32>, String) {
+    let plain = p.command(args, &[]);
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let line: Vec<String> = std::iter::once(plain.get_program().to_string_lossy().into_owned())
+        .chain(plain.get_args().map(|a| a.to_string_lossy().into_owned()))
+        .map(|a| quote(&a))
+        .collect();
+    let mut cmd = Command::new("script");
+    cmd.args(["-q", "-e", "-c", &line.join(" "), "/dev/null"])
+        .current_dir(p.path())
+        .stdin(Stdio::null());
+    for (k, v) in plain.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd.env_remove("NO_COLOR").env("TERM", "xterm-256color");
+    let out = cmd
+        .output()
+        .expect("script(1) from util-linux, to run batou on a pseudo-terminal");
+    let text = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+    (out.status.code(), super::progress::strip_escapes(&text))
 }
 
 /// What the watcher saw.
@@ -240,10 +306,13 @@ fn serial_deploys_batch_after_batch() {
     let out = out.success().stdout_in_order(&[
         "batch 1/4: h1",
         "h1: Scheduling component restart",
+        "batch 1/4 finished: deployed h1\n",
         "batch 2/4: h2",
+        "batch 2/4 finished: deployed h2\n",
         "batch 3/4: h3",
         "batch 4/4: h4",
         "h4: Scheduling component restart",
+        "batch 4/4 finished: deployed h4\n",
     ]);
     assert_eq!(seen.most, 1, "serial = 1 with -j 4");
     assert!(
@@ -274,8 +343,10 @@ fn serial_deploys_batch_after_batch() {
     );
     out.success().stdout_in_order(&[
         "batch 1/2: h1, h2",
+        "batch 1/2 finished: deployed h1, h2\n",
         "Waiting 2s before batch 2 (batch_wait) ...",
         "batch 2/2: h3, h4",
+        "batch 2/2 finished: deployed h3, h4\n",
     ]);
     let spans: Vec<(Instant, Instant)> = seen.down.iter().map(|d| d.unwrap()).collect();
     let batch1_up = spans[0].1.max(spans[1].1);
@@ -309,6 +380,14 @@ fn serial_deploys_batch_after_batch() {
         finished["deployed"],
         serde_json::json!(["h1", "h2", "h3", "h4"])
     );
+    let ends: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event"] == "batch_finished")
+        .collect();
+    assert_eq!(ends.len(), 4, "{}", out.stdout);
+    assert_eq!(ends[2]["index"], 3);
+    assert_eq!(ends[2]["deployed"], serde_json::json!(["h3"]));
+    assert_eq!(ends[2]["failed"], serde_json::json!([]));
 
     // Predicting shows the batches too.
     p.run(&["deploy", "-P", "farm"])
@@ -335,6 +414,14 @@ fn a_release_failing_its_health_gate_stops_after_the_canary() {
         out.stdout
     );
     assert!(!out.stdout.contains("batch 2/2"), "{}", out.stdout);
+    // The transcript says what h1 waits for, each attempt, and the batch.
+    let out = out.stdout_in_order(&[
+        "batch 1/2: h1",
+        "h1: waiting until GET http://127.0.0.1:8080/ answers 200 containing \"up\" (up to 3 attempts)",
+        "h1: attempt 1/3: unhealthy (HTTP 503: \"down\")",
+        "h1: attempt 3/3: unhealthy (HTTP 503: \"down\")",
+        "batch 1/2 finished: failed h1\n",
+    ]);
     assert!(
         out.stderr.contains("health check failed")
             && out.stderr.contains("HTTP 503")
@@ -344,9 +431,18 @@ fn a_release_failing_its_health_gate_stops_after_the_canary() {
     );
     assert_eq!(out.stderr.matches("ERROR:").count(), 1, "{}", out.stderr);
     assert_eq!(farm.status(0), Some(503), "h1 is left down");
+    assert_eq!(farm.gate_requests(0).len(), 3, "three attempts on h1");
+    assert!(
+        farm.gate_requests(0)
+            .iter()
+            .all(|ua| ua.starts_with("ureq/")),
+        "{:?}",
+        farm.gate_requests(0)
+    );
     for k in 1..4 {
         assert_eq!(farm.status(k), Some(200), "h{} untouched", k + 1);
         assert!(!farm.cluster.deployed(k, "work/restart").exists());
+        assert!(farm.gate_requests(k).is_empty());
     }
 
     // A healthy release: every gate passes, each attempt is an event.
@@ -394,15 +490,32 @@ fn max_fail_goes_on_past_tolerated_failures_and_stops_after() {
     let out = p
         .run(&["deploy", "--max-fail", "50%", "farm"])
         .code(1)
-        .stdout_contains("batch 3/4: h3");
-    assert!(
-        out.stdout.contains("deployed (1): h2")
-            && out.stdout.contains("failed (2): h1, h3")
-            && out.stdout.contains("not started (1): h4"),
-        "{}",
+        .stdout_in_order(&[
+            "batch 1/4: h1",
+            "batch 1/4 finished: failed h1\n",
+            "batch 2/4: h2",
+            "batch 2/4 finished: deployed h2\n",
+            "batch 3/4: h3",
+            "batch 3/4 finished: failed h3\n",
+        ]);
+    let summary = out
+        .stdout
+        .split_once(" Rollout ")
+        .map(|(_, after)| after)
+        .unwrap_or_else(|| panic!("no Rollout summary:\n{}", out.stdout));
+    let summary: Vec<&str> = summary.lines().skip(1).take(3).collect();
+    assert_eq!(
+        summary,
+        [
+            "deployed (1): h2",
+            "failed (2): h1, h3",
+            "not started (1): h4"
+        ],
+        "exactly:\n{}",
         out.stdout
     );
     assert!(!out.stdout.contains("batch 4/4"), "{}", out.stdout);
+    insta::assert_snapshot!("max_fail_rollout", rollout_lines(&out.stdout));
     assert_eq!(out.stderr.matches("ERROR:").count(), 2, "{}", out.stderr);
     assert!(!farm.cluster.deployed(3, "work/restart").exists());
 
@@ -431,9 +544,10 @@ fn retries_run_a_failing_update_again() {
         .stdout_in_order(&[
             "update attempt 1/3 failed: failure number 1; retrying in 0.0s",
             "update attempt 2/3 failed: failure number 2; retrying in 0.0s",
+            "update attempt 3/3 succeeded",
             "DEPLOYMENT FINISHED",
         ])
-        .stdout_lacks("attempt 3/3");
+        .stdout_lacks("attempt 3/3 failed");
     assert_eq!(p.read("work/flaky/attempts"), "3\n");
 
     std::fs::remove_file(p.path().join("work/flaky/attempts")).unwrap();
@@ -518,5 +632,108 @@ fn a_local_deploy_says_it_has_no_batches() {
             .contains("WARN: serial, max_fail and batch_wait apply to remote deploys"),
         "{}",
         out.stdout
+    );
+}
+
+/// Predicting shows the batches, the hosts held by their limit and the
+/// gates that would run, in the transcript and in `--json`; it runs no
+/// gate (the services see no request from one) and deploys nothing.
+#[test]
+fn predicting_shows_batches_limits_and_gates_and_checks_nothing() {
+    let farm = Farm::create();
+    let p = farm.project(&farm.env("restart", "serial = 2", "check = true\nmax_parallel = 1"));
+    let gate = "would check that GET http://127.0.0.1:8080/ answers 200 containing \"up\"";
+    let out = p
+        .run(&["deploy", "-P", "-j", "4", "farm"])
+        .success()
+        .stdout_in_order(&[
+            "batch 1/2: h1, h2",
+            "h2: Waiting with component restart (max_parallel 1) ...",
+            "batch 2/2: h3, h4",
+            "h4: Waiting with component restart (max_parallel 1) ...",
+        ])
+        .stdout_lacks("attempt 1/")
+        .stdout_lacks("batch 1/2 finished");
+    assert_eq!(out.stdout.matches(gate).count(), 4, "{}", out.stdout);
+    insta::assert_snapshot!("predicted_rollout", rollout_lines(&out.stdout));
+
+    let out = p
+        .run(&["deploy", "-P", "--json", "-j", "4", "farm"])
+        .success();
+    let events: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |kind: &str| -> Vec<&serde_json::Value> {
+        events.iter().filter(|e| e["event"] == kind).collect()
+    };
+    let batches: Vec<&serde_json::Value> = of("batch_started")
+        .into_iter()
+        .map(|e| &e["hosts"])
+        .collect();
+    assert_eq!(
+        batches,
+        [
+            &serde_json::json!(["h1", "h2"]),
+            &serde_json::json!(["h3", "h4"])
+        ]
+    );
+    let waiting: Vec<(&serde_json::Value, &serde_json::Value)> = of("root_waiting")
+        .into_iter()
+        .map(|e| (&e["host"], &e["limit"]))
+        .collect();
+    assert_eq!(
+        waiting,
+        [
+            (&serde_json::json!("h2"), &serde_json::json!("1")),
+            (&serde_json::json!("h4"), &serde_json::json!("1"))
+        ]
+    );
+    let gates: Vec<&str> = of("log")
+        .into_iter()
+        .filter_map(|e| e["message"].as_str())
+        .filter(|m| m.contains("8080"))
+        .collect();
+    assert_eq!(gates, [gate; 4], "{}", out.stdout);
+    assert!(of("batch_finished").is_empty() && of("rollout_finished").is_empty());
+    for k in 0..4 {
+        assert!(
+            farm.gate_requests(k).is_empty(),
+            "h{}: {:?}",
+            k + 1,
+            farm.gate_requests(k)
+        );
+        assert!(!farm.cluster.deployed(k, "work/restart/down").exists());
+    }
+}
+
+/// The live view on a terminal: each host's line carries its batch, the
+/// hosts of the later batch say they wait for it, and the canary's line
+/// shows its gate's attempts.
+#[test]
+fn the_live_view_shows_batches_and_gates() {
+    let farm = Farm::create();
+    let p = farm.project(&farm.env(
+        "restart",
+        "serial = 1, 100%",
+        "check = true\nbreak_on = h1\ninterval_ms = 1500",
+    ));
+    let (code, screen) = on_terminal(&p, &["deploy", "-j", "4", "farm"]);
+    assert_eq!(code, Some(1), "{screen}");
+    for k in 2..=4 {
+        assert!(
+            screen.contains(&format!("h{k}: waits for a later batch")),
+            "h{k}:\n{screen}"
+        );
+    }
+    assert!(
+        screen.contains("h1: [batch 1/2] gate: attempt 1/3: unhealthy (HTTP 503"),
+        "{screen}"
+    );
+    // The transcript above the view says the same.
+    assert!(
+        screen.contains("batch 1/2 finished: failed h1\n"),
+        "{screen}"
     );
 }

@@ -20,8 +20,8 @@ use crate::error::Result;
 pub trait Retry: Component + Sized {
     /// Runs a failing `verify` or `update` up to `retries` more times,
     /// one second apart unless [`Retrying::retry_delay`] says otherwise.
-    /// Each failed attempt is logged; the last one's error is the
-    /// component's.
+    /// Each failed attempt is logged, and so is a retry that works; the
+    /// last one's error is the component's.
     fn retries(self, retries: u32) -> Retrying<Self> {
         Retrying {
             inner: self,
@@ -71,7 +71,14 @@ impl<C> Retrying<C> {
                     }
                     return Err(e);
                 }
-                Ok(v) => return Ok(v),
+                Ok(v) => {
+                    // A retry that worked is said too: the transcript
+                    // shows every attempt.
+                    if k > 1 {
+                        ctx.log(format!("{phase} attempt {k}/{attempts} succeeded"));
+                    }
+                    return Ok(v);
+                }
             }
         }
     }

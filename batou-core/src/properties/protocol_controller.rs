@@ -687,28 +687,42 @@ fn an_agent_cannot_speak_for_another_host() {
 
 #[test]
 fn an_agent_cannot_tell_the_rollouts_progress() {
-    let project = Project::new();
-    let model = model(&project);
-    // A batch announcement is the controller's; from an agent it is a lie.
-    let reply = Reply::Event {
-        id: 0,
-        event: crate::event::Event::BatchStarted {
+    // A batch's start or end is the controller's; from an agent it is a
+    // lie.
+    let lies = [
+        crate::event::Event::BatchStarted {
             index: 2,
             total: 2,
             hosts: vec!["alpha".into()],
         },
-    };
-    let mut line = serde_json::to_vec(&reply).unwrap();
-    line.push(b'\n');
-    let mut beta = greeting();
-    beta.push(Item::Raw(line));
-    beta.push(Item::Deployed { id: 2, changed: 0 });
-    let lost = lost_hosts(run(&model, &honest_alpha(), &(good_preamble(), beta)));
-    assert!(
-        lost.iter()
-            .any(|(h, m)| h == "beta" && m.contains("the rollout's progress")),
-        "{lost:?}"
-    );
+        crate::event::Event::BatchFinished {
+            index: 1,
+            total: 2,
+            deployed: vec!["alpha".into(), "beta".into()],
+            failed: vec![],
+            partial: vec![],
+            untouched: vec![],
+        },
+    ];
+    for event in lies {
+        // A fresh project for each lie, as each case here has one (a
+        // second run in the same project loses beta before it lies).
+        let project = Project::new();
+        let model = model(&project);
+        let shown = format!("{event:?}");
+        let reply = Reply::Event { id: 0, event };
+        let mut line = serde_json::to_vec(&reply).unwrap();
+        line.push(b'\n');
+        let mut beta = greeting();
+        beta.push(Item::Raw(line));
+        beta.push(Item::Deployed { id: 2, changed: 0 });
+        let lost = lost_hosts(run(&model, &honest_alpha(), &(good_preamble(), beta)));
+        assert!(
+            lost.iter()
+                .any(|(h, m)| h == "beta" && m.contains("the rollout's progress")),
+            "{shown}: {lost:?}"
+        );
+    }
 }
 
 #[test]

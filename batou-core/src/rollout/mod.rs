@@ -295,6 +295,15 @@ impl Rollout {
 
     /// The hosts by what happened to them, in the environment's order.
     pub fn tally(&self) -> HostTally {
+        self.tally_of(self.batches.iter().flatten())
+    }
+
+    /// The hosts of batch `k` (from 0) by what happened to them so far.
+    pub fn batch_tally(&self, k: usize) -> HostTally {
+        self.tally_of(self.batches.get(k).into_iter().flatten())
+    }
+
+    fn tally_of<'h>(&self, hosts: impl Iterator<Item = &'h String>) -> HostTally {
         // Per host: (every root finished, some root started).
         let mut state: BTreeMap<&str, (bool, bool)> = BTreeMap::new();
         for (id, r) in self.roots.iter().enumerate().filter(|(_, r)| r.deploys) {
@@ -303,7 +312,7 @@ impl Rollout {
             s.1 |= self.started[id];
         }
         let mut tally = HostTally::default();
-        for host in self.batches.iter().flatten() {
+        for host in hosts {
             let (all_done, any_started) =
                 state.get(host.as_str()).copied().unwrap_or((true, false));
             let list = if self.failed_hosts.contains(host) {

@@ -162,3 +162,28 @@ fn the_default_stops_at_the_first_failed_host() {
     assert!(r.line_stopped());
     assert_eq!(r.hold(1), None, "the lost host's root no longer counts");
 }
+
+#[test]
+fn a_batch_is_tallied_by_its_own_hosts() {
+    let order: Vec<usize> = (0..4).collect();
+    let mut r = Rollout::new(
+        one_each(4, "web", None),
+        &[],
+        &order,
+        &hosts(4),
+        &settings(Some("2"), Some(Limit::Count(1))),
+    );
+    r.started(0);
+    r.ended(0, true);
+    r.started(1);
+    r.ended(1, false);
+    let first = r.batch_tally(0);
+    assert_eq!(first.deployed, ["h1"]);
+    assert_eq!(first.failed, ["h2"]);
+    assert!(first.untouched.is_empty() && first.partial.is_empty());
+    // The second batch, before it starts: both hosts not started.
+    assert_eq!(r.batch_tally(1).untouched, ["h3", "h4"]);
+    assert!(r.batch_tally(1).deployed.is_empty());
+    // No such batch: no hosts.
+    assert_eq!(r.batch_tally(5), HostTally::default());
+}

@@ -227,8 +227,14 @@ impl Component for HealthCheck {
             ctx.log(format!("would check that {}", self.what()));
             return Ok(Verdict::UpToDate);
         }
-        std::thread::sleep(self.start_delay);
         let attempts = self.retries.saturating_add(1);
+        // Said first, so the operator sees what the host waits for
+        // (during the start delay too).
+        ctx.log(format!(
+            "waiting until {} (up to {attempts} attempts)",
+            self.what()
+        ));
+        std::thread::sleep(self.start_delay);
         let mut last = String::new();
         for k in 1..=attempts {
             match self.attempt(ctx) {

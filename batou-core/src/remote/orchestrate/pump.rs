@@ -241,6 +241,7 @@ impl<'s> Pump<'s> {
         if matches!(
             event,
             Event::BatchStarted { .. }
+                | Event::BatchFinished { .. }
                 | Event::BatchWait { .. }
                 | Event::RootWaiting { .. }
                 | Event::RolloutFinished { .. }

@@ -36,6 +36,8 @@ pub(super) fn run_roots(
 ) -> Scheduled {
     let mut phase = Schedule::new(model, options, sink);
     pump.run(&mut phase);
+    // The batch the run ended in: the last, or where the line stopped.
+    phase.finish_batch();
     let undone = (0..model.roots.len())
         .filter(|&id| !phase.graph.done[id] && model.roots[id].skip_reason().is_none())
         .map(|id| (model.roots[id].host.clone(), model.roots[id].name.clone()))
@@ -50,6 +52,17 @@ pub(super) fn run_roots(
         reports: phase.reports,
         failed: phase.failed,
         undone,
+    }
+}
+
+fn batch_event(index: usize, total: usize, t: HostTally) -> Event {
+    Event::BatchFinished {
+        index,
+        total,
+        deployed: t.deployed,
+        failed: t.failed,
+        partial: t.partial,
+        untouched: t.untouched,
     }
 }
 
@@ -159,6 +172,8 @@ struct Schedule<'a> {
     wait_until: Option<Instant>,
     /// Roots said to wait for their limit.
     told_waiting: Vec<bool>,
+    /// How many batches were said to be over.
+    told_finished: usize,
     interrupted: bool,
 }
 
@@ -177,6 +192,7 @@ impl<'a> Schedule<'a> {
             announced: false,
             wait_until: None,
             told_waiting: vec![false; model.roots.len()],
+            told_finished: 0,
             interrupted: false,
         }
     }
@@ -218,6 +234,23 @@ impl<'a> Schedule<'a> {
         self.running.insert(id, Instant::now());
         self.rollout.started(id);
         true
+    }
+
+    /// Says, once, that the current batch is over, with its hosts by
+    /// outcome (with several batches, not when predicting: a prediction
+    /// deploys nothing).
+    fn finish_batch(&mut self) {
+        let current = self.rollout.current();
+        if !self.rollout.batched() || self.options.predict || self.told_finished > current {
+            return;
+        }
+        self.told_finished = current + 1;
+        let total = self.rollout.batches().len();
+        self.sink.emit(batch_event(
+            current + 1,
+            total,
+            self.rollout.batch_tally(current),
+        ));
     }
 
     /// Whether the wait between batches (`batch_wait`, not when
@@ -359,6 +392,9 @@ impl Phase for Schedule<'_> {
             // batch is over.
             if !self.running.is_empty() || self.stopping() || self.graph.ready.is_empty() {
                 break;
+            }
+            if self.rollout.has_next() {
+                self.finish_batch();
             }
             if !self.waited() {
                 break;

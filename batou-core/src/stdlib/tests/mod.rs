@@ -16,6 +16,7 @@ mod extract;
 mod file;
 mod fixture;
 mod git;
+mod health;
 mod helpers;
 mod logrotate;
 mod owner;
