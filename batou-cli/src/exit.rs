@@ -18,7 +18,7 @@ pub enum ExitStatus {
     /// 6: with `-P --exit-code`, the prediction found changes.
     ChangesPending,
     /// 7: `exec`: the command failed (non-zero, killed or timed out) on
-    /// at least one host.
+    /// at least one host; `run`: the registered command failed on one.
     CommandFailed,
     /// 130: interrupted (SIGINT) during a deploy; the running components
     /// finished, the rest did not start.
@@ -78,7 +78,8 @@ Exit codes:
       deploy on a target (named in the message; see --break-lock; exec
       --lock: a host's deploy lock is held and the command failed nowhere)
   6   changes pending (only with `deploy -P --exit-code`)
-  7   exec: the command failed (non-zero, signal, timeout) on some host
+  7   exec: the command failed (non-zero, signal, timeout) on some host;
+      run: the registered command failed on some host
   70  internal error (a bug in batou)
   130 interrupted (Ctrl-C during a deploy: the running components
       finished, the rest did not start; Ctrl-C twice stops at once)";
