@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::remote::both_transports;
 use super::remote_hosts::Cluster;
+use super::secrets::{encrypt, identity};
 use super::support::{LOCAL, Outcome, Project};
 
 /// Hosts h1..h3 with `components` and `data-role = roleK`, reached
@@ -101,6 +102,13 @@ both_transports! {
             assert!(!service.home.join(".batou/deploy.lock").exists(), "a lock was taken");
             assert!(!service.home.join("deployment").exists(), "the target directory was made");
         }
+        // With --lock the agent takes each host's deploy lock (which
+        // leaves its file, emptied).
+        let (_, doc) = run_json(&p, &["--lock", "--hosts", "h2", "probe"], 0);
+        assert_eq!(doc["hosts"][0]["result"], "ok", "{doc}");
+        let lock = cluster.services[1].home.join(".batou/deploy.lock");
+        assert_eq!(std::fs::read_to_string(&lock).unwrap(), "", "{}", lock.display());
+        assert!(!cluster.services[0].home.join(".batou/deploy.lock").exists());
 
         // facts: the architecture and kernel these hosts run (the
         // namespaces share this machine's kernel).
@@ -260,4 +268,34 @@ fn run_locally_answers_fails_and_refuses_unknown_commands() {
         .stderr_contains("facts takes no arguments");
     // Nothing was deployed or written by any of it.
     p.assert_missing("work/hello");
+}
+
+#[test]
+fn run_masks_secrets_in_answers_and_errors_in_every_view() {
+    let secret = format!("runCanary{}Zq", std::process::id());
+    let p = Project::new();
+    p.write(
+        "environments/sec/environment.cfg",
+        "[environment]\nconnect_method = local\n[hosts]\nlocalhost = evil\n\n[component:evil]\ncase = file\n",
+    );
+    encrypt(&p, &format!("[evil]\nsecret = {secret}\n"));
+    let identity = identity();
+    let vars = [("BATOU_AGE_IDENTITIES", identity.as_str())];
+    // The answer carries the secret (as an argument it was given back).
+    for (mode, code) in [(&[][..], 0), (&["--json"][..], 0)] {
+        let mut args = vec!["run", "sec"];
+        args.extend_from_slice(mode);
+        args.extend(["probe", &secret]);
+        let o = p.run_with(&args, &vars).code(code);
+        assert!(
+            !o.stdout.contains(&secret) && !o.stderr.contains(&secret),
+            "{mode:?} leaked:\n{}\n{}",
+            o.stdout,
+            o.stderr
+        );
+        assert!(o.stdout.contains("********"), "{mode:?}: {}", o.stdout);
+    }
+    // An unknown command's name is echoed in the error: masked too.
+    let o = p.run_with(&["run", "sec", &secret], &vars).code(2);
+    assert!(!o.stderr.contains(&secret), "{}", o.stderr);
 }

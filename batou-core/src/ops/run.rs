@@ -102,13 +102,6 @@ pub fn run(
     observer: &mut dyn Observer,
     done: &(dyn Fn(&HostAnswer) + Sync),
 ) -> Result<RunReport, RunFailure> {
-    // The agent is this binary: a name unknown here is unknown there.
-    if registry.command_for(&plan.command).is_none() {
-        return Err(RunFailure::UnknownCommand {
-            name: plan.command.clone(),
-            known: registry.command_names(),
-        });
-    }
     let mut loaded = load(
         &plan.project_dir,
         &plan.environment,
@@ -119,6 +112,14 @@ pub fn run(
     .map_err(RunFailure::Config)?;
     if !loaded.errors.is_empty() {
         return Err(RunFailure::Config(loaded.errors));
+    }
+    // The agent is this binary: a name unknown here is unknown there.
+    // Checked after loading, so that the error is masked like the rest.
+    if registry.command_for(&plan.command).is_none() {
+        return Err(RunFailure::UnknownCommand {
+            name: plan.command.clone(),
+            known: registry.command_names(),
+        });
     }
     let selected = select_hosts(&loaded.env, &plan.hosts, &plan.skip_hosts)?;
     let (ignored, active): (Vec<SelectedHost>, Vec<SelectedHost>) =
