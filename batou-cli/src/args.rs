@@ -38,6 +38,12 @@ pub enum Command {
     /// no agent.
     #[command(after_help = crate::exit::TABLE)]
     Exec(ExecArgs),
+    /// Run a registered command (the stdlib's `facts` and `verify`, or the
+    /// deployment's own) in the agent on every selected host, in
+    /// parallel; per host its JSON answer, shown as a table or passed
+    /// through with --json. Takes no deploy lock unless --lock.
+    #[command(after_help = crate::exit::TABLE)]
+    Run(RunArgs),
     /// Manage encrypted secrets (age, age-diffable, gpg).
     #[command(after_help = crate::exit::TABLE)]
     Secrets(SecretsArgs),
@@ -279,4 +285,42 @@ pub struct ExecArgs {
     /// target, joined with spaces as ssh does.
     #[arg(last = true, required_unless_present = "list_hosts")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The environment (as for `deploy`).
+    pub environment: String,
+    /// The registered command (`facts`, `verify`, or one the deployment
+    /// registers); not needed with --list-hosts.
+    #[arg(required_unless_present = "list_hosts")]
+    pub name: Option<String>,
+    /// The command's arguments (after `--` when one starts with `-`).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = false)]
+    pub args: Vec<String>,
+    /// The hosts to run on: a host pattern (names, globs `web*`, tags
+    /// `@web`, negations `!db1`, comma-separated). Default: every host.
+    #[arg(long, value_name = "PATTERN")]
+    pub hosts: Vec<String>,
+    /// Leave these hosts out (a host pattern).
+    #[arg(long, value_name = "PATTERN")]
+    pub skip_hosts: Vec<String>,
+    /// Print the selected hosts and exit; connects nowhere.
+    #[arg(long)]
+    pub list_hosts: bool,
+    /// Hosts at once (default: all selected, at most 64).
+    #[arg(short = 'j', long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+    /// Seconds to wait when connecting (default: the environment's
+    /// `connect_timeout`, else 10).
+    #[arg(long)]
+    pub connect_timeout: Option<u64>,
+    /// Hold each host's deploy lock while the command runs (a host where a
+    /// deploy runs is reported `locked`). Without it, run works beside a
+    /// deploy.
+    #[arg(long)]
+    pub lock: bool,
+    /// Print one JSON document: the command and each host's answer.
+    #[arg(long)]
+    pub json: bool,
 }

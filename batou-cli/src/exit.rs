@@ -18,7 +18,7 @@ pub enum ExitStatus {
     /// 6: with `-P --exit-code`, the prediction found changes.
     ChangesPending,
     /// 7: `exec`: the command failed (non-zero, killed or timed out) on
-    /// at least one host.
+    /// at least one host; `run`: the registered command failed on one.
     CommandFailed,
     /// 130: interrupted (SIGINT) during a deploy; the running components
     /// finished, the rest did not start.
@@ -72,13 +72,14 @@ Exit codes:
   1   deployment failed (a component's verify or update failed)
   2   usage error (bad command line)
   3   configuration error (environment or model; nothing was touched)
-  4   connection or transport error (exec: a host could not be reached
-      and the command failed nowhere)
+  4   connection or transport error (exec, run: a host could not be
+      reached and the command failed nowhere)
   5   a lock is held: another run in this project (.batou-lock) or another
       deploy on a target (named in the message; see --break-lock; exec
-      --lock: a host's deploy lock is held and the command failed nowhere)
+      or run --lock: a host's deploy lock is held and the command failed nowhere)
   6   changes pending (only with `deploy -P --exit-code`)
-  7   exec: the command failed (non-zero, signal, timeout) on some host
+  7   exec: the command failed (non-zero, signal, timeout) on some host;
+      run: the registered command failed on some host
   70  internal error (a bug in batou)
   130 interrupted (Ctrl-C during a deploy: the running components
       finished, the rest did not start; Ctrl-C twice stops at once)";

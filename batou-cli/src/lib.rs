@@ -14,6 +14,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod args;
+mod command;
 mod deploy;
 mod diagnostics;
 mod exec;
@@ -100,6 +101,7 @@ pub fn run(registry: &Registry, argv: Vec<std::ffi::OsString>) -> ExitStatus {
     match cli.command {
         args::Command::Deploy(opts) => deploy::run(registry, &project_dir, &opts, color, cli.debug),
         args::Command::Exec(opts) => exec::run(registry, &project_dir, &opts),
+        args::Command::Run(opts) => command::run(registry, &project_dir, &opts),
         args::Command::Secrets(opts) => secrets::run(&project_dir, &opts),
         args::Command::Show(opts) => inspect::show(registry, &project_dir, &opts, color),
         args::Command::Graph(opts) => inspect::graph_cmd(registry, &project_dir, &opts, color),

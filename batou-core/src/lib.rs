@@ -72,6 +72,7 @@
 
 pub mod address;
 pub mod agent_build;
+pub mod command;
 pub mod component;
 pub mod convert;
 pub mod diff;

@@ -1,6 +1,6 @@
 //! Host patterns and `batou exec` on this machine: globs, `@tags`,
-//! negation and comma lists select exactly the same hosts for `deploy`
-//! and `exec`, `--list-hosts` prints them without connecting, and
+//! negation and comma lists select exactly the same hosts for `deploy`,
+//! `exec` and `run`, `--list-hosts` prints them without connecting, and
 //! `exec`'s output formats, exit codes and masking. Over SSH, to
 //! namespaced hosts: `fleet_remote.rs`.
 
@@ -49,7 +49,7 @@ fn listed(o: &Outcome) -> Vec<String> {
 }
 
 #[test]
-fn globs_tags_and_negation_select_the_same_hosts_for_deploy_and_exec() {
+fn globs_tags_and_negation_select_the_same_hosts_for_deploy_exec_and_run() {
     let p = Project::new().env("fleet", &tagged(LOCAL));
     let table: &[(&[&str], &[&str])] = &[
         (&[], &["w1", "w2", "d1", "d2"]),
@@ -81,7 +81,11 @@ fn globs_tags_and_negation_select_the_same_hosts_for_deploy_and_exec() {
             ))
             .success();
         assert_eq!(exec_hosts(&exec), *expected, "exec {selection:?}");
-        for cmd in ["deploy", "exec"] {
+        let run = p
+            .run(&with(&["run", "--json"], selection, &["fleet", "probe"]))
+            .success();
+        assert_eq!(exec_hosts(&run), *expected, "run {selection:?}");
+        for cmd in ["deploy", "exec", "run"] {
             let list = p
                 .run(&with(&[cmd, "--list-hosts"], selection, &["fleet"]))
                 .success();
@@ -115,7 +119,11 @@ fn list_hosts_prints_tags_and_ignored_hosts_without_connecting() {
 #[test]
 fn a_pattern_selecting_nothing_is_a_usage_error_for_every_command() {
     let p = Project::new().env("fleet", &tagged(LOCAL));
-    for (cmd, tail) in [("deploy", &[][..]), ("exec", &["--", "true"])] {
+    for (cmd, tail) in [
+        ("deploy", &[][..]),
+        ("exec", &["--", "true"]),
+        ("run", &["probe"]),
+    ] {
         let run = |pattern: &str| {
             let mut args = vec![cmd, "--hosts", pattern, "fleet"];
             args.extend_from_slice(tail);

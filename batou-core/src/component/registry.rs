@@ -66,6 +66,8 @@ pub struct Registry {
     /// Types whose attributes the templates of their sub-components see.
     contexts: HashMap<TypeId, ContextFn>,
     transports: IndexMap<String, std::sync::Arc<dyn Transport>>,
+    /// Commands `batou run` calls by name (see [`crate::command`]).
+    commands: crate::command::Commands,
 }
 
 impl Default for Registry {
@@ -83,6 +85,7 @@ impl Registry {
             variants: HashMap::new(),
             contexts: HashMap::new(),
             transports: IndexMap::new(),
+            commands: crate::command::Commands::stdlib(),
         };
         registry.transport("ssh", crate::transport::SshTransport::new());
         #[cfg(not(target_env = "musl"))]
@@ -115,6 +118,47 @@ impl Registry {
         std::iter::once(crate::environment::LOCAL_METHOD.to_string())
             .chain(self.transports.keys().cloned())
             .collect()
+    }
+
+    /// Registers a command that `batou run ENV name [ARGS...]` calls on
+    /// every selected host (replacing one of the same name, the stdlib's
+    /// `facts` and `verify` too). It runs in the agent, with the host's
+    /// [`crate::command::CommandHost`] and the arguments, and answers with
+    /// JSON:
+    ///
+    /// ```
+    /// # use batou_core::Registry;
+    /// # use batou_core::command::CommandFailed;
+    /// # use batou_core::host::CommandSpec;
+    /// let mut registry = Registry::new();
+    /// registry.command("disk-usage", |host, args| {
+    ///     let path = args.first().map_or("/", String::as_str);
+    ///     let out = host.run(&CommandSpec::argv(["df", "-Pk", path]))?;
+    ///     Ok(serde_json::json!({ "host": host.name(), "df": out.stdout }))
+    /// });
+    /// ```
+    pub fn command<F>(&mut self, name: &str, command: F) -> &mut Self
+    where
+        F: Fn(
+                &crate::command::CommandHost<'_>,
+                &[String],
+            ) -> Result<serde_json::Value, crate::command::CommandFailed>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.commands.insert(name, std::sync::Arc::new(command));
+        self
+    }
+
+    /// The command registered as `name`.
+    pub fn command_for(&self, name: &str) -> Option<std::sync::Arc<crate::command::CommandFn>> {
+        self.commands.get(name)
+    }
+
+    /// Names of the registered commands, in registration order.
+    pub fn command_names(&self) -> Vec<String> {
+        self.commands.names()
     }
 
     /// Registers `C` as a root component named `name` (batou used the

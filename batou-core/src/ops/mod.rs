@@ -8,6 +8,7 @@
 //! * [`show()`] and [`graph_of`]: the merged environment and the
 //!   dependency graph;
 //! * [`exec()`]: one shell command on many hosts, per-host answers;
+//! * [`run()`]: a registered command on many hosts, per-host JSON answers;
 //! * [`list_hosts`]: the hosts a `--hosts` selection picks;
 //! * [`secrets`]: `secrets summary`, `add`, `remove`, `reencrypt`,
 //!   `decrypttostdout` and `edit`;
@@ -27,6 +28,7 @@ mod load;
 mod observe;
 mod plan;
 mod remote;
+mod run;
 pub mod secrets;
 #[cfg(test)]
 mod tests;
@@ -40,3 +42,4 @@ pub use load::{Loaded, configure_loaded, load};
 pub use observe::{Observer, Quiet, Step};
 pub use plan::{Connect, EventDetail, Mode, Plan, PlanError, Reach, Settled};
 pub use remote::remote_options;
+pub use run::{CommandOutcome, HostAnswer, RunFailure, RunPlan, RunReport, run};

@@ -14,6 +14,12 @@
 //! to the root, watched roots that changed), `deployed` the routing keys
 //! the root `published`, and the `finish` request. An agent that ignored
 //! them would silently drop events, hence the new version.
+//!
+//! Version 4 added registered commands (`batou run`): `configure` may ask
+//! the agent not to take the deploy lock (`lock: false`), and a `run`
+//! request (a command's name and arguments) is answered by `ran` (its JSON
+//! value) or `failed`. An older agent would take a `run` for a bad line
+//! and end, hence the new version.
 
 use std::io::{BufRead, Write};
 
@@ -24,7 +30,7 @@ use crate::error::{ConfigError, DeployError, Origin};
 use crate::event::Event;
 
 /// Bumped on every incompatible change.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Who holds a target's deploy lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,6 +151,19 @@ pub enum Request {
         /// already in `environment`).
         #[serde(default)]
         secrets: crate::secrets::WireSecrets,
+        /// Take the target's deploy lock (every deploy does; `batou run`
+        /// only with `--lock`).
+        #[serde(default = "take_lock")]
+        lock: bool,
+    },
+    /// Run the registered command `command` with `args` for this host,
+    /// after a successful `configure`; answered by `ran` or `failed`
+    /// under `id`.
+    Run {
+        id: u64,
+        command: String,
+        #[serde(default)]
+        args: Vec<String>,
     },
     Deploy {
         id: u64,
@@ -216,11 +235,22 @@ pub enum Reply {
         id: u64,
         error: WireError,
     },
+    /// A `run` request's answer: the command's value.
+    Ran {
+        id: u64,
+        value: serde_json::Value,
+        seconds: f64,
+    },
     Heartbeat,
     /// The agent cannot go on (bad request, protocol mismatch, ...).
     Fatal {
         message: String,
     },
+}
+
+/// A `configure` without `lock` takes it, as every deploy does.
+fn take_lock() -> bool {
+    true
 }
 
 /// Writes one message as one line and flushes.
@@ -342,6 +372,27 @@ mod tests {
             serde_json::from_str(r#"{"type":"deployed","id":1,"changed":0,"seconds":0.1}"#)
                 .unwrap();
         assert!(matches!(reply, Reply::Deployed { published, .. } if published.is_empty()));
+    }
+
+    #[test]
+    fn run_defaults_to_no_args_and_ran_round_trips() {
+        let run: Request =
+            serde_json::from_str(r#"{"type":"run","id":4,"command":"facts"}"#).unwrap();
+        assert!(
+            matches!(run, Request::Run { id: 4, ref command, ref args } if command == "facts" && args.is_empty())
+        );
+        let mut buf = Vec::new();
+        write_line(
+            &mut buf,
+            &Reply::Ran {
+                id: 4,
+                value: serde_json::json!({"arch": "x86_64"}),
+                seconds: 0.25,
+            },
+        )
+        .unwrap();
+        let back: Reply = read_line(&mut std::io::Cursor::new(buf)).unwrap().unwrap();
+        assert!(matches!(back, Reply::Ran { id: 4, value, .. } if value["arch"] == "x86_64"));
     }
 
     #[test]

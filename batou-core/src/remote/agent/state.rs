@@ -24,6 +24,8 @@ struct Configured {
     env_info: EnvironmentInfo,
     mapper: PathMapper,
     resolver: Arc<Resolver>,
+    /// Every host as the model has it, for registered commands.
+    hosts: Vec<crate::component::HostInfo>,
 }
 
 /// Whether the agent goes on after a request.
@@ -131,12 +133,14 @@ impl<'r> State<'r> {
                 host,
                 platform,
                 secrets,
+                lock,
             } => {
                 let mut env = *environment;
                 env.secrets = crate::secrets::SecretData::from_wire(secrets);
                 self.masker = env.secrets.masker().clone();
-                self.configure(env, &host, platform)
+                self.configure(env, &host, platform, lock)
             }
+            Request::Run { id, command, args } => self.run(id, &command, &args),
             Request::Deploy {
                 id,
                 root,
@@ -156,45 +160,15 @@ impl<'r> State<'r> {
         mut env: crate::environment::Environment,
         host: &str,
         platform: Option<String>,
+        lock: bool,
     ) -> Flow {
         let Some(holder) = self.holder.clone() else {
             return self.fatal("configure before hello".into());
         };
         let home = whoami::home();
         let expand = |p: &str| expand_home(std::path::Path::new(p), home.as_deref());
-        let lock_path = expand(
-            env.settings
-                .deploy_lock
-                .as_deref()
-                .unwrap_or("~/.batou/deploy.lock"),
-        );
-        match target_lock::acquire(&lock_path, &holder, self.break_lock) {
-            Ok(Acquired::Locked(lock)) => {
-                if let Some(h) = &lock.stale {
-                    self.warnings.push(format!(
-                        "the previous deploy ({h}) did not end cleanly; its stale lock was taken over"
-                    ));
-                }
-                self.lock = Some(lock)
-            }
-            Ok(Acquired::Held(current)) => {
-                self.replies.send(&Reply::LockHeld {
-                    holder: current.unwrap_or(Holder {
-                        controller: "unknown".into(),
-                        user: "unknown".into(),
-                        pid: 0,
-                        started: 0,
-                        agent_pid: 0,
-                    }),
-                });
-                return Flow::Exit(3);
-            }
-            Err(e) => {
-                return self.fatal(format!(
-                    "cannot take the deploy lock {}: {e}",
-                    lock_path.display()
-                ));
-            }
+        if lock && let Some(flow) = self.take_lock(&env, &holder, &expand) {
+            return flow;
         }
         env.project_dir = expand(
             env.settings
@@ -202,11 +176,15 @@ impl<'r> State<'r> {
                 .as_deref()
                 .unwrap_or("~/deployment"),
         );
-        if let Err(e) = std::fs::create_dir_all(&env.project_dir) {
+        // Without the lock (`batou run`) the agent only looks: it creates
+        // no target directory on a host never deployed to.
+        if lock && let Err(e) = std::fs::create_dir_all(&env.project_dir) {
             return self.fatal(format!("cannot create {}: {e}", env.project_dir.display()));
         }
         // Root's agent writes below it: nobody else may plant links there.
-        if let Err(e) = crate::host::check_dir(&env.project_dir, "the deployment") {
+        if (lock || env.project_dir.exists())
+            && let Err(e) = crate::host::check_dir(&env.project_dir, "the deployment")
+        {
             return self.fatal(e.to_string());
         }
         if !env.hosts.contains_key(host) {
@@ -226,7 +204,9 @@ impl<'r> State<'r> {
                     .map(|r| (r.host.clone(), r.name.clone()))
                     .collect();
                 let resolver = model.resolver();
+                let hosts = crate::command::host_infos(&model.env, options.platform.as_deref());
                 self.model = Some(Configured {
+                    hosts,
                     host: host.to_string(),
                     env_info: model.env_info,
                     mapper: model.mapper,
@@ -252,6 +232,50 @@ impl<'r> State<'r> {
             }
         }
         Flow::Continue
+    }
+
+    /// Takes the target's deploy lock; `Some`: the agent cannot go on.
+    fn take_lock(
+        &mut self,
+        env: &crate::environment::Environment,
+        holder: &Holder,
+        expand: &dyn Fn(&str) -> std::path::PathBuf,
+    ) -> Option<Flow> {
+        let lock_path = expand(
+            env.settings
+                .deploy_lock
+                .as_deref()
+                .unwrap_or("~/.batou/deploy.lock"),
+        );
+        match target_lock::acquire(&lock_path, holder, self.break_lock) {
+            Ok(Acquired::Locked(lock)) => {
+                if let Some(h) = &lock.stale {
+                    self.warnings.push(format!(
+                        "the previous deploy ({h}) did not end cleanly; its stale lock was taken over"
+                    ));
+                }
+                self.lock = Some(lock)
+            }
+            Ok(Acquired::Held(current)) => {
+                self.replies.send(&Reply::LockHeld {
+                    holder: current.unwrap_or(Holder {
+                        controller: "unknown".into(),
+                        user: "unknown".into(),
+                        pid: 0,
+                        started: 0,
+                        agent_pid: 0,
+                    }),
+                });
+                return Some(Flow::Exit(3));
+            }
+            Err(e) => {
+                return Some(self.fatal(format!(
+                    "cannot take the deploy lock {}: {e}",
+                    lock_path.display()
+                )));
+            }
+        }
+        None
     }
 
     fn deploy(
@@ -298,6 +322,58 @@ impl<'r> State<'r> {
 }
 
 impl State<'_> {
+    /// A registered command for this host, on the configured model;
+    /// answered `ran` or `failed` (a panic too: a bug in the command).
+    fn run(&mut self, id: u64, command: &str, args: &[String]) -> Flow {
+        let Some(model) = &self.model else {
+            return self.fatal("run before a successful configure".into());
+        };
+        let started = Instant::now();
+        let fail = |message: String, panicked: bool| Reply::Failed {
+            id,
+            error: WireError {
+                message,
+                origin: None,
+                host: Some(model.host.clone()),
+                component: Some(command.to_string()),
+                hint: panicked.then(|| "a panic is a bug in the command's code".to_string()),
+                panicked,
+            },
+        };
+        let Some(body) = self.registry.command_for(command) else {
+            self.replies.send(&fail(
+                format!(
+                    "no command `{command}` in this agent (it has: {})",
+                    self.registry.command_names().join(", ")
+                ),
+                false,
+            ));
+            return Flow::Continue;
+        };
+        let host = Host::local().beneath(&model.env_info.base_dir);
+        let view = crate::command::CommandModel {
+            host: &host,
+            env: &model.env_info,
+            hosts: &model.hosts,
+            roots: &model.roots,
+            mapper: &model.mapper,
+            resolver: model.resolver.clone(),
+        };
+        let reply = match crate::command::invoke(&*body, &view, &model.host, args) {
+            Ok(value) => Reply::Ran {
+                id,
+                value,
+                seconds: started.elapsed().as_secs_f64(),
+            },
+            Err(crate::command::Invoked::Failed(message)) => fail(message, false),
+            Err(crate::command::Invoked::Panicked(message)) => {
+                fail(format!("panicked: {}", self.masker.redact(&message)), true)
+            }
+        };
+        self.replies.send(&reply);
+        Flow::Continue
+    }
+
     /// After the last root: remove the externals of this host that left
     /// the environment. This agent configured the whole model, so it knows
     /// the host's current set.

@@ -145,7 +145,7 @@ impl Phase for Configuring<'_> {
                 }
                 self.waiting.remove(&i);
             }
-            Reply::Deployed { .. } | Reply::Failed { .. } => pump.lose(
+            Reply::Deployed { .. } | Reply::Failed { .. } | Reply::Ran { .. } => pump.lose(
                 i,
                 Loss::Violation("the agent reported a deploy before it was configured".into()),
             ),

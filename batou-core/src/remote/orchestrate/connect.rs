@@ -211,6 +211,7 @@ fn start_agent(
             host: host.name.clone(),
             platform: options.platform.clone(),
             secrets: env.secrets.to_wire(),
+            lock: true,
         })
         .map_err(fail)?;
     Ok(session)

@@ -6,6 +6,7 @@
 //! reaches every phase through one message pump ([`pump`]), the only place
 //! that gives up on a host.
 
+pub mod command;
 mod configure;
 mod connect;
 pub mod early;
