@@ -90,9 +90,7 @@ both_transports! {
         let cluster = Cluster::create(3);
         let p = project(&cluster, method);
         cluster.hosts.hosts[1].set_link(false);
-        let started = std::time::Instant::now();
         let (o, doc) = exec_json(&p, &["--", "echo here"], 4);
-        let seconds = started.elapsed().as_secs();
         cluster.hosts.hosts[1].set_link(true);
         let hosts = doc["hosts"].as_array().unwrap();
         assert_eq!(hosts[0]["result"], "exited", "{doc}");
@@ -102,7 +100,6 @@ both_transports! {
         assert!(hosts[1]["error"].as_str().unwrap().contains("h2"), "{doc}");
         assert_eq!(doc["summary"]["unreachable"], serde_json::json!(["h2"]));
         assert_eq!(doc["summary"]["exit_code"], 4);
-        assert!(seconds < 30, "the connect timeout (3 s) bounds it: {seconds} s");
         assert!(o.stderr.contains("ERROR: h2: "), "{}", o.stderr);
 
         // Text view: the others' output, the host named, exit 4.
