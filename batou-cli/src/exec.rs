@@ -246,8 +246,8 @@ impl ExecSink for Printer {
 
 /// Loading the environment: its warnings on stderr, its secrets masked
 /// from then on.
-struct Loading {
-    masker: Masker,
+pub(crate) struct Loading {
+    pub masker: Masker,
 }
 
 impl EventSink for Loading {

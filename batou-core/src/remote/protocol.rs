@@ -14,6 +14,10 @@
 //! to the root, watched roots that changed), `deployed` the routing keys
 //! the root `published`, and the `finish` request. An agent that ignored
 //! them would silently drop events, hence the new version.
+//!
+//! Version 4 added `deploy` to `configure`: the deploy's identity, which
+//! the agent writes to the host's deploy history (an agent that ignored it
+//! would deploy unrecorded).
 
 use std::io::{BufRead, Write};
 
@@ -24,7 +28,7 @@ use crate::error::{ConfigError, DeployError, Origin};
 use crate::event::Event;
 
 /// Bumped on every incompatible change.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Who holds a target's deploy lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,6 +149,10 @@ pub enum Request {
         /// already in `environment`).
         #[serde(default)]
         secrets: crate::secrets::WireSecrets,
+        /// The deploy to record in the host's history (`None`: a
+        /// prediction, which is not recorded).
+        #[serde(default)]
+        deploy: Option<crate::history::DeployMeta>,
     },
     Deploy {
         id: u64,

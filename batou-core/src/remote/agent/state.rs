@@ -44,6 +44,8 @@ pub(super) struct State<'r> {
     warnings: Vec<String>,
     /// The environment's secrets, to mask what a panic says.
     masker: Masker,
+    /// This agent's sha256, for the deploy history.
+    agent_hash: String,
 }
 
 impl<'r> State<'r> {
@@ -58,6 +60,7 @@ impl<'r> State<'r> {
             workers: Vec::new(),
             warnings: Vec::new(),
             masker: Masker::default(),
+            agent_hash: String::new(),
         }
     }
 
@@ -117,6 +120,7 @@ impl<'r> State<'r> {
                     ..controller
                 });
                 self.break_lock = break_lock;
+                self.agent_hash.clone_from(&own);
                 self.replies.send(&Reply::Hello {
                     protocol: PROTOCOL_VERSION,
                     binary_hash: own,
@@ -131,11 +135,12 @@ impl<'r> State<'r> {
                 host,
                 platform,
                 secrets,
+                deploy,
             } => {
                 let mut env = *environment;
                 env.secrets = crate::secrets::SecretData::from_wire(secrets);
                 self.masker = env.secrets.masker().clone();
-                self.configure(env, &host, platform)
+                self.configure(env, &host, platform, deploy)
             }
             Request::Deploy {
                 id,
@@ -156,6 +161,7 @@ impl<'r> State<'r> {
         mut env: crate::environment::Environment,
         host: &str,
         platform: Option<String>,
+        deploy: Option<crate::history::DeployMeta>,
     ) -> Flow {
         let Some(holder) = self.holder.clone() else {
             return self.fatal("configure before hello".into());
@@ -211,6 +217,13 @@ impl<'r> State<'r> {
         }
         if !env.hosts.contains_key(host) {
             return self.fatal(format!("host `{host}` is not in the environment"));
+        }
+        // The history lives beside the lock, written only while it is held.
+        if let Some(meta) = deploy {
+            self.replies.recorder.arm(
+                crate::history::journal_beside(&lock_path),
+                meta.record(host, Some(self.agent_hash.clone())),
+            );
         }
         let options = ConfigureOptions {
             platform,
@@ -277,6 +290,10 @@ impl<'r> State<'r> {
                 .as_ref()
                 .map_or_else(|| root.name.clone(), |t| t.breadcrumbs.clone())
         };
+        if !predict {
+            let recorded = self.replies.recorder.deploying(Some(name));
+            self.history_warning(id, &model.host, recorded);
+        }
         let job = RootJob {
             id,
             index,
@@ -306,6 +323,10 @@ impl State<'_> {
         let Some(model) = &self.model else {
             return self.fatal("finish before a successful configure".into());
         };
+        if !predict {
+            let recorded = self.replies.recorder.deploying(None);
+            self.history_warning(id, &model.host, recorded);
+        }
         let started = Instant::now();
         let current = {
             let guards: Vec<_> = model
@@ -343,6 +364,28 @@ impl State<'_> {
             },
         });
         Flow::Continue
+    }
+}
+
+impl State<'_> {
+    /// A deploy history that cannot be written does not stop the deploy;
+    /// the operator hears why.
+    fn history_warning(
+        &self,
+        id: u64,
+        host: &str,
+        recorded: Result<(), crate::history::JournalError>,
+    ) {
+        if let Err(e) = recorded {
+            self.replies.send(&Reply::Event {
+                id,
+                event: crate::event::Event::Warning {
+                    host: Some(host.to_string()),
+                    component: None,
+                    message: e.to_string(),
+                },
+            });
+        }
     }
 }
 
