@@ -12,6 +12,7 @@ mod events;
 mod flags;
 mod fleet;
 mod fleet_remote;
+mod history;
 mod hostile;
 mod ignored_hosts;
 mod init;
