@@ -150,9 +150,10 @@ pub enum Request {
         #[serde(default)]
         secrets: crate::secrets::WireSecrets,
         /// The deploy to record in the host's history (`None`: a
-        /// prediction, which is not recorded).
+        /// prediction, which is not recorded). Boxed: requests wait in
+        /// the agent's queue, and this would make every one larger.
         #[serde(default)]
-        deploy: Option<crate::history::DeployMeta>,
+        deploy: Option<Box<crate::history::DeployMeta>>,
     },
     Deploy {
         id: u64,

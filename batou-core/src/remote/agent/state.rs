@@ -161,7 +161,7 @@ impl<'r> State<'r> {
         mut env: crate::environment::Environment,
         host: &str,
         platform: Option<String>,
-        deploy: Option<crate::history::DeployMeta>,
+        deploy: Option<Box<crate::history::DeployMeta>>,
     ) -> Flow {
         let Some(holder) = self.holder.clone() else {
             return self.fatal("configure before hello".into());

@@ -211,7 +211,7 @@ fn start_agent(
             host: host.name.clone(),
             platform: options.platform.clone(),
             secrets: env.secrets.to_wire(),
-            deploy: options.deploy.clone(),
+            deploy: options.deploy.clone().map(Box::new),
         })
         .map_err(fail)?;
     Ok(session)
