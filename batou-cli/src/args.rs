@@ -44,6 +44,12 @@ pub enum Command {
     /// through with --json. Takes no deploy lock unless --lock.
     #[command(after_help = crate::exit::TABLE)]
     Run(RunArgs),
+    /// Show the deploy history of the selected hosts side by side: each
+    /// deploy's id, start, controller, commit and each host's outcome.
+    /// Reads each host's journal over the environment's transport (no
+    /// agent, no lock).
+    #[command(after_help = crate::exit::TABLE)]
+    History(HistoryArgs),
     /// Manage encrypted secrets (age, age-diffable, gpg).
     #[command(after_help = crate::exit::TABLE)]
     Secrets(SecretsArgs),
@@ -237,6 +243,27 @@ fn parse_serial(text: &str) -> Result<batou_core::rollout::Serial, String> {
 
 fn parse_max_fail(text: &str) -> Result<batou_core::rollout::Limit, String> {
     batou_core::rollout::Limit::parse(text, 0).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The environment (as for `deploy`).
+    pub environment: String,
+    /// The hosts to read: a host pattern (as for `exec`). Default: every
+    /// host.
+    #[arg(long, value_name = "PATTERN")]
+    pub hosts: Vec<String>,
+    /// Leave these hosts out (a host pattern).
+    #[arg(long, value_name = "PATTERN")]
+    pub skip_hosts: Vec<String>,
+    /// Seconds to wait when connecting (default: the environment's
+    /// `connect_timeout`, else 10).
+    #[arg(long)]
+    pub connect_timeout: Option<u64>,
+    /// Print one JSON document: each host's records in full, and the
+    /// controller's copy.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -73,7 +73,8 @@ Exit codes:
   2   usage error (bad command line)
   3   configuration error (environment or model; nothing was touched)
   4   connection or transport error (exec, run: a host could not be
-      reached and the command failed nowhere)
+      reached and the command failed nowhere; history: a host's journal
+      could not be read)
   5   a lock is held: another run in this project (.batou-lock) or another
       deploy on a target (named in the message; see --break-lock; exec
       or run --lock: a host's deploy lock is held and the command failed nowhere)

@@ -20,6 +20,7 @@ mod diagnostics;
 mod exec;
 mod exit;
 mod guard;
+mod history;
 mod init;
 mod inspect;
 mod json;
@@ -102,6 +103,7 @@ pub fn run(registry: &Registry, argv: Vec<std::ffi::OsString>) -> ExitStatus {
         args::Command::Deploy(opts) => deploy::run(registry, &project_dir, &opts, color, cli.debug),
         args::Command::Exec(opts) => exec::run(registry, &project_dir, &opts),
         args::Command::Run(opts) => command::run(registry, &project_dir, &opts),
+        args::Command::History(opts) => history::run(registry, &project_dir, &opts),
         args::Command::Secrets(opts) => secrets::run(&project_dir, &opts),
         args::Command::Show(opts) => inspect::show(registry, &project_dir, &opts, color),
         args::Command::Graph(opts) => inspect::graph_cmd(registry, &project_dir, &opts, color),

@@ -96,6 +96,8 @@ pub mod error;
 #[doc(hidden)]
 pub mod event;
 #[doc(hidden)]
+pub mod history;
+#[doc(hidden)]
 pub mod ini;
 #[doc(hidden)]
 pub mod interrupt;

@@ -13,6 +13,7 @@ mod flags;
 mod fleet;
 mod fleet_remote;
 mod fleet_run;
+mod history;
 mod hostile;
 mod ignored_hosts;
 mod init;

@@ -52,6 +52,25 @@ both_transports! {
             .stdout_lacks("Uploaded agent");
         assert_eq!(p.read("remote/target/work/sleeper/done"), "slept\n");
         no_half_written_files(&p.path().join("remote/target"));
+
+        // The deploy history: the killed agent's record stayed open
+        // (interrupted, no end), the next deploy's is closed and ok; the
+        // controller, which lost the host, closed its copy as interrupted.
+        let records = |path: &str| -> Vec<serde_json::Value> {
+            p.read(path).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        };
+        let target = records("remote/lock/history.jsonl");
+        assert_eq!(target.len(), 2, "{target:?}");
+        assert_eq!(target[0]["outcome"], "interrupted", "{target:?}");
+        assert!(target[0]["ended"].is_null(), "{target:?}");
+        assert_eq!(target[1]["outcome"], "ok", "{target:?}");
+        assert!(target[1]["ended"].is_u64(), "{target:?}");
+        let copy = records(".batou/history/remote.jsonl");
+        assert_eq!(copy.len(), 2, "{copy:?}");
+        assert_eq!(copy[0]["id"], target[0]["id"]);
+        assert_eq!(copy[0]["outcome"], "interrupted", "{copy:?}");
+        assert!(copy[0]["ended"].is_u64(), "{copy:?}");
+        assert_eq!(copy[1]["outcome"], "ok", "{copy:?}");
     }
 }
 

@@ -17,6 +17,10 @@
 //! failing command holding it, panics holding it, `--json` after a panic,
 //! a template writing it (whose file must be 0600) and one transforming
 //! it.
+//!
+//! The deploy history (the target's journal and the controller's copy)
+//! lies in the scanned places and must exist; `history`'s output is
+//! scanned with the others.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -347,6 +351,23 @@ fn scan(provider: Provider, mode: Mode, flag: &str) {
             outputs[0].stdout
         );
     }
+
+    // The deploy history is part of what is scanned: it exists (on the
+    // target and the controller's copy), and `history` prints it.
+    let journals = [
+        match mode {
+            Mode::Local => s.p.path().join("home/.batou/history.jsonl"),
+            Mode::Remote(_) => s.p.path().join("remote/lock/history.jsonl"),
+        },
+        s.p.path().join(".batou/history/sec.jsonl"),
+    ];
+    for journal in &journals {
+        let text = std::fs::read_to_string(journal)
+            .unwrap_or_else(|e| panic!("{}: {e}", journal.display()));
+        assert_eq!(text.lines().count(), 2, "two deploys: {text}");
+    }
+    outputs.push(s.run(&["history", "--json", "sec"]).success());
+    outputs.push(s.run(&["history", "sec"]).success());
 
     let mut leaks = Vec::new();
     for secret in [&first, &second] {

@@ -39,6 +39,14 @@ impl NetnsHost {
         self.server.as_ref().expect("server runs until drop")
     }
 
+    /// Restarts its sshd (see [`SshServer::restart`]).
+    pub fn restart_sshd(&mut self) {
+        self.server
+            .as_mut()
+            .expect("server runs until drop")
+            .restart();
+    }
+
     /// Takes its link down (the host becomes unreachable: packets are
     /// dropped, no connection is reset) or brings it back up, returning
     /// once its sshd answers again.

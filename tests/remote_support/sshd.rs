@@ -39,6 +39,8 @@ pub struct SshServer {
     host_pub: String,
     /// `Host` entries of its ssh_config: (alias, login user).
     aliases: Mutex<Vec<(String, String)>>,
+    /// How it was started, to start it again.
+    argv: Vec<std::ffi::OsString>,
 }
 
 impl SshServer {
@@ -165,14 +167,7 @@ impl SshServer {
                 argv.push(d.join("sshd_config").into());
             }
         }
-        let mut cmd = Command::new(&argv[0]);
-        cmd.args(&argv[1..]);
-        cmd.stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {SSHD}: {e}"));
+        let child = start_sshd(&argv, log);
         let host_pub = fs::read_to_string(d.join("host_ed25519.pub")).unwrap();
         let host_pub = host_pub
             .split_whitespace()
@@ -188,11 +183,28 @@ impl SshServer {
             root: root.map(Path::to_path_buf),
             host_pub,
             aliases: Mutex::new(Vec::new()),
+            argv,
         };
         server.wait_ready()?;
         fs::write(server.known_hosts(), server.known_hosts_line() + "\n").unwrap();
         server.add_alias("target", "root");
         Ok(server)
+    }
+
+    /// Stops the server (SIGKILL, as a power cut would) and starts it
+    /// again with the same keys and configuration, as after a reboot;
+    /// returns once it accepts connections.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let log = fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("sshd.log"))
+            .unwrap();
+        self.child = start_sshd(&self.argv, log);
+        if let Err(e) = self.wait_ready() {
+            panic!("sshd did not come back after a restart: {e}");
+        }
     }
 
     fn wait_ready(&mut self) -> Result<(), String> {
@@ -339,6 +351,16 @@ impl Drop for SshServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn start_sshd(argv: &[std::ffi::OsString], log: fs::File) -> Child {
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]);
+    cmd.stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("cannot start {SSHD}: {e}"))
 }
 
 /// `ssh-keygen -t ed25519` without a passphrase.

@@ -7,6 +7,7 @@ use crate::component::Registry;
 use crate::configure::{ConfigureOptions, Selection, SelectionError};
 use crate::deploy::{DeployOptions, DeployReport, deploy_local};
 use crate::event::{Event, EventSink};
+use crate::history::{DeployMeta, Tally};
 use crate::host::Host;
 use crate::lock::ProjectLock;
 use crate::remote::early::connect_early;
@@ -14,6 +15,9 @@ use crate::remote::orchestrate::{RemoteReport, deploy_remote};
 use crate::secrets::Keys;
 
 use super::failure::{Failure, SetupError, Stage};
+use super::history::{
+    history_warning, keep_controller_copy, local_journal, local_outcome, records_of, remote_outcome,
+};
 use super::load::{configure_loaded, load};
 use super::observe::{Observer, Step};
 use super::plan::{Connect, Plan};
@@ -151,7 +155,14 @@ pub fn deploy(
         // Ctrl-C from here on winds the deploy down.
         crate::interrupt::install();
         let sink: &dyn EventSink = observer;
-        let result = deploy_remote(&model, &options, early, sink);
+        let tally = Tally::new(sink);
+        let result = deploy_remote(&model, &options, early, &tally);
+        if let Some(meta) = &options.deploy {
+            let hosts = tally.into_hosts();
+            let outcome = |host: &str| remote_outcome(&result, host);
+            let records = records_of(meta, hosts, outcome);
+            keep_controller_copy(&plan.project_dir, &records, observer);
+        }
         // The process usually ends next: freeing a model of thousands of
         // components one by one would only delay it.
         std::mem::forget(model);
@@ -173,9 +184,27 @@ pub fn deploy(
     // Ctrl-C from here on winds the deploy down.
     crate::interrupt::install();
     let host = Host::local_batched().beneath(&model.env_info.base_dir);
-    deploy_local(&mut model, &host, observer, options)
-        .map(Report::Local)
-        .map_err(Failure::Deploy)
+    if options.predict {
+        return deploy_local(&mut model, &host, observer, options)
+            .map(Report::Local)
+            .map_err(Failure::Deploy);
+    }
+    // This machine is the target: its journal is where an agent running
+    // here as this user would keep it.
+    let meta = DeployMeta::start(&plan.project_dir, &model.env.name);
+    let journal = local_journal(&model.env.settings);
+    let tally = Tally::new(&*observer);
+    let result = deploy_local(&mut model, &host, &tally, options);
+    let records = records_of(&meta, tally.into_hosts(), |host| {
+        local_outcome(&result, host)
+    });
+    for record in &records {
+        if let Err(e) = crate::history::journal::write_record(&journal, record) {
+            history_warning(observer, &record.host, e);
+        }
+    }
+    keep_controller_copy(&plan.project_dir, &records, observer);
+    result.map(Report::Local).map_err(Failure::Deploy)
 }
 
 /// Local runs connect nowhere; each host is still listed, as batou does.

@@ -9,6 +9,7 @@
 //!   dependency graph;
 //! * [`exec()`]: one shell command on many hosts, per-host answers;
 //! * [`run()`]: a registered command on many hosts, per-host JSON answers;
+//! * [`history()`]: every selected host's deploy history;
 //! * [`list_hosts`]: the hosts a `--hosts` selection picks;
 //! * [`secrets`]: `secrets summary`, `add`, `remove`, `reencrypt`,
 //!   `decrypttostdout` and `edit`;
@@ -22,6 +23,7 @@ mod deploy;
 mod exec;
 mod exec_script;
 mod failure;
+mod history;
 mod hosts;
 mod inspect;
 mod load;
@@ -36,6 +38,7 @@ mod tests;
 pub use deploy::{Report, deploy};
 pub use exec::{ExecFailure, ExecPlan, ExecReport, ExecSink, HostRun, Outcome, Stream, exec};
 pub use failure::{Failure, SetupError, Stage};
+pub use history::{HistoryFailure, HistoryPlan, HistoryReport, HostHistory, history};
 pub use hosts::{ListFailure, SelectedHost, list_hosts, select_hosts};
 pub use inspect::{Graphed, Rejected, graph_of, show};
 pub use load::{Loaded, configure_loaded, load};

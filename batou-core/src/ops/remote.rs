@@ -60,6 +60,9 @@ pub fn remote_options(
         // The agents shipped from this project, to send the next build
         // as a delta against one a host still has.
         agent_store: Some(plan.project_dir.join(".batou").join("agents")),
+        // Predictions change nothing and are not recorded.
+        deploy: (!plan.mode.predicts())
+            .then(|| crate::history::DeployMeta::start(&plan.project_dir, env_name)),
         controller: Holder {
             controller: hostname(),
             user: current_user(),

@@ -407,6 +407,7 @@ fn run(
             agent_pid: 0,
         },
         agent_store: None,
+        deploy: None,
     };
     deploy_remote(model, &options, None, &Collected::default())
 }

@@ -20,6 +20,10 @@
 //! request (a command's name and arguments) is answered by `ran` (its JSON
 //! value) or `failed`. An older agent would take a `run` for a bad line
 //! and end, hence the new version.
+//!
+//! Version 5 added `deploy` to `configure`: the deploy's identity, which
+//! the agent writes to the host's deploy history (an agent that ignored it
+//! would deploy unrecorded).
 
 use std::io::{BufRead, Write};
 
@@ -30,7 +34,7 @@ use crate::error::{ConfigError, DeployError, Origin};
 use crate::event::Event;
 
 /// Bumped on every incompatible change.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// Who holds a target's deploy lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,6 +159,11 @@ pub enum Request {
         /// only with `--lock`).
         #[serde(default = "take_lock")]
         lock: bool,
+        /// The deploy to record in the host's history (`None`: a
+        /// prediction, which is not recorded). Boxed: requests wait in
+        /// the agent's queue, and this would make every one larger.
+        #[serde(default)]
+        deploy: Option<Box<crate::history::DeployMeta>>,
     },
     /// Run the registered command `command` with `args` for this host,
     /// after a successful `configure`; answered by `ran` or `failed`

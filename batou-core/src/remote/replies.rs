@@ -20,6 +20,9 @@ pub(super) struct Replies {
     queue: std::sync::mpsc::Sender<Line>,
     pub gone: Arc<AtomicBool>,
     writer: std::thread::Thread,
+    /// Sees every reply: the deploy history counts what the agent did
+    /// from what it tells the controller.
+    pub recorder: Arc<crate::history::Recorder>,
 }
 
 /// A serialized reply; `urgent` unless it is an event.
@@ -58,12 +61,14 @@ impl Replies {
                 queue,
                 gone,
                 writer,
+                recorder: Arc::default(),
             },
             handle,
         )
     }
 
     pub fn send(&self, reply: &Reply) {
+        self.recorder.observe(reply);
         // Our own types always serialize; there is nothing to send if not.
         let Ok(mut bytes) = serde_json::to_vec(reply) else {
             return;

@@ -149,6 +149,11 @@ pub fn serve_with_silence(
         }
     };
     state.join_workers();
+    // Every root is done: the deploy's record gets its outcome (while the
+    // deploy lock is still held).
+    if let Err(e) = replies.recorder.close() {
+        eprintln!("batou agent: {e}");
+    }
     {
         let (stopped, wake) = &*stop;
         *stopped.lock().unwrap_or_else(|p| p.into_inner()) = true;

@@ -46,6 +46,8 @@ pub(super) struct State<'r> {
     warnings: Vec<String>,
     /// The environment's secrets, to mask what a panic says.
     masker: Masker,
+    /// This agent's sha256, for the deploy history.
+    agent_hash: String,
 }
 
 impl<'r> State<'r> {
@@ -60,6 +62,7 @@ impl<'r> State<'r> {
             workers: Vec::new(),
             warnings: Vec::new(),
             masker: Masker::default(),
+            agent_hash: String::new(),
         }
     }
 
@@ -119,6 +122,7 @@ impl<'r> State<'r> {
                     ..controller
                 });
                 self.break_lock = break_lock;
+                self.agent_hash.clone_from(&own);
                 self.replies.send(&Reply::Hello {
                     protocol: PROTOCOL_VERSION,
                     binary_hash: own,
@@ -134,11 +138,12 @@ impl<'r> State<'r> {
                 platform,
                 secrets,
                 lock,
+                deploy,
             } => {
                 let mut env = *environment;
                 env.secrets = crate::secrets::SecretData::from_wire(secrets);
                 self.masker = env.secrets.masker().clone();
-                self.configure(env, &host, platform, lock)
+                self.configure(env, &host, platform, lock, deploy)
             }
             Request::Run { id, command, args } => self.run(id, &command, &args),
             Request::Deploy {
@@ -161,13 +166,20 @@ impl<'r> State<'r> {
         host: &str,
         platform: Option<String>,
         lock: bool,
+        deploy: Option<Box<crate::history::DeployMeta>>,
     ) -> Flow {
         let Some(holder) = self.holder.clone() else {
             return self.fatal("configure before hello".into());
         };
         let home = whoami::home();
         let expand = |p: &str| expand_home(std::path::Path::new(p), home.as_deref());
-        if lock && let Some(flow) = self.take_lock(&env, &holder, &expand) {
+        let lock_path = expand(
+            env.settings
+                .deploy_lock
+                .as_deref()
+                .unwrap_or("~/.batou/deploy.lock"),
+        );
+        if lock && let Some(flow) = self.take_lock(&lock_path, &holder) {
             return flow;
         }
         env.project_dir = expand(
@@ -189,6 +201,13 @@ impl<'r> State<'r> {
         }
         if !env.hosts.contains_key(host) {
             return self.fatal(format!("host `{host}` is not in the environment"));
+        }
+        // The history lives beside the lock, written only while it is held.
+        if lock && let Some(meta) = deploy {
+            self.replies.recorder.arm(
+                crate::history::journal_beside(&lock_path),
+                meta.record(host, Some(self.agent_hash.clone())),
+            );
         }
         let options = ConfigureOptions {
             platform,
@@ -235,19 +254,8 @@ impl<'r> State<'r> {
     }
 
     /// Takes the target's deploy lock; `Some`: the agent cannot go on.
-    fn take_lock(
-        &mut self,
-        env: &crate::environment::Environment,
-        holder: &Holder,
-        expand: &dyn Fn(&str) -> std::path::PathBuf,
-    ) -> Option<Flow> {
-        let lock_path = expand(
-            env.settings
-                .deploy_lock
-                .as_deref()
-                .unwrap_or("~/.batou/deploy.lock"),
-        );
-        match target_lock::acquire(&lock_path, holder, self.break_lock) {
+    fn take_lock(&mut self, lock_path: &std::path::Path, holder: &Holder) -> Option<Flow> {
+        match target_lock::acquire(lock_path, holder, self.break_lock) {
             Ok(Acquired::Locked(lock)) => {
                 if let Some(h) = &lock.stale {
                     self.warnings.push(format!(
@@ -301,6 +309,10 @@ impl<'r> State<'r> {
                 .as_ref()
                 .map_or_else(|| root.name.clone(), |t| t.breadcrumbs.clone())
         };
+        if !predict {
+            let recorded = self.replies.recorder.deploying(Some(name));
+            self.history_warning(id, &model.host, recorded);
+        }
         let job = RootJob {
             id,
             index,
@@ -382,6 +394,10 @@ impl State<'_> {
         let Some(model) = &self.model else {
             return self.fatal("finish before a successful configure".into());
         };
+        if !predict {
+            let recorded = self.replies.recorder.deploying(None);
+            self.history_warning(id, &model.host, recorded);
+        }
         let started = Instant::now();
         let current = {
             let guards: Vec<_> = model
@@ -419,6 +435,28 @@ impl State<'_> {
             },
         });
         Flow::Continue
+    }
+}
+
+impl State<'_> {
+    /// A deploy history that cannot be written does not stop the deploy;
+    /// the operator hears why.
+    fn history_warning(
+        &self,
+        id: u64,
+        host: &str,
+        recorded: Result<(), crate::history::JournalError>,
+    ) {
+        if let Err(e) = recorded {
+            self.replies.send(&Reply::Event {
+                id,
+                event: crate::event::Event::Warning {
+                    host: Some(host.to_string()),
+                    component: None,
+                    message: e.to_string(),
+                },
+            });
+        }
     }
 }
 

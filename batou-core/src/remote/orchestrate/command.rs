@@ -108,6 +108,7 @@ pub fn run_on_host(
             platform: options.platform.clone(),
             secrets: call.env.secrets.to_wire(),
             lock: call.lock,
+            deploy: None,
         },
         Request::Run {
             id: 1,

@@ -212,6 +212,7 @@ fn start_agent(
             platform: options.platform.clone(),
             secrets: env.secrets.to_wire(),
             lock: true,
+            deploy: options.deploy.clone().map(Box::new),
         })
         .map_err(fail)?;
     Ok(session)

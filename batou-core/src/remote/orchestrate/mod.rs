@@ -60,6 +60,9 @@ pub struct RemoteOptions {
     /// Agents started at the same time.
     pub parallel_connects: usize,
     pub controller: Holder,
+    /// The deploy the agents record in their hosts' history (`None` when
+    /// predicting).
+    pub deploy: Option<crate::history::DeployMeta>,
     /// Where the controller keeps the agents it shipped, to send the next
     /// build as a delta (`None`: always whole).
     pub agent_store: Option<PathBuf>,
