@@ -228,6 +228,14 @@ fn sorted(mut errors: Vec<ConfigError>) -> Vec<ConfigError> {
     errors
 }
 
+/// The errors of the names `env` uses (hosts' components, override
+/// sections, `[resolver]` entries), without configuring anything.
+pub fn check_names(env: &Environment, registry: &Registry) -> Vec<ConfigError> {
+    let mut errors = validate(env, registry);
+    errors.extend(build_resolver(env, true).1);
+    sorted(errors)
+}
+
 /// Checks that every name the environment uses exists.
 fn validate(env: &Environment, registry: &Registry) -> Vec<ConfigError> {
     let mut errors = Vec::new();
@@ -488,17 +496,23 @@ impl Engine<'_> {
         let many = self.env.hosts.len() > 1;
         let mut errors = Vec::new();
         let mut waiting = Vec::new();
+        // Roots that failed with an error of their own.
+        let mut failed = Vec::new();
         for (id, failure) in outcome.failures.into_iter().enumerate() {
             let root = &roots[id];
             match failure {
                 None => {}
                 Some(Failure::Component(Error::Retry { .. })) => waiting.push(id),
-                Some(Failure::Component(source)) => errors.push(ConfigError::Component {
-                    host: root.host.clone(),
-                    component: root.name.clone(),
-                    source,
-                }),
+                Some(Failure::Component(source)) => {
+                    failed.push(id);
+                    errors.push(ConfigError::Component {
+                        host: root.host.clone(),
+                        component: root.name.clone(),
+                        source,
+                    });
+                }
                 Some(Failure::Overrides(failures)) => {
+                    failed.push(id);
                     for f in failures {
                         errors.push(self.override_error(root, f));
                     }
@@ -545,8 +559,9 @@ impl Engine<'_> {
             });
         }
         let mut unconfigured: Vec<usize> = waiting
-            .into_iter()
-            .chain(outcome.stale)
+            .iter()
+            .chain(&outcome.stale)
+            .copied()
             .filter(|id| !explained.contains(id))
             .collect();
         unconfigured.sort_unstable();
@@ -559,9 +574,28 @@ impl Engine<'_> {
                     .collect(),
             });
         }
+        // When roots fail, name every root left unconfigured after their
+        // errors, as batou does (its #342: a count alone does not say
+        // which): those with errors, those waiting or lacking a resource,
+        // those never settled.
+        if !failed.is_empty() {
+            let mut left: Vec<String> = failed
+                .iter()
+                .chain(&waiting)
+                .chain(&outcome.stale)
+                .chain(&explained)
+                .map(|i| roots[*i].display(many))
+                .collect();
+            left.sort();
+            left.dedup();
+            errors.push(ConfigError::Unconfigured { components: left });
+        }
 
+        // A root that failed never said what it requires: what it would
+        // have used looks unused. One mistake is one error, so unused
+        // resources are reported only when every root configured.
         let mut unused = Vec::new();
-        for (key, provider, value) in res.provisions() {
+        for (key, provider, value) in res.provisions().filter(|_| failed.is_empty()) {
             let provider_host = res.host_of(provider);
             let used = res
                 .subscriptions()
