@@ -439,12 +439,17 @@ fn describe_unused(list: &[Unused]) -> String {
         .join("; ")
 }
 
-/// "did you mean" for a misspelt name, else the list of known names.
-fn suggest(name: &str, known: &[String], what: &str) -> String {
-    let close = known
+/// The known name closest to a misspelt `name`, if one is close enough.
+pub(crate) fn closest<'k>(name: &str, known: &'k [String]) -> Option<&'k String> {
+    known
         .iter()
         .filter(|k| edit_distance(name, k) <= 2.max(name.len() / 4))
-        .min_by_key(|k| edit_distance(name, k));
+        .min_by_key(|k| edit_distance(name, k))
+}
+
+/// "did you mean" for a misspelt name, else the list of known names.
+fn suggest(name: &str, known: &[String], what: &str) -> String {
+    let close = closest(name, known);
     match close {
         Some(k) => format!("did you mean `{k}`?"),
         None if known.is_empty() => format!("there are no {what}"),

@@ -96,6 +96,47 @@ impl TemplateError {
     }
 }
 
+/// For an undefined name (`` `component.lable` is undefined ``), the
+/// closest name that `context` has at that place: "did you mean
+/// `component.label`?". Names only, never values.
+fn undefined_hint(err: &minijinja::Error, context: &Value) -> Option<String> {
+    if err.kind() != minijinja::ErrorKind::UndefinedError {
+        return None;
+    }
+    let detail = err.detail()?;
+    let path = detail.split('`').nth(1)?;
+    // Subscripts (`host['x']`, `items[0]`) are left alone.
+    if path.contains(['[', '(', ' ']) {
+        return None;
+    }
+    let mut segments: Vec<&str> = path.split('.').collect();
+    let name = segments.pop()?;
+    let mut here = context.clone();
+    for s in &segments {
+        here = here.get_attr(s).ok().filter(|v| !v.is_undefined())?;
+    }
+    if here.kind() != minijinja::value::ValueKind::Map {
+        return None;
+    }
+    let known: Vec<String> = here
+        .try_iter()
+        .ok()?
+        .filter_map(|k| k.as_str().map(str::to_string))
+        .collect();
+    let close = crate::error::closest(name, &known)?;
+    let prefix: String = segments.iter().map(|s| format!("{s}.")).collect();
+    Some(format!("did you mean `{prefix}{close}`?"))
+}
+
+/// `err` as a [`TemplateError`], with a suggestion for a misspelt name.
+fn template_error(name: &str, err: &minijinja::Error, context: &Value) -> TemplateError {
+    let mut e = TemplateError::from_minijinja(name, err);
+    if let Some(hint) = undefined_hint(err, context) {
+        e.message = format!("{}; {hint}", e.message);
+    }
+    e
+}
+
 /// The template engine of one deployment run.
 pub struct Templates {
     env: RwLock<Environment<'static>>,
@@ -152,7 +193,7 @@ impl Templates {
         }
         self.shell
             .render_str(source, context)
-            .map_err(|e| TemplateError::from_minijinja(name, &e))
+            .map_err(|e| template_error(name, &e, context))
     }
 
     /// Renders `source` (named `name` in errors) with `context`.
@@ -173,7 +214,7 @@ impl Templates {
             .map_err(|e| TemplateError::from_minijinja(name, &e))?;
         template
             .render(context)
-            .map_err(|e| TemplateError::from_minijinja(name, &e))
+            .map_err(|e| template_error(name, &e, context))
     }
 
     /// Expands a short string, e.g. an override value, without caching it.
@@ -188,7 +229,7 @@ impl Templates {
         }
         let env = self.env.read().unwrap_or_else(|p| p.into_inner());
         env.render_str(source, context)
-            .map_err(|e| TemplateError::from_minijinja(name, &e))
+            .map_err(|e| template_error(name, &e, context))
     }
 }
 
@@ -299,6 +340,38 @@ mod tests {
         assert_eq!(err.name, "greeting.j2");
         assert_eq!(err.line, Some(2));
         assert!(err.message.contains("undefined"), "{}", err.message);
+    }
+
+    #[test]
+    fn undefined_names_are_named_with_the_closest_known_one() {
+        let t = Templates::new();
+        let ctx = context! {
+            host => context! { name => "web1", data => context! { role => "db" } },
+            component => context! { label => "x", port => 80 },
+        };
+        let hint = |source: &str| t.render("t", source, &ctx).unwrap_err().message;
+        assert_eq!(
+            hint("{{ component.lable }}"),
+            "undefined value: `component.lable` is undefined; did you mean `component.label`?"
+        );
+        assert!(
+            hint("{{ host.data.rol }}").ends_with("did you mean `host.data.role`?"),
+            "{}",
+            hint("{{ host.data.rol }}")
+        );
+        assert!(hint("{{ hots.name }}").ends_with("did you mean `host`?"));
+        // Nothing close: the name alone.
+        assert_eq!(
+            hint("{{ zzzzzzzz }}"),
+            "undefined value: `zzzzzzzz` is undefined"
+        );
+        // Expanded strings (overrides) get the same.
+        let e = t.expand("c.k", "{{ component.prot }}", &ctx).unwrap_err();
+        assert!(
+            e.message.ends_with("did you mean `component.port`?"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
