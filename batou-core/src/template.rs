@@ -250,6 +250,39 @@ fn batou_environment() -> Environment<'static> {
     env
 }
 
+/// The attributes a template reads as `component.NAME`; `None` when it
+/// reads `component` as a whole (or cannot be parsed: its expansion then
+/// reports the error).
+pub(crate) fn component_references(source: &str) -> Option<Vec<String>> {
+    if !reads_name(source, "component") {
+        return Some(Vec::new());
+    }
+    static PARSER: std::sync::LazyLock<Environment<'static>> =
+        std::sync::LazyLock::new(batou_environment);
+    let template = PARSER.template_from_str(source).ok()?;
+    let mut names = Vec::new();
+    for var in template.undeclared_variables(true) {
+        match var.strip_prefix("component") {
+            Some("") => return None,
+            // `component.a.b` reads `a`.
+            Some(rest) => {
+                if let Some(name) = rest.strip_prefix('.').and_then(|r| r.split('.').next()) {
+                    names.push(name.to_string());
+                }
+            }
+            None => {}
+        }
+    }
+    Some(names)
+}
+
+/// Whether `source` may read the variable `name` (a cheap textual test
+/// before parsing).
+pub(crate) fn reads_name(source: &str, name: &str) -> bool {
+    (source.contains("{{") || source.contains("{%") || source.contains("@@"))
+        && source.contains(name)
+}
+
 /// `expand(text)` in a template: renders `text` as a template with the
 /// same `host`, `environment` and `component` (batou's `expand`), e.g. a
 /// host data value that is itself a template.

@@ -404,9 +404,13 @@ impl Engine<'_> {
                 environment => env_value.clone(),
                 component => component.clone(),
             };
-            self.templates
-                .expand(&format!("{}.{key}", root.name), text, &ctx)
-                .map_err(|e| e.message)
+            let name = format!("{}.{key}", root.name);
+            let out = self
+                .templates
+                .expand(&name, text, &ctx)
+                .map_err(|e| e.message)?;
+            self.check_masked(&name, text, &out, &root.host_info, component)?;
+            Ok(out)
         };
         let built = match self.registry.build(&root.name, &overrides, &expand) {
             Some(Ok(b)) => b,
@@ -469,6 +473,48 @@ impl Engine<'_> {
             logs,
             events,
         ))
+    }
+
+    /// An override that reads a secret (`{{ component.password }}`,
+    /// `{{ host.data.token }}` from the secrets) must keep it where the
+    /// output masking finds it: verbatim (or upper/lower case, reversed).
+    /// Expanded again with every secret changed, the result must differ
+    /// only inside the masked parts; a slice or a replacement of a secret
+    /// would show in output unmasked, so it is an error.
+    fn check_masked(
+        &self,
+        name: &str,
+        text: &str,
+        out: &str,
+        host: &HostInfo,
+        component: &Value,
+    ) -> Result<(), String> {
+        let masker = self.env.secrets.masker();
+        if masker.is_empty() || out == text {
+            return Ok(());
+        }
+        let perturb = |value: serde_json::Value| {
+            let mut value = value;
+            let changed = masker.perturb_json(&mut value);
+            (Value::from(Serde(value)), changed)
+        };
+        let (component, c) = perturb(serde_json::to_value(component).unwrap_or_default());
+        let (host, h) = perturb(serde_json::to_value(host).unwrap_or_default());
+        if !c && !h {
+            return Ok(());
+        }
+        let ctx = minijinja::context! {
+            host => host,
+            environment => Value::from(Serde(self.env_info)),
+            component => component,
+        };
+        let Ok(other) = self.templates.expand(name, text, &ctx) else {
+            return Ok(());
+        };
+        if other == out || masker.redact(out) == masker.perturbed().redact(&other) {
+            return Ok(());
+        }
+        Err("it uses a secret in a form the output masking cannot recognise (a slice, a replacement, ...), so the result would show unmasked; use the secret as it is".into())
     }
 
     /// `(a, b)` for every root a that required something root b provided.
