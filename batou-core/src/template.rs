@@ -251,28 +251,55 @@ fn batou_environment() -> Environment<'static> {
 }
 
 /// The attributes a template reads as `component.NAME`; `None` when it
-/// reads `component` as a whole (or cannot be parsed: its expansion then
-/// reports the error).
+/// reads `component` otherwise (whole, or `component[...]`). A textual
+/// scan: minijinja's `undeclared_variables` misses reads inside slices
+/// and calls, and reading too much here only orders more.
 pub(crate) fn component_references(source: &str) -> Option<Vec<String>> {
     if !reads_name(source, "component") {
         return Some(Vec::new());
     }
-    static PARSER: std::sync::LazyLock<Environment<'static>> =
-        std::sync::LazyLock::new(batou_environment);
-    let template = PARSER.template_from_str(source).ok()?;
-    let mut names = Vec::new();
-    for var in template.undeclared_variables(true) {
-        match var.strip_prefix("component") {
-            Some("") => return None,
-            // `component.a.b` reads `a`.
-            Some(rest) => {
-                if let Some(name) = rest.strip_prefix('.').and_then(|r| r.split('.').next()) {
-                    names.push(name.to_string());
-                }
-            }
-            None => {}
-        }
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    // Only the code: `{{ ... }}`, `{% ... %}` and `@@` lines, not the text.
+    let mut code = String::new();
+    let mut rest = source;
+    while let Some(open) = rest.find(['{', '@']) {
+        let tail = &rest[open..];
+        let close = if tail.starts_with("{{") {
+            "}}"
+        } else if tail.starts_with("{%") {
+            "%}"
+        } else if tail.starts_with("@@") {
+            "\n"
+        } else {
+            rest = &tail[1..];
+            continue;
+        };
+        let end = tail.find(close).map_or(tail.len(), |e| e + close.len());
+        code.push_str(&tail[..end]);
+        code.push(' ');
+        rest = &tail[end..];
     }
+    let source = code.as_str();
+    let mut names = Vec::new();
+    for (at, _) in source.match_indices("component") {
+        if source[..at].chars().next_back().is_some_and(ident) {
+            continue;
+        }
+        let rest = &source[at + "component".len()..];
+        if rest.starts_with(ident) {
+            continue;
+        }
+        let name: String = match rest.strip_prefix('.') {
+            Some(after) => after.chars().take_while(|c| ident(*c)).collect(),
+            None => return None,
+        };
+        if name.is_empty() {
+            return None;
+        }
+        names.push(name);
+    }
+    names.sort();
+    names.dedup();
     Some(names)
 }
 
@@ -404,6 +431,29 @@ mod tests {
             e.message.ends_with("did you mean `component.port`?"),
             "{}",
             e.message
+        );
+    }
+
+    #[test]
+    fn component_references_name_the_attributes_read() {
+        let refs = |s: &str| {
+            component_references(s).map(|mut v| {
+                v.sort();
+                v
+            })
+        };
+        assert_eq!(refs("plain"), Some(vec![]));
+        assert_eq!(refs("{{ host.name }}"), Some(vec![]));
+        assert_eq!(
+            refs("{{ component.port }}:{{ component.label[2:] }} {{ component.a.b }}"),
+            Some(vec!["a".to_string(), "label".into(), "port".into()])
+        );
+        assert_eq!(refs("{{ component }}"), None);
+        // The word in the text is no read.
+        assert_eq!(refs("the component on {{ host.name }}"), Some(vec![]));
+        assert_eq!(
+            refs("@@ if component.x\ncomponent\n@@ endif\n"),
+            Some(vec!["x".into()])
         );
     }
 
