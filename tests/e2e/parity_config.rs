@@ -144,7 +144,7 @@ fn an_undefined_name_suggests_the_closest() {
     p.run(&["deploy", "local"])
         .code(3)
         .message("undefined value: `component.prot` is undefined; did you mean `component.port`?")
-        .message("(at environments/local.cfg:6, host: localhost, component: typed)");
+        .message("(at environments/local.cfg:7, host: localhost, component: typed)");
     p.assert_untouched();
 }
 
