@@ -18,10 +18,16 @@ use crate::exit::ExitStatus;
 pub(crate) fn rejected(project_dir: &Path, color: bool, rejected: Rejected) -> ExitStatus {
     let mut diagnostics = Diagnostics::new(project_dir, color);
     crate::guard::set_masker(&rejected.masker);
-    for e in &rejected.errors {
+    let (summaries, errors): (Vec<_>, Vec<_>) =
+        rejected.errors.iter().partition(|e| e.is_summary());
+    for e in &errors {
         crate::guard::err_rendered(diagnostics.config_error(e).trim_end());
     }
-    let n = rejected.errors.len();
+    // Shown after the errors it sums up, not counted (see `Run::config_errors`).
+    for s in summaries {
+        crate::guard::err(&format!("  {s}"));
+    }
+    let n = errors.len();
     crate::guard::err(&format!(
         "{n} ERROR{} - CONFIGURATION FAILED",
         if n == 1 { "" } else { "S" }

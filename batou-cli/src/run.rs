@@ -88,9 +88,17 @@ impl Run<'_> {
     }
 
     pub fn config_errors(&mut self, errors: Vec<ConfigError>, step: &str) -> ExitStatus {
+        let (summaries, errors): (Vec<_>, Vec<_>) =
+            errors.into_iter().partition(|e| e.is_summary());
         for e in &errors {
             let text = self.diagnostics.config_error(e);
             self.rendered_error(&text, ErrorEvent::config(e, self.project_dir));
+        }
+        // What is left unconfigured, after the errors that explain it;
+        // shown, not counted.
+        for s in &summaries {
+            self.out
+                .suspend(|| crate::guard::err(&format!("  {}", s.to_string().trim_end())));
         }
         let n = errors.len();
         self.out.section(

@@ -221,6 +221,11 @@ pub enum ConfigError {
     Cycle { members: Vec<String> },
     #[error("{} remaining unconfigured component(s): {}", .components.len(), .components.join(", "))]
     NonConvergence { components: Vec<String> },
+    /// Not an error of its own but batou's summary after the others (its
+    /// #342): every root left unconfigured, by name. Not counted as an
+    /// error ([`ConfigError::is_summary`]).
+    #[error("{} remaining unconfigured component(s): {}", .components.len(), .components.join(", "))]
+    Unconfigured { components: Vec<String> },
     /// Secrets could not be found, decrypted or parsed.
     #[error(transparent)]
     Secrets(#[from] crate::secrets::SecretsError),
@@ -343,7 +348,10 @@ impl ConfigError {
                 "allowed sections: [environment], [hosts], [host:NAME], [component:NAME], [resolver], [vfs], [provisioner:NAME]"
                     .into(),
             ),
-            MissingComponents { .. } => Some("add `components = ...` to the host section".into()),
+            MissingComponents { .. } => Some(
+                "add `components = ...` to the host section, or list the host in [hosts] (then the section adds its keys to it)"
+                    .into(),
+            ),
             NoHosts { .. } => Some("list hosts in [hosts] or in [host:NAME] sections".into()),
             Cycle { .. } => Some(
                 "break the cycle with `reverse` on one of the requirements, or provide the value from another component"
@@ -351,6 +359,12 @@ impl ConfigError {
             ),
             _ => None,
         }
+    }
+
+    /// Whether this sums up the other errors rather than being one (one
+    /// mistake is one error: a summary is shown, not counted).
+    pub fn is_summary(&self) -> bool {
+        matches!(self, ConfigError::Unconfigured { .. })
     }
 
     /// The hosts that reported this error (for errors from agents).
@@ -370,6 +384,8 @@ impl ConfigError {
             | ConfigError::UnusedResources { .. }
             | ConfigError::Cycle { .. }
             | ConfigError::NonConvergence { .. } => 3,
+            // batou's summary of what is left comes last.
+            ConfigError::Unconfigured { .. } => 4,
             _ => 1,
         };
         match self.origin() {
@@ -423,12 +439,17 @@ fn describe_unused(list: &[Unused]) -> String {
         .join("; ")
 }
 
-/// "did you mean" for a misspelt name, else the list of known names.
-fn suggest(name: &str, known: &[String], what: &str) -> String {
-    let close = known
+/// The known name closest to a misspelt `name`, if one is close enough.
+pub(crate) fn closest<'k>(name: &str, known: &'k [String]) -> Option<&'k String> {
+    known
         .iter()
         .filter(|k| edit_distance(name, k) <= 2.max(name.len() / 4))
-        .min_by_key(|k| edit_distance(name, k));
+        .min_by_key(|k| edit_distance(name, k))
+}
+
+/// "did you mean" for a misspelt name, else the list of known names.
+fn suggest(name: &str, known: &[String], what: &str) -> String {
+    let close = closest(name, known);
     match close {
         Some(k) => format!("did you mean `{k}`?"),
         None if known.is_empty() => format!("there are no {what}"),

@@ -96,6 +96,47 @@ impl TemplateError {
     }
 }
 
+/// For an undefined name (`` `component.lable` is undefined ``), the
+/// closest name that `context` has at that place: "did you mean
+/// `component.label`?". Names only, never values.
+fn undefined_hint(err: &minijinja::Error, context: &Value) -> Option<String> {
+    if err.kind() != minijinja::ErrorKind::UndefinedError {
+        return None;
+    }
+    let detail = err.detail()?;
+    let path = detail.split('`').nth(1)?;
+    // Subscripts (`host['x']`, `items[0]`) are left alone.
+    if path.contains(['[', '(', ' ']) {
+        return None;
+    }
+    let mut segments: Vec<&str> = path.split('.').collect();
+    let name = segments.pop()?;
+    let mut here = context.clone();
+    for s in &segments {
+        here = here.get_attr(s).ok().filter(|v| !v.is_undefined())?;
+    }
+    if here.kind() != minijinja::value::ValueKind::Map {
+        return None;
+    }
+    let known: Vec<String> = here
+        .try_iter()
+        .ok()?
+        .filter_map(|k| k.as_str().map(str::to_string))
+        .collect();
+    let close = crate::error::closest(name, &known)?;
+    let prefix: String = segments.iter().map(|s| format!("{s}.")).collect();
+    Some(format!("did you mean `{prefix}{close}`?"))
+}
+
+/// `err` as a [`TemplateError`], with a suggestion for a misspelt name.
+fn template_error(name: &str, err: &minijinja::Error, context: &Value) -> TemplateError {
+    let mut e = TemplateError::from_minijinja(name, err);
+    if let Some(hint) = undefined_hint(err, context) {
+        e.message = format!("{}; {hint}", e.message);
+    }
+    e
+}
+
 /// The template engine of one deployment run.
 pub struct Templates {
     env: RwLock<Environment<'static>>,
@@ -152,7 +193,7 @@ impl Templates {
         }
         self.shell
             .render_str(source, context)
-            .map_err(|e| TemplateError::from_minijinja(name, &e))
+            .map_err(|e| template_error(name, &e, context))
     }
 
     /// Renders `source` (named `name` in errors) with `context`.
@@ -173,7 +214,7 @@ impl Templates {
             .map_err(|e| TemplateError::from_minijinja(name, &e))?;
         template
             .render(context)
-            .map_err(|e| TemplateError::from_minijinja(name, &e))
+            .map_err(|e| template_error(name, &e, context))
     }
 
     /// Expands a short string, e.g. an override value, without caching it.
@@ -188,7 +229,7 @@ impl Templates {
         }
         let env = self.env.read().unwrap_or_else(|p| p.into_inner());
         env.render_str(source, context)
-            .map_err(|e| TemplateError::from_minijinja(name, &e))
+            .map_err(|e| template_error(name, &e, context))
     }
 }
 
@@ -207,6 +248,66 @@ fn batou_environment() -> Environment<'static> {
         |state: &minijinja::State<'_, '_>, text: String| expand(state, &text),
     );
     env
+}
+
+/// The attributes a template reads as `component.NAME`; `None` when it
+/// reads `component` otherwise (whole, or `component[...]`). A textual
+/// scan: minijinja's `undeclared_variables` misses reads inside slices
+/// and calls, and reading too much here only orders more.
+pub(crate) fn component_references(source: &str) -> Option<Vec<String>> {
+    if !reads_name(source, "component") {
+        return Some(Vec::new());
+    }
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    // Only the code: `{{ ... }}`, `{% ... %}` and `@@` lines, not the text.
+    let mut code = String::new();
+    let mut rest = source;
+    while let Some(open) = rest.find(['{', '@']) {
+        let tail = &rest[open..];
+        let close = if tail.starts_with("{{") {
+            "}}"
+        } else if tail.starts_with("{%") {
+            "%}"
+        } else if tail.starts_with("@@") {
+            "\n"
+        } else {
+            rest = &tail[1..];
+            continue;
+        };
+        let end = tail.find(close).map_or(tail.len(), |e| e + close.len());
+        code.push_str(&tail[..end]);
+        code.push(' ');
+        rest = &tail[end..];
+    }
+    let source = code.as_str();
+    let mut names = Vec::new();
+    for (at, _) in source.match_indices("component") {
+        if source[..at].chars().next_back().is_some_and(ident) {
+            continue;
+        }
+        let rest = &source[at + "component".len()..];
+        if rest.starts_with(ident) {
+            continue;
+        }
+        let name: String = match rest.strip_prefix('.') {
+            Some(after) => after.chars().take_while(|c| ident(*c)).collect(),
+            None => return None,
+        };
+        if name.is_empty() {
+            return None;
+        }
+        names.push(name);
+    }
+    names.sort();
+    names.dedup();
+    Some(names)
+}
+
+/// Whether `source` may read the variable `name` (a cheap textual test
+/// before parsing).
+pub(crate) fn reads_name(source: &str, name: &str) -> bool {
+    (source.contains("{{") || source.contains("{%") || source.contains("@@"))
+        && source.contains(name)
 }
 
 /// `expand(text)` in a template: renders `text` as a template with the
@@ -299,6 +400,61 @@ mod tests {
         assert_eq!(err.name, "greeting.j2");
         assert_eq!(err.line, Some(2));
         assert!(err.message.contains("undefined"), "{}", err.message);
+    }
+
+    #[test]
+    fn undefined_names_are_named_with_the_closest_known_one() {
+        let t = Templates::new();
+        let ctx = context! {
+            host => context! { name => "web1", data => context! { role => "db" } },
+            component => context! { label => "x", port => 80 },
+        };
+        let hint = |source: &str| t.render("t", source, &ctx).unwrap_err().message;
+        assert_eq!(
+            hint("{{ component.lable }}"),
+            "undefined value: `component.lable` is undefined; did you mean `component.label`?"
+        );
+        assert!(
+            hint("{{ host.data.rol }}").ends_with("did you mean `host.data.role`?"),
+            "{}",
+            hint("{{ host.data.rol }}")
+        );
+        assert!(hint("{{ hots.name }}").ends_with("did you mean `host`?"));
+        // Nothing close: the name alone.
+        assert_eq!(
+            hint("{{ zzzzzzzz }}"),
+            "undefined value: `zzzzzzzz` is undefined"
+        );
+        // Expanded strings (overrides) get the same.
+        let e = t.expand("c.k", "{{ component.prot }}", &ctx).unwrap_err();
+        assert!(
+            e.message.ends_with("did you mean `component.port`?"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn component_references_name_the_attributes_read() {
+        let refs = |s: &str| {
+            component_references(s).map(|mut v| {
+                v.sort();
+                v
+            })
+        };
+        assert_eq!(refs("plain"), Some(vec![]));
+        assert_eq!(refs("{{ host.name }}"), Some(vec![]));
+        assert_eq!(
+            refs("{{ component.port }}:{{ component.label[2:] }} {{ component.a.b }}"),
+            Some(vec!["a".to_string(), "label".into(), "port".into()])
+        );
+        assert_eq!(refs("{{ component }}"), None);
+        // The word in the text is no read.
+        assert_eq!(refs("the component on {{ host.name }}"), Some(vec![]));
+        assert_eq!(
+            refs("@@ if component.x\ncomponent\n@@ endif\n"),
+            Some(vec!["x".into()])
+        );
     }
 
     #[test]

@@ -104,6 +104,20 @@ pub(crate) fn configure_err(
             "configure succeeded, deploy order {:?}",
             order_names(&model)
         ),
+        // The summary of what is left unconfigured has tests of its own
+        // (`configure_err_with_summary`).
+        Err(errors) => errors.into_iter().filter(|e| !e.is_summary()).collect(),
+    }
+}
+
+/// [`configure_err`] with the summary of roots left unconfigured.
+pub(crate) fn configure_err_with_summary(
+    env: Environment,
+    registry: &Registry,
+    opts: &ConfigureOptions,
+) -> Vec<ConfigError> {
+    match configure_loaded(env.into(), registry, opts) {
+        Ok(_) => panic!("configure succeeded"),
         Err(errors) => errors,
     }
 }

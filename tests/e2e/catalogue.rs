@@ -27,6 +27,8 @@ struct Row {
     message: String,
     /// Where the error points, each needle as it appears in the output.
     location: Vec<String>,
+    /// What the output must not say (a follow-on error, a secret).
+    absent: Vec<String>,
     /// Anything outside the project the row needs while it runs.
     _outside: Option<tempfile::TempDir>,
 }
@@ -62,6 +64,7 @@ fn env_row(name: &'static str, file: &str, text: &str, message: &str, line: usiz
             // The miette excerpt's header.
             format!("[environments/{file}:{line}:"),
         ],
+        absent: vec![],
         _outside: None,
     }
 }
@@ -94,6 +97,7 @@ fn template_row(name: &'static str, case: &str, message: &str, line: usize) -> R
             format!("templated.j2 (line {line})"),
             "host: localhost, component: templated".into(),
         ],
+        absent: vec![],
         _outside: None,
     }
 }
@@ -110,6 +114,7 @@ fn cli_row(name: &'static str, args: &[&str], message: &str, location: &str) -> 
         code: 2,
         message: message.into(),
         location: vec![location.into()],
+        absent: vec![],
         _outside: None,
     }
 }
@@ -132,6 +137,7 @@ fn secrets_row(
         code: 3,
         message: message.into(),
         location: location.iter().map(|l| l.to_string()).collect(),
+        absent: vec![],
         _outside: None,
     }
 }
@@ -513,6 +519,7 @@ fn rows() -> Vec<Row> {
         ),
     ];
     rows.extend(more_environment_rows());
+    rows.extend(parity_rows());
     rows.extend(template_rows());
     rows.extend(cli_rows());
     rows.extend(secrets_rows());
@@ -542,6 +549,72 @@ fn more_environment_rows() -> Vec<Row> {
             "not a valid IP address for `db.internal`",
             6,
         ),
+    ]
+}
+
+/// Issue #20: what batou 2.7.1 does differently (points 1, 2, 6, 10).
+fn parity_rows() -> Vec<Row> {
+    let secrets_and_env = secrets_project("[component:nosuch]\nkey = x-secret\n");
+    let with_nope = secrets_and_env
+        .read("environments/sec/environment.cfg")
+        .replace(
+            "components = backend, frontend",
+            "components = backend, frontend, nope",
+        );
+    secrets_and_env.write("environments/sec/environment.cfg", &with_nope);
+    vec![
+        // 1: a secrets error does not hide the environment's.
+        secrets_row(
+            "secrets_error_with_an_environment_error",
+            secrets_and_env,
+            with_key(),
+            "missing component: nope",
+            &[
+                "environments/sec/environment.cfg:7",
+                "secrets section for unknown component found: nosuch",
+            ],
+        ),
+        // 2: the provider of a consumer that failed is no "unused" error.
+        Row {
+            absent: vec!["unused provided resources".into()],
+            ..attr_row(
+                "failed_consumer_leaves_no_unused_resource",
+                "x.cfg",
+                &env(
+                    "[hosts]\nlocalhost = provider, requirer\n[component:requirer]\noptional = perhaps\n",
+                ),
+                "cannot convert `requirer.optional`",
+                6,
+            )
+        },
+        // 6: a host section without components for a host not in [hosts].
+        env_row(
+            "host_section_adding_keys_to_an_unknown_host",
+            "x.cfg",
+            &env("[hosts]\nlocalhost = hello\n[host:other]\nservice_user = app\n"),
+            "or list the host in [hosts]",
+            5,
+        ),
+        // 10: the undefined name, and the closest known one.
+        attr_row(
+            "expansion_of_a_misspelt_attribute",
+            "x.cfg",
+            &env("[hosts]\nlocalhost = typed\n[component:typed]\nlabel = {{ component.lable }}\n"),
+            "`component.lable` is undefined; did you mean `component.label`?",
+            6,
+        ),
+        Row {
+            area: "template",
+            ..attr_row(
+                "expansion_of_a_misspelt_host_data_key",
+                "x.cfg",
+                &env(
+                    "[host:localhost]\ncomponents = typed\ndata-role = db\n[component:typed]\nlabel = {{ host.data.rol }}\n",
+                ),
+                "`host.data.rol` is undefined; did you mean `host.data.role`?",
+                7,
+            )
+        },
     ]
 }
 
@@ -675,6 +748,7 @@ fn template_rows() -> Vec<Row> {
             "templates/backend.conf (line 10)".into(),
             "host: localhost, component: backend".into(),
         ],
+        absent: vec![],
         _outside: None,
     });
     rows
@@ -983,6 +1057,11 @@ fn bad_input_catalogue() {
         for needle in &row.location {
             if !text.contains(needle) {
                 problems.push(format!("no location {needle:?}"));
+            }
+        }
+        for needle in &row.absent {
+            if text.contains(needle.as_str()) {
+                problems.push(format!("{needle:?} in the output"));
             }
         }
         // Secrets never appear in an error.

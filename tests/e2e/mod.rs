@@ -23,6 +23,7 @@ mod load;
 mod local_interrupt;
 mod malformed;
 mod no_panic;
+mod parity_config;
 mod platforms;
 mod predict_check;
 mod progress;

@@ -288,6 +288,12 @@ impl Registry {
 /// `C` with the environment's `overrides` applied, their text expanded
 /// as templates first. Every problem is reported, each with where the
 /// override was set.
+///
+/// An override that reads another attribute (`{{ component.port }}`)
+/// sees that attribute's overridden value, as `self.port` does in batou,
+/// whatever the order of the lines (batou sees the default when the other
+/// line comes later); an attribute reading itself sees its default, and a
+/// cycle of references is an error.
 fn build<C>(
     overrides: &[Override],
     expand: Expand<'_>,
@@ -299,24 +305,62 @@ where
     let base = C::default();
     let base_context = Value::from(minijinja::value::Serde(&base));
     let mut failures = Vec::new();
-    let mut expanded = Vec::new();
-    for o in overrides {
+    // (index in `overrides`, override) of every value ready to apply.
+    let mut expanded: Vec<(usize, Override)> = Vec::new();
+    let mut texts: IndexMap<&str, (usize, &Override, &str)> = IndexMap::new();
+    for (i, o) in overrides.iter().enumerate() {
         if computed.contains(&o.key.as_str()) {
             failures.push(o.error(OverrideErrorKind::Computed));
             continue;
         }
-        let value = match &o.value {
-            OverrideValue::Text(text) => match expand(&o.key, text, &base_context) {
-                Ok(text) => OverrideValue::Text(text),
-                Err(message) => {
-                    failures.push(o.error(OverrideErrorKind::Expansion { message }));
-                    continue;
-                }
-            },
-            typed => typed.clone(),
-        };
-        expanded.push(Override { value, ..o.clone() });
+        match &o.value {
+            OverrideValue::Text(text) => {
+                texts.insert(o.key.as_str(), (i, o, text.as_str()));
+            }
+            _ => expanded.push((i, o.clone())),
+        }
     }
+    let (order, cycles) = reference_order(&texts);
+    for (key, message) in cycles {
+        let (_, o, _) = texts[key];
+        failures.push(o.error(OverrideErrorKind::Expansion { message }));
+    }
+    // The component as the next override sees it: the defaults with every
+    // value expanded so far applied (rebuilt only when one was added).
+    let mut context: Option<Value> = None;
+    for key in order {
+        let (i, o, text) = texts[key];
+        let reads_component = crate::template::reads_name(text, "component");
+        let ctx = if reads_component && !expanded.is_empty() {
+            context
+                .get_or_insert_with(|| {
+                    let values: Vec<Override> = expanded.iter().map(|(_, o)| o.clone()).collect();
+                    partly_applied(&base, &values).map_or_else(
+                        || base_context.clone(),
+                        |c| Value::from(minijinja::value::Serde(&c)),
+                    )
+                })
+                .clone()
+        } else {
+            base_context.clone()
+        };
+        match expand(&o.key, text, &ctx) {
+            Ok(text) => {
+                expanded.push((
+                    i,
+                    Override {
+                        value: OverrideValue::Text(text),
+                        ..o.clone()
+                    },
+                ));
+                context = None;
+            }
+            Err(message) => failures.push(o.error(OverrideErrorKind::Expansion { message })),
+        }
+    }
+    // Applied (and errors reported) in the order the environment has them.
+    expanded.sort_by_key(|(i, _)| *i);
+    let expanded: Vec<Override> = expanded.into_iter().map(|(_, o)| o).collect();
     let component = if expanded.is_empty() {
         base
     } else {
@@ -333,4 +377,98 @@ where
         component: Box::new(component),
         context,
     })
+}
+
+/// `base` with as many of `values` applied as convert (for the context of
+/// later overrides; the ones that do not convert are reported at the end).
+fn partly_applied<C: Serialize + DeserializeOwned>(base: &C, values: &[Override]) -> Option<C> {
+    match convert::apply_overrides(base, values) {
+        Ok(c) => Some(c),
+        Err(errors) => {
+            let good: Vec<Override> = values
+                .iter()
+                .filter(|v| !errors.iter().any(|e| e.key == v.key))
+                .cloned()
+                .collect();
+            convert::apply_overrides(base, &good).ok()
+        }
+    }
+}
+
+/// The order to expand text overrides in: every override after those it
+/// reads (`component.KEY`; reading `component` whole reads them all), and
+/// the keys caught in a cycle of references with the error for each.
+fn reference_order<'a>(
+    texts: &IndexMap<&'a str, (usize, &Override, &str)>,
+) -> (Vec<&'a str>, Vec<(&'a str, String)>) {
+    let reads: IndexMap<&str, Vec<&str>> = texts
+        .iter()
+        .map(|(key, (_, _, text))| {
+            let deps = match crate::template::component_references(text) {
+                Some(names) => texts
+                    .keys()
+                    .copied()
+                    .filter(|k| k != key && names.iter().any(|n| n == k))
+                    .collect(),
+                None => texts.keys().copied().filter(|k| k != key).collect(),
+            };
+            (*key, deps)
+        })
+        .collect();
+    let mut order = Vec::new();
+    let mut cycles: Vec<(&str, String)> = Vec::new();
+    // 0: not seen, 1: on the path, 2: done.
+    let mut state: HashMap<&str, u8> = HashMap::new();
+    fn visit<'a>(
+        key: &'a str,
+        reads: &IndexMap<&'a str, Vec<&'a str>>,
+        state: &mut HashMap<&'a str, u8>,
+        path: &mut Vec<&'a str>,
+        order: &mut Vec<&'a str>,
+        cycles: &mut Vec<(&'a str, String)>,
+    ) {
+        match state.get(key).copied().unwrap_or(0) {
+            2 => return,
+            1 => {
+                let from = path.iter().position(|k| *k == key).unwrap_or(0);
+                let mut ring: Vec<&str> = path[from..].to_vec();
+                ring.push(key);
+                let text = ring
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(" -> ");
+                for k in &path[from..] {
+                    if !cycles.iter().any(|(c, _)| c == k) {
+                        cycles.push((
+                            k,
+                            format!("the overrides refer to each other in a cycle: {text}"),
+                        ));
+                    }
+                }
+                return;
+            }
+            _ => {}
+        }
+        state.insert(key, 1);
+        path.push(key);
+        for dep in &reads[key] {
+            visit(dep, reads, state, path, order, cycles);
+        }
+        path.pop();
+        state.insert(key, 2);
+        order.push(key);
+    }
+    for key in reads.keys() {
+        visit(
+            key,
+            &reads,
+            &mut state,
+            &mut Vec::new(),
+            &mut order,
+            &mut cycles,
+        );
+    }
+    order.retain(|k| !cycles.iter().any(|(c, _)| c == k));
+    (order, cycles)
 }

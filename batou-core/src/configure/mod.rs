@@ -228,6 +228,14 @@ fn sorted(mut errors: Vec<ConfigError>) -> Vec<ConfigError> {
     errors
 }
 
+/// The errors of the names `env` uses (hosts' components, override
+/// sections, `[resolver]` entries), without configuring anything.
+pub fn check_names(env: &Environment, registry: &Registry) -> Vec<ConfigError> {
+    let mut errors = validate(env, registry);
+    errors.extend(build_resolver(env, true).1);
+    sorted(errors)
+}
+
 /// Checks that every name the environment uses exists.
 fn validate(env: &Environment, registry: &Registry) -> Vec<ConfigError> {
     let mut errors = Vec::new();
@@ -396,9 +404,13 @@ impl Engine<'_> {
                 environment => env_value.clone(),
                 component => component.clone(),
             };
-            self.templates
-                .expand(&format!("{}.{key}", root.name), text, &ctx)
-                .map_err(|e| e.message)
+            let name = format!("{}.{key}", root.name);
+            let out = self
+                .templates
+                .expand(&name, text, &ctx)
+                .map_err(|e| e.message)?;
+            self.check_masked(&name, text, &out, &root.host_info, component)?;
+            Ok(out)
         };
         let built = match self.registry.build(&root.name, &overrides, &expand) {
             Some(Ok(b)) => b,
@@ -463,6 +475,48 @@ impl Engine<'_> {
         ))
     }
 
+    /// An override that reads a secret (`{{ component.password }}`,
+    /// `{{ host.data.token }}` from the secrets) must keep it where the
+    /// output masking finds it: verbatim (or upper/lower case, reversed).
+    /// Expanded again with every secret changed, the result must differ
+    /// only inside the masked parts; a slice or a replacement of a secret
+    /// would show in output unmasked, so it is an error.
+    fn check_masked(
+        &self,
+        name: &str,
+        text: &str,
+        out: &str,
+        host: &HostInfo,
+        component: &Value,
+    ) -> Result<(), String> {
+        let masker = self.env.secrets.masker();
+        if masker.is_empty() || out == text {
+            return Ok(());
+        }
+        let perturb = |value: serde_json::Value| {
+            let mut value = value;
+            let changed = masker.perturb_json(&mut value);
+            (Value::from(Serde(value)), changed)
+        };
+        let (component, c) = perturb(serde_json::to_value(component).unwrap_or_default());
+        let (host, h) = perturb(serde_json::to_value(host).unwrap_or_default());
+        if !c && !h {
+            return Ok(());
+        }
+        let ctx = minijinja::context! {
+            host => host,
+            environment => Value::from(Serde(self.env_info)),
+            component => component,
+        };
+        let Ok(other) = self.templates.expand(name, text, &ctx) else {
+            return Ok(());
+        };
+        if other == out || masker.redact(out) == masker.perturbed().redact(&other) {
+            return Ok(());
+        }
+        Err("it uses a secret in a form the output masking cannot recognise (a slice, a replacement, ...), so the result would show unmasked; use the secret as it is".into())
+    }
+
     /// `(a, b)` for every root a that required something root b provided.
     fn edges(&self) -> Vec<(usize, usize)> {
         let res = self.resources.borrow();
@@ -488,17 +542,23 @@ impl Engine<'_> {
         let many = self.env.hosts.len() > 1;
         let mut errors = Vec::new();
         let mut waiting = Vec::new();
+        // Roots that failed with an error of their own.
+        let mut failed = Vec::new();
         for (id, failure) in outcome.failures.into_iter().enumerate() {
             let root = &roots[id];
             match failure {
                 None => {}
                 Some(Failure::Component(Error::Retry { .. })) => waiting.push(id),
-                Some(Failure::Component(source)) => errors.push(ConfigError::Component {
-                    host: root.host.clone(),
-                    component: root.name.clone(),
-                    source,
-                }),
+                Some(Failure::Component(source)) => {
+                    failed.push(id);
+                    errors.push(ConfigError::Component {
+                        host: root.host.clone(),
+                        component: root.name.clone(),
+                        source,
+                    });
+                }
                 Some(Failure::Overrides(failures)) => {
+                    failed.push(id);
                     for f in failures {
                         errors.push(self.override_error(root, f));
                     }
@@ -545,8 +605,9 @@ impl Engine<'_> {
             });
         }
         let mut unconfigured: Vec<usize> = waiting
-            .into_iter()
-            .chain(outcome.stale)
+            .iter()
+            .chain(&outcome.stale)
+            .copied()
             .filter(|id| !explained.contains(id))
             .collect();
         unconfigured.sort_unstable();
@@ -559,9 +620,28 @@ impl Engine<'_> {
                     .collect(),
             });
         }
+        // When roots fail, name every root left unconfigured after their
+        // errors, as batou does (its #342: a count alone does not say
+        // which): those with errors, those waiting or lacking a resource,
+        // those never settled.
+        if !failed.is_empty() {
+            let mut left: Vec<String> = failed
+                .iter()
+                .chain(&waiting)
+                .chain(&outcome.stale)
+                .chain(&explained)
+                .map(|i| roots[*i].display(many))
+                .collect();
+            left.sort();
+            left.dedup();
+            errors.push(ConfigError::Unconfigured { components: left });
+        }
 
+        // A root that failed never said what it requires: what it would
+        // have used looks unused. One mistake is one error, so unused
+        // resources are reported only when every root configured.
         let mut unused = Vec::new();
-        for (key, provider, value) in res.provisions() {
+        for (key, provider, value) in res.provisions().filter(|_| failed.is_empty()) {
             let provider_host = res.host_of(provider);
             let used = res
                 .subscriptions()

@@ -34,6 +34,9 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
     let at = |e: &Entry| Origin::new(&file, value_line(e), Some(e.value_span.clone()));
     let at_key = |e: &Entry| Origin::new(&file, e.line, Some(e.key_span.clone()));
     let mut errors = Vec::new();
+    // `[host:NAME]` sections without `components`: they add their keys to
+    // a host of `[hosts]` (which may come later in the file).
+    let mut additions = Vec::new();
 
     for (name, section) in &doc.sections {
         let section_origin = Origin::new(&file, section.line, Some(section.span.clone()));
@@ -93,7 +96,7 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
             },
             _ => {
                 if let Some(host) = name.strip_prefix("host:") {
-                    if let Some(h) = load_host(
+                    let (h, has_components) = load_host(
                         host,
                         &section_origin,
                         &items,
@@ -101,8 +104,12 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
                         &at_key,
                         env,
                         &mut errors,
-                    ) {
+                    );
+                    if has_components {
                         errors.extend(env.add_host(h).err());
+                    } else {
+                        let sets_ignore = items.iter().any(|e| e.key == "ignore");
+                        additions.push((h, sets_ignore));
                     }
                 } else if let Some(component) = name.strip_prefix("component:") {
                     let values = items
@@ -141,9 +148,14 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
             }
         }
     }
+    for (addition, sets_ignore) in additions {
+        errors.extend(env.add_to_host(addition, sets_ignore).err());
+    }
     errors
 }
 
+/// The host a `[host:NAME]` section describes, and whether it has a
+/// `components` key.
 #[allow(clippy::too_many_arguments)]
 fn load_host(
     name: &str,
@@ -153,7 +165,7 @@ fn load_host(
     at_key: &dyn Fn(&Entry) -> Origin,
     env: &mut Environment,
     errors: &mut Vec<ConfigError>,
-) -> Option<HostConfig> {
+) -> (HostConfig, bool) {
     let mut host = HostConfig::new(name.trim(), section_origin.clone());
     let mut has_components = false;
     let boolean = |e: &Entry, errors: &mut Vec<ConfigError>| -> Option<bool> {
@@ -199,14 +211,7 @@ fn load_host(
             },
         }
     }
-    if !has_components {
-        errors.push(ConfigError::MissingComponents {
-            origin: section_origin.clone(),
-            host: host.name.clone(),
-        });
-        return None;
-    }
-    Some(host)
+    (host, has_components)
 }
 
 fn load_vfs(

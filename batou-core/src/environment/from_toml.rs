@@ -74,6 +74,7 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
             }];
         }
     };
+    let mut additions = Vec::new();
     for (key, value) in &root {
         let name = key.get_ref().as_ref();
         let key_span = key.span();
@@ -122,8 +123,10 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
             }
             "host" => {
                 for (k, v) in table {
-                    if let Some(h) = load_host(&mut ctx, env, k, v) {
-                        ctx.errors.extend(env.add_host(h).err());
+                    match load_host(&mut ctx, env, k, v) {
+                        Some((h, true, _)) => ctx.errors.extend(env.add_host(h).err()),
+                        Some((h, false, sets_ignore)) => additions.push((h, sets_ignore)),
+                        None => {}
                     }
                 }
             }
@@ -208,6 +211,12 @@ pub(super) fn load(env: &mut Environment, source: &str) -> Vec<ConfigError> {
             }
         }
     }
+    // Host tables without `components` add their keys to a host of
+    // `[hosts]` (see `Environment::add_to_host`).
+    for (addition, sets_ignore) in additions {
+        ctx.errors
+            .extend(env.add_to_host(addition, sets_ignore).err());
+    }
     ctx.errors
 }
 
@@ -216,7 +225,7 @@ fn load_host(
     env: &mut Environment,
     key: &Spanned<toml::de::DeString<'_>>,
     value: &Spanned<DeValue<'_>>,
-) -> Option<HostConfig> {
+) -> Option<(HostConfig, bool, bool)> {
     let name = key.get_ref().to_string();
     let origin = ctx.origin(key.span());
     let Some(table) = value.get_ref().as_table() else {
@@ -266,12 +275,8 @@ fn load_host(
             },
         }
     }
-    if !has_components {
-        ctx.errors
-            .push(ConfigError::MissingComponents { origin, host: name });
-        return None;
-    }
-    Some(host)
+    let sets_ignore = table.iter().any(|(k, _)| k.get_ref() == "ignore");
+    Some((host, has_components, sets_ignore))
 }
 
 /// A list given as a TOML array, or as a string split like batou splits.

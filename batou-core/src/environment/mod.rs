@@ -163,6 +163,41 @@ impl Environment {
         Ok(())
     }
 
+    /// Adds the keys of a host section without `components` to the host
+    /// of `[hosts]` with its name; without one, the section lacks its
+    /// `components`. batou 2.7.1 refuses such a section
+    /// (`KeyError('components')`, and `Duplicate host` with them); keys
+    /// it sets win.
+    pub(super) fn add_to_host(
+        &mut self,
+        addition: HostConfig,
+        sets_ignore: bool,
+    ) -> Result<(), ConfigError> {
+        let Some(host) = self.hosts.get_mut(&addition.name) else {
+            return Err(ConfigError::MissingComponents {
+                origin: addition.origin,
+                host: addition.name,
+            });
+        };
+        if sets_ignore {
+            host.ignore = addition.ignore;
+        }
+        if addition.platform.is_some() {
+            host.platform = addition.platform;
+        }
+        if addition.service_user.is_some() {
+            host.service_user = addition.service_user;
+        }
+        if addition.require_sudo.is_some() {
+            host.require_sudo = addition.require_sudo;
+        }
+        if !addition.tags.is_empty() {
+            host.tags = addition.tags;
+        }
+        host.data.extend(addition.data);
+        Ok(())
+    }
+
     /// Moves `max_parallel` out of the `[component:NAME]` sections into
     /// [`Environment::max_parallel`]; returns the values that are no
     /// limit.

@@ -58,7 +58,16 @@ pub fn deploy(
     )
     .map_err(|errors| config(Stage::Load, errors))?;
     if loaded.secrets_failed {
-        return Err(config(Stage::LoadSecrets, loaded.errors));
+        // Nothing deploys, but every other error is reported with the
+        // secrets' (connecting nowhere; names only the targets' DNS knows
+        // are not an error here).
+        let options = ConfigureOptions {
+            platform: plan.platform.clone(),
+            lenient_dns: true,
+            ..Default::default()
+        };
+        let errors = super::load::secrets_failed_errors(loaded, registry, &options);
+        return Err(config(Stage::LoadSecrets, errors));
     }
     // A host pattern that selects nothing is reported with the other
     // unknown names, after configuring; meanwhile nothing is connected.

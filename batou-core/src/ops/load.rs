@@ -21,6 +21,10 @@ pub struct Loaded {
     /// The secrets could not be decrypted or merged (their errors are in
     /// `errors`).
     pub secrets_failed: bool,
+    /// The secrets could not be read at all (not decrypted, not parsed):
+    /// the model lacks every secret value, so configuring it would report
+    /// what is only missing because of that.
+    pub secrets_unread: bool,
 }
 
 /// An environment read without errors and without secrets (say, parsed
@@ -31,6 +35,7 @@ impl From<Environment> for Loaded {
             env,
             errors: Vec::new(),
             secrets_failed: false,
+            secrets_unread: false,
         }
     }
 }
@@ -64,6 +69,7 @@ pub fn load(
     }
     observer.step(Step::LoadingSecrets);
     let mut secrets_failed = false;
+    let mut secrets_unread = false;
     match Secrets::load(project_dir, &env.name, keys) {
         Ok(Some(secrets)) => {
             let more = crate::secrets::apply(&mut env, &secrets, registry);
@@ -75,13 +81,40 @@ pub fn load(
         Err(e) => {
             errors.push(e.into());
             secrets_failed = true;
+            secrets_unread = true;
         }
     }
     Ok(Loaded {
         env,
         errors,
         secrets_failed,
+        secrets_unread,
     })
+}
+
+/// Every error of an environment whose secrets failed: the secrets'
+/// own, the loading errors, and those of the model (batou stops at the
+/// secrets; a run shows everything wrong at once). Secrets that could not
+/// be read at all leave the model without their values, so then only the
+/// names it uses are checked (hosts' components, override sections,
+/// `[resolver]`), which do not depend on them.
+pub fn secrets_failed_errors(
+    loaded: Loaded,
+    registry: &Registry,
+    options: &ConfigureOptions,
+) -> Vec<ConfigError> {
+    let mut errors = if loaded.secrets_unread {
+        let mut errors = loaded.errors;
+        errors.extend(crate::configure::check_names(&loaded.env, registry));
+        errors
+    } else {
+        match configure_loaded(loaded, registry, options) {
+            Err(errors) => errors,
+            Ok(_) => Vec::new(),
+        }
+    };
+    errors.sort_by_key(ConfigError::sort_key);
+    errors
 }
 
 /// Configures what [`load`] read. `Err` holds the loading errors and

@@ -239,6 +239,15 @@ impl Masker {
     }
 }
 
+impl Masker {
+    /// A masker of the strings [`Masker::perturb_json`] puts in place of
+    /// these secrets: it masks in a perturbed rendering exactly what this
+    /// one masks in the real one.
+    pub(crate) fn perturbed(&self) -> Masker {
+        Masker::from_strings(self.strings.iter().map(|s| perturbed(s)).collect())
+    }
+}
+
 /// `secret` with every character replaced by a different one of the same
 /// kind (letters stay letters of the same case, digits digits).
 fn perturbed(secret: &str) -> String {

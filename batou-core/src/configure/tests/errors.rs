@@ -240,3 +240,30 @@ fn errors_of_several_hosts_come_back_together() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn the_roots_left_unconfigured_are_named_after_the_errors() {
+    let p = Project::new();
+    let ini = "[hosts]\nh1 = a, c\nh2 = a, b\n\
+               [component:a]\nfail = broken\n\
+               [component:b]\nrequire = missing\n";
+    let errors = crate::testutil::configure_err_with_summary(
+        p.env(ini),
+        &probes(&["a", "b", "c"]),
+        &p.options(),
+    );
+    // As in batou: the roots with errors and the one waiting for its
+    // resource, sorted, last; the root that configured is not named.
+    match errors.last() {
+        Some(e @ ConfigError::Unconfigured { components }) => {
+            assert_eq!(components, &["a@h1", "a@h2", "b@h2"]);
+            assert_eq!(
+                e.to_string(),
+                "3 remaining unconfigured component(s): a@h1, a@h2, b@h2"
+            );
+            assert!(e.is_summary());
+        }
+        other => panic!("{other:?} in {errors:?}"),
+    }
+    assert_eq!(errors.iter().filter(|e| e.is_summary()).count(), 1);
+}

@@ -69,8 +69,33 @@ fn a_host_section_without_components() {
     assert_eq!(line, 3);
     assert_eq!(
         e.hint().unwrap(),
-        "add `components = ...` to the host section"
+        "add `components = ...` to the host section, or list the host in [hosts] (then the section adds its keys to it)"
     );
+}
+
+#[test]
+fn a_host_section_without_components_adds_keys_to_a_host_of_hosts() {
+    // Before or after [hosts]: the section's keys go to that host.
+    for ini in [
+        "[hosts]\n!web = a, b\n[host:web]\nservice_user = app\nplatform = debian\ndata-role = primary\nignore = False\n",
+        "[host:web]\nservice_user = app\nplatform = debian\ndata-role = primary\nignore = False\n[hosts]\n!web = a, b\n",
+    ] {
+        let env = crate::environment::Environment::from_source(
+            std::path::Path::new("/p"),
+            "x",
+            std::path::Path::new("/p/environments/x.cfg"),
+            ini,
+        )
+        .unwrap_or_else(|e| panic!("{ini}: {e:?}"));
+        assert_eq!(env.hosts.len(), 1, "{ini}");
+        let web = &env.hosts["web"];
+        let names: Vec<&str> = web.components.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(web.service_user.as_deref(), Some("app"));
+        assert_eq!(web.platform.as_deref(), Some("debian"));
+        assert_eq!(web.data["role"], serde_json::json!("primary"));
+        assert!(!web.ignore, "the section's ignore = False wins");
+    }
 }
 
 #[test]

@@ -94,6 +94,8 @@ impl Stage {
         )
     }
 
+    /// The model, or its errors (without the summary of the roots left
+    /// unconfigured, which the configure tests cover).
     fn try_model(&self) -> std::result::Result<Model, Vec<ConfigError>> {
         let mut registry = Registry::new();
         registry.component::<Scene>("scene");
@@ -102,6 +104,7 @@ impl Stage {
             &registry,
             &self.project.options(),
         )
+        .map_err(|errors| errors.into_iter().filter(|e| !e.is_summary()).collect())
     }
 
     fn model(&self) -> Model {
