@@ -55,6 +55,9 @@ enum Item {
     LockHeld,
     Event(String),
     Raw(Vec<u8>),
+    /// A line sent as is, but only once the controller asked for a
+    /// deploy (a lie that only means something in that phase).
+    RawInDeploy(Vec<u8>),
 }
 
 fn item() -> impl Strategy<Value = Item> {
@@ -266,7 +269,9 @@ fn encode(item: &Item, model: &Model, host: &str, hash: &str) -> Vec<u8> {
         panicked: false,
     };
     let reply = match item {
-        Item::Raw(bytes) => return [bytes.as_slice(), b"\n"].concat(),
+        Item::Raw(bytes) | Item::RawInDeploy(bytes) => {
+            return [bytes.as_slice(), b"\n"].concat();
+        }
         Item::Hello {
             protocol,
             right_hash,
@@ -376,7 +381,10 @@ fn run(
                     {
                         Some("finish")
                     }
-                    Item::Deployed { .. } | Item::Failed { .. } | Item::Event(_) => Some("deploy"),
+                    Item::Deployed { .. }
+                    | Item::Failed { .. }
+                    | Item::Event(_)
+                    | Item::RawInDeploy(_) => Some("deploy"),
                     _ => None,
                 };
                 lines.push((encode(item, model, host, &binary.hash), gated));
@@ -706,16 +714,14 @@ fn an_agent_cannot_tell_the_rollouts_progress() {
         },
     ];
     for event in lies {
-        // A fresh project for each lie, as each case here has one (a
-        // second run in the same project loses beta before it lies).
         let project = Project::new();
         let model = model(&project);
         let shown = format!("{event:?}");
         let reply = Reply::Event { id: 0, event };
-        let mut line = serde_json::to_vec(&reply).unwrap();
-        line.push(b'\n');
+        let line = serde_json::to_vec(&reply).unwrap();
         let mut beta = greeting();
-        beta.push(Item::Raw(line));
+        // Sent during the deploy: before it, any event is out of place.
+        beta.push(Item::RawInDeploy(line));
         beta.push(Item::Deployed { id: 2, changed: 0 });
         let lost = lost_hosts(run(&model, &honest_alpha(), &(good_preamble(), beta)));
         assert!(
