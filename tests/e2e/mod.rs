@@ -21,6 +21,7 @@ mod load;
 mod local_interrupt;
 mod malformed;
 mod no_panic;
+mod parity_b;
 mod platforms;
 mod predict_check;
 mod progress;

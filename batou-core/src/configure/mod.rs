@@ -59,6 +59,8 @@ pub struct Root {
     pub host_info: HostInfo,
     pub(crate) tree: Option<Node>,
     pub(crate) logs: Vec<String>,
+    /// Warnings from its `configure` (e.g. a template above 100 KiB).
+    pub(crate) warnings: Vec<String>,
     /// The tree's event handlers, publications and subscriptions.
     pub(crate) events: crate::handlers::RootEvents,
 }
@@ -123,6 +125,20 @@ impl Model {
             })
             .collect()
     }
+
+    /// Warnings components' `configure` gave (the final pass's), in
+    /// deploy order, as (host, root, message).
+    pub fn configure_warnings(&self) -> Vec<(String, String, String)> {
+        self.order
+            .iter()
+            .flat_map(|i| {
+                let r = &self.roots[*i];
+                r.warnings
+                    .iter()
+                    .map(move |m| (r.host.clone(), r.name.clone(), m.clone()))
+            })
+            .collect()
+    }
 }
 
 /// Configures `env` with the components of `registry`.
@@ -170,6 +186,7 @@ pub fn configure(
                 host_info: info.clone(),
                 tree: None,
                 logs: Vec::new(),
+                warnings: Vec::new(),
                 events: Default::default(),
             });
         }
@@ -322,9 +339,10 @@ impl Engine<'_> {
             }
             for &id in &pass {
                 match self.configure_root(&roots[id]) {
-                    Ok((tree, logs, events)) => {
+                    Ok((tree, (logs, warnings), events)) => {
                         roots[id].tree = Some(tree);
                         roots[id].logs = logs;
+                        roots[id].warnings = warnings;
                         roots[id].events = events;
                         failures[id] = None;
                     }
@@ -371,7 +389,14 @@ impl Engine<'_> {
     fn configure_root(
         &self,
         root: &Root,
-    ) -> Result<(Node, Vec<String>, crate::handlers::RootEvents), Failure> {
+    ) -> Result<
+        (
+            Node,
+            (Vec<String>, Vec<String>),
+            crate::handlers::RootEvents,
+        ),
+        Failure,
+    > {
         self.resources.borrow_mut().clear_root(root.id);
         let overrides: Vec<Override> = self
             .env
@@ -426,6 +451,7 @@ impl Engine<'_> {
             mapper: self.mapper,
             shared_mapper: std::sync::Arc::new(self.mapper.clone()),
             logs: RefCell::new(Vec::new()),
+            warnings: RefCell::new(Vec::new()),
             events: RefCell::new(crate::handlers::Declared::default()),
             from_secrets: RefCell::default(),
         };
@@ -447,7 +473,7 @@ impl Engine<'_> {
             ctx.finish(component.as_ref()).map_err(Failure::Component)?;
         }
         scope.events.borrow_mut().node_done(id);
-        let logs = scope.logs.into_inner();
+        let logs = (scope.logs.into_inner(), scope.warnings.into_inner());
         let events = scope.events.into_inner().finish();
         Ok((
             Node {

@@ -135,6 +135,13 @@ pub fn deploy(
             message,
         });
     }
+    for (host, root, message) in model.configure_warnings() {
+        observer.emit(Event::Warning {
+            host: Some(host),
+            component: Some(root),
+            message,
+        });
+    }
     observer.step(Step::Configured {
         roots: model.roots.len(),
         components: model.roots.iter().map(|r| r.component_count()).sum(),
