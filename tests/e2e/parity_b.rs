@@ -37,3 +37,48 @@ fn a_template_above_100_kib_is_warned_about_and_rendered() {
         .success()
         .stdout_lacks("WARN");
 }
+
+/// Who the test runs as (`id -un`).
+fn me() -> String {
+    let out = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .expect("id(1)");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// batou's `LocalHost` ignores `service_user` without a word (host.py,
+/// `LocalHost.connect`: a plain popen gateway). We say so, per host,
+/// when it names someone else; the deploy itself goes on as before.
+#[test]
+fn service_user_with_a_local_deploy_is_said_to_be_unused() {
+    let me = me();
+    let other = if me == "nobody" { "daemon" } else { "nobody" };
+    let env = |user: &str| {
+        format!(
+            "[environment]\nconnect_method = local\nservice_user = {user}\n\
+             [host:localhost]\ncomponents = hello\n[host:second]\ncomponents = hello\nservice_user = {me}\n"
+        )
+    };
+    let p = Project::new().env("l", &env(other));
+    let o = p.run(&["deploy", "l"]).success().stdout_contains(&format!(
+        "WARN: localhost: service_user = {other} is not used with connect_method = local; this run acts as {me} (ssh runs as {other} through sudo)"
+    ));
+    // `second` deploys as its own service user, who is us: nothing to say.
+    assert_eq!(o.stdout.matches("WARN").count(), 1, "{}", o.stdout);
+    p.assert_exists("work/hello/hello.txt");
+
+    // The same for `-c` and `-P`, where batou users meet it with `-L`.
+    p.run(&["deploy", "-c", "l"])
+        .success()
+        .stdout_contains(&format!(
+            "WARN: localhost: service_user = {other} is not used"
+        ));
+
+    // Our own user as the service user: nothing to warn about.
+    Project::new()
+        .env("l", &env(&me))
+        .run(&["deploy", "l"])
+        .success()
+        .stdout_lacks("WARN");
+}

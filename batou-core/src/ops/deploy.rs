@@ -186,9 +186,27 @@ pub fn deploy(
 }
 
 /// Local runs connect nowhere; each host is still listed, as batou does.
+/// A `service_user` other than ours is said to be unused: batou's
+/// `LocalHost` silently runs everything as the user who started it, which
+/// leaves files owned by the wrong user when a production environment is
+/// deployed with `-L`.
 fn announce_local_hosts(env: &crate::environment::Environment, observer: &dyn Observer) {
     let total = env.hosts.len();
+    let me = crate::remote::whoami::current_user();
     for (i, host) in env.hosts.values().enumerate() {
+        if let Some(user) = env
+            .service_user_of(host)
+            .filter(|u| *u != me && !host.ignore)
+        {
+            observer.emit(Event::Warning {
+                host: Some(host.name.clone()),
+                component: None,
+                message: format!(
+                    "{}: service_user = {user} is not used with connect_method = local; this run acts as {me} (ssh runs as {user} through sudo)",
+                    host.name
+                ),
+            });
+        }
         observer.emit(if host.ignore {
             Event::HostIgnored {
                 host: host.name.clone(),
