@@ -82,3 +82,42 @@ fn service_user_with_a_local_deploy_is_said_to_be_unused() {
         .success()
         .stdout_lacks("WARN");
 }
+
+/// A custom verify running a command, predicted before the first deploy:
+/// batou creates the workdir even with `-P` and its verify finds nothing
+/// (component.py:384-391, `deploy`: `os.makedirs(self.workdir)`, then verify);
+/// we write nothing, so the missing workdir means "would be deployed",
+/// not "cannot start: No such file or directory".
+#[test]
+fn predicting_before_the_first_deploy_treats_a_missing_workdir_as_needing_an_update() {
+    let p = Project::new().env("p", &format!("{LOCAL}[hosts]\nlocalhost = probe\n"));
+    let o = p.run(&["deploy", "-P", "p"]).success();
+    o.stdout_contains("🚀 localhost: Probe")
+        .stdout_contains(&format!(
+            "localhost: {} does not exist yet: predicted as needing an update",
+            p.path().join("work/probe").display()
+        ))
+        .stdout_lacks("cannot start");
+    p.assert_missing("work/probe");
+
+    p.run(&["deploy", "p"]).success();
+    p.assert_exists("work/probe/built");
+    p.run(&["deploy", "-P", "p"])
+        .success()
+        .stdout_lacks("Probe")
+        .stdout_lacks("does not exist");
+}
+
+/// Outside predict mode a command whose working directory is missing says
+/// that, not "No such file or directory" as if the program were missing.
+#[test]
+fn a_missing_working_directory_is_named_as_such() {
+    let p = Project::new().env(
+        "p",
+        &format!("{LOCAL}[hosts]\nlocalhost = probe\n[component:probe]\ncwd = not-there\n"),
+    );
+    p.run(&["deploy", "p"]).code(1).message(&format!(
+        "test -f built: cannot start: its working directory {} does not exist",
+        p.path().join("work/probe/not-there").display()
+    ));
+}

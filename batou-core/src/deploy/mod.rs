@@ -355,6 +355,19 @@ impl Run<'_> {
         let verify = verify_start.elapsed().as_secs_f64();
         let verdict = match verdict {
             Ok(v) => v,
+            // batou creates workdirs even when predicting, so such a verify
+            // runs (and finds nothing deployed); we write nothing, so its
+            // command cannot start: it would be deployed, which is the
+            // prediction.
+            Err(Error::Command(e)) if self.env.predict && e.no_working_directory().is_some() => {
+                if let Some(dir) = e.no_working_directory() {
+                    ctx.log(format!(
+                        "{} does not exist yet: predicted as needing an update",
+                        dir.display()
+                    ));
+                }
+                Verdict::NeedsUpdate
+            }
             Err(e) => {
                 self.flush(breadcrumbs, &mut ctx.pending);
                 return Err(fail(e));
