@@ -121,3 +121,119 @@ fn a_missing_working_directory_is_named_as_such() {
         p.path().join("work/probe/not-there").display()
     ));
 }
+
+/// A directory of executables the test writes, to put first on `PATH`.
+fn bin_dir(scripts: &[(&str, &str)]) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("batou-e2e-bin-")
+        .tempdir()
+        .unwrap();
+    for (name, text) in scripts {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    dir
+}
+
+fn path_with(dir: &std::path::Path) -> String {
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// batou 2.7.1 (secrets/encryption.py:383-392, `get_passphrase`) reads
+/// an `op://` value of `BATOU_AGE_IDENTITY_PASSPHRASE` with `op read`
+/// (the 1Password CLI). The `op` here is a script standing in for it
+/// that records how it was called; the passphrase comes back only
+/// through its stdout and appears in no argv and no output.
+#[test]
+fn an_op_reference_as_the_age_passphrase_is_read_with_the_1password_cli() {
+    let passphrase = format!("op-canary-{}", std::process::id());
+    let reference = "op://batou/deploy key/password";
+    let p = Project::new().env_file(
+        "sec/environment.cfg",
+        &format!("{LOCAL}[hosts]\nlocalhost = hello\n"),
+    );
+    // An ssh key protected by the passphrase, as member and identity.
+    let key = p.path().join("id_ed25519");
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-C", "test", "-N", &passphrase, "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen (openssh-client) is needed");
+    assert!(status.success());
+    let member = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let member = member.trim().to_string();
+    for (file, text) in [
+        ("secrets.cfg.age", "[hello]\ntext = from the vault\n"),
+        ("secret-extra.age", "a second encrypted file\n"),
+    ] {
+        let text = if file.starts_with("secrets") {
+            format!("[batou]\nmembers = {member}\n\n{text}")
+        } else {
+            text.to_string()
+        };
+        batou_core::secrets::store::write(
+            &p.path().join("environments/sec").join(file),
+            batou_core::secrets::Provider::Age,
+            text.as_bytes(),
+            std::slice::from_ref(&member),
+            None,
+            false,
+            None,
+        )
+        .unwrap();
+    }
+    let calls = p.path().join("op-calls");
+    let op = format!(
+        "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\n\
+         if [ \"$1\" = read ] && [ \"$2\" = '{reference}' ]; then printf '%s\\n' '{passphrase}'; exit 0; fi\n\
+         echo '[ERROR] 2026/12/03 08:00:00 You are not currently signed in.' >&2\nexit 1\n",
+        calls.display()
+    );
+    let bin = bin_dir(&[("op", &op)]);
+    let path = path_with(bin.path());
+    let run = |reference: &str| {
+        p.run_with(
+            &["deploy", "sec"],
+            &[
+                ("PATH", &path),
+                ("BATOU_AGE_IDENTITIES", key.to_str().unwrap()),
+                ("BATOU_AGE_IDENTITY_PASSPHRASE", reference),
+            ],
+        )
+    };
+
+    let o = run(reference).success();
+    assert_eq!(p.read("work/hello/hello.txt"), "from the vault\n");
+    // Asked once for both files, with the reference and nothing else.
+    assert_eq!(
+        std::fs::read_to_string(&calls).unwrap(),
+        format!("read {reference}\n")
+    );
+    for text in [&o.stdout, &o.stderr] {
+        assert!(!text.contains(&passphrase), "{text}");
+    }
+
+    // `op` failing (not signed in): the error says so and names the
+    // reference, not a wrong passphrase.
+    std::fs::remove_file(&calls).unwrap();
+    std::fs::remove_dir_all(p.path().join("work")).unwrap();
+    let o = run("op://batou/other/password")
+        .code(3)
+        .message("`op read op://batou/other/password` failed")
+        .message("You are not currently signed in.");
+    for text in [&o.stdout, &o.stderr] {
+        assert!(!text.contains(&passphrase), "{text}");
+    }
+    // Not asked again for the second file after it failed.
+    assert_eq!(
+        std::fs::read_to_string(&calls).unwrap(),
+        "read op://batou/other/password\n"
+    );
+    p.assert_missing("work/hello/hello.txt");
+}
