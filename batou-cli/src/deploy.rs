@@ -73,6 +73,7 @@ pub fn run(
         configure_seconds: None,
         deploy_seconds: None,
         progress,
+        failed_during: Default::default(),
     };
     let status = match mode {
         Ok(mode) => deploy(&mut run, registry, plan(project_dir, opts, mode)),
@@ -84,6 +85,7 @@ pub fn run(
     if let Some(progress) = &run.progress {
         progress.clear();
     }
+    run.notify(&opts.environment, status);
     if let Some(json) = &run.json {
         json.summary(
             status,

@@ -22,6 +22,7 @@ mod guard;
 mod init;
 mod inspect;
 mod json;
+mod notify;
 mod output;
 mod progress;
 mod prompt;

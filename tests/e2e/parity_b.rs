@@ -237,3 +237,77 @@ fn an_op_reference_as_the_age_passphrase_is_read_with_the_1password_cli() {
     );
     p.assert_missing("work/hello/hello.txt");
 }
+
+/// batou 2.7.1 notifies the desktop at the end of a deploy (deploy.py:466
+/// and 472: `notify("<ACTION> SUCCEEDED", env)`, `notify(summary, ...)`
+/// on failure; utils.py:100-136 picks `osascript`, else `notify-send`
+/// when on the PATH). We send the same through a `notify-send` — here a
+/// script recording its arguments — but only in a desktop session
+/// (`DISPLAY` or `WAYLAND_DISPLAY`).
+#[test]
+fn the_end_of_a_deploy_is_notified_on_a_desktop_only() {
+    let p = Project::new().env("n", &format!("{LOCAL}[hosts]\nlocalhost = probe\n"));
+    let calls = p.path().join("notify-calls");
+    let stub = format!(
+        "#!/bin/sh\nfor a in \"$@\"; do printf '[%s]' \"$a\" >> '{}'; done\necho >> '{}'\n",
+        calls.display(),
+        calls.display()
+    );
+    let bin = bin_dir(&[("notify-send", &stub)]);
+    let path = path_with(bin.path());
+    let notified = || {
+        let text = std::fs::read_to_string(&calls).unwrap_or_default();
+        let _ = std::fs::remove_file(&calls);
+        text
+    };
+
+    // Not on a desktop (the support code clears DISPLAY and
+    // WAYLAND_DISPLAY): nothing, for success or failure.
+    p.run_with(&["deploy", "-P", "n"], &[("PATH", &path)])
+        .success();
+    assert_eq!(notified(), "");
+
+    p.run_with(
+        &["deploy", "-P", "n"],
+        &[("PATH", &path), ("DISPLAY", ":7")],
+    )
+    .success();
+    assert_eq!(notified(), "[DEPLOYMENT PREDICTION SUCCEEDED][n]\n");
+
+    p.run_with(
+        &["deploy", "n"],
+        &[("PATH", &path), ("WAYLAND_DISPLAY", "wayland-0")],
+    )
+    .success();
+    assert_eq!(notified(), "[DEPLOYMENT SUCCEEDED][n]\n");
+
+    p.run_with(
+        &["deploy", "-c", "n"],
+        &[("PATH", &path), ("DISPLAY", ":7")],
+    )
+    .success();
+    assert_eq!(notified(), "[CONSISTENCY CHECK SUCCEEDED][n]\n");
+
+    // A failed deploy says so, with the step, and nothing else (no error
+    // text in the desktop's notification history).
+    p.write(
+        "environments/n.cfg",
+        &format!("{LOCAL}[hosts]\nlocalhost = probe\n[component:probe]\ncwd = not-there\n"),
+    );
+    let o = p
+        .run_with(&["deploy", "n"], &[("PATH", &path), ("DISPLAY", ":7")])
+        .code(1);
+    let step = o
+        .stdout
+        .lines()
+        .find_map(|l| l.split("DEPLOYMENT FAILED (during ").nth(1))
+        .and_then(|rest| rest.split(')').next())
+        .expect("the transcript's FAILED section")
+        .to_string();
+    assert_eq!(
+        notified(),
+        format!("[DEPLOYMENT FAILED (during {step})][n]\n")
+    );
+    p.run_with(&["deploy", "n"], &[("PATH", &path)]).code(1);
+    assert_eq!(notified(), "");
+}
