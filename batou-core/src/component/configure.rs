@@ -33,6 +33,8 @@ pub(crate) struct Scope<'a> {
     pub host: &'a HostInfo,
     pub host_value: Value,
     pub env_value: Value,
+    /// What templates see as `component.root`.
+    pub root_value: Value,
     pub root_id: usize,
     pub root_name: &'a str,
     pub features: &'a [String],
@@ -448,6 +450,7 @@ impl<'a> Configure<'a> {
                 component.cloned().unwrap_or_else(|| self.context.clone()),
                 self.workdir.clone(),
                 self.scope.shared_mapper.clone(),
+                self.scope.root_value.clone(),
             ),
         );
         map.insert(

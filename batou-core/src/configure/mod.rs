@@ -141,6 +141,41 @@ impl Model {
     }
 }
 
+/// What templates see as `environment`: the [`EnvironmentInfo`] plus the
+/// settings batou's `Environment` has as attributes and ported templates
+/// use (`target_directory`, defaulting to `~/deployment` as in batou,
+/// `branch`, `update_method`, `require_sudo`).
+fn environment_value(env: &Environment, info: &EnvironmentInfo) -> Value {
+    let settings = &env.settings;
+    let mut map: std::collections::BTreeMap<String, Value> =
+        match serde_json::to_value(info).ok().and_then(|v| match v {
+            serde_json::Value::Object(o) => Some(o),
+            _ => None,
+        }) {
+            Some(object) => object
+                .into_iter()
+                .map(|(k, v)| (k, Value::from(Serde(v))))
+                .collect(),
+            None => Default::default(),
+        };
+    map.insert(
+        "target_directory".into(),
+        Value::from(
+            settings
+                .target_directory
+                .clone()
+                .unwrap_or_else(|| "~/deployment".into()),
+        ),
+    );
+    map.insert("branch".into(), Value::from(settings.branch.clone()));
+    map.insert(
+        "update_method".into(),
+        Value::from(settings.update_method.clone()),
+    );
+    map.insert("require_sudo".into(), Value::from(settings.require_sudo));
+    Value::from(map)
+}
+
 /// Configures `env` with the components of `registry`.
 pub fn configure(
     env: Environment,
@@ -414,7 +449,15 @@ impl Engine<'_> {
             })
             .unwrap_or_default();
         let host_value = Value::from(Serde(&root.host_info));
-        let env_value = Value::from(Serde(self.env_info));
+        let env_value = environment_value(self.env, self.env_info);
+        let workdir = self.env_info.workdir_base.join(&root.name);
+        let root_value = minijinja::context! {
+            name => &root.name,
+            workdir => workdir.to_string_lossy(),
+            host => host_value.clone(),
+            environment => env_value.clone(),
+            features => &root.features,
+        };
         let expand = |key: &str, text: &str, component: &Value| {
             let ctx = minijinja::context! {
                 host => host_value.clone(),
@@ -443,6 +486,7 @@ impl Engine<'_> {
             host: &root.host_info,
             host_value,
             env_value,
+            root_value,
             root_id: root.id,
             root_name: &root.name,
             features: &root.features,
@@ -455,7 +499,6 @@ impl Engine<'_> {
             events: RefCell::new(crate::handlers::Declared::default()),
             from_secrets: RefCell::default(),
         };
-        let workdir = self.env_info.workdir_base.join(&root.name);
         let breadcrumbs = component.label();
         let mut children = Vec::new();
         let id = scope.events.borrow_mut().new_node();
