@@ -346,3 +346,60 @@ fn a_ported_template_sees_the_names_batou_gives_it() {
         )
     );
 }
+
+/// batou cuts diffs above 200 lines and names the file in
+/// `work/.batou-diffs` holding the whole one (lib/file.py, reference
+/// §7.3) — a file that also gets the clear text of sensitive diffs. We
+/// write none; `--full-diff[=ROOTS]` shows the whole diff instead, and
+/// the note under a cut diff says so. Sensitive diffs stay hidden.
+#[test]
+fn a_cut_diff_says_how_to_see_all_of_it_and_full_diff_shows_it() {
+    let p = templated("big");
+    let padding = "+# padding line that makes this template large, 60 bytes..";
+    let o = p.run(&["deploy", "-P", "t"]).success();
+    let o = o
+        .stdout_contains("localhost: More than 200 lines of diff. Showing first and last 50 lines.")
+        .stdout_contains(
+            "localhost: All 2004 lines: run with --full-diff=templated (e.g. batou deploy -P --full-diff=templated t).",
+        );
+    assert_eq!(o.stdout.matches(padding).count(), 96, "{}", o.stdout);
+
+    for flag in ["--full-diff=templated", "--full-diff"] {
+        let o = p.run(&["deploy", "-P", flag, "t"]).success();
+        assert_eq!(o.stdout.matches(padding).count(), 2000, "{flag}");
+        o.stdout_lacks("More than 200 lines")
+            .stdout_lacks("--full-diff=");
+    }
+    // Another root named: this one's diff stays cut.
+    let two = Project::new().env(
+        "t",
+        &format!(
+            "{LOCAL}[hosts]\nlocalhost = templated, hello\n[component:templated]\ncase = big\n"
+        ),
+    );
+    let o = two
+        .run(&["deploy", "-P", "--full-diff=hello", "t"])
+        .success();
+    assert_eq!(o.stdout.matches(padding).count(), 96);
+    // A name that is no root is refused, not ignored.
+    two.run(&["deploy", "-P", "--full-diff=helo", "t"])
+        .code(2)
+        .message("unknown component `helo` (known: templated, hello)");
+    p.assert_missing("work");
+}
+
+#[test]
+fn full_diff_never_shows_a_sensitive_diff() {
+    let secret = format!("full-diff-canary-{}", std::process::id());
+    let p = super::secrets::project(&format!("[backend]\ngreeting = {secret}\n"));
+    let o = p
+        .run_with(
+            &["deploy", "-P", "--full-diff", "sec"],
+            &[("BATOU_AGE_IDENTITIES", &super::secrets::identity())],
+        )
+        .success()
+        .stdout_contains("Not showing diff as it contains sensitive data.");
+    for text in [&o.stdout, &o.stderr] {
+        assert!(!text.contains(&secret), "{text}");
+    }
+}

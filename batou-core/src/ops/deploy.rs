@@ -127,6 +127,10 @@ pub fn deploy(
     model
         .select(&selection)
         .map_err(|unknown| Failure::Selection(unknown.into_iter().map(Into::into).collect()))?;
+    let unknown = unknown_full_diff_roots(&plan.full_diff, &model);
+    if !unknown.is_empty() {
+        return Err(Failure::Selection(unknown));
+    }
     let seconds = configure_start.elapsed().as_secs_f64();
     for (host, root, message) in model.configure_logs() {
         observer.emit(Event::Log {
@@ -176,6 +180,7 @@ pub fn deploy(
     }
     let options = DeployOptions {
         predict: plan.mode.predicts(),
+        full_diff: plan.full_diff.clone(),
     };
     // Ctrl-C from here on winds the deploy down.
     crate::interrupt::install();
@@ -183,6 +188,34 @@ pub fn deploy(
     deploy_local(&mut model, &host, observer, options)
         .map(Report::Local)
         .map_err(Failure::Deploy)
+}
+
+/// `--full-diff=NAME`s that are no root component of the model: a typo
+/// would otherwise quietly show the cut diff.
+fn unknown_full_diff_roots(
+    full_diff: &crate::diff::FullDiff,
+    model: &crate::configure::Model,
+) -> Vec<SelectionError> {
+    let crate::diff::FullDiff::Roots(names) = full_diff else {
+        return Vec::new();
+    };
+    let mut known: Vec<String> = Vec::new();
+    for r in &model.roots {
+        if !known.contains(&r.name) {
+            known.push(r.name.clone());
+        }
+    }
+    names
+        .iter()
+        .filter(|n| !known.contains(n))
+        .map(|n| {
+            SelectionError::Unknown(crate::configure::UnknownName {
+                kind: "component",
+                name: n.clone(),
+                known: known.clone(),
+            })
+        })
+        .collect()
 }
 
 /// Local runs connect nowhere; each host is still listed, as batou does.

@@ -393,6 +393,7 @@ fn run(
         rollout: Default::default(),
         predict: false,
         quiet_events: false,
+        full_diff: Default::default(),
         break_lock: false,
         platform: None,
         ssh_config: None,
