@@ -141,6 +141,9 @@ impl Model {
     }
 }
 
+/// What a root's configure said: its log lines and its warnings.
+type Said = (Vec<String>, Vec<String>);
+
 /// What templates see as `environment`: the [`EnvironmentInfo`] plus the
 /// settings batou's `Environment` has as attributes and ported templates
 /// use (`target_directory`, defaulting to `~/deployment` as in batou,
@@ -424,14 +427,7 @@ impl Engine<'_> {
     fn configure_root(
         &self,
         root: &Root,
-    ) -> Result<
-        (
-            Node,
-            (Vec<String>, Vec<String>),
-            crate::handlers::RootEvents,
-        ),
-        Failure,
-    > {
+    ) -> Result<(Node, Said, crate::handlers::RootEvents), Failure> {
         self.resources.borrow_mut().clear_root(root.id);
         let overrides: Vec<Override> = self
             .env
