@@ -235,6 +235,19 @@ pub struct DeployArgs {
     /// With -P: exit 6 when something would change, 0 when nothing would.
     #[arg(long, requires = "predict_only")]
     pub exit_code: bool,
+    /// Show diffs of more than 200 lines whole, not just their first and
+    /// last 50 lines: of every root component, or with
+    /// --full-diff=COMPONENTS of these (comma-separated). Diffs of
+    /// sensitive files stay hidden.
+    #[arg(
+        long,
+        value_name = "COMPONENTS",
+        num_args = 0..=1,
+        require_equals = true,
+        value_delimiter = ',',
+        default_missing_value = ""
+    )]
+    pub full_diff: Option<Vec<String>>,
 }
 
 fn parse_serial(text: &str) -> Result<batou_core::rollout::Serial, String> {

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use batou_core::Registry;
 use batou_core::configure::Selection;
+use batou_core::diff::FullDiff;
 use batou_core::lock::LockError;
 use batou_core::ops::{self, EventDetail, Failure, Mode, Plan, Report, SetupError};
 use batou_core::secrets::Masker;
@@ -73,6 +74,7 @@ pub fn run(
         configure_seconds: None,
         deploy_seconds: None,
         progress,
+        failed_during: Default::default(),
     };
     let status = match mode {
         Ok(mode) => deploy(&mut run, registry, plan(project_dir, opts, mode)),
@@ -84,6 +86,7 @@ pub fn run(
     if let Some(progress) = &run.progress {
         progress.clear();
     }
+    run.notify(&opts.environment, status);
     if let Some(json) = &run.json {
         json.summary(
             status,
@@ -115,6 +118,13 @@ fn plan(project_dir: &Path, opts: &DeployArgs, mode: Mode) -> Plan {
         max_fail: opts.max_fail,
         batch_wait: opts.batch_wait,
         break_lock: opts.break_lock,
+        full_diff: match &opts.full_diff {
+            None => FullDiff::None,
+            Some(names) if names.iter().all(|n| n.is_empty()) => FullDiff::All,
+            Some(names) => {
+                FullDiff::Roots(names.iter().filter(|n| !n.is_empty()).cloned().collect())
+            }
+        },
         // The transcript shows only changed or slow components; the JSON
         // stream every one.
         events: if opts.json {

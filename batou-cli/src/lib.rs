@@ -24,6 +24,7 @@ mod history;
 mod init;
 mod inspect;
 mod json;
+mod notify;
 mod output;
 mod progress;
 mod prompt;

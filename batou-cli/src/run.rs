@@ -36,6 +36,8 @@ pub(crate) struct Run<'a> {
     pub deploy_seconds: Option<f64>,
     /// The live per-host view on a terminal.
     pub progress: Option<Progress>,
+    /// The step a failed run failed in (for the notification).
+    pub failed_during: std::sync::Mutex<Option<String>>,
 }
 
 impl Run<'_> {
@@ -53,11 +55,35 @@ impl Run<'_> {
     }
 
     pub fn fail(&self, step: &str, status: ExitStatus) -> ExitStatus {
+        *self.failed_during.lock().unwrap_or_else(|p| p.into_inner()) = Some(step.to_string());
         self.out.section(
             &format!("{} FAILED (during {step})", self.action()),
             Some(Color::Red),
         );
         status
+    }
+
+    /// The desktop notification for a run that ended with `status`
+    /// (none after Ctrl-C or a usage error: the user is right there).
+    pub fn notify(&self, environment: &str, status: ExitStatus) {
+        let title = match status {
+            ExitStatus::Success | ExitStatus::ChangesPending => {
+                format!("{} SUCCEEDED", self.action())
+            }
+            ExitStatus::Interrupted | ExitStatus::Usage => return,
+            _ => match self
+                .failed_during
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_deref()
+            {
+                Some(step) if !step.is_empty() => {
+                    format!("{} FAILED (during {step})", self.action())
+                }
+                _ => format!("{} FAILED", self.action()),
+            },
+        };
+        crate::notify::send(&title, environment);
     }
 
     /// Prints `text` (an error) on stderr and, with `--json`, emits

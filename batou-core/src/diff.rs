@@ -6,8 +6,9 @@
 //! the CLI prints. Unlike batou we write no `work/.batou-diffs/*.diff`
 //! files at all: batou writes every diff there, including the clear text of
 //! diffs it hides as sensitive, which leaves secrets on disk. So a hidden
-//! (sensitive) diff exists nowhere, and a truncated diff's middle is not
-//! kept either; run `diff` on the target when the whole of it matters.
+//! (sensitive) diff exists nowhere. A truncated diff's middle is shown
+//! instead of filed: the roots [`FullDiff`] names (`--full-diff`) show
+//! their diffs whole, and the note under a cut diff says so.
 
 use similar::TextDiff;
 
@@ -46,6 +47,46 @@ pub const KEEP_LINES: usize = 50;
 
 /// What is said under a truncated diff.
 pub const TRUNCATED_NOTE: &str = "More than 200 lines of diff. Showing first and last 50 lines.";
+
+/// Which roots show long diffs whole instead of cut (`--full-diff`).
+/// Sensitive diffs stay hidden whatever this says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum FullDiff {
+    /// Cut every long diff (batou's behaviour).
+    #[default]
+    None,
+    /// Show every diff whole.
+    All,
+    /// Show the diffs of these roots (registered component names) whole.
+    Roots(Vec<String>),
+}
+
+impl FullDiff {
+    /// Whether `root`'s diffs are shown whole.
+    ///
+    /// ```
+    /// use batou_core::diff::FullDiff;
+    /// assert!(FullDiff::All.covers("nginx"));
+    /// assert!(FullDiff::Roots(vec!["nginx".into()]).covers("nginx"));
+    /// assert!(!FullDiff::Roots(vec!["nginx".into()]).covers("app"));
+    /// assert!(!FullDiff::None.covers("nginx"));
+    /// ```
+    pub fn covers(&self, root: &str) -> bool {
+        match self {
+            FullDiff::None => false,
+            FullDiff::All => true,
+            FullDiff::Roots(roots) => roots.iter().any(|r| r == root),
+        }
+    }
+}
+
+/// What is said under a cut diff besides [`TRUNCATED_NOTE`]: how to see
+/// all of it.
+pub fn full_diff_hint(lines: usize, root: &str, environment: &str) -> String {
+    format!(
+        "All {lines} lines: run with --full-diff={root} (e.g. batou deploy -P --full-diff={root} {environment})."
+    )
+}
 
 /// batou's cut of a long diff: more than [`MAX_LINES`] lines become the
 /// first 50, `...` and the last 50. Returns whether it cut.

@@ -128,7 +128,15 @@ pub(crate) fn deploy(
     predict: bool,
 ) -> (Result<DeployReport, DeployError>, Vec<Event>) {
     let sink = Collected::new();
-    let result = deploy_local(model, &Host::local(), &sink, DeployOptions { predict });
+    let result = deploy_local(
+        model,
+        &Host::local(),
+        &sink,
+        DeployOptions {
+            predict,
+            ..Default::default()
+        },
+    );
     (result, sink.events())
 }
 

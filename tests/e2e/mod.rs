@@ -24,6 +24,7 @@ mod local_interrupt;
 mod malformed;
 mod no_panic;
 mod parity_config;
+mod parity_deploy;
 mod platforms;
 mod predict_check;
 mod progress;

@@ -225,6 +225,10 @@ impl Project {
             .env("COLUMNS", "80")
             .env("HOME", self.path().join("home"))
             .env_remove("RUST_BACKTRACE")
+            // No desktop notifications from the tests (tests that want
+            // them set one of these).
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
             .stdin(std::process::Stdio::null());
         for (k, v) in vars {
             cmd.env(k, v);

@@ -35,6 +35,7 @@ pub(super) fn verify(host: &CommandHost<'_>, args: &[String]) -> Result<Value, C
             sink: &sink,
             predict: true,
             inputs: &inputs,
+            full_diff: false,
         };
         let outcome = deploy_root(&mut root, &ctx);
         let Collect { components, diffs } = sink;

@@ -22,6 +22,9 @@ fn fingerprint(bytes: &[u8]) -> u64 {
     hasher.finish()
 }
 
+/// Templates longer than this (in bytes) are warned about, as in batou.
+const LARGE_TEMPLATE: usize = 100 * 1024;
+
 /// What one root's configure pass shares between its components.
 pub(crate) struct Scope<'a> {
     pub registry: &'a Registry,
@@ -30,6 +33,8 @@ pub(crate) struct Scope<'a> {
     pub host: &'a HostInfo,
     pub host_value: Value,
     pub env_value: Value,
+    /// What templates see as `component.root`.
+    pub root_value: Value,
     pub root_id: usize,
     pub root_name: &'a str,
     pub features: &'a [String],
@@ -39,6 +44,8 @@ pub(crate) struct Scope<'a> {
     /// The same, for what templates see (`component.map(..)`).
     pub shared_mapper: std::sync::Arc<PathMapper>,
     pub logs: RefCell<Vec<String>>,
+    /// Warnings, once each (see [`Configure::render_template`]).
+    pub warnings: RefCell<Vec<String>>,
     /// Event handlers, publications and subscriptions declared so far,
     /// and where each component ends up in the deploy order.
     pub events: RefCell<crate::handlers::Declared>,
@@ -343,6 +350,9 @@ impl<'a> Configure<'a> {
         component: Option<&Value>,
         extra: &[(String, Value)],
     ) -> Result<String> {
+        if source.len() > LARGE_TEMPLATE {
+            self.warn_large_template(name, source);
+        }
         let context = self.template_context(component, extra);
         let text = self
             .scope
@@ -360,6 +370,21 @@ impl<'a> Configure<'a> {
             }
         }
         Ok(text)
+    }
+
+    /// batou warns about templates above 100 KiB (its Jinja could crash on
+    /// them). minijinja renders them, but a template that size is usually
+    /// data that belongs in a static file; said once per template and root.
+    fn warn_large_template(&self, name: &str, source: &str) {
+        let message = format!(
+            "template {name} is {} bytes ({:.1} KiB), more than 100 KiB: it renders, but consider shipping it as a static file",
+            source.len(),
+            source.len() as f64 / 1024.0
+        );
+        let mut warnings = self.scope.warnings.borrow_mut();
+        if !warnings.contains(&message) {
+            warnings.push(message);
+        }
     }
 
     /// Whether `bytes` are what a template rendered from a secret in this
@@ -425,6 +450,7 @@ impl<'a> Configure<'a> {
                 component.cloned().unwrap_or_else(|| self.context.clone()),
                 self.workdir.clone(),
                 self.scope.shared_mapper.clone(),
+                self.scope.root_value.clone(),
             ),
         );
         map.insert(

@@ -24,6 +24,10 @@ pub struct Deploy<'a> {
     pub(crate) breadcrumbs: &'a str,
     pub(crate) workdir: &'a Path,
     pub(crate) mapper: &'a PathMapper,
+    /// Show long diffs whole (`--full-diff` named this root).
+    pub(crate) full_diff: bool,
+    /// The root's registered name.
+    pub(crate) root: &'a str,
     /// Events held back until the runner knows whether this component
     /// shows up at all (batou's output buffer).
     pub(crate) pending: Vec<Event>,
@@ -98,9 +102,15 @@ impl<'a> Deploy<'a> {
 
     /// Shows a diff under this component's line. A diff of more than 200
     /// lines is cut to its first and last 50, followed by batou's note
-    /// ([`crate::diff::truncate`]), so every front end shows the same.
+    /// ([`crate::diff::truncate`]) and how to see the rest, so every front
+    /// end shows the same; whole when `--full-diff` names this root.
     pub fn show_diff(&mut self, label: impl Into<String>, lines: Vec<String>) {
-        let (lines, cut) = crate::diff::truncate(lines);
+        let total = lines.len();
+        let (lines, cut) = if self.full_diff {
+            (lines, false)
+        } else {
+            crate::diff::truncate(lines)
+        };
         self.pending.push(Event::Diff {
             host: self.info.name.clone(),
             component: self.breadcrumbs.to_string(),
@@ -109,6 +119,8 @@ impl<'a> Deploy<'a> {
         });
         if cut {
             self.log(crate::diff::TRUNCATED_NOTE);
+            let hint = crate::diff::full_diff_hint(total, self.root, &self.env.name);
+            self.log(hint);
         }
     }
 

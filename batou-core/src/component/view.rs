@@ -1,6 +1,9 @@
 //! What templates see as `component`: the component's attributes, plus
-//! what batou's templates call on a component — `component.map(path)`,
-//! `component.workdir` and `component.expand(text)`.
+//! what batou's templates use of a component — `component.map(path)`,
+//! `component.expand(text)`, `component.workdir`, and the properties every
+//! batou component has: `component.host`, `component.environment`,
+//! `component.features` and `component.root` (the root component: `name`,
+//! `workdir`, `host`, `environment`, `features`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,14 +19,22 @@ pub(crate) struct ComponentView {
     pub attributes: Value,
     pub workdir: PathBuf,
     pub mapper: Arc<PathMapper>,
+    /// The root: `name`, `workdir`, `host`, `environment`, `features`.
+    pub root: Value,
 }
 
 impl ComponentView {
-    pub fn value(attributes: Value, workdir: PathBuf, mapper: Arc<PathMapper>) -> Value {
+    pub fn value(
+        attributes: Value,
+        workdir: PathBuf,
+        mapper: Arc<PathMapper>,
+        root: Value,
+    ) -> Value {
         Value::from_object(ComponentView {
             attributes,
             workdir,
             mapper,
+            root,
         })
     }
 }
@@ -45,6 +56,11 @@ impl Object for ComponentView {
         // An attribute of the same name wins, as in a batou component.
         match key.as_str()? {
             "workdir" => Some(Value::from(self.workdir.to_string_lossy().into_owned())),
+            // batou's `Component.host`/`.environment` are the root's.
+            name @ ("host" | "environment" | "features") => {
+                self.root.get_attr(name).ok().filter(|v| !v.is_undefined())
+            }
+            "root" => Some(self.root.clone()),
             _ => None,
         }
     }

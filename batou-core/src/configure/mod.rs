@@ -59,6 +59,8 @@ pub struct Root {
     pub host_info: HostInfo,
     pub(crate) tree: Option<Node>,
     pub(crate) logs: Vec<String>,
+    /// Warnings from its `configure` (e.g. a template above 100 KiB).
+    pub(crate) warnings: Vec<String>,
     /// The tree's event handlers, publications and subscriptions.
     pub(crate) events: crate::handlers::RootEvents,
 }
@@ -123,6 +125,58 @@ impl Model {
             })
             .collect()
     }
+
+    /// Warnings components' `configure` gave (the final pass's), in
+    /// deploy order, as (host, root, message).
+    pub fn configure_warnings(&self) -> Vec<(String, String, String)> {
+        self.order
+            .iter()
+            .flat_map(|i| {
+                let r = &self.roots[*i];
+                r.warnings
+                    .iter()
+                    .map(move |m| (r.host.clone(), r.name.clone(), m.clone()))
+            })
+            .collect()
+    }
+}
+
+/// What a root's configure said: its log lines and its warnings.
+type Said = (Vec<String>, Vec<String>);
+
+/// What templates see as `environment`: the [`EnvironmentInfo`] plus the
+/// settings batou's `Environment` has as attributes and ported templates
+/// use (`target_directory`, defaulting to `~/deployment` as in batou,
+/// `branch`, `update_method`, `require_sudo`).
+fn environment_value(env: &Environment, info: &EnvironmentInfo) -> Value {
+    let settings = &env.settings;
+    let mut map: std::collections::BTreeMap<String, Value> =
+        match serde_json::to_value(info).ok().and_then(|v| match v {
+            serde_json::Value::Object(o) => Some(o),
+            _ => None,
+        }) {
+            Some(object) => object
+                .into_iter()
+                .map(|(k, v)| (k, Value::from(Serde(v))))
+                .collect(),
+            None => Default::default(),
+        };
+    map.insert(
+        "target_directory".into(),
+        Value::from(
+            settings
+                .target_directory
+                .clone()
+                .unwrap_or_else(|| "~/deployment".into()),
+        ),
+    );
+    map.insert("branch".into(), Value::from(settings.branch.clone()));
+    map.insert(
+        "update_method".into(),
+        Value::from(settings.update_method.clone()),
+    );
+    map.insert("require_sudo".into(), Value::from(settings.require_sudo));
+    Value::from(map)
 }
 
 /// Configures `env` with the components of `registry`.
@@ -170,6 +224,7 @@ pub fn configure(
                 host_info: info.clone(),
                 tree: None,
                 logs: Vec::new(),
+                warnings: Vec::new(),
                 events: Default::default(),
             });
         }
@@ -330,9 +385,10 @@ impl Engine<'_> {
             }
             for &id in &pass {
                 match self.configure_root(&roots[id]) {
-                    Ok((tree, logs, events)) => {
+                    Ok((tree, (logs, warnings), events)) => {
                         roots[id].tree = Some(tree);
                         roots[id].logs = logs;
+                        roots[id].warnings = warnings;
                         roots[id].events = events;
                         failures[id] = None;
                     }
@@ -379,7 +435,7 @@ impl Engine<'_> {
     fn configure_root(
         &self,
         root: &Root,
-    ) -> Result<(Node, Vec<String>, crate::handlers::RootEvents), Failure> {
+    ) -> Result<(Node, Said, crate::handlers::RootEvents), Failure> {
         self.resources.borrow_mut().clear_root(root.id);
         let overrides: Vec<Override> = self
             .env
@@ -397,7 +453,15 @@ impl Engine<'_> {
             })
             .unwrap_or_default();
         let host_value = Value::from(Serde(&root.host_info));
-        let env_value = Value::from(Serde(self.env_info));
+        let env_value = environment_value(self.env, self.env_info);
+        let workdir = self.env_info.workdir_base.join(&root.name);
+        let root_value = minijinja::context! {
+            name => &root.name,
+            workdir => workdir.to_string_lossy(),
+            host => host_value.clone(),
+            environment => env_value.clone(),
+            features => &root.features,
+        };
         let expand = |key: &str, text: &str, component: &Value| {
             let ctx = minijinja::context! {
                 host => host_value.clone(),
@@ -430,6 +494,7 @@ impl Engine<'_> {
             host: &root.host_info,
             host_value,
             env_value,
+            root_value,
             root_id: root.id,
             root_name: &root.name,
             features: &root.features,
@@ -438,10 +503,10 @@ impl Engine<'_> {
             mapper: self.mapper,
             shared_mapper: std::sync::Arc::new(self.mapper.clone()),
             logs: RefCell::new(Vec::new()),
+            warnings: RefCell::new(Vec::new()),
             events: RefCell::new(crate::handlers::Declared::default()),
             from_secrets: RefCell::default(),
         };
-        let workdir = self.env_info.workdir_base.join(&root.name);
         let breadcrumbs = component.label();
         let mut children = Vec::new();
         let id = scope.events.borrow_mut().new_node();
@@ -459,7 +524,7 @@ impl Engine<'_> {
             ctx.finish(component.as_ref()).map_err(Failure::Component)?;
         }
         scope.events.borrow_mut().node_done(id);
-        let logs = scope.logs.into_inner();
+        let logs = (scope.logs.into_inner(), scope.warnings.into_inner());
         let events = scope.events.into_inner().finish();
         Ok((
             Node {

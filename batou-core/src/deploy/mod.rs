@@ -13,10 +13,12 @@ use crate::host::Host;
 use crate::vfs::PathMapper;
 
 /// How to deploy.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct DeployOptions {
     /// Verify only: show what would change, write nothing.
     pub predict: bool,
+    /// The roots whose long diffs are shown whole.
+    pub full_diff: crate::diff::FullDiff,
 }
 
 /// What a deploy did.
@@ -87,6 +89,7 @@ pub fn deploy_local(
                 mapper: &mapper,
                 sink,
                 predict: options.predict,
+                full_diff: options.full_diff.covers(&root.name),
                 inputs: &inputs,
             };
             let outcome = match interrupted(root) {
@@ -177,6 +180,8 @@ pub(crate) struct RootContext<'a> {
     pub mapper: &'a PathMapper,
     pub sink: &'a dyn EventSink,
     pub predict: bool,
+    /// Show this root's long diffs whole (`--full-diff`).
+    pub full_diff: bool,
     /// Routed events and watched roots' changes for this root.
     pub inputs: &'a RootInputs,
 }
@@ -218,6 +223,8 @@ pub(crate) fn deploy_root(
             mapper: ctx.mapper,
             sink: ctx.sink,
             predict: ctx.predict,
+            full_diff: ctx.full_diff,
+            root: &root.name,
         },
         dispatch: RefCell::new(Dispatch::new(&mut root.events, ctx.inputs)),
     };
@@ -260,6 +267,9 @@ struct HandlerEnv<'a> {
     mapper: &'a PathMapper,
     sink: &'a dyn EventSink,
     predict: bool,
+    full_diff: bool,
+    /// The root's registered name (for the note under a cut diff).
+    root: &'a str,
 }
 
 impl HandlerEnv<'_> {
@@ -287,6 +297,8 @@ impl HandlerEnv<'_> {
             breadcrumbs: &handler.breadcrumbs,
             workdir: &handler.workdir,
             mapper: self.mapper,
+            full_diff: self.full_diff,
+            root: self.root,
             pending: Vec::new(),
         };
         let result = (handler.run)(&mut ctx, cause);
@@ -343,6 +355,8 @@ impl Run<'_> {
             breadcrumbs,
             workdir,
             mapper: self.env.mapper,
+            full_diff: self.env.full_diff,
+            root: self.env.root,
             pending: Vec::new(),
         };
         let fail = |source| DeployError {
@@ -355,6 +369,19 @@ impl Run<'_> {
         let verify = verify_start.elapsed().as_secs_f64();
         let verdict = match verdict {
             Ok(v) => v,
+            // batou creates workdirs even when predicting, so such a verify
+            // runs (and finds nothing deployed); we write nothing, so its
+            // command cannot start: it would be deployed, which is the
+            // prediction.
+            Err(Error::Command(e)) if self.env.predict && e.no_working_directory().is_some() => {
+                if let Some(dir) = e.no_working_directory() {
+                    ctx.log(format!(
+                        "{} does not exist yet: predicted as needing an update",
+                        dir.display()
+                    ));
+                }
+                Verdict::NeedsUpdate
+            }
             Err(e) => {
                 self.flush(breadcrumbs, &mut ctx.pending);
                 return Err(fail(e));

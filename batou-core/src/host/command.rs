@@ -140,10 +140,24 @@ pub struct CommandError {
     pub kind: CommandErrorKind,
 }
 
+impl CommandError {
+    /// The missing working directory, when that is why it did not start.
+    pub fn no_working_directory(&self) -> Option<&std::path::Path> {
+        match &self.kind {
+            CommandErrorKind::NoWorkingDirectory(dir) => Some(dir),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CommandErrorKind {
     #[error("cannot start: {0}")]
     Spawn(std::io::Error),
+    /// The directory it was to run in is missing (spawning says only "No
+    /// such file or directory", which reads as a missing program).
+    #[error("cannot start: its working directory {} does not exist", .0.display())]
+    NoWorkingDirectory(std::path::PathBuf),
     #[error("return code {code}{}", show_output(.stdout, .stderr))]
     Failed {
         code: i32,
@@ -158,6 +172,17 @@ pub enum CommandErrorKind {
     },
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+}
+
+/// Why a command did not start: its missing working directory when that
+/// is what is missing, else what the system said.
+fn spawn_failed(spec: &CommandSpec, e: std::io::Error) -> CommandErrorKind {
+    match spec.cwd_dir() {
+        Some(dir) if e.kind() == std::io::ErrorKind::NotFound && !dir.is_dir() => {
+            CommandErrorKind::NoWorkingDirectory(dir.to_path_buf())
+        }
+        _ => CommandErrorKind::Spawn(e),
+    }
 }
 
 fn show_output(stdout: &str, stderr: &str) -> String {
@@ -211,7 +236,7 @@ pub(super) fn run(spec: &CommandSpec) -> Result<CommandOutput, CommandError> {
     if let Some(dir) = &spec.cwd {
         cmd.current_dir(dir);
     }
-    let mut child = cmd.spawn().map_err(|e| fail(CommandErrorKind::Spawn(e)))?;
+    let mut child = cmd.spawn().map_err(|e| fail(spawn_failed(spec, e)))?;
     // Its process group is its pid: a second Ctrl-C kills it whole.
     let _running = crate::interrupt::running_command(child.id() as i32);
     if let (Some(bytes), Some(mut pipe)) = (spec.stdin.clone(), child.stdin.take()) {

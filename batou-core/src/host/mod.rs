@@ -356,9 +356,20 @@ impl Host {
         if let (Some(_), Some(cwd)) = (&self.beneath, spec.cwd_dir()) {
             let at = self.target(cwd).map_err(|e| CommandError {
                 command: spec.display(),
-                kind: CommandErrorKind::Spawn(e),
+                kind: if e.kind() == std::io::ErrorKind::NotFound {
+                    CommandErrorKind::NoWorkingDirectory(cwd.to_path_buf())
+                } else {
+                    CommandErrorKind::Spawn(e)
+                },
             })?;
-            return command::run(&spec.clone().cwd(&at.path));
+            // Errors name the directory as the component gave it, not
+            // the descriptor path it was reached by.
+            return command::run(&spec.clone().cwd(&at.path)).map_err(|mut e| {
+                if let CommandErrorKind::NoWorkingDirectory(dir) = &mut e.kind {
+                    *dir = cwd.to_path_buf();
+                }
+                e
+            });
         }
         command::run(spec)
     }

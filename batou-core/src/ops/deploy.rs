@@ -140,10 +140,21 @@ pub fn deploy(
     model
         .select(&selection)
         .map_err(|unknown| Failure::Selection(unknown.into_iter().map(Into::into).collect()))?;
+    let unknown = unknown_full_diff_roots(&plan.full_diff, &model);
+    if !unknown.is_empty() {
+        return Err(Failure::Selection(unknown));
+    }
     let seconds = configure_start.elapsed().as_secs_f64();
     for (host, root, message) in model.configure_logs() {
         observer.emit(Event::Log {
             host,
+            component: Some(root),
+            message,
+        });
+    }
+    for (host, root, message) in model.configure_warnings() {
+        observer.emit(Event::Warning {
+            host: Some(host),
             component: Some(root),
             message,
         });
@@ -189,6 +200,7 @@ pub fn deploy(
     }
     let options = DeployOptions {
         predict: plan.mode.predicts(),
+        full_diff: plan.full_diff.clone(),
     };
     // Ctrl-C from here on winds the deploy down.
     crate::interrupt::install();
@@ -216,10 +228,56 @@ pub fn deploy(
     result.map(Report::Local).map_err(Failure::Deploy)
 }
 
+/// `--full-diff=NAME`s that are no root component of the model: a typo
+/// would otherwise quietly show the cut diff.
+fn unknown_full_diff_roots(
+    full_diff: &crate::diff::FullDiff,
+    model: &crate::configure::Model,
+) -> Vec<SelectionError> {
+    let crate::diff::FullDiff::Roots(names) = full_diff else {
+        return Vec::new();
+    };
+    let mut known: Vec<String> = Vec::new();
+    for r in &model.roots {
+        if !known.contains(&r.name) {
+            known.push(r.name.clone());
+        }
+    }
+    names
+        .iter()
+        .filter(|n| !known.contains(n))
+        .map(|n| {
+            SelectionError::Unknown(crate::configure::UnknownName {
+                kind: "component",
+                name: n.clone(),
+                known: known.clone(),
+            })
+        })
+        .collect()
+}
+
 /// Local runs connect nowhere; each host is still listed, as batou does.
+/// A `service_user` other than ours is said to be unused: batou's
+/// `LocalHost` silently runs everything as the user who started it, which
+/// leaves files owned by the wrong user when a production environment is
+/// deployed with `-L`.
 fn announce_local_hosts(env: &crate::environment::Environment, observer: &dyn Observer) {
     let total = env.hosts.len();
+    let me = crate::remote::whoami::current_user();
     for (i, host) in env.hosts.values().enumerate() {
+        if let Some(user) = env
+            .service_user_of(host)
+            .filter(|u| *u != me && !host.ignore)
+        {
+            observer.emit(Event::Warning {
+                host: Some(host.name.clone()),
+                component: None,
+                message: format!(
+                    "{}: service_user = {user} is not used with connect_method = local; this run acts as {me} (ssh runs as {user} through sudo)",
+                    host.name
+                ),
+            });
+        }
         observer.emit(if host.ignore {
             Event::HostIgnored {
                 host: host.name.clone(),

@@ -148,6 +148,8 @@ pub struct Plan {
     /// `--break-lock`: take over a target's deploy lock from a hung deploy.
     pub break_lock: bool,
     pub events: EventDetail,
+    /// `--full-diff`: the roots whose long diffs are shown whole.
+    pub full_diff: crate::diff::FullDiff,
 }
 
 /// The flags merged with the environment's settings: what the run uses.
@@ -183,6 +185,7 @@ impl Plan {
             batch_wait: None,
             break_lock: false,
             events: EventDetail::Transcript,
+            full_diff: crate::diff::FullDiff::None,
         }
     }
 

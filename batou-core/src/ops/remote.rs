@@ -48,6 +48,7 @@ pub fn remote_options(
         rollout: settled.rollout.clone(),
         predict: plan.mode.predicts(),
         quiet_events: plan.events == EventDetail::Transcript,
+        full_diff: plan.full_diff.clone(),
         break_lock: plan.break_lock,
         platform: plan.platform.clone(),
         ssh_config: ssh_config_for(&plan.project_dir, env_name),

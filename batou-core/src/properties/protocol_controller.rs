@@ -401,6 +401,7 @@ fn run(
         rollout: Default::default(),
         predict: false,
         quiet_events: false,
+        full_diff: Default::default(),
         break_lock: false,
         platform: None,
         ssh_config: None,

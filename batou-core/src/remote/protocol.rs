@@ -191,6 +191,9 @@ pub enum Request {
         /// not one per component). The `--json` stream asks for all.
         #[serde(default)]
         quiet: bool,
+        /// Show the root's long diffs whole (`--full-diff`).
+        #[serde(default)]
+        full_diff: bool,
     },
     /// Every root is done: remove the externals that left the environment
     /// (or, predicting, say which would be removed). Answered with events

@@ -4,7 +4,8 @@
 //! Identities come from `BATOU_AGE_IDENTITIES` (comma-separated paths to
 //! age identity files or ssh private keys) or, as in batou, from the ssh
 //! default key list in `~/.ssh` (those that exist). Encrypted ssh keys take
-//! their passphrase from `BATOU_AGE_IDENTITY_PASSPHRASE`, else from a
+//! their passphrase from `BATOU_AGE_IDENTITY_PASSPHRASE` (the passphrase,
+//! or an `op://…` 1Password reference read with `op read`), else from a
 //! [`PassphrasePrompt`] the caller supplies (the CLI asks on the terminal),
 //! once per key however many files it decrypts.
 
@@ -42,6 +43,8 @@ pub struct Identities {
     identities: Vec<BoxedIdentity>,
     /// Every file looked at, for the "none matched" error.
     tried: Vec<PathBuf>,
+    /// Why a 1Password passphrase reference could not be read, if so.
+    op_failure: Arc<Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for Identities {
@@ -102,6 +105,7 @@ impl Identities {
         let source = PassphraseSource {
             prompt,
             answered: Arc::default(),
+            op_failure: Arc::default(),
         };
         let mut identities = Vec::new();
         for path in paths {
@@ -110,6 +114,7 @@ impl Identities {
         Ok(Identities {
             identities,
             tried: paths.to_vec(),
+            op_failure: source.op_failure,
         })
     }
 
@@ -151,6 +156,44 @@ fn load_identity_file(
 struct PassphraseSource {
     prompt: Option<Arc<dyn PassphrasePrompt>>,
     answered: Arc<Mutex<HashMap<String, SecretString>>>,
+    /// Why `op read` could not give the passphrase (for the error).
+    op_failure: Arc<Mutex<Option<String>>>,
+}
+
+/// How `BATOU_AGE_IDENTITY_PASSPHRASE` names a 1Password secret instead
+/// of holding the passphrase (batou 2.7.1's `get_passphrase`).
+const OP_PREFIX: &str = "op://";
+
+/// The secret a 1Password reference names, read with the 1Password CLI
+/// (`op read REFERENCE`), as batou does. The reference is on the command
+/// line; the passphrase only ever comes back through the pipe, trimmed.
+/// On failure: what `op` said (its stderr, which holds no secret).
+fn op_read(reference: &str) -> Result<String, String> {
+    let out = std::process::Command::new("op")
+        .arg("read")
+        .arg(reference)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run `op` (the 1Password CLI): {e}"))?;
+    if !out.status.success() {
+        let said = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(format!(
+            "`op read {reference}` failed ({}){}",
+            out.status,
+            if said.is_empty() {
+                String::new()
+            } else {
+                format!(": {said}")
+            }
+        ));
+    }
+    let secret = String::from_utf8(out.stdout)
+        .map_err(|_| format!("`op read {reference}` printed no text"))?;
+    let secret = secret.trim();
+    if secret.is_empty() {
+        return Err(format!("`op read {reference}` printed nothing"));
+    }
+    Ok(secret.to_string())
 }
 
 impl age::Callbacks for PassphraseSource {
@@ -165,10 +208,31 @@ impl age::Callbacks for PassphraseSource {
     }
 
     fn request_passphrase(&self, description: &str) -> Option<SecretString> {
-        if let Ok(p) = std::env::var("BATOU_AGE_IDENTITY_PASSPHRASE") {
-            return Some(SecretString::from(p));
-        }
         let mut answered = self.answered.lock().unwrap_or_else(|p| p.into_inner());
+        if let Ok(p) = std::env::var("BATOU_AGE_IDENTITY_PASSPHRASE") {
+            if !p.starts_with(OP_PREFIX) {
+                return Some(SecretString::from(p));
+            }
+            // A 1Password reference, read once per run however many keys
+            // and files ask.
+            if let Some(known) = answered.get(&p) {
+                return Some(SecretString::from(known.expose_secret().to_string()));
+            }
+            let mut failure = self.op_failure.lock().unwrap_or_else(|p| p.into_inner());
+            if failure.is_some() {
+                return None;
+            }
+            return match op_read(&p) {
+                Ok(secret) => {
+                    answered.insert(p, SecretString::from(secret.clone()));
+                    Some(SecretString::from(secret))
+                }
+                Err(why) => {
+                    *failure = Some(why);
+                    None
+                }
+            };
+        }
         if let Some(known) = answered.get(description) {
             return Some(SecretString::from(known.expose_secret().to_string()));
         }
@@ -192,16 +256,30 @@ pub fn decrypt(ciphertext: &[u8], file: &Path, ids: &Identities) -> Result<Vec<u
                 .iter()
                 .map(|i| i.as_ref() as &dyn age::Identity),
         )
-        .map_err(|e| match e {
-            age::DecryptError::NoMatchingKeys => SecretsError::NoMatchingIdentity {
-                file: file.to_path_buf(),
-                tried: ids.tried.clone(),
-            },
-            age::DecryptError::KeyDecryptionFailed => SecretsError::Identity {
-                file: file.to_path_buf(),
-                message: "an encrypted identity could not be unlocked".into(),
-            },
-            other => corrupted(other.to_string()),
+        .map_err(|e| {
+            // An encrypted key whose 1Password passphrase could not be
+            // read looks to age like a key that does not match.
+            let op_failure = ids.op_failure.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            match (e, op_failure) {
+                (
+                    age::DecryptError::NoMatchingKeys | age::DecryptError::KeyDecryptionFailed,
+                    Some(why),
+                ) => SecretsError::Identity {
+                    file: file.to_path_buf(),
+                    message: format!(
+                        "an encrypted identity could not be unlocked: BATOU_AGE_IDENTITY_PASSPHRASE names a 1Password secret, and {why}"
+                    ),
+                },
+                (age::DecryptError::NoMatchingKeys, None) => SecretsError::NoMatchingIdentity {
+                    file: file.to_path_buf(),
+                    tried: ids.tried.clone(),
+                },
+                (age::DecryptError::KeyDecryptionFailed, None) => SecretsError::Identity {
+                    file: file.to_path_buf(),
+                    message: "an encrypted identity could not be unlocked".into(),
+                },
+                (other, _) => corrupted(other.to_string()),
+            }
         })?;
     let mut out = Vec::new();
     stream

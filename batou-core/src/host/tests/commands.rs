@@ -67,7 +67,14 @@ fn commands_that_cannot_start() {
     let err = run(CommandSpec::argv(Vec::<String>::new())).unwrap_err();
     assert!(matches!(err.kind, CommandErrorKind::Spawn(_)), "{err:?}");
     let err = run(CommandSpec::shell("true").cwd("/nonexistent/dir")).unwrap_err();
-    assert!(matches!(err.kind, CommandErrorKind::Spawn(_)), "{err:?}");
+    assert!(
+        matches!(&err.kind, CommandErrorKind::NoWorkingDirectory(d) if d == std::path::Path::new("/nonexistent/dir")),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "true: cannot start: its working directory /nonexistent/dir does not exist"
+    );
 }
 
 #[test]

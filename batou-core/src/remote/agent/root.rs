@@ -49,6 +49,7 @@ pub(super) struct RootJob {
     /// The root's name, as the controller knows it.
     pub name: String,
     pub predict: bool,
+    pub full_diff: bool,
     pub inputs: crate::handlers::RootInputs,
     pub quiet: bool,
     /// The host this agent deploys.
@@ -104,6 +105,7 @@ impl RootJob {
             index,
             name,
             predict,
+            full_diff,
             inputs,
             quiet,
             env_info,
@@ -135,6 +137,7 @@ impl RootJob {
             mapper: &mapper,
             sink: &sink,
             predict,
+            full_diff,
             inputs: &inputs,
         };
         match crate::address::with_resolver(resolver, || deploy_root(&mut root, &ctx)) {

@@ -51,6 +51,8 @@ pub struct RemoteOptions {
     /// Ask agents for only the events a transcript shows (see
     /// `Request::Deploy`); `false` for the `--json` stream.
     pub quiet_events: bool,
+    /// The roots whose long diffs are shown whole (`--full-diff`).
+    pub full_diff: crate::diff::FullDiff,
     pub break_lock: bool,
     pub platform: Option<String>,
     pub ssh_config: Option<PathBuf>,

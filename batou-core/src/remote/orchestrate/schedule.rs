@@ -227,6 +227,7 @@ impl<'a> Schedule<'a> {
             // which watched roots changed.
             inputs: self.ledger.inputs(&self.model.roots, id),
             quiet: self.options.quiet_events,
+            full_diff: self.options.full_diff.covers(&root.name),
         };
         if !pump.send(session, &request) {
             return false;

@@ -29,9 +29,17 @@ fn a_diff_of_more_than_200_lines_shows_the_first_and_last_50() {
     assert_eq!(lines[50], "...");
     assert_eq!(lines[51], "+line 250");
     assert_eq!(lines[100], "+line 299");
+    let logs = logs(&events);
+    assert_eq!(logs.len(), 2, "{logs:?}");
     assert_eq!(
-        logs(&events),
-        ["More than 200 lines of diff. Showing first and last 50 lines."]
+        logs[0],
+        "More than 200 lines of diff. Showing first and last 50 lines."
+    );
+    // How to see the rest: the whole diff is nowhere on disk.
+    assert!(
+        logs[1].starts_with("All 303 lines: run with --full-diff="),
+        "{}",
+        logs[1]
     );
     // The whole file was written all the same.
     assert_eq!(s.read("long").lines().count(), 300);
