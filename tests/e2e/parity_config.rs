@@ -212,4 +212,15 @@ fn overrides_see_the_other_overrides() {
         !o.stdout.contains("secret-label") && !o.stderr.contains("secret-label"),
         "{o:?}"
     );
+
+    // A secret is taken as written, never expanded: expanded, it would be
+    // a string the masking does not know.
+    let p = Project::new().env_file("sec/environment.cfg", &secret_env("b"));
+    encrypt(&p, "[typed]\nlabel = {{ host.name }}-pw\n");
+    let o = p.run_with(&["deploy", "sec"], &vars).success();
+    let typed = p.read("work/typed/typed.txt");
+    assert!(typed.contains("label={{ host.name }}-pw\n"), "{typed}");
+    for out in [&o.stdout, &o.stderr] {
+        assert!(!out.contains("-pw"), "{o:?}");
+    }
 }

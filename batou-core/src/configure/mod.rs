@@ -463,6 +463,11 @@ impl Engine<'_> {
             features => &root.features,
         };
         let expand = |key: &str, text: &str, component: &Value| {
+            // A secret is taken as written: expanded, it would become a
+            // string the output masking does not know.
+            if self.env.secrets.is_secret_override(&root.name, key) {
+                return Ok(text.to_string());
+            }
             let ctx = minijinja::context! {
                 host => host_value.clone(),
                 environment => env_value.clone(),
