@@ -115,6 +115,7 @@ fn plan(project_dir: &Path, opts: &DeployArgs, mode: Mode) -> Plan {
         max_fail: opts.max_fail,
         batch_wait: opts.batch_wait,
         break_lock: opts.break_lock,
+        no_revert: opts.no_revert,
         // The transcript shows only changed or slow components; the JSON
         // stream every one.
         events: if opts.json {

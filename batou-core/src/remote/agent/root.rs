@@ -61,6 +61,8 @@ pub(super) struct RootJob {
     pub replies: Replies,
     /// To mask secrets in what a panic says.
     pub masker: Masker,
+    /// The undo store (`None`: revert is off).
+    pub undo: Option<std::path::PathBuf>,
 }
 
 impl RootJob {
@@ -110,6 +112,7 @@ impl RootJob {
             mapper,
             resolver,
             replies,
+            undo,
             ..
         } = self;
         let started = Instant::now();
@@ -136,6 +139,7 @@ impl RootJob {
             sink: &sink,
             predict,
             inputs: &inputs,
+            undo: undo.as_deref(),
         };
         match crate::address::with_resolver(resolver, || deploy_root(&mut root, &ctx)) {
             Ok(outcome) => Reply::Deployed {

@@ -24,6 +24,8 @@ struct Configured {
     env_info: EnvironmentInfo,
     mapper: PathMapper,
     resolver: Arc<Resolver>,
+    /// The undo store (`None`: revert is off).
+    undo: Option<std::path::PathBuf>,
 }
 
 /// Whether the agent goes on after a request.
@@ -209,6 +211,22 @@ impl<'r> State<'r> {
         if let Err(e) = crate::host::check_dir(&env.project_dir, "the deployment") {
             return self.fatal(e.to_string());
         }
+        // A deploy killed mid-root left its undo record: put the root
+        // back before anything else touches the host.
+        let store = crate::host::undo::store_for_lock(&lock_path);
+        let plain = Host::local().beneath(&env.project_dir);
+        match crate::host::undo::recover(&store, &plain, true) {
+            Ok(recovered) => self
+                .warnings
+                .extend(recovered.iter().map(crate::host::undo::describe_recovered)),
+            Err(e) => {
+                return self.fatal(format!(
+                    "cannot restore the undo records in {}: {e}",
+                    store.display()
+                ));
+            }
+        }
+        let undo = env.settings.revert.then_some(store);
         if !env.hosts.contains_key(host) {
             return self.fatal(format!("host `{host}` is not in the environment"));
         }
@@ -231,6 +249,7 @@ impl<'r> State<'r> {
                     env_info: model.env_info,
                     mapper: model.mapper,
                     resolver,
+                    undo,
                     roots: model
                         .roots
                         .into_iter()
@@ -291,6 +310,7 @@ impl<'r> State<'r> {
             resolver: model.resolver.clone(),
             replies: self.replies.clone(),
             masker: self.masker.clone(),
+            undo: model.undo.clone(),
         };
         self.workers.push(job.spawn(root));
         Flow::Continue
