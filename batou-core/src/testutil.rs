@@ -114,7 +114,15 @@ pub(crate) fn deploy(
     predict: bool,
 ) -> (Result<DeployReport, DeployError>, Vec<Event>) {
     let sink = Collected::new();
-    let result = deploy_local(model, &Host::local(), &sink, DeployOptions { predict, undo: None });
+    let result = deploy_local(
+        model,
+        &Host::local(),
+        &sink,
+        DeployOptions {
+            predict,
+            undo: None,
+        },
+    );
     (result, sink.events())
 }
 

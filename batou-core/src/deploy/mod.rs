@@ -273,13 +273,11 @@ fn deploy_tree(
         return Ok(RootOutcome::default());
     };
     if !ctx.predict {
-        host
-            .mkdir(&tree.workdir, true)
-            .map_err(|e| DeployError {
-                host: root.host.clone(),
-                component: tree.breadcrumbs.clone(),
-                source: e.into(),
-            })?;
+        host.mkdir(&tree.workdir, true).map_err(|e| DeployError {
+            host: root.host.clone(),
+            component: tree.breadcrumbs.clone(),
+            source: e.into(),
+        })?;
     }
     let run = Run {
         env: HandlerEnv {

@@ -124,9 +124,17 @@ impl Host {
 
     /// Before a change that replaces or removes what is at `path`
     /// (reached as `real`, seen as `seen`): its undo noted, if recording.
-    fn note(&self, op: &'static str, path: &Path, real: &Path, seen: Option<&Stat>) -> Result<(), HostError> {
+    fn note(
+        &self,
+        op: &'static str,
+        path: &Path,
+        real: &Path,
+        seen: Option<&Stat>,
+    ) -> Result<(), HostError> {
         match &self.undo {
-            Some(log) => log.before(path, real, seen).map_err(|e| undo_failed(op, path, e)),
+            Some(log) => log
+                .before(path, real, seen)
+                .map_err(|e| undo_failed(op, path, e)),
             None => Ok(()),
         }
     }

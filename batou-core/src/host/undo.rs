@@ -52,6 +52,8 @@ enum Entry {
     Mode { path: PathBuf, mode: u32 },
     /// The owner of what is at `path` (not followed) was this.
     Owner { path: PathBuf, uid: u32, gid: u32 },
+    /// The directory's mtime was this before an entry in it changed.
+    DirTime { path: PathBuf, mtime: (i64, u32) },
     /// Something that cannot be undone happened (a command ran).
     NotReverted { what: String },
 }
@@ -73,6 +75,8 @@ struct Inner {
     /// Paths whose state before the root is fully recorded: later
     /// changes need no record of their own.
     captured: HashSet<PathBuf>,
+    /// Directories whose mtime is recorded.
+    dirs: HashSet<PathBuf>,
     seq: u64,
     /// Commands count as side effects only while a component updates
     /// (verify's commands only look).
@@ -97,7 +101,10 @@ const JOURNAL: &str = "journal";
 
 /// Creates `dir` (and its parents) private to us.
 fn private_dir(dir: &Path) -> std::io::Result<()> {
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
 }
 
@@ -130,6 +137,7 @@ impl UndoLog {
                 journal: Some(journal),
                 entries: Vec::new(),
                 captured: HashSet::new(),
+                dirs: HashSet::new(),
                 seq: 0,
                 updating: false,
                 broken: false,
@@ -161,17 +169,54 @@ impl UndoLog {
     /// Records how to undo a change to `path` (reached as `real`), which
     /// the caller saw as `seen` (`None`: nothing there): one that replaces
     /// or removes what is there.
-    pub(super) fn before(&self, path: &Path, real: &Path, seen: Option<&Stat>) -> std::io::Result<()> {
-        self.guarded(path, |this, inner| this.record(inner, path, real, seen))
+    pub(super) fn before(
+        &self,
+        path: &Path,
+        real: &Path,
+        seen: Option<&Stat>,
+    ) -> std::io::Result<()> {
+        self.guarded(path, |this, inner| {
+            if let Some(dir) = path.parent()
+                && !inner.dirs.contains(dir)
+            {
+                // The directory's mtime changes with its entries; put
+                // back last, it reads as before.
+                let real_dir = real.parent().unwrap_or(dir);
+                if let Ok(m) = fs::metadata(real_dir) {
+                    let mtime = (m.mtime(), m.mtime_nsec() as u32);
+                    this.push(
+                        inner,
+                        Entry::DirTime {
+                            path: dir.to_path_buf(),
+                            mtime,
+                        },
+                    )?;
+                }
+                inner.dirs.insert(dir.to_path_buf());
+            }
+            this.record(inner, path, real, seen)
+        })
     }
 
     /// Records the mode (`Some`) or owner (`None`) `path` had before a
     /// chmod or chown.
-    pub(super) fn before_attrs(&self, path: &Path, mode: Option<u32>, owner: (u32, u32)) -> std::io::Result<()> {
+    pub(super) fn before_attrs(
+        &self,
+        path: &Path,
+        mode: Option<u32>,
+        owner: (u32, u32),
+    ) -> std::io::Result<()> {
         let path_buf = path.to_path_buf();
         let entry = match mode {
-            Some(mode) => Entry::Mode { path: path_buf, mode },
-            None => Entry::Owner { path: path_buf, uid: owner.0, gid: owner.1 },
+            Some(mode) => Entry::Mode {
+                path: path_buf,
+                mode,
+            },
+            None => Entry::Owner {
+                path: path_buf,
+                uid: owner.0,
+                gid: owner.1,
+            },
         };
         self.guarded(path, |this, inner| this.push(inner, entry))
     }
@@ -185,7 +230,9 @@ impl UndoLog {
     ) -> std::io::Result<()> {
         let mut inner = self.lock();
         if inner.broken {
-            return Err(std::io::Error::other("the undo record could not be written"));
+            return Err(std::io::Error::other(
+                "the undo record could not be written",
+            ));
         }
         if inner.captured.contains(path) {
             return Ok(());
@@ -206,18 +253,38 @@ impl UndoLog {
     ) -> std::io::Result<()> {
         let path_buf = path.to_path_buf();
         let Some(seen) = seen else {
-            self.push(inner, Entry::Absent { path: path_buf.clone() })?;
+            self.push(
+                inner,
+                Entry::Absent {
+                    path: path_buf.clone(),
+                },
+            )?;
             inner.captured.insert(path_buf);
             return Ok(());
         };
         inner.seq += 1;
         let saved = format!("{:06}", inner.seq);
         let entry = match seen.kind {
-            FileKind::Symlink => Entry::Symlink {
-                path: path_buf.clone(),
-                target: fs::read_link(real)?,
-                uid: seen.uid,
-                gid: seen.gid,
+            // The link itself kept as a hard link (the same inode comes
+            // back); where that cannot be, its target.
+            FileKind::Symlink => match fs::hard_link(real, self.dir.join(&saved)) {
+                Ok(()) => {
+                    let meta = fs::symlink_metadata(real)?;
+                    Entry::File {
+                        path: path_buf.clone(),
+                        saved,
+                        mode: seen.mode,
+                        uid: seen.uid,
+                        gid: seen.gid,
+                        mtime: (meta.mtime(), meta.mtime_nsec() as u32),
+                    }
+                }
+                Err(_) => Entry::Symlink {
+                    path: path_buf.clone(),
+                    target: fs::read_link(real)?,
+                    uid: seen.uid,
+                    gid: seen.gid,
+                },
             },
             FileKind::Directory => {
                 copy_tree(real, &self.dir.join(&saved), true)?;
@@ -288,11 +355,11 @@ impl UndoLog {
 fn keep_file(real: &Path, to: &Path, meta: &fs::Metadata) -> std::io::Result<()> {
     match fs::hard_link(real, to) {
         Ok(()) => Ok(()),
-        Err(_) => copy_file(real, to, meta),
+        Err(_) => copy_file(real, to, meta, true),
     }
 }
 
-fn copy_file(from: &Path, to: &Path, meta: &fs::Metadata) -> std::io::Result<()> {
+fn copy_file(from: &Path, to: &Path, meta: &fs::Metadata, keep: bool) -> std::io::Result<()> {
     let mut src = fs::File::open(from)?;
     let mut dst = fs::OpenOptions::new()
         .write(true)
@@ -302,7 +369,11 @@ fn copy_file(from: &Path, to: &Path, meta: &fs::Metadata) -> std::io::Result<()>
         .open(to)?;
     std::io::copy(&mut src, &mut dst)?;
     let _ = std::os::unix::fs::fchown(&dst, Some(meta.uid()), Some(meta.gid()));
-    dst.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+    // A kept file stays 0600 (it may be a secret); its mode is in the
+    // record and put back with it. Copies back into place take theirs.
+    if !keep {
+        dst.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+    }
     let _ = dst.set_modified(mtime_of(meta.mtime(), meta.mtime_nsec() as u32));
     Ok(())
 }
@@ -329,16 +400,15 @@ fn copy_tree(from: &Path, to: &Path, link: bool) -> std::io::Result<()> {
         }
         let _ = std::os::unix::fs::lchown(to, Some(meta.uid()), Some(meta.gid()));
         fs::set_permissions(to, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
-        let _ = fs::File::open(to).and_then(|d| {
-            d.set_modified(mtime_of(meta.mtime(), meta.mtime_nsec() as u32))
-        });
+        let _ = fs::File::open(to)
+            .and_then(|d| d.set_modified(mtime_of(meta.mtime(), meta.mtime_nsec() as u32)));
     } else if ft.is_symlink() {
         std::os::unix::fs::symlink(fs::read_link(from)?, to)?;
         let _ = std::os::unix::fs::lchown(to, Some(meta.uid()), Some(meta.gid()));
     } else if link {
         keep_file(from, to, &meta)?;
     } else {
-        copy_file(from, to, &meta)?;
+        copy_file(from, to, &meta, false)?;
     }
     Ok(())
 }
@@ -358,14 +428,29 @@ fn undo(host: &Host, dir: &Path, entries: Vec<Entry>) -> Reverted {
     let mut out = Reverted::default();
     let mut restored = HashSet::new();
     for entry in entries.into_iter().rev() {
+        // Directories removed by the step before must not be reached
+        // through what the host still holds open.
+        host.forget();
         let (path, result) = match entry {
             Entry::NotReverted { what } => {
                 out.not_reverted.insert(0, what);
                 continue;
             }
             Entry::Absent { path } => {
-                let r = host.entry(&path).and_then(|at| clear(&at.path));
+                let r = match host.entry(&path) {
+                    Ok(at) => clear(&at.path),
+                    // Its directory is gone already: so is it.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(e),
+                };
                 (path, r)
+            }
+            Entry::DirTime { path, mtime } => {
+                // Best effort, and not worth a line of its own.
+                if let Ok(d) = host.target(&path).and_then(|at| fs::File::open(&at.path)) {
+                    let _ = d.set_modified(mtime_of(mtime.0, mtime.1));
+                }
+                continue;
             }
             Entry::Mode { path, mode } => {
                 let r = host
@@ -386,10 +471,9 @@ fn undo(host: &Host, dir: &Path, entries: Vec<Entry>) -> Reverted {
                 gid,
             } => {
                 let r = host.entry(&path).and_then(|at| {
-                    let tmp = at.dir.join(format!(
-                        "{}undo-link",
-                        super::leftovers::own_prefix()
-                    ));
+                    let tmp = at
+                        .dir
+                        .join(format!("{}undo-link", super::leftovers::own_prefix()));
                     let _ = fs::remove_file(&tmp);
                     std::os::unix::fs::symlink(&target, &tmp)?;
                     let _ = std::os::unix::fs::lchown(&tmp, Some(uid), Some(gid));
@@ -409,6 +493,10 @@ fn undo(host: &Host, dir: &Path, entries: Vec<Entry>) -> Reverted {
                 let r = host.entry(&path).and_then(|at| {
                     put_back(&from, &at.path, &at.dir)?;
                     std::os::unix::fs::lchown(&at.path, Some(uid), Some(gid))?;
+                    if fs::symlink_metadata(&at.path)?.file_type().is_symlink() {
+                        // A kept link is the old inode: nothing else to set.
+                        return Ok(());
+                    }
                     fs::set_permissions(&at.path, fs::Permissions::from_mode(mode))?;
                     let _ = fs::File::open(&at.path)
                         .and_then(|f| f.set_modified(mtime_of(mtime.0, mtime.1)));
@@ -464,7 +552,7 @@ fn put_back(from: &Path, real: &Path, dir: &Path) -> std::io::Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
             let tmp = dir.join(format!("{}undo-file", super::leftovers::own_prefix()));
             let _ = fs::remove_file(&tmp);
-            copy_file(from, &tmp, &fs::metadata(from)?)?;
+            copy_file(from, &tmp, &fs::metadata(from)?, false)?;
             replace_with(&tmp, real)
         }
         Err(e) => Err(e),
@@ -511,9 +599,9 @@ pub fn recover(store: &Path, host: &Host, locked: bool) -> std::io::Result<Vec<R
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect();
         let reverted = undo(host, &dir, entries);
-        if reverted.errors.is_empty() {
-            fs::remove_dir_all(&dir)?;
-        }
+        // Tried twice now (the failed root's own revert, this one): what
+        // still fails is reported, and the record goes.
+        fs::remove_dir_all(&dir)?;
         out.push(reverted);
     }
     Ok(out)

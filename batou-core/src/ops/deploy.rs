@@ -204,8 +204,13 @@ fn local_undo(
     if predict {
         return Ok(None);
     }
-    let recovered = crate::host::undo::recover(&store, &host.without_undo(), false)
-        .map_err(|source| Failure::Setup(SetupError::Undo { store: store.clone(), source }))?;
+    let recovered =
+        crate::host::undo::recover(&store, &host.without_undo(), false).map_err(|source| {
+            Failure::Setup(SetupError::Undo {
+                store: store.clone(),
+                source,
+            })
+        })?;
     for r in &recovered {
         observer.emit(Event::Warning {
             host: None,
