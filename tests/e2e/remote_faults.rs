@@ -182,6 +182,12 @@ impl Faulty {
         let out = self.deploy().success();
         self.assert_version(fill, size_mb);
         assert_eq!(self.temp_files(), Vec::<PathBuf>::new(), "temp files left");
+        // A root killed or failed earlier was restored and its undo
+        // record dropped (docs/transactions.md).
+        let records: Vec<_> = std::fs::read_dir(self.p.path().join("remote/lock/undo/active"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert_eq!(records, Vec::<PathBuf>::new(), "undo records left");
         self.deploy()
             .success()
             .stdout_contains("Nothing changed.")

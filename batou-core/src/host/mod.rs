@@ -283,6 +283,9 @@ impl Host {
             for p in missing.into_iter().rev() {
                 self.note("create directory", p, p, None)?;
             }
+            // What those looks opened is not what the creation below may
+            // rely on.
+            self.forget();
         }
         if leading
             && let Some(b) = &self.beneath
