@@ -330,7 +330,7 @@ both_transports! {
     /// A command that hangs is killed at the environment's
     /// `command_timeout` (with its children): the error names host,
     /// component and the timeout (exit 1); files written before it are
-    /// complete; the next deploy converges.
+    /// put back whole (the root is reverted); the next deploy converges.
     fn a_command_hanging_past_its_timeout_is_killed_and_named(method: &str) {
         let f = Faulty::new(method);
         f.deploy_version("old", 1);
@@ -366,7 +366,14 @@ both_transports! {
             .map(|e| e.file_name())
             .collect();
         assert!(survivors.is_empty(), "the hanging command survived: {survivors:?}");
-        f.assert_aftermath(&[("new", 1)]);
+        // The root failed, so what it wrote before the command was put
+        // back (docs/transactions.md): the old version, whole.
+        assert!(
+            out.stdout.contains("↩️ target: Reverted component payload"),
+            "{}",
+            out.stdout
+        );
+        f.assert_aftermath(&[("old", 1)]);
         f.assert_converges("newer", 1);
     }
 }

@@ -98,6 +98,8 @@ impl std::fmt::Debug for UndoLog {
 }
 
 const JOURNAL: &str = "journal";
+/// Records of roots that succeeded, being removed.
+const TRASH: &str = "done";
 
 /// Creates `dir` (and its parents) private to us.
 fn private_dir(dir: &Path) -> std::io::Result<()> {
@@ -325,13 +327,30 @@ impl UndoLog {
         self.lock().entries.is_empty()
     }
 
-    /// The root succeeded: its record is dropped.
+    /// The root succeeded: its record is dropped. It is moved out of
+    /// `active/` at once (so no later deploy restores it), and removed on
+    /// a thread of its own: removing the old files' last links frees
+    /// their blocks, which the deploy need not wait for. What an exit
+    /// cuts short there, the next deploy removes.
     pub fn commit(&self) -> std::io::Result<()> {
         self.lock().journal = None;
-        match fs::remove_dir_all(&self.dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+        let Some(store) = self.dir.parent().and_then(Path::parent) else {
+            return fs::remove_dir_all(&self.dir);
+        };
+        let trash = store.join(TRASH);
+        private_dir(&trash)?;
+        let name = self.dir.file_name().unwrap_or_default();
+        let gone = trash.join(name);
+        let _ = fs::remove_dir_all(&gone);
+        match fs::rename(&self.dir, &gone) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+            Ok(()) => {}
         }
+        std::thread::spawn(move || {
+            let _ = fs::remove_dir_all(&gone);
+        });
+        Ok(())
     }
 
     /// Undoes everything recorded, newest first, through `host` (which
@@ -565,6 +584,11 @@ fn put_back(from: &Path, real: &Path, dir: &Path) -> std::io::Result<()> {
 /// deploy takes no lock). One [`Reverted`] per record restored.
 /// `locked`: the caller holds the deploy lock, so no record is in use.
 pub fn recover(store: &Path, host: &Host, locked: bool) -> std::io::Result<Vec<Reverted>> {
+    if locked {
+        // Records of roots that succeeded, left by an exit that came
+        // before their removal finished.
+        let _ = fs::remove_dir_all(store.join(TRASH));
+    }
     let active = active(store);
     let names = match fs::read_dir(&active) {
         Ok(entries) => entries
