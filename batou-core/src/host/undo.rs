@@ -584,11 +584,11 @@ fn put_back(from: &Path, real: &Path, dir: &Path) -> std::io::Result<()> {
 /// deploy takes no lock). One [`Reverted`] per record restored.
 /// `locked`: the caller holds the deploy lock, so no record is in use.
 pub fn recover(store: &Path, host: &Host, locked: bool) -> std::io::Result<Vec<Reverted>> {
-    if locked {
-        // Records of roots that succeeded, left by an exit that came
-        // before their removal finished.
-        let _ = fs::remove_dir_all(store.join(TRASH));
-    }
+    // Records of roots that succeeded, left by an exit that came before
+    // their removal finished (a local deploy ends right after its last
+    // root). Only finished records are there: removing one that another
+    // run is removing too is harmless.
+    let _ = fs::remove_dir_all(store.join(TRASH));
     let active = active(store);
     let names = match fs::read_dir(&active) {
         Ok(entries) => entries
