@@ -198,6 +198,10 @@ pub struct DeployArgs {
     /// terminated).
     #[arg(long)]
     pub break_lock: bool,
+    /// Leave a failed root as it failed instead of restoring what it
+    /// changed (as the environment's `revert = false`).
+    #[arg(long)]
+    pub no_revert: bool,
     /// Seconds to wait when connecting to a host (default: the
     /// environment's `connect_timeout`, else 10).
     #[arg(long)]

@@ -125,6 +125,7 @@ fn plan(project_dir: &Path, opts: &DeployArgs, mode: Mode) -> Plan {
                 FullDiff::Roots(names.iter().filter(|n| !n.is_empty()).cloned().collect())
             }
         },
+        no_revert: opts.no_revert,
         // The transcript shows only changed or slow components; the JSON
         // stream every one.
         events: if opts.json {

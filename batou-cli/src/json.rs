@@ -36,6 +36,14 @@ pub struct Counts {
     pub unchanged: usize,
     /// `error` events.
     pub errors: usize,
+    /// Roots that failed and were put back (`root_reverted` events);
+    /// left out while none was.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub reverted: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// An `error` event: one problem, with where it is and what it concerns.
@@ -224,6 +232,7 @@ impl EventSink for JsonStream {
         match &event {
             Event::RootScheduled { .. } => self.count(|c| c.roots += 1),
             Event::RootSkipped { .. } => self.count(|c| c.skipped += 1),
+            Event::RootReverted { .. } => self.count(|c| c.reverted += 1),
             Event::ComponentFinished { changed, .. } => self.count(|c| {
                 c.components += 1;
                 if *changed {

@@ -185,6 +185,37 @@ impl EventSink for Transcript<'_> {
                     trigger.replace('_', "-")
                 ),
             ),
+            Event::RootReverted {
+                host,
+                root,
+                restored,
+                not_reverted,
+                failed,
+                recovered,
+            } => {
+                let when = if recovered {
+                    "left by a deploy that was killed; "
+                } else {
+                    ""
+                };
+                out.step(
+                    "↩️",
+                    &host,
+                    &format!(
+                        "Reverted component {root} ({when}{} paths restored)",
+                        restored.len()
+                    ),
+                );
+                for path in &restored {
+                    out.line(&format!("  reverted {path}"));
+                }
+                for what in &not_reverted {
+                    out.colored(&format!("  not reverted: {what}"), Color::Yellow);
+                }
+                for why in &failed {
+                    out.colored(&format!("  could not revert: {why}"), Color::Red);
+                }
+            }
             Event::EventPublished { host, root, key } => {
                 out.step("📣", &host, &format!("Published {key} ({root})"))
             }

@@ -196,6 +196,20 @@ pub enum Event {
         cause: String,
         predicted: bool,
     },
+    /// A root failed and what it had changed was put back (see
+    /// docs/transactions.md): `restored` the paths, newest first;
+    /// `not_reverted` what cannot be undone (commands run); `failed` the
+    /// restores that did not work. `recovered`: the root was left by a
+    /// deploy that was killed, and this run restored it first.
+    RootReverted {
+        host: String,
+        root: String,
+        restored: Vec<String>,
+        not_reverted: Vec<String>,
+        failed: Vec<String>,
+        #[serde(default)]
+        recovered: bool,
+    },
     /// A root published a routing key (one of its publishing components
     /// changed); subscribers get it after this root finished.
     EventPublished {

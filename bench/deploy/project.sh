@@ -106,6 +106,10 @@ write_ours_project() {
 agent_cache = $target/agents
 deploy_lock = $target/deploy.lock"
   fi
+  # BENCH_SETTINGS: more [environment] lines (e.g. `revert = false`, to
+  # measure what recording undo costs).
+  settings="$settings
+${BENCH_SETTINGS:-}"
   cat >"$dir/environments/bench/environment.cfg" <<EOF
 [environment]
 connect_method = ssh

@@ -22,6 +22,7 @@
 #   BATOU_BIN=PATH                 our deployment binary (default: a release
 #                                  build of batou-test, which registers `files`)
 #   BENCH_KEEP=1                   keep the scratch directory
+#   BENCH_SETTINGS="revert = false" more [environment] lines for our tool
 #
 # Needs: openssh-server (/usr/sbin/sshd), openssh-client, python3 with venv,
 # network access to PyPI once (batou into the venv, and the same set into

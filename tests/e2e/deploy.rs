@@ -202,13 +202,15 @@ fn failure_in_update_stops_the_deploy() {
         .stderr_contains("ERROR: boom in update")
         .stderr_contains("(host: localhost, component: Failing > Exploder('update'))")
         .stdout_contains("🚀 localhost: Failing > Exploder('update')")
+        .stdout_contains("↩️ localhost: Reverted component failing")
         .stdout_contains("DEPLOYMENT FAILED (during deploy)")
         .stdout_lacks("Scheduling component featured")
         .stdout_lacks("DEPLOYMENT FINISHED");
-    // Roots before the failing one, and its earlier sub-components, are
-    // deployed; roots after it are not.
+    // Roots before the failing one are deployed; the failing root's
+    // earlier sub-components are reverted (docs/transactions.md); roots
+    // after it are not deployed.
     p.assert_exists("work/hello/hello.txt");
-    p.assert_exists("work/failing/before.txt");
+    p.assert_missing("work/failing/before.txt");
     p.assert_missing("work/featured");
 }
 

@@ -45,5 +45,6 @@ mod secrets;
 mod secrets_edit;
 mod secrets_scan;
 mod targets;
+mod transactions;
 mod transcript;
 mod transport;

@@ -182,6 +182,12 @@ impl Faulty {
         let out = self.deploy().success();
         self.assert_version(fill, size_mb);
         assert_eq!(self.temp_files(), Vec::<PathBuf>::new(), "temp files left");
+        // A root killed or failed earlier was restored and its undo
+        // record dropped (docs/transactions.md).
+        let records: Vec<_> = std::fs::read_dir(self.p.path().join("remote/lock/undo/active"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert_eq!(records, Vec::<PathBuf>::new(), "undo records left");
         self.deploy()
             .success()
             .stdout_contains("Nothing changed.")
@@ -324,7 +330,7 @@ both_transports! {
     /// A command that hangs is killed at the environment's
     /// `command_timeout` (with its children): the error names host,
     /// component and the timeout (exit 1); files written before it are
-    /// complete; the next deploy converges.
+    /// put back whole (the root is reverted); the next deploy converges.
     fn a_command_hanging_past_its_timeout_is_killed_and_named(method: &str) {
         let f = Faulty::new(method);
         f.deploy_version("old", 1);
@@ -360,7 +366,14 @@ both_transports! {
             .map(|e| e.file_name())
             .collect();
         assert!(survivors.is_empty(), "the hanging command survived: {survivors:?}");
-        f.assert_aftermath(&[("new", 1)]);
+        // The root failed, so what it wrote before the command was put
+        // back (docs/transactions.md): the old version, whole.
+        assert!(
+            out.stdout.contains("↩️ target: Reverted component payload"),
+            "{}",
+            out.stdout
+        );
+        f.assert_aftermath(&[("old", 1)]);
         f.assert_converges("newer", 1);
     }
 }

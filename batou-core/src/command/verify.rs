@@ -36,6 +36,7 @@ pub(super) fn verify(host: &CommandHost<'_>, args: &[String]) -> Result<Value, C
             predict: true,
             inputs: &inputs,
             full_diff: false,
+            undo: None,
         };
         let outcome = deploy_root(&mut root, &ctx);
         let Collect { components, diffs } = sink;

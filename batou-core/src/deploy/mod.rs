@@ -10,6 +10,7 @@ use crate::error::{DeployError, Error};
 use crate::event::{Event, EventSink, SkipReason, Timing};
 use crate::handlers::{Cause, Dispatch, DispatchStats, Handler, Ledger, RootInputs};
 use crate::host::Host;
+use crate::host::undo::UndoLog;
 use crate::vfs::PathMapper;
 
 /// How to deploy.
@@ -19,6 +20,9 @@ pub struct DeployOptions {
     pub predict: bool,
     /// The roots whose long diffs are shown whole.
     pub full_diff: crate::diff::FullDiff,
+    /// Where roots keep their undo records; `None`: a failed root is not
+    /// reverted (see [`crate::host::undo`]).
+    pub undo: Option<std::path::PathBuf>,
 }
 
 /// What a deploy did.
@@ -91,6 +95,7 @@ pub fn deploy_local(
                 predict: options.predict,
                 full_diff: options.full_diff.covers(&root.name),
                 inputs: &inputs,
+                undo: options.undo.as_deref(),
             };
             let outcome = match interrupted(root) {
                 Some(e) => Err(e),
@@ -184,6 +189,8 @@ pub(crate) struct RootContext<'a> {
     pub full_diff: bool,
     /// Routed events and watched roots' changes for this root.
     pub inputs: &'a RootInputs,
+    /// The undo store: a root that fails is reverted (`None`: not).
+    pub undo: Option<&'a std::path::Path>,
 }
 
 /// What deploying one root did.
@@ -206,18 +213,80 @@ pub(crate) fn deploy_root(
     let Some(tree) = root.tree.as_mut() else {
         return Ok(RootOutcome::default());
     };
-    if !ctx.predict {
-        ctx.host
-            .mkdir(&tree.workdir, true)
-            .map_err(|e| DeployError {
+    // Each root records how to undo its changes in a log of its own
+    // (roots of one agent deploy on threads at once).
+    let log = match ctx.undo.filter(|_| !ctx.predict) {
+        Some(store) => Some(std::sync::Arc::new(
+            UndoLog::begin(store, next_log(), &root.name).map_err(|e| DeployError {
                 host: root.host.clone(),
                 component: tree.breadcrumbs.clone(),
-                source: e.into(),
-            })?;
+                source: crate::host::HostError {
+                    op: "create the undo record in",
+                    path: store.to_path_buf(),
+                    source: e,
+                }
+                .into(),
+            })?,
+        )),
+        None => None,
+    };
+    let host = match &log {
+        Some(log) => ctx.host.with_undo(log.clone()),
+        None => ctx.host.clone(),
+    };
+    let result = deploy_tree(root, ctx, &host);
+    let Some(log) = log else {
+        return result;
+    };
+    match result {
+        Ok(outcome) => {
+            // Kept only while the root runs; a failure to remove it
+            // costs disk, nothing else.
+            let _ = log.commit();
+            Ok(outcome)
+        }
+        Err(e) => {
+            let plain = ctx.host.without_undo();
+            let reverted = log.revert(&plain);
+            let _ = plain.sync();
+            ctx.sink.emit(Event::RootReverted {
+                host: root.host.clone(),
+                root: root.name.clone(),
+                restored: reverted.restored,
+                not_reverted: reverted.not_reverted,
+                failed: reverted.errors,
+                recovered: false,
+            });
+            Err(e)
+        }
+    }
+}
+
+/// A number for each undo log this process starts.
+fn next_log() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// [`deploy_root`] through `host`.
+fn deploy_tree(
+    root: &mut Root,
+    ctx: &RootContext<'_>,
+    host: &Host,
+) -> Result<RootOutcome, DeployError> {
+    let Some(tree) = root.tree.as_mut() else {
+        return Ok(RootOutcome::default());
+    };
+    if !ctx.predict {
+        host.mkdir(&tree.workdir, true).map_err(|e| DeployError {
+            host: root.host.clone(),
+            component: tree.breadcrumbs.clone(),
+            source: e.into(),
+        })?;
     }
     let run = Run {
         env: HandlerEnv {
-            host: ctx.host,
+            host,
             info: &root.host_info,
             env: ctx.env,
             mapper: ctx.mapper,
@@ -238,7 +307,7 @@ pub(crate) fn deploy_root(
     // What this root (and its handlers) wrote is durable before it counts
     // as deployed (a no-op with a batched host; see `Host::local_batched`).
     // Synced after a failure too, so what was written stays written.
-    let synced = ctx.host.sync().map_err(|e| DeployError {
+    let synced = host.sync().map_err(|e| DeployError {
         host: root.host.clone(),
         component: tree.breadcrumbs.clone(),
         source: e.into(),
@@ -287,6 +356,7 @@ impl HandlerEnv<'_> {
         if self.predict {
             return Ok(());
         }
+        self.host.set_updating(true);
         let mut ctx = Deploy {
             host: self.host,
             info: self.info,
@@ -302,6 +372,7 @@ impl HandlerEnv<'_> {
             pending: Vec::new(),
         };
         let result = (handler.run)(&mut ctx, cause);
+        self.host.set_updating(false);
         for e in ctx.pending.drain(..) {
             self.sink.emit(e);
         }
@@ -400,7 +471,9 @@ impl Run<'_> {
                 .before_update(*id, breadcrumbs, &mut |h, c| self.env.call(h, c))?;
             if !self.env.predict {
                 let update_start = Instant::now();
+                self.env.host.set_updating(true);
                 let result = component.update(&mut ctx);
+                self.env.host.set_updating(false);
                 update = Some(update_start.elapsed().as_secs_f64());
                 self.emit_pending(&mut ctx.pending);
                 result.map_err(fail)?;

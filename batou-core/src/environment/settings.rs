@@ -37,6 +37,10 @@ pub struct Settings {
     /// Where the agent keeps its deploy lock on the target (default
     /// `~/.batou/deploy.lock` of the user it runs as).
     pub deploy_lock: Option<String>,
+    /// `revert`: a root that fails is put back as it was (default on;
+    /// see docs/transactions.md).
+    #[serde(default = "yes")]
+    pub revert: bool,
     /// Where agent binaries are cached on the target (default
     /// `~/.cache/batou/agents`).
     pub agent_cache: Option<String>,
@@ -91,6 +95,7 @@ impl Default for Settings {
             require_v4: Requirement::Required,
             require_v6: Requirement::Disabled,
             deploy_lock: None,
+            revert: true,
             agent_cache: None,
             agent_cache_keep: crate::remote::bootstrap::DEFAULT_KEEP,
             agent_binary: None,
@@ -104,6 +109,10 @@ impl Default for Settings {
             origins: IndexMap::new(),
         }
     }
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Settings {
@@ -158,6 +167,10 @@ impl Settings {
                     .ok_or_else(|| invalid("a number of jobs, at least 1"))?
             }
             "deploy_lock" => self.deploy_lock = text(),
+            "revert" => {
+                self.revert = crate::convert::parse_bool(value)
+                    .ok_or_else(|| invalid("a boolean (True/False/yes/no/1/0)"))?
+            }
             "agent_cache" => self.agent_cache = text(),
             "agent_cache_keep" => {
                 self.agent_cache_keep = value

@@ -93,6 +93,15 @@ impl Recorder {
                     }
                 });
             }
+            Reply::Event {
+                event:
+                    Event::RootReverted {
+                        failed,
+                        recovered: false,
+                        ..
+                    },
+                ..
+            } if failed.is_empty() => self.reverted(),
             Reply::Failed { .. } => {
                 self.with(|a| a.failed |= a.open);
             }

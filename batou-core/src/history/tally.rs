@@ -13,6 +13,8 @@ pub struct HostTally {
     pub roots: Vec<String>,
     pub changed: Vec<String>,
     pub changed_count: usize,
+    /// A root of this deploy failed and was put back whole.
+    pub reverted: bool,
 }
 
 impl HostTally {
@@ -79,6 +81,19 @@ impl EventSink for Tally<'_> {
                 .entry(host.clone())
                 .or_default()
                 .changed(component),
+            Event::RootReverted {
+                host,
+                failed,
+                recovered: false,
+                ..
+            } if failed.is_empty() => {
+                self.hosts
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entry(host.clone())
+                    .or_default()
+                    .reverted = true
+            }
             _ => {}
         }
         self.inner.emit(event);

@@ -13,6 +13,7 @@ mod command;
 pub mod leftovers;
 mod stream;
 mod trust;
+pub mod undo;
 mod users;
 mod write;
 
@@ -73,6 +74,9 @@ pub struct Host {
     /// The deployment's own directory, below which no foreign symlink is
     /// followed (see [`Host::beneath`]).
     beneath: Option<Arc<beneath::Beneath>>,
+    /// `Some` while a root deploys with revert on: how to undo each
+    /// change is recorded before it is made (see [`undo`]).
+    undo: Option<Arc<undo::UndoLog>>,
 }
 
 impl Host {
@@ -92,6 +96,47 @@ impl Host {
     pub fn beneath(mut self, root: impl AsRef<Path>) -> Self {
         self.beneath = Some(Arc::new(beneath::Beneath::new(root.as_ref())));
         self
+    }
+
+    /// This host, recording how to undo each change in `log` first.
+    pub fn with_undo(&self, log: Arc<undo::UndoLog>) -> Self {
+        Host {
+            undo: Some(log),
+            ..self.clone()
+        }
+    }
+
+    /// Marks whether a component's update (or a handler) runs: only then
+    /// is a command a side effect to list as not reverted.
+    pub fn set_updating(&self, updating: bool) {
+        if let Some(log) = &self.undo {
+            log.set_updating(updating);
+        }
+    }
+
+    /// This host, recording nothing (to undo, or to act outside a root).
+    pub fn without_undo(&self) -> Self {
+        Host {
+            undo: None,
+            ..self.clone()
+        }
+    }
+
+    /// Before a change that replaces or removes what is at `path`
+    /// (reached as `real`, seen as `seen`): its undo noted, if recording.
+    fn note(
+        &self,
+        op: &'static str,
+        path: &Path,
+        real: &Path,
+        seen: Option<&Stat>,
+    ) -> Result<(), HostError> {
+        match &self.undo {
+            Some(log) => log
+                .before(path, real, seen)
+                .map_err(|e| undo_failed(op, path, e)),
+            None => Ok(()),
+        }
     }
 
     /// Where an operation on the entry `path` acts (the entry itself not
@@ -159,6 +204,7 @@ impl Host {
         Host {
             batch: Some(Arc::default()),
             beneath: None,
+            undo: None,
         }
     }
 
@@ -223,6 +269,24 @@ impl Host {
     /// Creates a directory; with `leading`, its missing parents too.
     pub fn mkdir(&self, path: &Path, leading: bool) -> Result<(), HostError> {
         self.forget();
+        if self.undo.is_some() {
+            // Each directory that will be made, outermost first.
+            let mut missing = Vec::new();
+            let mut at = Some(path);
+            while let Some(p) = at.filter(|p| !p.as_os_str().is_empty()) {
+                if self.stat(p)?.is_some() {
+                    break;
+                }
+                missing.push(p);
+                at = if leading { p.parent() } else { None };
+            }
+            for p in missing.into_iter().rev() {
+                self.note("create directory", p, p, None)?;
+            }
+            // What those looks opened is not what the creation below may
+            // rely on.
+            self.forget();
+        }
         if leading
             && let Some(b) = &self.beneath
             && b.create_dirs(path)
@@ -246,6 +310,11 @@ impl Host {
     /// symlink or file is there atomically (new link + rename).
     pub fn symlink(&self, target: &Path, link: &Path) -> Result<(), HostError> {
         self.forget();
+        if self.undo.is_some() {
+            let seen = self.stat(link)?;
+            let at = self.entry(link).map_err(fail("create symlink", link))?;
+            self.note("create symlink", link, &at.path, seen.as_ref())?;
+        }
         let at = self.entry(link).map_err(fail("create symlink", link))?;
         let name = link
             .file_name()
@@ -276,6 +345,14 @@ impl Host {
     }
 
     pub fn chmod(&self, path: &Path, mode: u32) -> Result<(), HostError> {
+        if let Some(log) = &self.undo {
+            let old = self
+                .target(path)
+                .and_then(|at| fs::metadata(&at.path))
+                .map_err(fail("chmod", path))?;
+            log.before_attrs(path, Some(old.permissions().mode() & 0o7777), (0, 0))
+                .map_err(|e| undo_failed("chmod", path, e))?;
+        }
         self.target(path)
             .and_then(|at| fs::set_permissions(&at.path, fs::Permissions::from_mode(mode)))
             .map_err(fail("chmod", path))
@@ -283,6 +360,14 @@ impl Host {
 
     /// Changes owner and/or group without following symlinks.
     pub fn chown(&self, path: &Path, uid: Option<u32>, gid: Option<u32>) -> Result<(), HostError> {
+        if let Some(log) = &self.undo {
+            let old = self
+                .entry(path)
+                .and_then(|at| fs::symlink_metadata(&at.path))
+                .map_err(fail("chown", path))?;
+            log.before_attrs(path, None, (old.uid(), old.gid()))
+                .map_err(|e| undo_failed("chown", path, e))?;
+        }
         self.entry(path)
             .and_then(|at| std::os::unix::fs::lchown(&at.path, uid, gid))
             .map_err(fail("chown", path))
@@ -338,7 +423,11 @@ impl Host {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(fail("remove", path)(e)),
         };
-        match self.stat(path)? {
+        let seen = self.stat(path)?;
+        if seen.is_some() {
+            self.note("remove", path, &at.path, seen.as_ref())?;
+        }
+        match seen {
             None => Ok(()),
             // std's remove_dir_all does not follow symlinks inside.
             Some(s) if s.kind == FileKind::Directory => {
@@ -352,6 +441,9 @@ impl Host {
     pub fn run(&self, spec: &CommandSpec) -> Result<CommandOutput, CommandError> {
         // A command may move any directory.
         self.forget();
+        if let Some(log) = &self.undo {
+            log.side_effect(spec.display());
+        }
         // A working directory below the root is entered the same safe way.
         if let (Some(_), Some(cwd)) = (&self.beneath, spec.cwd_dir()) {
             let at = self.target(cwd).map_err(|e| CommandError {
@@ -372,6 +464,15 @@ impl Host {
             });
         }
         command::run(spec)
+    }
+}
+
+/// A change refused because how to undo it could not be recorded.
+fn undo_failed(op: &'static str, path: &Path, e: std::io::Error) -> HostError {
+    HostError {
+        op,
+        path: path.to_path_buf(),
+        source: std::io::Error::new(e.kind(), format!("cannot record how to undo it: {e}")),
     }
 }
 

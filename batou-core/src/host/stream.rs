@@ -27,6 +27,8 @@ pub struct StagedFile {
     path: PathBuf,
     /// Where `path` is reached (see `Host::beneath`).
     at: At,
+    /// The host it was staged on (to record how to undo the commit).
+    host: Host,
 }
 
 impl Host {
@@ -53,6 +55,7 @@ impl Host {
             tmp,
             path: path.to_path_buf(),
             at,
+            host: self.clone(),
         })
     }
 }
@@ -76,6 +79,8 @@ impl StagedFile {
         fs::set_permissions(self.tmp.path(), fs::Permissions::from_mode(mode))
             .map_err(fail("chmod", &path))?;
         self.tmp.as_file().sync_all().map_err(fail("sync", &path))?;
+        let seen = self.host.stat(&path)?;
+        self.host.note("replace", &path, &at.path, seen.as_ref())?;
         self.tmp
             .persist(&at.path)
             .map_err(|e| fail("replace", &path)(e.error))?;

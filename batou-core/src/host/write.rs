@@ -46,6 +46,7 @@ impl Host {
         // Below the root, the directory is opened safely once and used
         // through `at` (see `Host::beneath`); `path` and `dir` name it.
         let at = self.entry(path).map_err(fail("write", path))?;
+        self.note("write", path, &at.path, seen)?;
         if seen.is_none() {
             let new_mode = mode.unwrap_or(0o644);
             let sync = self.batch.is_none();

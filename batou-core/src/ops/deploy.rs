@@ -198,13 +198,15 @@ pub fn deploy(
             message: "serial, max_fail and batch_wait apply to remote deploys; a local deploy deploys one root at a time and stops at the first failure".into(),
         });
     }
+    let host = Host::local_batched().beneath(&model.env_info.base_dir);
+    let undo = local_undo(&model, &host, observer, plan.mode.predicts())?;
     let options = DeployOptions {
         predict: plan.mode.predicts(),
         full_diff: plan.full_diff.clone(),
+        undo,
     };
     // Ctrl-C from here on winds the deploy down.
     crate::interrupt::install();
-    let host = Host::local_batched().beneath(&model.env_info.base_dir);
     if options.predict {
         return deploy_local(&mut model, &host, observer, options)
             .map(Report::Local)
@@ -254,6 +256,47 @@ fn unknown_full_diff_roots(
             })
         })
         .collect()
+}
+
+/// The undo store of a local deploy (beside `deploy_lock`, as on a
+/// remote host), after restoring what a killed deploy left there;
+/// `None` when revert is off.
+fn local_undo(
+    model: &crate::configure::Model,
+    host: &Host,
+    observer: &dyn Observer,
+    predict: bool,
+) -> Result<Option<std::path::PathBuf>, Failure> {
+    let settings = &model.env.settings;
+    let home = crate::remote::whoami::home();
+    let lock = crate::vfs::expand_home(
+        std::path::Path::new(
+            settings
+                .deploy_lock
+                .as_deref()
+                .unwrap_or("~/.batou/deploy.lock"),
+        ),
+        home.as_deref(),
+    );
+    let store = crate::host::undo::store_for_lock(&lock);
+    if predict {
+        return Ok(None);
+    }
+    let recovered =
+        crate::host::undo::recover(&store, &host.without_undo(), false).map_err(|source| {
+            Failure::Setup(SetupError::Undo {
+                store: store.clone(),
+                source,
+            })
+        })?;
+    for r in &recovered {
+        observer.emit(Event::Warning {
+            host: None,
+            component: None,
+            message: crate::host::undo::describe_recovered(r),
+        });
+    }
+    Ok(settings.revert.then_some(store))
 }
 
 /// Local runs connect nowhere; each host is still listed, as batou does.

@@ -45,6 +45,12 @@ pub enum SetupError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The records a killed local deploy left could not be restored.
+    #[error("cannot restore the undo records in {}: {source}", .store.display())]
+    Undo {
+        store: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl SetupError {

@@ -183,7 +183,10 @@ pub(super) fn records_of(
             let mut record = meta.record(&host, None);
             tally.fill(&mut record);
             record.ended = Some(ended);
-            record.outcome = outcome(&host);
+            record.outcome = match outcome(&host) {
+                Outcome::Failed if tally.reverted => Outcome::Reverted,
+                other => other,
+            };
             record
         })
         .collect()

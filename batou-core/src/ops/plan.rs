@@ -147,6 +147,8 @@ pub struct Plan {
     pub batch_wait: Option<u64>,
     /// `--break-lock`: take over a target's deploy lock from a hung deploy.
     pub break_lock: bool,
+    /// `--no-revert`: a failed root stays as it failed.
+    pub no_revert: bool,
     pub events: EventDetail,
     /// `--full-diff`: the roots whose long diffs are shown whole.
     pub full_diff: crate::diff::FullDiff,
@@ -184,6 +186,7 @@ impl Plan {
             max_fail: None,
             batch_wait: None,
             break_lock: false,
+            no_revert: false,
             events: EventDetail::Transcript,
             full_diff: crate::diff::FullDiff::None,
         }
@@ -213,6 +216,9 @@ impl Plan {
         }
         if let Some(wait) = self.batch_wait {
             settings.batch_wait = Some(wait);
+        }
+        if self.no_revert {
+            settings.revert = false;
         }
         if self.mode.reach() == Reach::ThisMachine {
             settings.connect_method = LOCAL_METHOD.into();

@@ -19,6 +19,7 @@
 //! | [`Owner`] / [`Group`] | name or numeric id, resolved at verify time | `Owner::new("htdocs", "www-data")` |
 //! | [`Directory`] | `leading`, `mode`, `source` (sync from a directory on the target), `purge` | `Directory::new("htdocs").source("/srv/build").purge(true)` |
 //! | [`Symlink`] | link, target | `Symlink::new("current", "releases/42")` |
+//! | [`Releases`] | id, `build` (adds what fills `releases/<id>/`), `keep` (default 5), `base` (default: the workdir); `current` is switched after the build, older releases pruned; a failed root's revert points `current` back | `Releases::new("2024-05-01").keep(3).build(\|ctx, dir\| { ctx.add(File::new(dir.join("app.conf")).content("x"))?; Ok(()) })` |
 //! | [`JsonContent`] | data (any `Serialize`), `override_with`, `human_readable`, `mode`, `leading`, `sensitive` | `JsonContent::new("up.json", &upstreams)` |
 //! | [`TomlContent`] | data (any `Serialize`, a table), `override_with`, `mode`, `leading`, `sensitive` | `TomlContent::new("app.toml", &settings)` |
 //! | [`Purge`] | glob pattern | `Purge::new("releases/2023-*")` |
@@ -120,6 +121,7 @@ mod package;
 mod program;
 mod purge;
 mod python;
+mod releases;
 mod structured;
 pub mod supervisor;
 mod symlink;
@@ -149,6 +151,7 @@ pub use package::DebPackage;
 pub use program::{Deployment, Program};
 pub use purge::Purge;
 pub use python::{AppEnv, Package, Requirements, VirtualEnv};
+pub use releases::Releases;
 pub use structured::{JsonContent, TomlContent, dict_merge};
 pub use supervisor::Supervisor;
 pub use symlink::Symlink;

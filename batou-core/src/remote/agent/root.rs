@@ -62,6 +62,8 @@ pub(super) struct RootJob {
     pub replies: Replies,
     /// To mask secrets in what a panic says.
     pub masker: Masker,
+    /// The undo store (`None`: revert is off).
+    pub undo: Option<std::path::PathBuf>,
 }
 
 impl RootJob {
@@ -112,6 +114,7 @@ impl RootJob {
             mapper,
             resolver,
             replies,
+            undo,
             ..
         } = self;
         let started = Instant::now();
@@ -139,6 +142,7 @@ impl RootJob {
             predict,
             full_diff,
             inputs: &inputs,
+            undo: undo.as_deref(),
         };
         match crate::address::with_resolver(resolver, || deploy_root(&mut root, &ctx)) {
             Ok(outcome) => Reply::Deployed {

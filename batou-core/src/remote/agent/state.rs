@@ -26,6 +26,8 @@ struct Configured {
     resolver: Arc<Resolver>,
     /// Every host as the model has it, for registered commands.
     hosts: Vec<crate::component::HostInfo>,
+    /// The undo store (`None`: revert is off).
+    undo: Option<std::path::PathBuf>,
 }
 
 /// Whether the agent goes on after a request.
@@ -200,6 +202,27 @@ impl<'r> State<'r> {
         {
             return self.fatal(e.to_string());
         }
+        // A deploy killed mid-root left its undo record: put the root
+        // back before anything else touches the host. Only a deploy does
+        // (a prediction or `batou run` writes nothing).
+        let undo = if lock && deploy.is_some() {
+            let store = crate::host::undo::store_for_lock(&lock_path);
+            let plain = Host::local().beneath(&env.project_dir);
+            match crate::host::undo::recover(&store, &plain, true) {
+                Ok(recovered) => self
+                    .warnings
+                    .extend(recovered.iter().map(crate::host::undo::describe_recovered)),
+                Err(e) => {
+                    return self.fatal(format!(
+                        "cannot restore the undo records in {}: {e}",
+                        store.display()
+                    ));
+                }
+            }
+            env.settings.revert.then_some(store)
+        } else {
+            None
+        };
         if !env.hosts.contains_key(host) {
             return self.fatal(format!("host `{host}` is not in the environment"));
         }
@@ -231,6 +254,7 @@ impl<'r> State<'r> {
                     env_info: model.env_info,
                     mapper: model.mapper,
                     resolver,
+                    undo,
                     roots: model
                         .roots
                         .into_iter()
@@ -329,6 +353,7 @@ impl<'r> State<'r> {
             resolver: model.resolver.clone(),
             replies: self.replies.clone(),
             masker: self.masker.clone(),
+            undo: model.undo.clone(),
         };
         self.workers.push(job.spawn(root));
         Flow::Continue

@@ -24,6 +24,7 @@ mod package;
 mod program_cold;
 mod purge;
 mod python;
+mod releases;
 mod structured;
 mod supervisor;
 mod sync;
