@@ -269,7 +269,14 @@ impl<'r> State<'r> {
             }
             Err(errors) => {
                 self.replies.send(&Reply::Configured {
-                    errors: errors.iter().map(WireError::from).collect(),
+                    // The summary of roots left unconfigured is the
+                    // local deploy's; each agent has its own view of it,
+                    // and over the wire it would count as one more error.
+                    errors: errors
+                        .iter()
+                        .filter(|e| !e.is_summary())
+                        .map(WireError::from)
+                        .collect(),
                     roots: Vec::new(),
                     warnings: std::mem::take(&mut self.warnings),
                 });

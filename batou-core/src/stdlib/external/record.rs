@@ -94,6 +94,9 @@ pub(crate) fn update(
     change: impl FnOnce(&mut Vec<Installed>),
 ) -> Result<()> {
     let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    // The record tells what was done outside batou's reach, which a
+    // revert does not undo: putting the record back would forget it.
+    let target = &target.without_undo();
     let file = path(env, host);
     let mut installed = read(target, &file)?;
     change(&mut installed);
