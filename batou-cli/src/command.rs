@@ -72,13 +72,7 @@ pub fn run(registry: &Registry, project_dir: &Path, opts: &RunArgs) -> ExitStatu
             guard::err(&format!("ERROR: {e}"));
             ExitStatus::Usage
         }
-        Err(RunFailure::Setup(e)) => {
-            guard::err(&format!("ERROR: {e}"));
-            if let Some(hint) = e.hint() {
-                guard::err(&format!("  {hint}"));
-            }
-            ExitStatus::Connection
-        }
+        Err(RunFailure::Setup(e)) => crate::exec::setup_failed(&e),
     }
 }
 

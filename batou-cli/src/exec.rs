@@ -65,7 +65,15 @@ pub fn run(registry: &Registry, project_dir: &Path, opts: &ExecArgs) -> ExitStat
             summary(&report);
             status
         }
-        Err(ExecFailure::Config(errors)) => crate::inspect::rejected(
+        Err(failure) => failed(project_dir, loading, failure),
+    }
+}
+
+/// What `exec` and `history` print when they could not start: the
+/// environment's errors, a bad selection (exit 2), or a setup error.
+pub(crate) fn failed(project_dir: &Path, loading: Loading, failure: ExecFailure) -> ExitStatus {
+    match failure {
+        ExecFailure::Config(errors) => crate::inspect::rejected(
             project_dir,
             false,
             Rejected {
@@ -73,18 +81,21 @@ pub fn run(registry: &Registry, project_dir: &Path, opts: &ExecArgs) -> ExitStat
                 masker: loading.masker,
             },
         ),
-        Err(ExecFailure::Hosts(e)) => {
+        ExecFailure::Hosts(e) => {
             guard::err(&format!("ERROR: {e}"));
             ExitStatus::Usage
         }
-        Err(ExecFailure::Setup(e)) => {
-            guard::err(&format!("ERROR: {e}"));
-            if let Some(hint) = e.hint() {
-                guard::err(&format!("  {hint}"));
-            }
-            ExitStatus::Connection
-        }
+        ExecFailure::Setup(e) => setup_failed(&e),
     }
+}
+
+/// A setup error (no transport, a bad setting) with its hint: exit 4.
+pub(crate) fn setup_failed(e: &batou_core::ops::SetupError) -> ExitStatus {
+    guard::err(&format!("ERROR: {e}"));
+    if let Some(hint) = e.hint() {
+        guard::err(&format!("  {hint}"));
+    }
+    ExitStatus::Connection
 }
 
 /// 130 after Ctrl-C; 0 when every host's command exited 0; 7 when it failed on a host; else

@@ -7,12 +7,12 @@ use std::path::Path;
 
 use batou_core::Registry;
 use batou_core::history::Record;
-use batou_core::ops::{self, ExecFailure, HistoryPlan, HistoryReport, Rejected};
+use batou_core::ops::{self, HistoryPlan, HistoryReport};
 use batou_core::remote::protocol::format_epoch;
 use batou_core::secrets::{Keys, Masker};
 
 use crate::args::HistoryArgs;
-use crate::exec::Loading;
+use crate::exec::{Loading, failed};
 use crate::exit::ExitStatus;
 use crate::guard;
 
@@ -46,25 +46,7 @@ pub fn run(registry: &Registry, project_dir: &Path, opts: &HistoryArgs) -> ExitS
             }
             status
         }
-        Err(ExecFailure::Config(errors)) => crate::inspect::rejected(
-            project_dir,
-            false,
-            Rejected {
-                errors,
-                masker: loading.masker,
-            },
-        ),
-        Err(ExecFailure::Hosts(e)) => {
-            guard::err(&format!("ERROR: {e}"));
-            ExitStatus::Usage
-        }
-        Err(ExecFailure::Setup(e)) => {
-            guard::err(&format!("ERROR: {e}"));
-            if let Some(hint) = e.hint() {
-                guard::err(&format!("  {hint}"));
-            }
-            ExitStatus::Connection
-        }
+        Err(failure) => failed(project_dir, loading, failure),
     }
 }
 
