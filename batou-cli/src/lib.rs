@@ -165,3 +165,9 @@ fn project_dir() -> PathBuf {
         .or_else(|| std::env::current_dir().ok())
         .unwrap_or_else(|| PathBuf::from("."))
 }
+
+/// The command line's definition (clap), e.g. to generate or check its
+/// documentation (the book's reference is checked against it).
+pub fn command() -> clap::Command {
+    args::Cli::command()
+}

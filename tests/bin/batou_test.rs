@@ -6,5 +6,6 @@ fn main() {
     let mut registry = batou_core::Registry::new();
     components::register(&mut registry);
     batou_tests::register(&mut registry);
+    batou_book::etherpad::register(&mut registry);
     batou_cli::main(registry)
 }

@@ -48,3 +48,4 @@ mod targets;
 mod transactions;
 mod transcript;
 mod transport;
+mod worked_example;
