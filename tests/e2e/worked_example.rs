@@ -225,7 +225,10 @@ fn the_etherpad_style_stack_deploys_redeploys_as_a_no_op_and_restarts_only_what_
         String::from_utf8_lossy(&out.stderr)
     );
     let bytes = std::fs::read(&archive).unwrap();
-    let checksum = format!("{:x}", Sha256::digest(&bytes));
+    let checksum: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let (archive_port, downloads) = serve(bytes);
 
     let user = CronUser::new();
@@ -263,7 +266,11 @@ fn the_etherpad_style_stack_deploys_redeploys_as_a_no_op_and_restarts_only_what_
     let crontab = user.crontab();
     assert!(crontab.contains("30 3 * * * python3 "), "{crontab}");
     assert!(crontab.contains("--purge "), "{crontab}");
-    assert!(crontab.contains("@daily logrotate"), "{crontab}");
+    assert!(
+        crontab.contains("@daily /usr/sbin/logrotate -s ")
+            && crontab.contains("work/logrotate/logrotate.conf"),
+        "{crontab}"
+    );
     // logrotate: both roots' logs, in a configuration logrotate accepts.
     let conf = p.path().join("work/logrotate/logrotate.conf");
     let text = std::fs::read_to_string(&conf).expect("the logrotate configuration");
