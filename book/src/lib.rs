@@ -3,8 +3,9 @@
 //! example in the book is compiled and run by `cargo test --doc -p
 //! batou-book`; the worked example's components ([`etherpad`]), which the
 //! end-to-end suite deploys and the book includes from this file; and,
-//! under `cfg(test)`, the check that the reference names every
-//! `[environment]` key and command-line flag the code knows.
+//! under `cfg(test)`, the checks that the reference names every
+//! `[environment]` key and command-line flag the code knows and that
+//! every page in `docs/` is a chapter of the book.
 
 pub mod etherpad;
 
@@ -16,3 +17,5 @@ pub mod pages {
 
 #[cfg(test)]
 mod reference;
+#[cfg(test)]
+mod summary;

@@ -3,8 +3,6 @@
 //! every subcommand and flag of the command line. A key or flag added
 //! without a line in `docs/reference/` fails here, naming it.
 
-use clap::CommandFactory as _;
-
 const ENVIRONMENT_PAGE: &str = include_str!("../../docs/reference/environment.md");
 const CLI_PAGE: &str = include_str!("../../docs/reference/cli.md");
 /// The loader's source: its `match` arms are the keys it knows.
