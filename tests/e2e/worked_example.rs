@@ -5,7 +5,8 @@
 //! logrotate configuration and a nightly job in a throwaway user's
 //! crontab. Deployed, re-deployed as a no-op (same processes, no second
 //! download), then changed: only the program whose settings changed is
-//! restarted.
+//! restarted; and a hand edit of nginx's configuration is repaired,
+//! restarting nginx alone.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -313,4 +314,22 @@ fn the_etherpad_style_stack_deploys_redeploys_as_a_no_op_and_restarts_only_what_
     assert_eq!(daemon.pid_of("nginx"), nginx_pid, "nginx was restarted");
     let page = get(proxy);
     assert!(page.contains("<h1>Night pad</h1>"), "{page}");
+
+    // Drift: nginx's configuration edited by hand. -P sees it and touches
+    // nothing; the deploy puts it back and restarts nginx alone.
+    let (app_pid, nginx_pid) = (daemon.pid_of("pad"), daemon.pid_of("nginx"));
+    let conf = p.read("work/proxy/nginx.conf");
+    p.write("work/proxy/nginx.conf", "# edited by hand\n");
+    p.run(&["deploy", "-P", "--exit-code", "local"]).code(6);
+    assert_eq!(p.read("work/proxy/nginx.conf"), "# edited by hand\n");
+    assert_eq!(daemon.pid_of("nginx"), nginx_pid, "-P restarted nginx");
+    p.run(&["deploy", "local"]).success();
+    assert_eq!(p.read("work/proxy/nginx.conf"), conf);
+    assert_ne!(
+        daemon.pid_of("nginx"),
+        nginx_pid,
+        "nginx kept the edited file"
+    );
+    assert_eq!(daemon.pid_of("pad"), app_pid, "the app was restarted");
+    assert!(get(proxy).contains("<h1>Night pad</h1>"));
 }
