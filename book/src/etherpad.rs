@@ -65,17 +65,15 @@ impl Component for Pad {
         ctx.add(Extract::new("pad.tar.gz").target("app").strip(1))?;
         ctx.add(Directory::new("var/log").leading(true))?;
         ctx.add(Directory::new("var/pads"))?;
-        // Restarted when its settings change. The settings file is added
-        // by the Program, so it names its template's `component` itself.
+        // Restarted when its settings change. The settings template sees
+        // this component as `component` (the nearest root above it).
         ctx.add(
             supervisor::Program::new("pad")
                 .command("python3")
                 .args("app/pad.py --settings settings.json")
                 .startsecs(1)
                 .depends_on(
-                    File::new("settings.json")
-                        .template(asset!("templates/etherpad/settings.json"))
-                        .context(&*self),
+                    File::new("settings.json").template(asset!("templates/etherpad/settings.json")),
                 ),
         )?;
         ctx.add(RotatedLogfile::new("var/log/access.log").args([
@@ -124,9 +122,7 @@ impl Component for Proxy {
                 .args(format!("-p {workdir} -c nginx.conf -e var/log/error.log"))
                 .startsecs(1)
                 .depends_on(
-                    File::new("nginx.conf")
-                        .template(asset!("templates/etherpad/nginx.conf"))
-                        .context(&*self),
+                    File::new("nginx.conf").template(asset!("templates/etherpad/nginx.conf")),
                 ),
         )?;
         ctx.add(
