@@ -2,7 +2,8 @@
 //! an empty module, so that `cargo test --doc` compiles (and runs) every
 //! ```rust block of the book. Two of mdBook's own rules are applied first,
 //! the way `mdbook build` applies them, so the tested text is the shown
-//! text: `{{#include FILE}}` / `{{#include FILE:ANCHOR}}` are replaced by
+//! text: `{{#include FILE}}` / `{{#include FILE:ANCHOR}}` (on a line of
+//! their own, the only way the book uses them) are replaced by
 //! the file (or the lines between `ANCHOR: name` and `ANCHOR_END: name`),
 //! and a fence without a language, which rustdoc would take for Rust and
 //! mdBook shows as plain text, is marked `text`.
