@@ -42,6 +42,7 @@
 //! | [`RotatedLogfile`] | path (mapped, may be a glob), `args` (directives), `prerotate`, `postrotate` | `RotatedLogfile::new("var/log/app.log").args(["daily", "rotate 7"])` |
 //! | [`Logrotate`] | collects the host's `RotatedLogfile`s; `common`, `path`, `schedule` (a `CronJob`) | `Logrotate::new().common(["compress"]).schedule("@daily")` |
 //! | [`HealthCheck`] | `http` (`status`, `body_contains`), `tcp` or `command`; `interval`, `retries`, `timeout`, `start_delay`; add it last in a root: a gate for rolling deploys (docs/rollouts.md) | `HealthCheck::http("http://127.0.0.1:8080/health").retries(10)` |
+//! | [`Build`] | URL, `checksum` (required, as `Download`), `prefix` (default: the workdir), `configure_args`, `without_configure`, `make_args`, `env` (e.g. `CFLAGS`), `creates`, `source_dir`, `timeout`; download, extract (strip 1), `./configure --prefix`, `make`, `make install`, again only when these inputs changed | `Build::new("https://example.org/tool-1.2.tar.gz").checksum("sha256:9f86…").configure_args(["--disable-docs"])` |
 //! | [`External`] | `data` (inline or `include_bytes!`), `data_script` (output of a command on the target), `ignore_failure`, `timeout`; environment key `externals` | `External::new("user", "alice").data("uid=1200\n")` |
 //!
 //! Helpers for custom components live on [`crate::component::Deploy`]:
@@ -103,6 +104,7 @@
 
 mod account;
 mod archive;
+mod build;
 mod checksum;
 mod command;
 mod content;
@@ -133,6 +135,7 @@ mod tests;
 
 pub use account::{UnixGroup, User};
 pub use archive::Format as ArchiveFormat;
+pub use build::Build;
 pub use checksum::Checksum;
 pub use command::Command;
 pub use content::{Content, Presence};

@@ -5,6 +5,7 @@
 mod account;
 mod accounts;
 mod appenv;
+mod build;
 mod command;
 mod cron;
 mod diffs;
