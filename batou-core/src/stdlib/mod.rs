@@ -1,10 +1,10 @@
 //! The standard library of components: files and their content, modes
-//! and owners, directories, symlinks, structured (JSON, TOML) content,
+//! and owners, directories, symlinks, structured (JSON, TOML, YAML) content,
 //! purging, commands, downloads, archives, git checkouts, health checks,
 //! systemd units and programs, supervisord and its programs, Python
 //! virtual environments and pip installs, users and groups, Debian
-//! packages, cron jobs, logrotate
-//! and externals.
+//! packages, cron jobs, logrotate,
+//! configure/make builds and externals.
 //!
 //! Every component is idempotent: `verify` compares, `update` only runs
 //! when something differs, writes are atomic, and predicting writes
@@ -22,6 +22,7 @@
 //! | [`Releases`] | id, `build` (adds what fills `releases/<id>/`), `keep` (default 5), `base` (default: the workdir); `current` is switched after the build, older releases pruned; a failed root's revert points `current` back | `Releases::new("2024-05-01").keep(3).build(\|ctx, dir\| { ctx.add(File::new(dir.join("app.conf")).content("x"))?; Ok(()) })` |
 //! | [`JsonContent`] | data (any `Serialize`), `override_with`, `human_readable`, `mode`, `leading`, `sensitive` | `JsonContent::new("up.json", &upstreams)` |
 //! | [`TomlContent`] | data (any `Serialize`, a table), `override_with`, `mode`, `leading`, `sensitive` | `TomlContent::new("app.toml", &settings)` |
+//! | [`YamlContent`] | data (any `Serialize`), `override_with`, `mode`, `leading`, `sensitive`; block style, keys sorted (also `File::yaml`) | `YamlContent::new("config.yaml", &settings)` |
 //! | [`Purge`] | glob pattern | `Purge::new("releases/2023-*")` |
 //! | [`Command`] | `unless`, `onlyif`, `cwd`, `env`, `timeout`, `raw` (no template expansion); expanded `{{ values }}` are shell-quoted | `Command::new("make").unless("test -f bin/app")` |
 //! | [`Download`] | URL (http/https; a password becomes basic auth, shown as `****`), `checksum` (required: `sha256:<hex>` / `sha512:<hex>`; batou's weak `md5:` / `sha1:` accepted), `target` (default: last URL segment), `ca_file`, `timeout`, `mode`, `leading` | `Download::new("https://example.org/app-1.2.tgz").checksum("sha256:9f86…")` |
@@ -132,6 +133,7 @@ mod systemctl;
 mod systemd;
 #[cfg(test)]
 mod tests;
+mod yaml;
 
 pub use account::{UnixGroup, User};
 pub use archive::Format as ArchiveFormat;
@@ -155,7 +157,7 @@ pub use program::{Deployment, Program};
 pub use purge::Purge;
 pub use python::{AppEnv, Package, Requirements, VirtualEnv};
 pub use releases::Releases;
-pub use structured::{JsonContent, TomlContent, dict_merge};
+pub use structured::{JsonContent, TomlContent, YamlContent, dict_merge};
 pub use supervisor::Supervisor;
 pub use symlink::Symlink;
 pub use systemd::SystemdUnit;
