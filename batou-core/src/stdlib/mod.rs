@@ -3,7 +3,7 @@
 //! purging, commands, downloads, archives, git checkouts, health checks,
 //! systemd units and programs, supervisord and its programs, Python
 //! virtual environments and pip installs, users and groups, Debian
-//! packages, cron jobs, logrotate,
+//! packages, cron jobs, logrotate, nagios checks,
 //! configure/make builds and externals.
 //!
 //! Every component is idempotent: `verify` compares, `update` only runs
@@ -42,6 +42,9 @@
 //! | [`CronTab`] | collects the host's `CronJob`s; `mailto`, `env`, `purge`, `user` | `CronTab::new().mailto("ops@example.com")` |
 //! | [`RotatedLogfile`] | path (mapped, may be a glob), `args` (directives), `prerotate`, `postrotate` | `RotatedLogfile::new("var/log/app.log").args(["daily", "rotate 7"])` |
 //! | [`Logrotate`] | collects the host's `RotatedLogfile`s; `common`, `path`, `schedule` (a `CronJob`) | `Logrotate::new().common(["compress"]).schedule("@daily")` |
+//! | [`ServiceCheck`] | description, `command` (required), `args`, `notes_url`, `servicegroups`, `contact_groups`, `depend_on(host, description)`, `nrpe` + `name`; collected by the two below | `ServiceCheck::new("http").command("check_http").args("-H localhost")` |
+//! | [`NagiosServer`] | collects every `ServiceCheck` of the environment into nagios object definitions; `path` (default `nagios-server-<service_user>.cfg`), `static_config`, `reload` (run when the file changed) | `NagiosServer::new().path("/etc/nagios4/conf.d/app.cfg").reload("systemctl reload nagios4")` |
+//! | [`NrpeHost`] | collects the host's NRPE checks as `command[NAME]=…`; `path` (default `/etc/nagios/nrpe/local/<service_user>.cfg`), `reload` | `NrpeHost::new()` |
 //! | [`HealthCheck`] | `http` (`status`, `body_contains`), `tcp` or `command`; `interval`, `retries`, `timeout`, `start_delay`; add it last in a root: a gate for rolling deploys (docs/rollouts.md) | `HealthCheck::http("http://127.0.0.1:8080/health").retries(10)` |
 //! | [`Build`] | URL, `checksum` (required, as `Download`), `prefix` (default: the workdir), `configure_args`, `without_configure`, `make_args`, `env` (e.g. `CFLAGS`), `creates`, `source_dir`, `timeout`; download, extract (strip 1), `./configure --prefix`, `make`, `make install`, again only when these inputs changed | `Build::new("https://example.org/tool-1.2.tar.gz").checksum("sha256:9f86…").configure_args(["--disable-docs"])` |
 //! | [`External`] | `data` (inline or `include_bytes!`), `data_script` (output of a command on the target), `ignore_failure`, `timeout`; environment key `externals` | `External::new("user", "alice").data("uid=1200\n")` |
@@ -119,6 +122,7 @@ mod git;
 mod health;
 mod logrotate;
 mod mode;
+mod nagios;
 mod owner;
 mod package;
 mod program;
@@ -151,6 +155,7 @@ pub use git::{Git, Want as GitWant};
 pub use health::HealthCheck;
 pub use logrotate::{Logrotate, ROTATED_LOGFILE_KEY, RotatedLogfile};
 pub use mode::{Mode as FileMode, ModeSpec};
+pub use nagios::{NAGIOS_SERVICE_KEY, NagiosServer, NrpeHost, ServiceCheck};
 pub use owner::{Group, Owner, Principal};
 pub use package::DebPackage;
 pub use program::{Deployment, Program};

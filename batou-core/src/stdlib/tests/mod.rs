@@ -20,6 +20,7 @@ mod git;
 mod health;
 mod helpers;
 mod logrotate;
+mod nagios;
 mod owner;
 mod package;
 mod program_cold;
