@@ -10,10 +10,10 @@ use super::fixture::{Server, param, run, set_params, sha256_of};
 use super::*;
 use crate::stdlib::Build as Cmmi;
 
-const MAKEFILE: &str = "include config.mk\n\
+const MAKEFILE: &str = "-include config.mk\n\
 all: hello\n\
 \t@echo make >> $(LOG)\n\
-hello: hello.in config.mk\n\
+hello: hello.in $(wildcard config.mk)\n\
 \tsed -e 's/@GREETING@/$(GREETING)/' -e 's/@FLAGS@/$(FLAGS)/' hello.in > hello\n\
 \tchmod +x hello\n\
 install: hello\n\
@@ -252,6 +252,31 @@ fn an_install_without_the_promised_file_fails_and_is_tried_again() {
     assert!(!s.path("hello-1.0/.batou-build").exists());
     assert!(s.run(false).0.is_err());
     assert_eq!(p.log().lines().count(), 6, "{}", p.log());
+}
+
+fn plain_make(s: &Scene, ctx: &mut Configure<'_>) -> Result<()> {
+    ctx.add(
+        Cmmi::new(param(s, 0))
+            .checksum(param(s, 1))
+            .prefix("inst")
+            .without_configure()
+            .make_args([param(s, 2), param(s, 3)])
+            .creates("bin/hello"),
+    )?;
+    Ok(())
+}
+
+#[test]
+fn a_project_without_configure_gets_the_prefix_and_arguments_from_make() {
+    let p = Project::new();
+    let s = Stage::new(plain_make);
+    let log = p.tmp.path().join("build.log");
+    p.params(&s, "GREETING=plain", &format!("LOG={}", log.display()));
+    s.deploy();
+    assert_eq!(p.log(), "make\ninstall\n", "configure ran");
+    assert_eq!(greeting(&s), "plain \n");
+    assert_eq!(s.deploy().0.changed, 0);
+    assert_eq!(p.log().lines().count(), 2);
 }
 
 #[test]
