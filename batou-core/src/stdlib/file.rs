@@ -178,8 +178,14 @@ impl File {
         self
     }
 
+    /// `data` as YAML, block style, keys sorted (batou's `YAMLContent`).
+    pub fn yaml(mut self, data: impl Serialize) -> Self {
+        self.source = Source::Structured(Data::new(data), Format::Yaml);
+        self
+    }
+
     /// Deep-merges `value` over the data of [`File::json`] /
-    /// [`File::toml`] (batou's `dict_merge`: objects recursively, arrays
+    /// [`File::toml`] / [`File::yaml`] (batou's `dict_merge`: objects recursively, arrays
     /// concatenated). Without structured data it is a configuration error.
     pub fn override_with(mut self, value: impl Serialize) -> Self {
         match &mut self.source {
@@ -187,7 +193,7 @@ impl File {
             _ => {
                 // Reported in configure, where errors can be returned.
                 self.source = Source::Structured(
-                    Data::failed("override_with needs json(..) or toml(..) data first"),
+                    Data::failed("override_with needs json(..), toml(..) or yaml(..) data first"),
                     Format::Toml,
                 );
             }

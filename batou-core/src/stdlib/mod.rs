@@ -1,10 +1,10 @@
 //! The standard library of components: files and their content, modes
-//! and owners, directories, symlinks, structured (JSON, TOML) content,
+//! and owners, directories, symlinks, structured (JSON, TOML, YAML) content,
 //! purging, commands, downloads, archives, git checkouts, health checks,
 //! systemd units and programs, supervisord and its programs, Python
 //! virtual environments and pip installs, users and groups, Debian
-//! packages, cron jobs, logrotate
-//! and externals.
+//! packages, cron jobs, logrotate, nagios checks,
+//! configure/make builds and externals.
 //!
 //! Every component is idempotent: `verify` compares, `update` only runs
 //! when something differs, writes are atomic, and predicting writes
@@ -22,6 +22,7 @@
 //! | [`Releases`] | id, `build` (adds what fills `releases/<id>/`), `keep` (default 5), `base` (default: the workdir); `current` is switched after the build, older releases pruned; a failed root's revert points `current` back | `Releases::new("2024-05-01").keep(3).build(\|ctx, dir\| { ctx.add(File::new(dir.join("app.conf")).content("x"))?; Ok(()) })` |
 //! | [`JsonContent`] | data (any `Serialize`), `override_with`, `human_readable`, `mode`, `leading`, `sensitive` | `JsonContent::new("up.json", &upstreams)` |
 //! | [`TomlContent`] | data (any `Serialize`, a table), `override_with`, `mode`, `leading`, `sensitive` | `TomlContent::new("app.toml", &settings)` |
+//! | [`YamlContent`] | data (any `Serialize`), `override_with`, `mode`, `leading`, `sensitive`; block style, keys sorted (also `File::yaml`) | `YamlContent::new("config.yaml", &settings)` |
 //! | [`Purge`] | glob pattern | `Purge::new("releases/2023-*")` |
 //! | [`Command`] | `unless`, `onlyif`, `cwd`, `env`, `timeout`, `raw` (no template expansion); expanded `{{ values }}` are shell-quoted | `Command::new("make").unless("test -f bin/app")` |
 //! | [`Download`] | URL (http/https; a password becomes basic auth, shown as `****`), `checksum` (required: `sha256:<hex>` / `sha512:<hex>`; batou's weak `md5:` / `sha1:` accepted), `target` (default: last URL segment), `ca_file`, `timeout`, `mode`, `leading` | `Download::new("https://example.org/app-1.2.tgz").checksum("sha256:9f86…")` |
@@ -41,7 +42,11 @@
 //! | [`CronTab`] | collects the host's `CronJob`s; `mailto`, `env`, `purge`, `user` | `CronTab::new().mailto("ops@example.com")` |
 //! | [`RotatedLogfile`] | path (mapped, may be a glob), `args` (directives), `prerotate`, `postrotate` | `RotatedLogfile::new("var/log/app.log").args(["daily", "rotate 7"])` |
 //! | [`Logrotate`] | collects the host's `RotatedLogfile`s; `common`, `path`, `schedule` (a `CronJob`) | `Logrotate::new().common(["compress"]).schedule("@daily")` |
+//! | [`ServiceCheck`] | description, `command` (required), `args`, `notes_url`, `servicegroups`, `contact_groups`, `depend_on(host, description)`, `nrpe` + `name`; collected by the two below | `ServiceCheck::new("http").command("check_http").args("-H localhost")` |
+//! | [`NagiosServer`] | collects every `ServiceCheck` of the environment into nagios object definitions; `path` (default `nagios-server-<service_user>.cfg`), `static_config`, `reload` (run when the file changed) | `NagiosServer::new().path("/etc/nagios4/conf.d/app.cfg").reload("systemctl reload nagios4")` |
+//! | [`NrpeHost`] | collects the host's NRPE checks as `command[NAME]=…`; `path` (default `/etc/nagios/nrpe/local/<service_user>.cfg`), `reload` | `NrpeHost::new()` |
 //! | [`HealthCheck`] | `http` (`status`, `body_contains`), `tcp` or `command`; `interval`, `retries`, `timeout`, `start_delay`; add it last in a root: a gate for rolling deploys (docs/rollouts.md) | `HealthCheck::http("http://127.0.0.1:8080/health").retries(10)` |
+//! | [`Build`] | URL, `checksum` (required, as `Download`), `prefix` (default: the workdir), `configure_args`, `without_configure`, `make_args`, `env` (e.g. `CFLAGS`), `creates`, `source_dir`, `timeout`; download, extract (strip 1), `./configure --prefix`, `make`, `make install`, again only when these inputs changed | `Build::new("https://example.org/tool-1.2.tar.gz").checksum("sha256:9f86…").configure_args(["--disable-docs"])` |
 //! | [`External`] | `data` (inline or `include_bytes!`), `data_script` (output of a command on the target), `ignore_failure`, `timeout`; environment key `externals` | `External::new("user", "alice").data("uid=1200\n")` |
 //!
 //! Helpers for custom components live on [`crate::component::Deploy`]:
@@ -103,6 +108,7 @@
 
 mod account;
 mod archive;
+mod build;
 mod checksum;
 mod command;
 mod content;
@@ -116,6 +122,7 @@ mod git;
 mod health;
 mod logrotate;
 mod mode;
+mod nagios;
 mod owner;
 mod package;
 mod program;
@@ -130,9 +137,11 @@ mod systemctl;
 mod systemd;
 #[cfg(test)]
 mod tests;
+mod yaml;
 
 pub use account::{UnixGroup, User};
 pub use archive::Format as ArchiveFormat;
+pub use build::Build;
 pub use checksum::Checksum;
 pub use command::Command;
 pub use content::{Content, Presence};
@@ -146,13 +155,14 @@ pub use git::{Git, Want as GitWant};
 pub use health::HealthCheck;
 pub use logrotate::{Logrotate, ROTATED_LOGFILE_KEY, RotatedLogfile};
 pub use mode::{Mode as FileMode, ModeSpec};
+pub use nagios::{NAGIOS_SERVICE_KEY, NagiosServer, NrpeHost, ServiceCheck};
 pub use owner::{Group, Owner, Principal};
 pub use package::DebPackage;
 pub use program::{Deployment, Program};
 pub use purge::Purge;
 pub use python::{AppEnv, Package, Requirements, VirtualEnv};
 pub use releases::Releases;
-pub use structured::{JsonContent, TomlContent, dict_merge};
+pub use structured::{JsonContent, TomlContent, YamlContent, dict_merge};
 pub use supervisor::Supervisor;
 pub use symlink::Symlink;
 pub use systemd::SystemdUnit;

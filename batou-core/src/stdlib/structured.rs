@@ -1,5 +1,6 @@
-//! `JsonContent` and `TomlContent`: a file rendered from a serde value
-//! with a stable (sorted) key order, so diffs only show real changes.
+//! `JsonContent`, `TomlContent` and `YamlContent`: a file rendered from a
+//! serde value with a stable (sorted) key order, so diffs only show real
+//! changes.
 
 use std::path::PathBuf;
 
@@ -19,6 +20,11 @@ pub(crate) enum Format {
         readable: bool,
     },
     Toml,
+    /// Block style, keys sorted (PyYAML's `safe_dump` layout, which
+    /// batou's `YAMLContent` uses); strings a YAML 1.1 or 1.2 reader
+    /// would take for another type (`yes`, `1.0`, `null`) are quoted
+    /// (see `stdlib::yaml`).
+    Yaml,
 }
 
 /// Data and overrides not yet rendered; a serialization error is kept and
@@ -74,6 +80,7 @@ impl Data {
                     "cannot write TOML: {e} (TOML needs a table at the top and has no null)"
                 ))
             }),
+            Format::Yaml => Ok(super::yaml::to_yaml(&value)),
         }
     }
 }
@@ -248,3 +255,31 @@ impl TomlContent {
 }
 
 structured_component!(TomlContent, "TomlContent");
+
+/// A YAML file from any `Serialize` value: block style, keys sorted at
+/// every level, so the same data always gives the same bytes (batou's
+/// `YAMLContent`). [`YamlContent::override_with`] deep-merges as for
+/// JSON.
+///
+/// ```
+/// use batou_core::stdlib::YamlContent;
+/// use serde_json::json;
+/// let config = YamlContent::new("config.yaml", json!({"server": {"port": 8080}, "debug": false}))
+///     .override_with(json!({"server": {"workers": 4}}));
+/// ```
+pub struct YamlContent(Structured);
+
+impl YamlContent {
+    pub fn new(path: impl Into<PathBuf>, data: impl Serialize) -> Self {
+        YamlContent(Structured {
+            path: path.into(),
+            data: Data::new(data),
+            format: Format::Yaml,
+            mode: None,
+            leading: false,
+            sensitive: None,
+        })
+    }
+}
+
+structured_component!(YamlContent, "YamlContent");

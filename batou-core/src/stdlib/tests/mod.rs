@@ -5,6 +5,7 @@
 mod account;
 mod accounts;
 mod appenv;
+mod build;
 mod command;
 mod cron;
 mod diffs;
@@ -19,6 +20,7 @@ mod git;
 mod health;
 mod helpers;
 mod logrotate;
+mod nagios;
 mod owner;
 mod package;
 mod program_cold;

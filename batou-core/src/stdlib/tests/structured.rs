@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::*;
 use crate::error::Error;
-use crate::stdlib::{File, JsonContent, TomlContent};
+use crate::stdlib::{File, JsonContent, TomlContent, YamlContent};
 use crate::testutil::needing_update;
 
 #[test]
@@ -124,7 +124,114 @@ fn data_toml_cannot_hold_is_a_configuration_error() {
     });
     let errors = s.try_model().err().expect("configure fails");
     assert!(
-        matches!(&errors[..], [ConfigError::Component { source: Error::Usage(m), .. }] if m.contains("override_with needs json(..) or toml(..)")),
+        matches!(&errors[..], [ConfigError::Component { source: Error::Usage(m), .. }] if m.contains("override_with needs json(..), toml(..) or yaml(..)")),
         "{errors:?}"
     );
+}
+
+#[test]
+fn yaml_is_block_style_sorted_and_written_once() {
+    let s = Stage::new(|_, ctx| {
+        ctx.add(YamlContent::new(
+            "config.yaml",
+            json!({
+                "zeta": [1, {"b": 2, "a": 1}],
+                "alpha": {"y": "yes", "x": null, "w": "1.0", "v": "plain", "t": "on", "s": "1:20", "r": 1e100},
+                "mid": true,
+            }),
+        ))?;
+        Ok(())
+    });
+    let (report, _) = s.predict();
+    assert_eq!(report.changed, 1);
+    assert!(!s.path("config.yaml").exists(), "predict wrote");
+    let (report, _) = s.deploy();
+    assert_eq!(report.changed, 1);
+    let text = s.read("config.yaml");
+    assert_eq!(
+        text,
+        "alpha:\n  r: 1.0e+100\n  s: \"1:20\"\n  t: \"on\"\n  v: plain\n  w: \"1.0\"\n  x: null\n  \"y\": \"yes\"\nmid: true\nzeta:\n- 1\n- a: 1\n  b: 2\n"
+    );
+    // What a YAML reader makes of it is the data (PyYAML, batou's reader).
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1])), sort_keys=True))",
+        ])
+        .arg(s.path("config.yaml"))
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        r#"{"alpha": {"r": 1e+100, "s": "1:20", "t": "on", "v": "plain", "w": "1.0", "x": null, "y": "yes"}, "mid": true, "zeta": [1, {"a": 1, "b": 2}]}"#
+    );
+    let before = identity(&s.path("config.yaml"));
+    let (report, events) = s.deploy();
+    assert_eq!(report.changed, 0, "{events:#?}");
+    assert_eq!(identity(&s.path("config.yaml")), before);
+}
+
+#[test]
+fn yaml_overrides_merge_deeply_and_drift_is_repaired() {
+    let s = Stage::new(|_, ctx| {
+        ctx.add(
+            YamlContent::new("a.yaml", json!({"server": {"port": 80, "hosts": ["a"]}}))
+                .override_with(json!({"server": {"port": 8080, "hosts": ["b"]}}))
+                .mode(0o640),
+        )?;
+        ctx.add(File::new("f.yaml").yaml(&Settings {
+            server: Server {
+                port: 1,
+                hosts: vec![],
+            },
+            name: "app",
+        }))?;
+        Ok(())
+    });
+    s.deploy();
+    let wanted = "server:\n  hosts:\n  - a\n  - b\n  port: 8080\n";
+    assert_eq!(s.read("a.yaml"), wanted);
+    assert_eq!(mode_of(&s.path("a.yaml")), 0o640);
+    assert_eq!(
+        s.read("f.yaml"),
+        "name: app\nserver:\n  hosts: []\n  port: 1\n"
+    );
+
+    std::fs::write(s.path("a.yaml"), "server:\n  hosts:\n  - a\n  port: 80\n").unwrap();
+    let before = identity(&s.path("a.yaml"));
+    let (report, events) = s.predict();
+    assert_eq!(report.changed, 1);
+    assert_eq!(
+        needing_update(&events),
+        ["Scene > YamlContent('a.yaml') > Content('a.yaml')"]
+    );
+    assert!(
+        diffs(&events)[0].1.contains(&"+  port: 8080".to_string()),
+        "{events:#?}"
+    );
+    assert_eq!(identity(&s.path("a.yaml")), before, "predict wrote");
+    assert_eq!(s.deploy().0.changed, 1);
+    assert_eq!(s.read("a.yaml"), wanted);
+    assert_eq!(s.deploy().0.changed, 0);
+}
+
+#[test]
+fn yaml_of_data_that_cannot_serialize_is_a_configuration_error() {
+    let s = Stage::new(|_, ctx| {
+        // Map keys that are not strings: no YAML (nor JSON) key.
+        let data: std::collections::HashMap<Vec<u8>, u8> = [(vec![1u8], 1u8)].into();
+        ctx.add(YamlContent::new("bad.yaml", data))?;
+        Ok(())
+    });
+    let errors = s.try_model().err().expect("configure fails");
+    assert!(
+        matches!(&errors[..], [ConfigError::Component { source: Error::Usage(m), .. }] if m.starts_with("cannot serialize the data")),
+        "{errors:?}"
+    );
+    assert!(!s.path("bad.yaml").exists());
 }
