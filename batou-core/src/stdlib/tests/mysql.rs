@@ -164,6 +164,28 @@ fn hostile_names_are_quoted() {
 }
 
 #[test]
+fn an_unreachable_server_is_a_clear_error_naming_the_component() {
+    let s = Stage::new(|scene, ctx| {
+        ctx.add(
+            User::new("shop")
+                .password("never shown")
+                .connection(conn(scene)),
+        )?;
+        Ok(())
+    });
+    let dir = s.prepare();
+    set_params(s.case, &[dir.join("no.sock").to_str().unwrap()]);
+    let (result, events) = s.run(false);
+    let error = result.expect_err("deployed without a server").to_string();
+    assert!(
+        error.contains("mysql::User `shop@localhost`: mysql failed:"),
+        "{error}"
+    );
+    assert!(error.contains("no.sock"), "{error}");
+    assert!(!error.contains("never shown") && !format!("{events:?}").contains("never shown"));
+}
+
+#[test]
 fn bad_arguments_are_clear_errors() {
     assert_config_errors(&[
         (
