@@ -71,7 +71,8 @@ fn server_dir(account: &Account) -> (tempfile::TempDir, PathBuf) {
     (tmp, dir)
 }
 
-/// A PostgreSQL 15 cluster: superuser `postgres` by trust on the socket,
+/// A PostgreSQL cluster: superuser `postgres` for root and the server's
+/// own account (peer authentication on the socket),
 /// every other role by SCRAM password; every statement logged (so a test
 /// can show the log never holds a password).
 pub(super) struct Postgres {
@@ -79,7 +80,7 @@ pub(super) struct Postgres {
     pub log: PathBuf,
     data: PathBuf,
     pg_ctl: PathBuf,
-    account: Account,
+    pub account: Account,
     _tmp: tempfile::TempDir,
 }
 
@@ -103,7 +104,14 @@ impl Postgres {
         );
         std::fs::write(
             data.join("pg_hba.conf"),
-            "local all postgres trust\nlocal all all scram-sha-256\n",
+            "local all postgres peer map=admins\nlocal all all scram-sha-256\n",
+        )
+        .unwrap();
+        // The superuser: root (the test) and the server's own account
+        // (to show `run_as` goes through sudo), nobody else.
+        std::fs::write(
+            data.join("pg_ident.conf"),
+            format!("admins root postgres\nadmins {} postgres\n", account.name),
         )
         .unwrap();
         std::fs::write(

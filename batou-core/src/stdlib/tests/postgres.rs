@@ -265,6 +265,36 @@ fn an_unreachable_server_is_a_clear_error_naming_the_component() {
 }
 
 #[test]
+fn run_as_runs_psql_as_that_user_through_sudo() {
+    let pg = Postgres::start();
+    // Peer authentication lets the server's account in as the
+    // superuser, and not `nobody`.
+    let s = Stage::new(|scene, ctx| {
+        let c = Connection::new()
+            .host(param(scene, 0))
+            .user("postgres")
+            .run_as(param(scene, 1));
+        ctx.add(Role::new("viasudo").password("pw via sudo").connection(c))?;
+        Ok(())
+    });
+    set_params(s.case, &[pg.sock.to_str().unwrap(), "nobody"]);
+    let (result, _) = s.run(false);
+    let error = result.expect_err("nobody got in").to_string();
+    assert!(
+        error.contains("postgres::Role `viasudo`: psql failed:"),
+        "{error}"
+    );
+    assert!(error.contains("Peer authentication failed"), "{error}");
+
+    set_params(s.case, &[pg.sock.to_str().unwrap(), &pg.account.name]);
+    let (report, events) = s.deploy();
+    assert_eq!(report.changed, 1, "{events:#?}");
+    assert!(pg.login("viasudo", "postgres", "pw via sudo"));
+    let (report, _) = s.deploy();
+    assert_eq!(report.changed, 0);
+}
+
+#[test]
 fn bad_arguments_are_clear_errors() {
     assert_config_errors(&[
         (
