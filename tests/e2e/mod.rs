@@ -28,6 +28,7 @@ mod parity_deploy;
 mod platforms;
 mod predict_check;
 mod progress;
+mod python_postgres;
 mod refusal;
 mod remote;
 mod remote_dns;

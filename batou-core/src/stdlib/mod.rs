@@ -3,8 +3,8 @@
 //! purging, commands, downloads, archives, git checkouts, health checks,
 //! systemd units and programs, supervisord and its programs, Python
 //! virtual environments and pip installs, users and groups, Debian
-//! packages, cron jobs, logrotate, nagios checks,
-//! configure/make builds and externals.
+//! packages, cron jobs, logrotate, nagios checks, configure/make builds,
+//! PostgreSQL and MySQL/MariaDB users, databases and grants, and externals.
 //!
 //! Every component is idempotent: `verify` compares, `update` only runs
 //! when something differs, writes are atomic, and predicting writes
@@ -35,6 +35,12 @@
 //! | [`VirtualEnv`] | Python version (`3`, `3.11`, `3.11.2`), `executable` (default `python{version}`), `dir` (default: the workdir), `requirements`, `package`; recreated when broken or made from another interpreter | `VirtualEnv::new("3.11").dir("venv").requirements(Requirements::new("requirements.lock"))` |
 //! | [`Requirements`] / [`Package`] | file path + `content`, or name + `version` (required); `find_links`, `index_url`, `extra_index_url` (through pip's environment), `no_index`, `no_deps`, `option`, `env`, `timeout`; pip runs only when the requirements, the settings or an installed pin differ | `Package::new("gunicorn").version("22.0.0")` |
 //! | [`AppEnv`] | Python version, `lock` (a [`Requirements`], installed `--no-deps`, then `pip check`), `executable`, `dir`; built in `.appenv/<hash>` beside the one in use, switched to with one symlink (`.appenv/current`; `bin`, `lib`, `pyvenv.cfg` link through it) | `AppEnv::new("3.11").lock(Requirements::new("requirements.lock"))` |
+//! | [`postgres::Role`] | name, `password` (never sent: a SCRAM verifier is computed and compared), `login` (default yes), `superuser`, `createdb`, `createrole`, `connection` ([`postgres::Connection`]: `psql`, `host`, `port`, `user`, `run_as`) | `postgres::Role::new("app").password(&self.db_password).connection(Connection::new().run_as("postgres"))` |
+//! | [`postgres::Database`] | name, `owner`, `encoding`, `locale`, `template`, `connection`; another encoding or locale is an error | `postgres::Database::new("app").owner("app").encoding("UTF8")` |
+//! | [`postgres::Grant`] | `database(role, db, privs)`, `schema(role, db, schema, privs)`, `tables(role, db, schema, privs)`, `connection`; grants what is missing | `postgres::Grant::schema("reports", "app", "public", ["USAGE"])` |
+//! | [`mysql::User`] | name, `host` (default `localhost`), `password` (never sent: the native hash is computed and compared), `connection` ([`mysql::Connection`]: `client`, `defaults_file`, `socket`, `host`, `port`, `user`, `run_as`) | `mysql::User::new("shop").password(&self.db_password)` |
+//! | [`mysql::Database`] | name, `charset`, `collation`, `connection` | `mysql::Database::new("shop").charset("utf8mb4")` |
+//! | [`mysql::Grant`] | user, db, `host`, `privileges` (`SELECT`, ..., `ALL`), `connection`; `_`/`%` in the name escaped | `mysql::Grant::new("shop", "shop").privileges(["ALL"])` |
 //! | [`User`] | `home`, `create_home`, `shell`, `group` (primary), `groups` (supplementary, added), `system` | `User::new("app").home("/srv/app").shell("/bin/bash").groups(["www-data"])` |
 //! | [`UnixGroup`] | `gid`, `system` | `UnixGroup::new("deploy").gid(2001)` |
 //! | [`DebPackage`] | `version`, `apt_option` (`-o KEY=VALUE`), `update_lists` | `DebPackage::new("nginx")` |
@@ -123,8 +129,10 @@ mod health;
 mod logrotate;
 mod mode;
 mod nagios;
+pub mod mysql;
 mod owner;
 mod package;
+pub mod postgres;
 mod program;
 mod purge;
 mod python;
