@@ -72,6 +72,7 @@
 
 pub mod address;
 pub mod agent_build;
+pub mod assets;
 pub mod command;
 pub mod component;
 pub mod convert;
@@ -136,6 +137,7 @@ extern crate self as batou_core;
 /// What `#[component]`'s output refers to; not for component authors.
 #[doc(hidden)]
 pub mod __private {
+    pub use batou_derive::asset_location;
     pub use serde;
 }
 #[doc(hidden)]

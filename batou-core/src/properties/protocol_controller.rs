@@ -285,6 +285,7 @@ fn encode(item: &Item, model: &Model, host: &str, hash: &str) -> Vec<u8> {
             hostname: host.into(),
             user: "deploy".into(),
             pid: 42,
+            missing_assets: vec![],
         },
         Item::Configured { right_roots, error } => Reply::Configured {
             errors: error.iter().map(|e| wire(e)).collect(),
@@ -295,6 +296,9 @@ fn encode(item: &Item, model: &Model, host: &str, hash: &str) -> Vec<u8> {
                 .map(|r| (r.host.clone(), r.name.clone()))
                 .collect(),
             warnings: vec![],
+            assets_hash: crate::assets::project::shipment(&model.env.project_dir)
+                .manifest_hash
+                .clone(),
         },
         Item::Deployed { id, changed } => Reply::Deployed {
             id: *id,

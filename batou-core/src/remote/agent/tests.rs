@@ -103,6 +103,8 @@ fn a_reply_writer_that_dies_ends_the_agent() {
             agent_pid: 0,
         },
         break_lock: false,
+        assets: Default::default(),
+        assets_hash: crate::assets::Manifest::default().hash(),
     };
     controller
         .write_all(format!("{}\n", serde_json::to_string(&hello).unwrap()).as_bytes())
