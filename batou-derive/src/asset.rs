@@ -14,7 +14,7 @@ use quote::quote;
 use syn::LitStr;
 
 /// Expands to `(key, crate_dir, root)`: the asset's path relative to the
-/// project root (the outermost Cargo workspace above the crate), the
+/// project root (the Cargo workspace the crate belongs to), the
 /// crate's directory relative to that root, and the root as it was at
 /// build time.
 pub fn expand(path: LitStr) -> syn::Result<TokenStream> {
@@ -53,15 +53,15 @@ pub fn expand(path: LitStr) -> syn::Result<TokenStream> {
     Ok(quote! { (#key, #crate_dir, #root) })
 }
 
-/// The outermost directory above `dir` (itself included) whose
-/// `Cargo.toml` declares a `[workspace]`; `dir` when there is none.
+/// The nearest directory above `dir` (itself included) whose
+/// `Cargo.toml` declares a `[workspace]`, as cargo finds a crate's
+/// workspace; `dir` when there is none.
 fn project_root(dir: &Path) -> PathBuf {
     dir.ancestors()
-        .filter(|d| {
+        .find(|d| {
             std::fs::read_to_string(d.join("Cargo.toml"))
                 .is_ok_and(|t| t.lines().any(|l| l.trim() == "[workspace]"))
         })
-        .last()
         .unwrap_or(dir)
         .to_path_buf()
 }
