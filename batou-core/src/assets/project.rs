@@ -10,33 +10,47 @@ use super::{Asset, AssetError, Blob, Manifest, compiled};
 
 /// Where `asset` is read from for a project in `project_dir`: the
 /// project's copy when the project holds the asset's crate (its
-/// `Cargo.toml`), else the tree the binary was built from (a binary run
-/// outside its project, as the tests do).
+/// `Cargo.toml` in the crate's directory, or, for a crate at the root of
+/// its workspace, the project being that workspace), else the tree the
+/// binary was built from: a binary run outside its project (as the tests
+/// do), or a component crate from outside the project (a dependency).
 pub fn path_of(asset: &Asset, project_dir: &Path) -> PathBuf {
-    let crate_dir = project_dir.join(asset.crate_dir);
-    let root = if crate_dir.join("Cargo.toml").is_file() {
-        project_dir
+    let build_root = Path::new(asset.build_root);
+    let in_project = if asset.crate_dir.is_empty() {
+        same_dir(project_dir, build_root)
     } else {
-        Path::new(asset.build_root)
+        project_dir
+            .join(asset.crate_dir)
+            .join("Cargo.toml")
+            .is_file()
     };
+    let root = if in_project { project_dir } else { build_root };
     root.join(asset.key)
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 type Read = Result<Arc<[u8]>, AssetError>;
 
-/// Every file read so far, by path.
-fn files() -> &'static Mutex<HashMap<PathBuf, Read>> {
-    static FILES: OnceLock<Mutex<HashMap<PathBuf, Read>>> = OnceLock::new();
+/// Every asset read so far, by project and key.
+fn files() -> &'static Mutex<HashMap<(PathBuf, &'static str), Read>> {
+    static FILES: OnceLock<Mutex<HashMap<(PathBuf, &'static str), Read>>> = OnceLock::new();
     FILES.get_or_init(Default::default)
 }
 
-/// The content of `asset` (read once per process).
+/// The content of `asset` (read once per process: a template used for a
+/// thousand files is looked up, not read, a thousand times).
 pub fn read(asset: &Asset, project_dir: &Path) -> Read {
-    let path = path_of(asset, project_dir);
     let mut files = files().lock().unwrap_or_else(|p| p.into_inner());
     files
-        .entry(path.clone())
+        .entry((project_dir.to_path_buf(), asset.key))
         .or_insert_with(|| {
+            let path = path_of(asset, project_dir);
             std::fs::read(&path)
                 .map(Arc::from)
                 .map_err(|e| AssetError::Unreadable {

@@ -63,6 +63,29 @@ fn the_projects_copy_wins_when_the_project_holds_the_crate() {
 }
 
 #[test]
+fn a_crate_at_the_root_of_its_workspace_is_read_from_the_project_only_when_it_is_that_workspace() {
+    let built = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(project.path().join("Cargo.toml"), "").unwrap();
+    let root_crate = |build_root: &Path| Asset {
+        name: "t/x",
+        key: "t/x",
+        crate_dir: "",
+        build_root: leak(build_root.display().to_string()),
+    };
+    // A dependency from elsewhere (its own workspace): where it was built,
+    // though the project has a Cargo.toml at its root.
+    assert_eq!(
+        path_of(&root_crate(built.path()), project.path()),
+        built.path().join("t/x")
+    );
+    assert_eq!(
+        path_of(&root_crate(project.path()), project.path()),
+        project.path().join("t/x")
+    );
+}
+
+#[test]
 fn a_shipment_holds_what_the_project_has_and_hashes_it() {
     let project = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(project.path().join("app/t")).unwrap();
