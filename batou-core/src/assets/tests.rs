@@ -199,3 +199,31 @@ fn a_shipped_source_never_reads_the_disk() {
         "on disk"
     );
 }
+
+/// `assets!` works in a `const` table, and every `asset!` registers
+/// itself: the controller's set includes it without configure using it.
+const TABLE: crate::stdlib::Assets = crate::assets!["Cargo.toml", "src/assets/mod.rs"];
+
+#[test]
+fn asset_macros_name_project_files_and_register_them() {
+    let names: Vec<&str> = TABLE.iter().map(|t| t.name()).collect();
+    assert_eq!(names, ["Cargo.toml", "src/assets/mod.rs"]);
+    let a = TABLE[1].asset().expect("an asset, not text");
+    assert_eq!(a.key, "batou-core/src/assets/mod.rs");
+    assert_eq!(a.crate_dir, "batou-core");
+    assert!(
+        TABLE[1].source().is_none(),
+        "the content is not compiled in"
+    );
+    let set = compiled();
+    assert!(
+        set.contains_key("batou-core/Cargo.toml"),
+        "{:?}",
+        set.keys()
+    );
+    assert_eq!(set["batou-core/src/assets/mod.rs"], a);
+    // Read from the tree it was built in (no project holds the crate).
+    let outside = tempfile::tempdir().unwrap();
+    let text = AssetSource::default().text(a, outside.path()).unwrap();
+    assert!(text.contains("inventory::collect!(Asset);"));
+}
