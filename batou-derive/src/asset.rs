@@ -82,3 +82,32 @@ fn normal(p: &Path) -> Option<String> {
     }
     Some(parts.join("/"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lit(s: &str) -> LitStr {
+        LitStr::new(s, proc_macro2::Span::call_site())
+    }
+
+    #[test]
+    fn an_existing_file_is_located_relative_to_the_project() {
+        let tokens = expand(lit("src/asset.rs")).unwrap().to_string();
+        assert!(tokens.contains("\"batou-derive/src/asset.rs\""), "{tokens}");
+        assert!(tokens.contains("\"batou-derive\""), "{tokens}");
+    }
+
+    #[test]
+    fn a_misspelt_absolute_or_escaping_path_fails_the_build() {
+        let e = expand(lit("src/aset.rs")).unwrap_err().to_string();
+        assert!(e.starts_with("asset \"src/aset.rs\": no file "), "{e}");
+        let e = expand(lit("/etc/hostname")).unwrap_err().to_string();
+        assert!(e.contains("relative to the crate's directory"), "{e}");
+        // Exists, but lies above the project root.
+        let depth = std::env::current_dir().unwrap().components().count();
+        let up = format!("{}etc/hostname", "../".repeat(depth));
+        let e = expand(lit(&up)).unwrap_err().to_string();
+        assert!(e.contains("lies outside the project"), "{e}");
+    }
+}
