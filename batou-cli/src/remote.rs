@@ -14,11 +14,12 @@ pub(crate) fn summary(run: &mut Run<'_>, report: &RemoteReport) -> ExitStatus {
     run.out.section("Summary", None);
     for h in &report.hosts {
         run.out.line(&format!(
-            "{}: connect={}, deploy={}, changed={}{} (as {})",
+            "{}: connect={}, deploy={}, changed={}{}{} (as {})",
             h.host,
             format_duration(Some(h.connect_seconds)),
             format_duration(Some(h.deploy_seconds)),
             h.changed,
+            assets_sent(h),
             if h.uploaded { ", agent uploaded" } else { "" },
             h.user
         ));
@@ -36,6 +37,16 @@ pub(crate) fn summary(run: &mut Run<'_>, report: &RemoteReport) -> ExitStatus {
         report.connect_seconds,
         report.deploy_seconds,
     )
+}
+
+/// `, 2 assets sent (1234 bytes)` when the host lacked some templates or
+/// files; nothing when its cache had them all.
+fn assets_sent(h: &batou_core::remote::orchestrate::HostReport) -> String {
+    match h.assets_sent {
+        0 => String::new(),
+        1 => format!(", 1 asset sent ({} bytes)", h.asset_bytes),
+        n => format!(", {n} assets sent ({} bytes)", h.asset_bytes),
+    }
 }
 
 /// Every error of a failed remote deploy, and its exit status; `step` is where the run stopped.

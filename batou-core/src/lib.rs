@@ -37,6 +37,7 @@
 //! | [`stdlib`] | the standard library: files, directories, content, commands, downloads, archives, git, systemd units and programs, users, packages, cron, logrotate, externals — each with its attributes and an example |
 //! | [`host`] | what `verify` and `update` may do on the target: atomic writes, stat, modes, owners, symlinks, commands with timeouts, users |
 //! | [`template`] | minijinja with batou's settings (`@@` line statements, strict undefined) |
+//! | [`assets`] | template files as data: `asset!` files read from the project at run time and shipped to agents by hash |
 //! | [`address`] | `Address` and `NetLoc`: where services listen, resolved by DNS or the environment's `[resolver]` |
 //! | [`rollout`] | rolling deploys: `max_parallel` of a root component, batches (`serial`), `max_fail` |
 //! | [`handlers`] | reacting to changes: before-update handlers, change notifications, routed events across hosts |
@@ -72,6 +73,7 @@
 
 pub mod address;
 pub mod agent_build;
+pub mod assets;
 pub mod command;
 pub mod component;
 pub mod convert;
@@ -136,6 +138,7 @@ extern crate self as batou_core;
 /// What `#[component]`'s output refers to; not for component authors.
 #[doc(hidden)]
 pub mod __private {
+    pub use batou_derive::asset_location;
     pub use serde;
 }
 #[doc(hidden)]

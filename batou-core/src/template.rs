@@ -2,9 +2,9 @@
 //! trailing newline kept, and strict undefined (a misspelt variable is an
 //! error, not an empty string).
 //!
-//! Template sources are compiled into the deployment binary
-//! (`include_str!`), so each one is parsed once per process and cached by
-//! name and content.
+//! Template sources are project files read at run time ([`crate::assets`])
+//! or text given in code; each one is parsed once per process and cached
+//! by name and content.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -13,9 +13,11 @@ use std::sync::RwLock;
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{Environment, UndefinedBehavior, Value};
 
-/// A template: a name (for errors) and its source. [`crate::asset!`]
-/// makes one from a file compiled into the binary; a `(name, source)` pair
-/// converts into one.
+use crate::assets::Asset;
+
+/// A template: a name (for errors) and its source, given as text or as an
+/// asset of the project ([`crate::asset!`], read at run time). A `(name,
+/// source)` pair converts into one.
 ///
 /// ```
 /// use batou_core::template::Template;
@@ -25,22 +27,38 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
     name: Cow<'static, str>,
-    source: Cow<'static, str>,
+    source: Source,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Source {
+    Text(Cow<'static, str>),
+    Asset(Asset),
 }
 
 impl Template {
-    /// A template compiled in (what [`crate::asset!`] expands to).
-    pub const fn asset(name: &'static str, source: &'static str) -> Self {
+    /// A template given as text, usable in `const` tables
+    /// ([`crate::stdlib::Assets`]).
+    pub const fn inline(name: &'static str, source: &'static str) -> Self {
         Template {
             name: Cow::Borrowed(name),
-            source: Cow::Borrowed(source),
+            source: Source::Text(Cow::Borrowed(source)),
+        }
+    }
+
+    /// A file of the project, read when the template is rendered (what
+    /// [`crate::asset!`] expands to).
+    pub const fn from_asset(asset: Asset) -> Self {
+        Template {
+            name: Cow::Borrowed(asset.name),
+            source: Source::Asset(asset),
         }
     }
 
     pub fn new(name: impl Into<Cow<'static, str>>, source: impl Into<Cow<'static, str>>) -> Self {
         Template {
             name: name.into(),
-            source: source.into(),
+            source: Source::Text(source.into()),
         }
     }
 
@@ -49,8 +67,21 @@ impl Template {
         &self.name
     }
 
-    pub fn source(&self) -> &str {
-        &self.source
+    /// The source when it was given as text; `None` for an asset, whose
+    /// content [`crate::component::Configure::template_source`] reads.
+    pub fn source(&self) -> Option<&str> {
+        match &self.source {
+            Source::Text(t) => Some(t),
+            Source::Asset(_) => None,
+        }
+    }
+
+    /// The project file this template is read from, if it is one.
+    pub fn asset(&self) -> Option<&Asset> {
+        match &self.source {
+            Source::Asset(a) => Some(a),
+            Source::Text(_) => None,
+        }
     }
 }
 

@@ -278,3 +278,16 @@ mod tests {
         assert!(e.to_string().contains("the only one is name"), "{e}");
     }
 }
+
+mod asset;
+
+/// Used by `batou_core::asset!`: `(key, crate_dir, root)` of an asset
+/// file of the calling crate, which must exist (its content is not read).
+#[doc(hidden)]
+#[proc_macro]
+pub fn asset_location(input: TokenStream) -> TokenStream {
+    let path = syn::parse_macro_input!(input as LitStr);
+    asset::expand(path)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}

@@ -2,6 +2,7 @@ mod support;
 
 mod agent;
 mod agent_wire;
+mod assets;
 mod background;
 mod catalogue;
 mod catalogue_hostile;

@@ -372,6 +372,38 @@ impl<'a> Configure<'a> {
         Ok(text)
     }
 
+    /// The source of `template`: its text, or the content of its project
+    /// file (read from the project on the controller, from what the
+    /// controller shipped on an agent). A file that cannot be read is an
+    /// error naming the asset and the path, raised in configure, before
+    /// anything is deployed.
+    pub fn template_source<'t>(
+        &self,
+        template: &'t crate::template::Template,
+    ) -> Result<std::borrow::Cow<'t, str>> {
+        if let Some(text) = template.source() {
+            return Ok(std::borrow::Cow::Borrowed(text));
+        }
+        let asset = template.asset().expect("a template is text or an asset");
+        let env = self.scope.env_info;
+        let text = env
+            .assets
+            .text(asset, &env.base_dir)
+            .map_err(|e| Error::msg(e.to_string()))?;
+        Ok(std::borrow::Cow::Owned(text.to_string()))
+    }
+
+    /// Renders `template` (see [`Configure::render_template`]).
+    pub fn render_template_value(
+        &self,
+        template: &crate::template::Template,
+        component: Option<&Value>,
+        extra: &[(String, Value)],
+    ) -> Result<String> {
+        let source = self.template_source(template)?;
+        self.render_template(template.name(), &source, component, extra)
+    }
+
     /// batou warns about templates above 100 KiB (its Jinja could crash on
     /// them). minijinja renders them, but a template that size is usually
     /// data that belongs in a static file; said once per template and root.

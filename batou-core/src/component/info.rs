@@ -44,6 +44,10 @@ pub struct EnvironmentInfo {
     /// Whole-file secrets and the masker; not visible to templates.
     #[serde(skip)]
     pub secrets: crate::secrets::SecretData,
+    /// Where templates' project files are read from; not visible to
+    /// templates.
+    #[serde(skip)]
+    pub assets: crate::assets::AssetSource,
 }
 
 impl EnvironmentInfo {
@@ -66,6 +70,7 @@ impl EnvironmentInfo {
                     .unwrap_or(crate::environment::DEFAULT_EXTERNALS),
             ),
             secrets: env.secrets.clone(),
+            assets: env.assets.clone(),
         }
     }
 }

@@ -131,6 +131,10 @@ pub struct Environment {
     /// [`crate::secrets::apply`] merged them; never serialised.
     #[serde(skip)]
     pub secrets: crate::secrets::SecretData,
+    /// Where `asset!` files are read from: the project (the default), or
+    /// what the controller shipped (an agent); never serialised.
+    #[serde(skip)]
+    pub assets: crate::assets::AssetSource,
 }
 
 /// An environment name as given on the command line: a trailing `.cfg`
@@ -293,6 +297,7 @@ impl Environment {
             vfs: Vfs::None,
             warnings: Vec::new(),
             secrets: Default::default(),
+            assets: Default::default(),
         };
         let mut errors = if file.extension().is_some_and(|e| e == "toml") {
             from_toml::load(&mut env, source)

@@ -53,6 +53,9 @@ enum Item {
     Heartbeat,
     Fatal(String),
     LockHeld,
+    /// `configured` with the controller's roots, but naming an asset set
+    /// other than the one the controller shipped.
+    ForeignAssets,
     Event(String),
     Raw(Vec<u8>),
     /// A line sent as is, but only once the controller asked for a
@@ -72,6 +75,7 @@ fn item() -> impl Strategy<Value = Item> {
         1 => (0u64..4, prop::sample::select(vec!["alpha", "beta", "gamma", ""]))
             .prop_map(|(id, blame)| Item::Failed { id, blame: blame.to_string() }),
         1 => Just(Item::Heartbeat),
+        1 => Just(Item::ForeignAssets),
         1 => nasty_text().prop_map(Item::Fatal),
         1 => Just(Item::LockHeld),
         1 => nasty_text().prop_map(Item::Event),
@@ -285,6 +289,7 @@ fn encode(item: &Item, model: &Model, host: &str, hash: &str) -> Vec<u8> {
             hostname: host.into(),
             user: "deploy".into(),
             pid: 42,
+            missing_assets: vec![],
         },
         Item::Configured { right_roots, error } => Reply::Configured {
             errors: error.iter().map(|e| wire(e)).collect(),
@@ -295,6 +300,19 @@ fn encode(item: &Item, model: &Model, host: &str, hash: &str) -> Vec<u8> {
                 .map(|r| (r.host.clone(), r.name.clone()))
                 .collect(),
             warnings: vec![],
+            assets_hash: crate::assets::project::shipment(&model.env.project_dir)
+                .manifest_hash
+                .clone(),
+        },
+        Item::ForeignAssets => Reply::Configured {
+            errors: vec![],
+            roots: model
+                .roots
+                .iter()
+                .map(|r| (r.host.clone(), r.name.clone()))
+                .collect(),
+            warnings: vec![],
+            assets_hash: "ab".repeat(32),
         },
         Item::Deployed { id, changed } => Reply::Deployed {
             id: *id,
@@ -357,6 +375,7 @@ fn honest(items: &[Item]) -> bool {
                 }
                 configured = true;
             }
+            Item::ForeignAssets if greeted && !configured => return false,
             _ => {}
         }
     }
@@ -647,6 +666,27 @@ fn answers_before_the_greeting_and_foreign_binaries_are_refused() {
             .any(|(h, m)| h == "beta" && m.contains("runs binary")),
         "{lost:?}"
     );
+}
+
+#[test]
+fn an_agent_configured_with_other_assets_is_dropped() {
+    let project = Project::new();
+    let model = model(&project);
+    let beta = vec![
+        Item::Hello {
+            protocol: PROTOCOL_VERSION,
+            right_hash: true,
+        },
+        Item::ForeignAssets,
+    ];
+    let lost = lost_hosts(run(&model, &honest_alpha(), &(good_preamble(), beta)));
+    assert!(
+        lost.iter().any(|(h, m)| h == "beta"
+            && m.contains("configured with assets abab")
+            && m.contains("not the set the controller shipped")),
+        "{lost:?}"
+    );
+    assert!(lost.iter().all(|(h, _)| h == "beta"), "{lost:?}");
 }
 
 #[test]

@@ -24,6 +24,14 @@
 //! Version 5 added `deploy` to `configure`: the deploy's identity, which
 //! the agent writes to the host's deploy history (an agent that ignored it
 //! would deploy unrecorded).
+//!
+//! Version 6 ships templates and static files as data (`crate::assets`):
+//! `hello` carries the asset manifest and its hash, the agent answers
+//! with the blobs its cache lacks (`missing_assets`), the controller sends
+//! them in one `assets` request (the agent holds back everything after
+//! `hello` until they arrived and were verified), and `configured` names
+//! the hash of the set the agent loaded. An older agent would configure
+//! without the templates, hence the new version.
 
 use std::io::{BufRead, Write};
 
@@ -34,7 +42,7 @@ use crate::error::{ConfigError, DeployError, Origin};
 use crate::event::Event;
 
 /// Bumped on every incompatible change.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// Who holds a target's deploy lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +150,17 @@ pub enum Request {
         /// Take the deploy lock even if a live agent holds it (that agent
         /// is terminated).
         break_lock: bool,
+        /// The asset set the agent configures with: key → sha256.
+        #[serde(default)]
+        assets: crate::assets::Manifest,
+        /// The manifest's own hash (`Manifest::hash`).
+        #[serde(default)]
+        assets_hash: String,
+    },
+    /// The blobs the agent's `hello` said it lacks, each checked against
+    /// its hash on arrival.
+    Assets {
+        blobs: Vec<crate::assets::Blob>,
     },
     Configure {
         /// The environment as the controller loaded it, overrides (and
@@ -218,6 +237,10 @@ pub enum Reply {
         hostname: String,
         user: String,
         pid: u32,
+        /// The sha256 of each asset blob the agent lacks (or whose cached
+        /// copy was damaged): the controller sends them in `assets`.
+        #[serde(default)]
+        missing_assets: Vec<String>,
     },
     /// Another deploy runs on this target.
     LockHeld {
@@ -230,6 +253,10 @@ pub enum Reply {
         /// Things the operator should know (e.g. a stale deploy lock).
         #[serde(default)]
         warnings: Vec<String>,
+        /// The manifest hash of the assets the agent configured with,
+        /// computed from their content.
+        #[serde(default)]
+        assets_hash: String,
     },
     Event {
         id: u64,

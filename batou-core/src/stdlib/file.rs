@@ -12,12 +12,11 @@
 //! the atomic write creates the file with its mode in one step and a later
 //! `Mode` only repairs drift.
 //!
-//! # The implicit source, with compiled-in templates
+//! # The implicit source, from an asset table
 //!
 //! In batou a `File` with neither `content` nor `source` renders
-//! `<defdir>/<basename>` as a template. Here templates are compiled into
-//! the binary, so there is no directory to look in; the equivalent is an
-//! asset table ([`crate::assets!`]) handed to [`File::assets`]: a `File`
+//! `<defdir>/<basename>` as a template. Here a component has no directory
+//! of its own to look in; the equivalent is an asset table ([`crate::assets!`]) handed to [`File::assets`]: a `File`
 //! without content takes the asset whose base name is the file's base name
 //! and renders it as a template. Without such an asset (or table) it is a
 //! configuration error in batou's words: `Missing implicit template file
@@ -40,8 +39,8 @@ use crate::component::{Component, Configure};
 use crate::error::{Error, Result};
 use crate::template::Template;
 
-/// A table of compiled-in files, `(name, text)`; see [`crate::assets!`].
-pub type Assets = &'static [(&'static str, &'static str)];
+/// A table of templates (project files, or text), see [`crate::assets!`].
+pub type Assets = &'static [Template];
 
 /// A file on the target, with content from a string, bytes, a template, a
 /// secret or structured data; or a directory or a symlink.
@@ -146,7 +145,8 @@ impl File {
 
     /// Renders a template with batou's settings; `component` in it is the
     /// component that added this file (see [`File::context`]). Use
-    /// [`crate::asset!`] to compile template files in.
+    /// [`crate::asset!`] for a template file of the project (read at run
+    /// time, see [`crate::assets`]).
     pub fn template(mut self, template: impl Into<Template>) -> Self {
         self.source = Source::Template(template.into());
         self
@@ -272,8 +272,9 @@ impl File {
     fn wanted(&mut self, ctx: &mut Configure<'_>) -> Result<(Vec<u8>, bool)> {
         Ok(match std::mem::replace(&mut self.source, Source::None) {
             Source::None => {
-                let (name, source) = self.implicit_source()?;
-                let text = ctx.render_template(name, source, self.context.as_ref(), &self.args)?;
+                let template = self.implicit_source()?;
+                let text =
+                    ctx.render_template_value(template, self.context.as_ref(), &self.args)?;
                 (text.into_bytes(), true)
             }
             Source::Secret(name) => {
@@ -293,12 +294,8 @@ impl File {
             Source::Text(t) => (t.into_bytes(), true),
             Source::Bytes(b) => (b, false),
             Source::Template(template) => {
-                let text = ctx.render_template(
-                    template.name(),
-                    template.source(),
-                    self.context.as_ref(),
-                    &self.args,
-                )?;
+                let text =
+                    ctx.render_template_value(&template, self.context.as_ref(), &self.args)?;
                 (text.into_bytes(), true)
             }
             Source::Structured(data, format) => (data.render(format)?.into_bytes(), true),
@@ -306,22 +303,22 @@ impl File {
     }
 
     /// batou's implicit template, looked up in the asset table.
-    fn implicit_source(&self) -> Result<(&'static str, &'static str)> {
+    fn implicit_source(&self) -> Result<&'static Template> {
         let name = base_name(&self.path);
         let found = self.assets.and_then(|assets| {
             assets
                 .iter()
-                .find(|(asset, _)| base_name(std::path::Path::new(asset)) == name)
+                .find(|t| base_name(std::path::Path::new(t.name())) == name)
         });
-        if let Some((asset, source)) = found {
-            return Ok((asset, source));
+        if let Some(template) = found {
+            return Ok(template);
         }
         let looked = match self.assets {
             Some(assets) => format!(
-                " among the compiled-in assets [{}]",
+                " among the assets [{}]",
                 assets
                     .iter()
-                    .map(|(a, _)| *a)
+                    .map(Template::name)
                     .collect::<Vec<_>>()
                     .join(", ")
             ),

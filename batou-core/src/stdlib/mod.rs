@@ -175,8 +175,12 @@ pub use supervisor::Supervisor;
 pub use symlink::Symlink;
 pub use systemd::SystemdUnit;
 
-/// A template compiled into the deployment binary: a
-/// [`Template`](crate::template::Template) named by its path.
+/// A template file of the deployment project: a
+/// [`Template`](crate::template::Template) named by its path relative to
+/// the crate, read at run time (see [`crate::assets`]): editing it
+/// rebuilds nothing, and a remote deploy ships only the changed file.
+/// The path is checked at compile time (a typo fails the build), but the
+/// content is not compiled in.
 ///
 /// In a component crate with `templates/nginx.conf` beside its
 /// `Cargo.toml`:
@@ -186,15 +190,20 @@ pub use systemd::SystemdUnit;
 /// ```
 #[macro_export]
 macro_rules! asset {
-    ($path:literal) => {
-        $crate::template::Template::asset(
-            $path,
-            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $path)),
-        )
-    };
+    ($path:literal) => {{
+        const LOCATION: (&str, &str, &str) = $crate::__private::asset_location!($path);
+        const ASSET: $crate::assets::Asset = $crate::assets::Asset {
+            name: $path,
+            key: LOCATION.0,
+            crate_dir: LOCATION.1,
+            build_root: LOCATION.2,
+        };
+        $crate::assets::inventory::submit! { ASSET }
+        $crate::template::Template::from_asset(ASSET)
+    }};
 }
 
-/// A table of compiled-in files for [`File::assets`], the implicit
+/// A table of template files for [`File::assets`], the implicit
 /// template of a `File` without content (looked up by base name):
 ///
 /// ```text
@@ -205,9 +214,6 @@ macro_rules! asset {
 #[macro_export]
 macro_rules! assets {
     ($($path:literal),* $(,)?) => {
-        &[$((
-            $path,
-            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $path)),
-        )),*]
+        &[$($crate::asset!($path)),*]
     };
 }

@@ -326,9 +326,7 @@ impl Component for SystemdUnit {
                 template,
                 context,
                 args,
-            } => {
-                ctx.render_template(template.name(), template.source(), context.as_ref(), &args)?
-            }
+            } => ctx.render_template_value(&template, context.as_ref(), &args)?,
         };
         if text.trim().is_empty() {
             return Err(Error::usage(format!(

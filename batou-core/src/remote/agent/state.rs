@@ -50,6 +50,12 @@ pub(super) struct State<'r> {
     masker: Masker,
     /// This agent's sha256, for the deploy history.
     agent_hash: String,
+    /// The assets the controller ships, while some are still on their
+    /// way; requests arriving meanwhile wait in `held`.
+    receiving: Option<crate::assets::cache::Receiving>,
+    held: std::collections::VecDeque<Request>,
+    /// The complete, verified asset set.
+    shipped: Arc<crate::assets::cache::Shipped>,
 }
 
 impl<'r> State<'r> {
@@ -65,6 +71,9 @@ impl<'r> State<'r> {
             warnings: Vec::new(),
             masker: Masker::default(),
             agent_hash: String::new(),
+            receiving: None,
+            held: Default::default(),
+            shipped: Default::default(),
         }
     }
 
@@ -95,12 +104,25 @@ impl<'r> State<'r> {
     }
 
     pub(super) fn handle(&mut self, request: Request) -> Flow {
+        // Until the assets are complete, everything but them (and the
+        // controller's keep-alives) waits, in order.
+        if self.receiving.is_some()
+            && !matches!(
+                request,
+                Request::Assets { .. } | Request::Alive | Request::Shutdown
+            )
+        {
+            self.held.push_back(request);
+            return Flow::Continue;
+        }
         match request {
             Request::Hello {
                 protocol,
                 binary_hash,
                 controller,
                 break_lock,
+                assets,
+                assets_hash,
             } => {
                 if protocol != PROTOCOL_VERSION {
                     return self.fatal(format!(
@@ -125,15 +147,39 @@ impl<'r> State<'r> {
                 });
                 self.break_lock = break_lock;
                 self.agent_hash.clone_from(&own);
+                // No manifest at all (a controller with no assets may
+                // leave both out) is the empty set.
+                let unannounced = assets_hash.is_empty() && assets.entries.is_empty();
+                if !unannounced && assets.hash() != assets_hash {
+                    return self.fatal(format!(
+                        "asset manifest mismatch: the controller announced {assets_hash}, its manifest hashes to {}",
+                        assets.hash()
+                    ));
+                }
+                let receiving = crate::assets::cache::Receiving::open(
+                    assets,
+                    crate::assets::cache::beside_agent(),
+                );
+                let missing = receiving.missing();
+                if missing.is_empty() {
+                    match receiving.finish() {
+                        Ok(shipped) => self.shipped = Arc::new(shipped),
+                        Err(e) => return self.fatal(e),
+                    }
+                } else {
+                    self.receiving = Some(receiving);
+                }
                 self.replies.send(&Reply::Hello {
                     protocol: PROTOCOL_VERSION,
                     binary_hash: own,
                     hostname: hostname(),
                     user: current_user(),
                     pid: std::process::id(),
+                    missing_assets: missing,
                 });
                 Flow::Continue
             }
+            Request::Assets { blobs } => self.assets(blobs),
             Request::Configure {
                 environment,
                 host,
@@ -144,6 +190,7 @@ impl<'r> State<'r> {
             } => {
                 let mut env = *environment;
                 env.secrets = crate::secrets::SecretData::from_wire(secrets);
+                env.assets = crate::assets::AssetSource::shipped(self.shipped.clone());
                 self.masker = env.secrets.masker().clone();
                 self.configure(env, &host, platform, lock, deploy)
             }
@@ -161,6 +208,25 @@ impl<'r> State<'r> {
             Request::Shutdown => Flow::Exit(0),
             Request::Alive => Flow::Continue,
         }
+    }
+
+    /// The blobs `hello` asked for: verified, cached, and then the
+    /// requests held back meanwhile, in order.
+    fn assets(&mut self, blobs: Vec<crate::assets::Blob>) -> Flow {
+        let Some(mut receiving) = self.receiving.take() else {
+            return self.fatal("assets that were not asked for".into());
+        };
+        let shipped = receiving.receive(blobs).and_then(|()| receiving.finish());
+        match shipped {
+            Ok(shipped) => self.shipped = Arc::new(shipped),
+            Err(e) => return self.fatal(e),
+        }
+        while let Some(request) = self.held.pop_front() {
+            if let Flow::Exit(code) = self.handle(request) {
+                return Flow::Exit(code);
+            }
+        }
+        Flow::Continue
     }
 
     fn configure(
@@ -265,6 +331,7 @@ impl<'r> State<'r> {
                     errors: Vec::new(),
                     roots: roots_list,
                     warnings: std::mem::take(&mut self.warnings),
+                    assets_hash: self.shipped.hash().to_string(),
                 });
             }
             Err(errors) => {
@@ -279,6 +346,7 @@ impl<'r> State<'r> {
                         .collect(),
                     roots: Vec::new(),
                     warnings: std::mem::take(&mut self.warnings),
+                    assets_hash: self.shipped.hash().to_string(),
                 });
             }
         }

@@ -103,6 +103,8 @@ fn a_reply_writer_that_dies_ends_the_agent() {
             agent_pid: 0,
         },
         break_lock: false,
+        assets: Default::default(),
+        assets_hash: crate::assets::Manifest::default().hash(),
     };
     controller
         .write_all(format!("{}\n", serde_json::to_string(&hello).unwrap()).as_bytes())
@@ -166,5 +168,135 @@ fn a_long_request_arriving_slowly_is_not_silence() {
     assert!(
         took >= Duration::from_millis(2500 + 1500),
         "ended after {took:?}"
+    );
+}
+
+/// The agent's replies to `requests` (sent at once, then end of input),
+/// and its exit code.
+fn replies_to(requests: &[Request]) -> (i32, Vec<Reply>) {
+    let mut input = Vec::new();
+    for r in requests {
+        crate::remote::protocol::write_line(&mut input, r).unwrap();
+    }
+    let out = Written::default();
+    let code = serve_with_silence(
+        &Registry::new(),
+        Box::new(std::io::Cursor::new(input)),
+        Box::new(out.clone()),
+        Duration::from_secs(60),
+    );
+    let written = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let replies = written
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (code, replies)
+}
+
+fn hello_with(assets: crate::assets::Manifest, assets_hash: String) -> Request {
+    Request::Hello {
+        protocol: PROTOCOL_VERSION,
+        binary_hash: String::new(),
+        controller: Holder {
+            controller: "c".into(),
+            user: "u".into(),
+            pid: 1,
+            started: 0,
+            agent_pid: 0,
+        },
+        break_lock: false,
+        assets,
+        assets_hash,
+    }
+}
+
+fn one_asset(text: &str) -> crate::assets::Manifest {
+    crate::assets::Manifest {
+        entries: [(
+            "components/templates/a.conf".to_string(),
+            crate::assets::sha256_hex(text.as_bytes()),
+        )]
+        .into(),
+    }
+}
+
+#[test]
+fn an_agent_asks_for_missing_assets_and_refuses_forged_ones() {
+    use crate::assets::Blob;
+    let m = one_asset("port = 1\n");
+    let sum = crate::assets::sha256_hex(b"port = 1\n");
+    let mut forged = Blob::new(b"port = 1\n");
+    forged.text = Some("port = 2\n".into());
+    let (code, replies) = replies_to(&[
+        hello_with(m.clone(), m.hash()),
+        Request::Assets {
+            blobs: vec![forged],
+        },
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        matches!(&replies[0], Reply::Hello { missing_assets, .. } if *missing_assets == vec![sum.clone()]),
+        "{replies:?}"
+    );
+    assert!(
+        matches!(replies.last(), Some(Reply::Fatal { message }) if message.contains("content hashes to")),
+        "{replies:?}"
+    );
+
+    // The real blob: taken, and the agent goes on until shut down.
+    let (code, replies) = replies_to(&[
+        hello_with(m.clone(), m.hash()),
+        Request::Alive,
+        Request::Assets {
+            blobs: vec![Blob::new(b"port = 1\n")],
+        },
+        Request::Shutdown,
+    ]);
+    assert_eq!(code, 0, "{replies:?}");
+    assert!(
+        !replies.iter().any(|r| matches!(r, Reply::Fatal { .. })),
+        "{replies:?}"
+    );
+}
+
+#[test]
+fn a_manifest_that_does_not_match_its_hash_is_refused() {
+    let m = one_asset("x\n");
+    let (code, replies) = replies_to(&[hello_with(m, "0".repeat(64))]);
+    assert_eq!(code, 2);
+    assert!(
+        matches!(replies.last(), Some(Reply::Fatal { message }) if message.starts_with("asset manifest mismatch")),
+        "{replies:?}"
+    );
+}
+
+#[test]
+fn requests_after_hello_wait_for_the_assets() {
+    // A `run` before `configure` is refused, but only once the assets are
+    // complete: while they are on their way it waits, unanswered.
+    let m = one_asset("y\n");
+    let (_, waiting) = replies_to(&[
+        hello_with(m.clone(), m.hash()),
+        Request::Run {
+            id: 1,
+            command: "facts".into(),
+            args: vec![],
+        },
+    ]);
+    assert_eq!(waiting.len(), 1, "only the greeting: {waiting:?}");
+    let (_, served) = replies_to(&[
+        hello_with(m.clone(), m.hash()),
+        Request::Run {
+            id: 1,
+            command: "facts".into(),
+            args: vec![],
+        },
+        Request::Assets {
+            blobs: vec![crate::assets::Blob::new(b"y\n")],
+        },
+    ]);
+    assert!(
+        matches!(served.last(), Some(Reply::Fatal { message }) if message == "run before a successful configure"),
+        "the run is answered after the assets: {served:?}"
     );
 }

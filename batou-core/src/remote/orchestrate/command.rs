@@ -87,7 +87,7 @@ pub fn run_on_host(
     };
     let ((launched, binary), (tx, inbox)) = (launched, Inbox::new());
     let user = launched.user.clone();
-    let session = Session::new(
+    let mut session = Session::new(
         0,
         &name,
         launched.user,
@@ -95,12 +95,15 @@ pub fn run_on_host(
         launched.channel,
         tx,
     );
+    session.assets = crate::assets::project::shipment(&call.env.project_dir);
     let requests = [
         Request::Hello {
             protocol: PROTOCOL_VERSION,
             binary_hash: binary.hash.clone(),
             controller: options.controller.clone(),
             break_lock: false,
+            assets: session.assets.manifest.clone(),
+            assets_hash: session.assets.manifest_hash.clone(),
         },
         Request::Configure {
             environment: Box::new(call.env.clone()),
@@ -189,6 +192,19 @@ fn await_answer(
                 return lost(format!(
                     "the agent runs binary {}, not the {binary_hash} the controller started",
                     printable(&h)
+                ));
+            }
+            Reply::Hello { missing_assets, .. } if !missing_assets.is_empty() => {
+                if let Err(e) = session.send_assets(&missing_assets) {
+                    return lost(e);
+                }
+            }
+            Reply::Configured { assets_hash, .. }
+                if assets_hash != session.assets.manifest_hash =>
+            {
+                return lost(format!(
+                    "the agent configured with assets {}, not the set the controller shipped",
+                    printable(&assets_hash)
                 ));
             }
             Reply::LockHeld { holder } => {

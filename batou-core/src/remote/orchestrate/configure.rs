@@ -113,8 +113,14 @@ impl Phase for Configuring<'_> {
             Reply::Hello { .. } if greeted => {
                 pump.lose(i, Loss::Violation("the agent greeted twice".into()))
             }
-            Reply::Hello { .. } => {
+            Reply::Hello { missing_assets, .. } => {
                 self.greeted.insert(i);
+                if !missing_assets.is_empty() {
+                    let sent = pump.sessions.get(i).map(|s| s.send_assets(&missing_assets));
+                    if let Some(Err(e)) = sent {
+                        pump.lose(i, Loss::Violation(e));
+                    }
+                }
             }
             _ if !greeted => pump.lose(
                 i,
@@ -124,10 +130,25 @@ impl Phase for Configuring<'_> {
                 self.locked.push((host, holder));
                 self.waiting.remove(&i);
             }
+            Reply::Configured { assets_hash, .. }
+                if pump
+                    .sessions
+                    .get(i)
+                    .is_some_and(|s| s.assets.manifest_hash != assets_hash) =>
+            {
+                pump.lose(
+                    i,
+                    Loss::Mismatch(format!(
+                        "the agent configured with assets {}, not the set the controller shipped",
+                        printable(&assets_hash)
+                    )),
+                )
+            }
             Reply::Configured {
                 errors,
                 roots,
                 warnings,
+                ..
             } => {
                 for message in warnings {
                     self.sink.emit(Event::Warning {

@@ -192,6 +192,7 @@ fn start_agent(
     );
     session.sent_bytes = launched.sent_bytes;
     session.binary_hash = binary.hash.clone();
+    session.assets = crate::assets::project::shipment(&env.project_dir);
     let fail = |e: std::io::Error| HostFailure {
         host: host.name.clone(),
         message: format!("cannot talk to the agent: {e}; {}", session.stderr_tail()),
@@ -203,6 +204,8 @@ fn start_agent(
             binary_hash: binary.hash.clone(),
             controller: options.controller.clone(),
             break_lock: options.break_lock,
+            assets: session.assets.manifest.clone(),
+            assets_hash: session.assets.manifest_hash.clone(),
         })
         .map_err(fail)?;
     session

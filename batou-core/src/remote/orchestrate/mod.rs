@@ -114,6 +114,8 @@ pub fn deploy_remote(
             user: s.user.clone(),
             uploaded: s.uploaded,
             upload_bytes: s.sent_bytes,
+            assets_sent: s.assets_sent.load(std::sync::atomic::Ordering::Relaxed),
+            asset_bytes: s.asset_bytes.load(std::sync::atomic::Ordering::Relaxed),
             connect_seconds: connected.seconds[s.index],
             deploy_seconds: 0.0,
             changed: 0,

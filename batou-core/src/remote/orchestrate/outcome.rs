@@ -70,6 +70,10 @@ pub struct HostReport {
     pub uploaded: bool,
     /// Bytes of agent sent to the host (a delta, compressed or whole).
     pub upload_bytes: u64,
+    /// Asset blobs the host lacked and was sent, and the bytes of that
+    /// protocol line.
+    pub assets_sent: usize,
+    pub asset_bytes: u64,
     pub connect_seconds: f64,
     pub deploy_seconds: f64,
     pub changed: usize,

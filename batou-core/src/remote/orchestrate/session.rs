@@ -85,6 +85,12 @@ pub(crate) struct Session {
     /// The sha256 of the agent binary started there (its greeting must
     /// name it).
     pub binary_hash: String,
+    /// The asset set announced in `hello` (its blobs are sent when the
+    /// agent lacks them; `configured` must name its hash).
+    pub assets: Arc<crate::assets::project::Shipment>,
+    /// Asset blobs sent, and the bytes of their `assets` line.
+    pub assets_sent: std::sync::atomic::AtomicUsize,
+    pub asset_bytes: std::sync::atomic::AtomicU64,
     writer: Arc<Writer>,
     control: Arc<Mutex<Box<dyn ChannelControl>>>,
     last_seen: Arc<Mutex<Instant>>,
@@ -157,6 +163,9 @@ impl Session {
             uploaded,
             sent_bytes: 0,
             binary_hash: String::new(),
+            assets: Default::default(),
+            assets_sent: Default::default(),
+            asset_bytes: Default::default(),
             writer,
             control: Arc::new(Mutex::new(control)),
             last_seen,
@@ -173,6 +182,22 @@ impl Session {
                 "session closed",
             )),
         }
+    }
+
+    /// Sends the asset blobs with these hashes (what the agent's `hello`
+    /// said it lacks); `Err`: one is not in the announced set, or the
+    /// line could not be sent.
+    pub fn send_assets(&self, missing: &[String]) -> Result<(), String> {
+        use std::sync::atomic::Ordering;
+        let blobs = self.assets.blobs(missing)?;
+        let count = blobs.len();
+        let request = Request::Assets { blobs };
+        let bytes = serde_json::to_vec(&request).map_or(0, |l| l.len() as u64 + 1);
+        self.send(&request)
+            .map_err(|e| format!("cannot send the assets: {e}"))?;
+        self.assets_sent.fetch_add(count, Ordering::Relaxed);
+        self.asset_bytes.fetch_add(bytes, Ordering::Relaxed);
+        Ok(())
     }
 
     /// How long since the agent last said anything.

@@ -5,6 +5,7 @@ use super::*;
 use crate::convert;
 use crate::error::Error;
 use crate::stdlib::{Assets, File, FileMode};
+use crate::template::Template;
 use crate::testutil::needing_update;
 
 /// The single configuration error of a stage that must not configure.
@@ -170,8 +171,8 @@ fn a_file_without_content_is_the_implicit_template_error() {
 }
 
 const ASSETS: Assets = &[
-    ("templates/app.conf", "port = {{ component.port }}\n"),
-    ("templates/other.conf", "other\n"),
+    Template::inline("templates/app.conf", "port = {{ component.port }}\n"),
+    Template::inline("templates/other.conf", "other\n"),
 ];
 
 #[test]
@@ -194,7 +195,7 @@ fn the_implicit_template_is_the_asset_with_the_files_base_name() {
     let message = usage_error(&s);
     assert!(
         message.starts_with(
-            "Missing implicit template file missing.conf among the compiled-in assets \
+            "Missing implicit template file missing.conf among the assets \
              [templates/app.conf, templates/other.conf]."
         ),
         "{message}"
