@@ -6,6 +6,7 @@ mod account;
 mod accounts;
 mod appenv;
 mod command;
+mod container;
 mod cron;
 mod diffs;
 mod dirs;
