@@ -25,10 +25,85 @@ use crate::testutil::needing_update;
 /// The test's podman: its own storage, removed with the test's directory;
 /// its containers are removed on drop.
 struct Podman {
+    /// `podman`, or a script running it in the test's network namespace.
+    program: String,
     options: Vec<String>,
+    /// The network namespace to delete on drop.
+    netns: Option<String>,
 }
 
+static NETNS: AtomicUsize = AtomicUsize::new(0);
+
 impl Podman {
+    /// podman in a network namespace of the test's own, with a CNI
+    /// network `batoutest` (bridge, host-local addresses kept in the test
+    /// directory, portmap) configured in the test directory: published
+    /// ports, and the bridge and the firewall rules, exist in that
+    /// namespace only. `nsenter --net`, unlike `ip netns exec`, leaves the
+    /// mounts alone (runc needs the cgroup mounts).
+    fn in_netns(dir: &Path) -> Self {
+        let ns = format!(
+            "batou-ctr-{}-{}",
+            std::process::id(),
+            NETNS.fetch_add(1, Ordering::SeqCst)
+        );
+        for args in [
+            vec!["netns", "add", &ns],
+            vec!["-n", &ns, "link", "set", "lo", "up"],
+        ] {
+            let out = Proc::new("ip").args(&args).output().expect("ip (iproute2)");
+            assert!(
+                out.status.success(),
+                "ip {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let mut podman = Self::new(dir);
+        podman.netns = Some(ns.clone());
+        let cni = dir.join("podman/cni");
+        std::fs::create_dir_all(&cni).unwrap();
+        std::fs::write(
+            cni.join("batoutest.conflist"),
+            format!(
+                r#"{{"cniVersion": "0.4.0", "name": "batoutest", "plugins": [
+  {{"type": "bridge", "bridge": "batou0", "isGateway": true, "ipMasq": false,
+    "ipam": {{"type": "host-local", "dataDir": "{}",
+      "ranges": [[{{"subnet": "10.201.0.0/24", "gateway": "10.201.0.1"}}]],
+      "routes": [{{"dst": "0.0.0.0/0"}}]}}}},
+  {{"type": "portmap", "capabilities": {{"portMappings": true}}}}]}}"#,
+                dir.join("podman/cni-state").display()
+            ),
+        )
+        .unwrap();
+        podman
+            .options
+            .push(format!("--network-config-dir={}", cni.display()));
+        let script = dir.join("podman/podman-in-netns");
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\nexec nsenter --net=/run/netns/{ns} podman \"$@\"\n"),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        podman.program = script.display().to_string();
+        podman
+    }
+
+    /// An HTTP GET from inside the namespace (busybox wget): the body,
+    /// or `None` when nothing answered.
+    fn get(&self, url: &str) -> Option<String> {
+        let ns = self.netns.as_ref().unwrap();
+        let out = Proc::new("nsenter")
+            .arg(format!("--net=/run/netns/{ns}"))
+            .args(["busybox", "wget", "-q", "-O-", url])
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     fn new(dir: &Path) -> Self {
         assert!(
             Path::new("/usr/bin/podman").exists() && Path::new("/usr/bin/runc").exists(),
@@ -45,7 +120,11 @@ impl Podman {
             "--cgroup-manager=cgroupfs".into(),
             "--events-backend=file".into(),
         ];
-        Podman { options }
+        Podman {
+            program: "podman".into(),
+            options,
+            netns: None,
+        }
     }
 
     /// Runs podman; its stdout, or a panic with what it said.
@@ -56,7 +135,7 @@ impl Podman {
     }
 
     fn try_run(&self, args: &[&str]) -> (bool, String, String) {
-        let out = Proc::new("podman")
+        let out = Proc::new(&self.program)
             .args(&self.options)
             .args(args)
             .output()
@@ -88,10 +167,14 @@ impl Podman {
         std::fs::create_dir_all(root.join("bin")).unwrap();
         std::fs::copy("/bin/busybox", root.join("bin/busybox"))
             .expect("/bin/busybox: install Debian's busybox-static (./test does)");
-        for tool in ["sh", "sleep", "cat", "test", "echo", "touch"] {
+        for tool in [
+            "sh", "sleep", "cat", "test", "echo", "touch", "httpd", "wget",
+        ] {
             std::os::unix::fs::symlink("busybox", root.join("bin").join(tool)).unwrap();
         }
         std::fs::write(root.join("marker"), marker).unwrap();
+        std::fs::create_dir_all(root.join("www")).unwrap();
+        std::fs::write(root.join("www/index.html"), format!("served by {marker}\n")).unwrap();
         let tar = dir.join(format!("rootfs-{marker}.tar"));
         let status = Proc::new("tar")
             .arg("-C")
@@ -106,16 +189,23 @@ impl Podman {
         self.run(&["image", "inspect", "--format", "{{.Id}}", "localhost/bb:1"])
     }
 
-    /// The options a scene gives its `Container`, one a line (the
-    /// case's parameter).
-    fn params(&self) -> String {
-        self.options.join("\n")
+    /// What a scene gives its `Container`: the options, one a line, and
+    /// the executable (the case's parameters).
+    fn params(&self) -> [&str; 2] {
+        // Leaked: a test's scene reads them for the test's whole run.
+        [
+            Box::leak(self.options.join("\n").into_boxed_str()),
+            self.program.as_str(),
+        ]
     }
 }
 
 impl Drop for Podman {
     fn drop(&mut self) {
         let _ = self.try_run(&["rm", "--all", "--force", "--time=0"]);
+        if let Some(ns) = &self.netns {
+            let _ = Proc::new("ip").args(["netns", "delete", ns]).status();
+        }
     }
 }
 
@@ -125,14 +215,13 @@ fn container(scene: &Scene, name: &str) -> Container {
     let mut c = Container::new(name)
         .image("localhost/bb")
         .tag("1")
-        .network("none")
         .run_option("--ulimit=nofile=1024:1024")
         .run_option("--ulimit=nproc=1024:1024")
         .stop_timeout(1);
     for option in param(scene, 0).lines() {
         c = c.engine_option(option);
     }
-    c
+    c.executable(param(scene, 1))
 }
 
 /// A shell loop that stops at once on SIGTERM (as PID 1 it has no
@@ -178,7 +267,7 @@ fn a_container_runs_survives_a_no_op_deploy_and_is_replaced_only_when_it_changed
     });
     let dir = s.prepare();
     let podman = Podman::new(&dir);
-    set_params(s.case, &[&podman.params()]);
+    set_params(s.case, &podman.params());
     let image = podman.import(&dir, "one");
     let env_file = s.path("web.env");
 
@@ -298,6 +387,7 @@ fn a_failing_health_command_fails_the_root() {
     let s = Stage::new(|scene, ctx| {
         ctx.add(
             container(scene, "sick")
+                .network("none")
                 .command([
                     "/bin/sh",
                     "-c",
@@ -312,7 +402,7 @@ fn a_failing_health_command_fails_the_root() {
     });
     let dir = s.prepare();
     let podman = Podman::new(&dir);
-    set_params(s.case, &[&podman.params()]);
+    set_params(s.case, &podman.params());
     podman.import(&dir, "one");
 
     let (result, _) = s.run(false);
@@ -413,4 +503,43 @@ fn a_missing_podman_is_a_clear_error() {
         error.contains("cannot run podman (`/nonexistent/podman`)"),
         "{error}"
     );
+}
+
+static PORT: AtomicUsize = AtomicUsize::new(18080);
+
+#[test]
+fn published_ports_answer_and_a_changed_port_replaces_the_container() {
+    let s = Stage::new(|scene, ctx| {
+        ctx.add(
+            container(scene, "site")
+                .network("batoutest")
+                .port(format!("127.0.0.1:{}", PORT.load(Ordering::SeqCst)), "8080")
+                .command(["/bin/httpd", "-f", "-p", "8080", "-h", "/www"])
+                .health_cmd("wget -q -O /dev/null http://127.0.0.1:8080/index.html")
+                .health_interval(Duration::from_millis(200)),
+        )?;
+        Ok(())
+    });
+    let dir = s.prepare();
+    let podman = Podman::in_netns(&dir);
+    set_params(s.case, &podman.params());
+    podman.import(&dir, "one");
+
+    s.deploy();
+    let id = podman.id("site");
+    assert_eq!(
+        podman.get("http://127.0.0.1:18080/index.html").as_deref(),
+        Some("served by one\n")
+    );
+    assert_eq!(s.deploy().0.changed, 0);
+    assert_eq!(podman.id("site"), id);
+
+    PORT.store(18081, Ordering::SeqCst);
+    s.deploy();
+    assert_ne!(podman.id("site"), id);
+    assert_eq!(
+        podman.get("http://127.0.0.1:18081/index.html").as_deref(),
+        Some("served by one\n")
+    );
+    assert_eq!(podman.get("http://127.0.0.1:18080/index.html"), None);
 }
