@@ -26,6 +26,7 @@ mod program_cold;
 mod purge;
 mod python;
 mod releases;
+mod scanhost;
 mod structured;
 mod supervisor;
 mod sync;
