@@ -44,6 +44,7 @@
 //! | [`HealthCheck`] | `http` (`status`, `body_contains`), `tcp` or `command`; `interval`, `retries`, `timeout`, `start_delay`; add it last in a root: a gate for rolling deploys (docs/rollouts.md) | `HealthCheck::http("http://127.0.0.1:8080/health").retries(10)` |
 //! | [`Container`] | name, `image` (required), `tag` (`latest`), `port`, `volume` / `volume_with`, `env` (0600 env file, never in argv), `entrypoint`, `command`, `network`, `restart` (`always`), `run_option`, `health_cmd` (a [`HealthCheck`] gate) + `health_retries` / `health_interval`, `stop_timeout`, `timeout`, `docker`, `executable`, `engine_option`; replaced only when its definition hash (label) or the tag's image changed | `Container::new("redis").image("docker.io/library/redis").tag("7.2").port("127.0.0.1:6379", "6379").health_cmd("redis-cli ping")` |
 //! | [`ScanHost`] | host name, `port` (22), `known_hosts` (`~/.ssh/known_hosts`), `key_types`, `timeout`, `keyscan`; scanned every deploy, a changed key replaced, no duplicates, other lines kept | `ScanHost::new("git.example.com").port(2222)` |
+//! | [`Certificate`] | name, `dir`, `cert` / `cert_secret` (required), `chain` / `chain_secret`, `key` / `key_secret` (required; written 0600, never shown), `ca`; checked at configure: the key is the certificate's, the certificate verifies through the chain | `Certificate::new("www").dir("/etc/nginx/ssl").cert_secret("www.crt").chain_secret("www.chain.crt").key_secret("www.key")` |
 //! | [`External`] | `data` (inline or `include_bytes!`), `data_script` (output of a command on the target), `ignore_failure`, `timeout`; environment key `externals` | `External::new("user", "alice").data("uid=1200\n")` |
 //!
 //! Helpers for custom components live on [`crate::component::Deploy`]:
@@ -126,6 +127,7 @@ mod purge;
 mod python;
 mod releases;
 mod scanhost;
+mod ssl;
 mod structured;
 pub mod supervisor;
 mod symlink;
@@ -158,6 +160,7 @@ pub use purge::Purge;
 pub use python::{AppEnv, Package, Requirements, VirtualEnv};
 pub use releases::Releases;
 pub use scanhost::ScanHost;
+pub use ssl::Certificate;
 pub use structured::{JsonContent, TomlContent, dict_merge};
 pub use supervisor::Supervisor;
 pub use symlink::Symlink;

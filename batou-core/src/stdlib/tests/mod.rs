@@ -27,6 +27,7 @@ mod purge;
 mod python;
 mod releases;
 mod scanhost;
+mod ssl;
 mod structured;
 mod supervisor;
 mod sync;
