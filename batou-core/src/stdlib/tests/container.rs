@@ -543,3 +543,20 @@ fn published_ports_answer_and_a_changed_port_replaces_the_container() {
     );
     assert_eq!(podman.get("http://127.0.0.1:18080/index.html"), None);
 }
+
+#[test]
+fn the_health_command_is_a_gate_of_its_root() {
+    let s = Stage::new(|_, ctx| {
+        ctx.add(
+            Container::new("web")
+                .image("localhost/bb")
+                .health_cmd("wget -q -O /dev/null http://127.0.0.1:8080/"),
+        )?;
+        Ok(())
+    });
+    let model = s.model();
+    assert_eq!(
+        crate::rollout::gates_of(&model.roots[0]),
+        ["HealthCheck('web: wget -q -O /dev/null http://127.0.0.1:8080/')"]
+    );
+}
