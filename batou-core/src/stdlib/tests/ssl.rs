@@ -296,3 +296,48 @@ fn a_missing_secret_file_is_a_clear_error() {
         ),
     ]);
 }
+
+#[test]
+fn certificate_chain_and_key_come_from_secret_files() {
+    let base = tempfile::tempdir().unwrap();
+    let pki = Pki::new(base.path());
+    let s = Stage::new(|_, ctx| {
+        ctx.add(
+            Certificate::new("www")
+                .dir("ssl")
+                .cert_secret("www.crt")
+                .chain_secret("www.chain.crt")
+                .key_secret("www.key"),
+        )
+        .map(drop)
+    });
+    let key = pki.read("www.key");
+    // The environment's decrypted secret files, as an agent receives
+    // them (secret-NAME.age decrypted), the key masked in all output.
+    let files: serde_json::Map<String, serde_json::Value> = [
+        ("www.crt", pki.read("www.crt")),
+        ("www.chain.crt", pki.read("intermediate.crt")),
+        ("www.key", key.clone()),
+    ]
+    .into_iter()
+    .map(|(n, t)| (n.to_string(), serde_json::json!(t.into_bytes())))
+    .collect();
+    let wire: crate::secrets::WireSecrets = serde_json::from_value(serde_json::json!({
+        "files": files,
+        "masked": [key_body(&key)],
+        "overrides": [],
+    }))
+    .unwrap();
+    let mut env = s.project.env(&s.ini());
+    env.secrets = crate::secrets::SecretData::from_wire(wire);
+    let mut registry = Registry::new();
+    registry.component::<Scene>("scene");
+    let mut model = configure(env, &registry, &s.project.options())
+        .unwrap_or_else(|e| panic!("{}", crate::testutil::show(&e)));
+    let (result, events) = deploy(&mut model, false);
+    result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.read("ssl/www.key"), key);
+    assert_eq!(mode_of(&s.path("ssl/www.key")), 0o600);
+    assert_eq!(s.read("ssl/www.chain.crt"), pki.read("intermediate.crt"));
+    assert!(!format!("{events:?}").contains(&key_body(&key)));
+}
