@@ -13,7 +13,8 @@
 //! compares.
 //!
 //! Environment values never reach a command line: they go to an env file
-//! (mode 0600, diff never shown) that `run --env-file` reads. They are in
+//! (mode 0600, diff never shown) that `run --env-file` reads, removed
+//! when the container has no environment any more. They are in
 //! the container's configuration, as every container's environment is
 //! (`podman inspect` shows them, to whoever may run podman).
 
@@ -28,7 +29,7 @@ use sha2::{Digest, Sha256};
 
 use crate::component::{Component, Configure};
 use crate::error::{Error, Result};
-use crate::stdlib::{File, HealthCheck};
+use crate::stdlib::{File, HealthCheck, Purge};
 pub use engine::Engine;
 use instance::Instance;
 
@@ -451,10 +452,13 @@ impl Component for Container {
             restart: self.restart.clone(),
             run_options: self.run_options.clone(),
         };
+        let path = ctx.map(format!("{}.env", self.name));
         let env_file = if self.env.is_empty() {
+            // No environment (any more): an env file left from before may
+            // hold secrets.
+            ctx.add(Purge::new(path.display().to_string()))?;
             None
         } else {
-            let path = ctx.map(format!("{}.env", self.name));
             let content: String = self.env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
             ctx.add(
                 File::new(&path)

@@ -560,3 +560,36 @@ fn the_health_command_is_a_gate_of_its_root() {
         ["HealthCheck('web: wget -q -O /dev/null http://127.0.0.1:8080/')"]
     );
 }
+
+static PLAIN: AtomicUsize = AtomicUsize::new(0);
+
+#[test]
+fn an_env_file_is_removed_when_the_container_has_no_environment_any_more() {
+    let s = Stage::new(|scene, ctx| {
+        let mut c = container(scene, "plain").network("none").command([
+            "/bin/sh",
+            "-c",
+            "trap 'exit 0' TERM; while :; do sleep 1 & wait; done",
+        ]);
+        if PLAIN.load(Ordering::SeqCst) == 0 {
+            c = c.env("TOKEN", "s3cr3t");
+        }
+        ctx.add(c)?;
+        Ok(())
+    });
+    let dir = s.prepare();
+    let podman = Podman::new(&dir);
+    set_params(s.case, &podman.params());
+    podman.import(&dir, "one");
+    s.deploy();
+    assert!(s.path("plain.env").exists());
+    let id = podman.id("plain");
+    PLAIN.store(1, Ordering::SeqCst);
+    s.deploy();
+    assert!(!s.path("plain.env").exists(), "the old env file is left");
+    assert_ne!(podman.id("plain"), id, "replaced without the environment");
+    assert_eq!(
+        podman.run(&["exec", "plain", "/bin/sh", "-c", "echo ${TOKEN:-none}"]),
+        "none"
+    );
+}
