@@ -200,9 +200,33 @@ impl Podman {
     }
 }
 
+/// Whether a process runs whose command line names `dir`.
+fn runs_in(dir: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        e.file_name()
+            .to_str()
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            && std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(dir))
+    })
+}
+
 impl Drop for Podman {
     fn drop(&mut self) {
         let _ = self.try_run(&["rm", "--all", "--force", "--time=0"]);
+        // A stopped container's conmon runs `podman container cleanup`
+        // afterwards, which writes into the storage: wait for it, or it
+        // recreates files in the test's directory after its removal.
+        if let Some(root) = self.options.first().and_then(|o| o.strip_prefix("--root=")) {
+            let dir = Path::new(root).parent().unwrap().display().to_string();
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while runs_in(&dir) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
         if let Some(ns) = &self.netns {
             let _ = Proc::new("ip").args(["netns", "delete", ns]).status();
         }
