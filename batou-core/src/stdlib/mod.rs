@@ -53,6 +53,9 @@
 //! | [`NrpeHost`] | collects the host's NRPE checks as `command[NAME]=…`; `path` (default `/etc/nagios/nrpe/local/<service_user>.cfg`), `reload` | `NrpeHost::new()` |
 //! | [`HealthCheck`] | `http` (`status`, `body_contains`), `tcp` or `command`; `interval`, `retries`, `timeout`, `start_delay`; add it last in a root: a gate for rolling deploys (docs/rollouts.md) | `HealthCheck::http("http://127.0.0.1:8080/health").retries(10)` |
 //! | [`Build`] | URL, `checksum` (required, as `Download`), `prefix` (default: the workdir), `configure_args`, `without_configure`, `make_args`, `env` (e.g. `CFLAGS`), `creates`, `source_dir`, `timeout`; download, extract (strip 1), `./configure --prefix`, `make`, `make install`, again only when these inputs changed | `Build::new("https://example.org/tool-1.2.tar.gz").checksum("sha256:9f86…").configure_args(["--disable-docs"])` |
+//! | [`Container`] | name, `image` (required), `tag` (`latest`), `port`, `volume` / `volume_with`, `env` (0600 env file, never in argv), `entrypoint`, `command`, `network`, `restart` (`always`), `run_option`, `health_cmd` (a [`HealthCheck`] gate) + `health_retries` / `health_interval`, `stop_timeout`, `timeout`, `docker`, `executable`, `engine_option`; replaced only when its definition hash (label) or the tag's image changed | `Container::new("redis").image("docker.io/library/redis").tag("7.2").port("127.0.0.1:6379", "6379").health_cmd("redis-cli ping")` |
+//! | [`ScanHost`] | host name, `port` (22), `known_hosts` (`~/.ssh/known_hosts`), `key_types`, `timeout`, `keyscan`; scanned every deploy, a changed key replaced, no duplicates, other lines kept | `ScanHost::new("git.example.com").port(2222)` |
+//! | [`Certificate`] | name, `dir`, `cert` / `cert_secret` (required), `chain` / `chain_secret`, `key` / `key_secret` (required; written 0600, never shown), `ca`; checked at configure: the key is the certificate's, the certificate verifies through the chain | `Certificate::new("www").dir("/etc/nginx/ssl").cert_secret("www.crt").chain_secret("www.chain.crt").key_secret("www.key")` |
 //! | [`External`] | `data` (inline or `include_bytes!`), `data_script` (output of a command on the target), `ignore_failure`, `timeout`; environment key `externals` | `External::new("user", "alice").data("uid=1200\n")` |
 //!
 //! Helpers for custom components live on [`crate::component::Deploy`]:
@@ -117,6 +120,7 @@ mod archive;
 mod build;
 mod checksum;
 mod command;
+pub mod container;
 mod content;
 mod cron;
 mod directory;
@@ -137,6 +141,8 @@ mod program;
 mod purge;
 mod python;
 mod releases;
+mod scanhost;
+mod ssl;
 mod structured;
 pub mod supervisor;
 mod symlink;
@@ -152,6 +158,7 @@ pub use archive::Format as ArchiveFormat;
 pub use build::Build;
 pub use checksum::Checksum;
 pub use command::Command;
+pub use container::Container;
 pub use content::{Content, Presence};
 pub use cron::{CRON_JOB_KEY, CronJob, CronTab};
 pub use directory::Directory;
@@ -171,6 +178,8 @@ pub use purge::Purge;
 pub use python::{AppEnv, Package, Requirements, VirtualEnv};
 pub use releases::Releases;
 pub use structured::{JsonContent, TomlContent, YamlContent, dict_merge};
+pub use scanhost::ScanHost;
+pub use ssl::Certificate;
 pub use supervisor::Supervisor;
 pub use symlink::Symlink;
 pub use systemd::SystemdUnit;
