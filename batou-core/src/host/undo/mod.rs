@@ -56,6 +56,9 @@ enum Entry {
     DirTime { path: PathBuf, mtime: (i64, u32) },
     /// Something that cannot be undone happened (a command ran).
     NotReverted { what: String },
+    /// This component (breadcrumbs) was updated: its revert handlers
+    /// run when the root is undone.
+    Updated { component: String },
 }
 
 /// What undoing a log did.
@@ -67,6 +70,9 @@ pub struct Reverted {
     pub not_reverted: Vec<String>,
     /// Restores that failed, each naming its path.
     pub errors: Vec<String>,
+    /// Components (breadcrumbs) that were updated, in order: whose
+    /// revert handlers run.
+    pub updated: Vec<String>,
 }
 
 struct Inner {
@@ -83,6 +89,8 @@ struct Inner {
     updating: bool,
     /// The first failure to record; the change it was for is refused.
     broken: bool,
+    /// Bytes of old content kept (what a kept record costs on disk).
+    bytes: u64,
 }
 
 /// The undo record of one root, kept while it deploys.
@@ -96,6 +104,10 @@ impl std::fmt::Debug for UndoLog {
         f.debug_struct("UndoLog").field("dir", &self.dir).finish()
     }
 }
+
+mod kept;
+
+pub use kept::{Drift, Kept, KeptDeploy, KeptRoot, RootKey, discard_kept, finish_deploy, load_kept};
 
 const JOURNAL: &str = "journal";
 /// Records of roots that succeeded, being removed.
@@ -143,6 +155,7 @@ impl UndoLog {
                 seq: 0,
                 updating: false,
                 broken: false,
+                bytes: 0,
             }),
         })
     }
@@ -289,7 +302,7 @@ impl UndoLog {
                 },
             },
             FileKind::Directory => {
-                copy_tree(real, &self.dir.join(&saved), true)?;
+                inner.bytes += copy_tree(real, &self.dir.join(&saved), true)?;
                 Entry::Tree {
                     path: path_buf.clone(),
                     saved,
@@ -298,6 +311,7 @@ impl UndoLog {
             FileKind::File | FileKind::Other => {
                 let meta = fs::symlink_metadata(real)?;
                 keep_file(real, &self.dir.join(&saved), &meta)?;
+                inner.bytes += meta.len();
                 Entry::File {
                     path: path_buf.clone(),
                     saved,
@@ -322,18 +336,51 @@ impl UndoLog {
         }
     }
 
-    /// Whether anything was recorded.
-    pub fn is_empty(&self) -> bool {
-        self.lock().entries.is_empty()
+    /// Notes that `component` (breadcrumbs) is about to be updated, so
+    /// its revert handlers run if the root is undone (best effort: a
+    /// lost line only leaves a handler out).
+    pub(super) fn updating_component(&self, component: &str) {
+        let mut inner = self.lock();
+        let _ = self.push(
+            &mut inner,
+            Entry::Updated {
+                component: component.to_string(),
+            },
+        );
     }
 
-    /// The root succeeded: its record is dropped. It is moved out of
-    /// `active/` at once (so no later deploy restores it), and removed on
-    /// a thread of its own: removing the old files' last links frees
-    /// their blocks, which the deploy need not wait for. What an exit
-    /// cuts short there, the next deploy removes.
-    pub fn commit(&self) -> std::io::Result<()> {
-        self.lock().journal = None;
+    /// Whether anything was recorded that changed the host (a record of
+    /// components updated without a change to undo is nothing).
+    pub fn is_empty(&self) -> bool {
+        self.lock()
+            .entries
+            .iter()
+            .all(|e| matches!(e, Entry::Updated { .. } | Entry::NotReverted { .. }))
+    }
+
+    /// The root succeeded. With `keep` (host `host`, root `root`, reached
+    /// through `through`), a record that changed something is moved to
+    /// this deploy's pending records (see [`finish_deploy`]) with what
+    /// each path looks like now, for `batou rollback`. Otherwise it is
+    /// dropped: moved out of `active/` at once (so no later deploy
+    /// restores it), and removed on a thread of its own: removing the old
+    /// files' last links frees their blocks, which the deploy need not
+    /// wait for. What an exit cuts short there, the next deploy removes.
+    pub fn commit(&self, keep: Option<(&RootKey, &Host)>) -> std::io::Result<()> {
+        let (entries, bytes) = {
+            let mut inner = self.lock();
+            inner.journal = None;
+            (std::mem::take(&mut inner.entries), inner.bytes)
+        };
+        let changed = entries
+            .iter()
+            .any(|e| !matches!(e, Entry::Updated { .. } | Entry::NotReverted { .. }));
+        if let Some((key, through)) = keep
+            && changed
+            && let Some(store) = self.dir.parent().and_then(Path::parent)
+        {
+            return kept::stage(&self.dir, store, key, &entries, bytes, through);
+        }
         let Some(store) = self.dir.parent().and_then(Path::parent) else {
             return fs::remove_dir_all(&self.dir);
         };
@@ -408,14 +455,16 @@ fn mtime_of(secs: i64, nanos: u32) -> SystemTime {
 /// Copies the tree `from` to `to`: files hard-linked when `link` and
 /// possible, else copied; directories and symlinks made anew with the
 /// same mode and owner.
-fn copy_tree(from: &Path, to: &Path, link: bool) -> std::io::Result<()> {
+/// Returns the bytes of the files it kept.
+fn copy_tree(from: &Path, to: &Path, link: bool) -> std::io::Result<u64> {
     let meta = fs::symlink_metadata(from)?;
     let ft = meta.file_type();
+    let mut bytes = 0;
     if ft.is_dir() {
         fs::DirBuilder::new().mode(0o700).create(to)?;
         for entry in fs::read_dir(from)? {
             let entry = entry?;
-            copy_tree(&entry.path(), &to.join(entry.file_name()), link)?;
+            bytes += copy_tree(&entry.path(), &to.join(entry.file_name()), link)?;
         }
         let _ = std::os::unix::fs::lchown(to, Some(meta.uid()), Some(meta.gid()));
         fs::set_permissions(to, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
@@ -426,10 +475,12 @@ fn copy_tree(from: &Path, to: &Path, link: bool) -> std::io::Result<()> {
         let _ = std::os::unix::fs::lchown(to, Some(meta.uid()), Some(meta.gid()));
     } else if link {
         keep_file(from, to, &meta)?;
+        bytes += meta.len();
     } else {
         copy_file(from, to, &meta, false)?;
+        bytes += meta.len();
     }
-    Ok(())
+    Ok(bytes)
 }
 
 /// Removes whatever is at `real`; nothing there is fine.
@@ -453,6 +504,10 @@ fn undo(host: &Host, dir: &Path, entries: Vec<Entry>) -> Reverted {
         let (path, result) = match entry {
             Entry::NotReverted { what } => {
                 out.not_reverted.insert(0, what);
+                continue;
+            }
+            Entry::Updated { component } => {
+                out.updated.insert(0, component);
                 continue;
             }
             Entry::Absent { path } => {
@@ -529,7 +584,7 @@ fn undo(host: &Host, dir: &Path, entries: Vec<Entry>) -> Reverted {
                     clear(&at.path)?;
                     match fs::rename(&from, &at.path) {
                         Ok(()) => Ok(()),
-                        Err(_) => copy_tree(&from, &at.path, false),
+                        Err(_) => copy_tree(&from, &at.path, false).map(|_| ()),
                     }
                 });
                 (path, r)
@@ -589,6 +644,7 @@ pub fn recover(store: &Path, host: &Host, locked: bool) -> std::io::Result<Vec<R
     // root). Only finished records are there: removing one that another
     // run is removing too is harmless.
     let _ = fs::remove_dir_all(store.join(TRASH));
+    kept::drop_stale_pending(store, locked)?;
     let active = active(store);
     let names = match fs::read_dir(&active) {
         Ok(entries) => entries
