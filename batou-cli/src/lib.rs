@@ -21,6 +21,7 @@ mod exec;
 mod exit;
 mod guard;
 mod history;
+mod rollback;
 mod init;
 mod inspect;
 mod json;
@@ -105,6 +106,7 @@ pub fn run(registry: &Registry, argv: Vec<std::ffi::OsString>) -> ExitStatus {
         args::Command::Exec(opts) => exec::run(registry, &project_dir, &opts),
         args::Command::Run(opts) => command::run(registry, &project_dir, &opts),
         args::Command::History(opts) => history::run(registry, &project_dir, &opts),
+        args::Command::Rollback(opts) => rollback::run(registry, &project_dir, &opts),
         args::Command::Secrets(opts) => secrets::run(&project_dir, &opts),
         args::Command::Show(opts) => inspect::show(registry, &project_dir, &opts, color),
         args::Command::Graph(opts) => inspect::graph_cmd(registry, &project_dir, &opts, color),

@@ -193,6 +193,24 @@ pub enum Kept {
     TooLarge { bytes: u64, limit: u64 },
 }
 
+impl Kept {
+    /// The warning a deploy shows for a record over the bound.
+    pub fn warning(&self) -> Option<String> {
+        let Kept::TooLarge { bytes, limit } = self else {
+            return None;
+        };
+        Some(format!(
+            "this deploy's undo record holds {} of old content, over rollback_limit = {} MiB: no record is kept, so batou rollback cannot undo this deploy",
+            mib(*bytes),
+            limit >> 20
+        ))
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
+}
+
 /// Removes `dir` out of the way: renamed into the trash at once, deleted
 /// on a thread of its own (freeing the old files' blocks need not hold
 /// up the deploy; what an exit cuts short, the next deploy removes).
