@@ -39,6 +39,7 @@ mod remote_panic;
 mod remote_system;
 mod remote_unreachable;
 mod resources;
+mod rollback;
 mod rollout;
 mod script;
 mod secrets;
