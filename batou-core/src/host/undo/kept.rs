@@ -199,6 +199,12 @@ impl Kept {
         let Kept::TooLarge { bytes, limit } = self else {
             return None;
         };
+        if *limit == 0 {
+            return Some(
+                "rollback_limit = 0: no undo record is kept, so batou rollback cannot undo this deploy"
+                    .into(),
+            );
+        }
         Some(format!(
             "this deploy's undo record holds {} of old content, over rollback_limit = {} MiB: no record is kept, so batou rollback cannot undo this deploy",
             mib(*bytes),

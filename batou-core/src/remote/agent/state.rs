@@ -211,8 +211,8 @@ impl<'r> State<'r> {
         // A deploy killed mid-root left its undo record: put the root
         // back before anything else touches the host. Only a deploy does
         // (a prediction or `batou run` writes nothing).
-        let store = (lock && deploy.is_some())
-            .then(|| crate::host::undo::store_for_lock(&lock_path));
+        // `rollback -P` records nothing but reads the kept record.
+        let store = lock.then(|| crate::host::undo::store_for_lock(&lock_path));
         let rollback_limit = env.settings.rollback_limit_bytes();
         let undo = if lock && deploy.is_some() {
             let store = crate::host::undo::store_for_lock(&lock_path);
