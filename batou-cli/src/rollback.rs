@@ -7,9 +7,7 @@ use std::path::Path;
 use batou_core::Registry;
 use batou_core::deploy::rollback::{RollbackOutcome, RollbackReport};
 use batou_core::lock::LockError;
-use batou_core::ops::{
-    self, HostResult, Rejected, RollbackFailure, RollbackPlan, RollbackSummary,
-};
+use batou_core::ops::{self, HostResult, Rejected, RollbackFailure, RollbackPlan, RollbackSummary};
 use batou_core::secrets::{Keys, Masker};
 
 use crate::args::RollbackArgs;
@@ -96,9 +94,7 @@ pub fn run(registry: &Registry, project_dir: &Path, opts: &RollbackArgs) -> Exit
 /// undo).
 fn status_of(summary: &RollbackSummary) -> ExitStatus {
     let any = |pred: &dyn Fn(&HostResult) -> bool| summary.hosts.iter().any(|h| pred(&h.result));
-    let outcome = |o: RollbackOutcome| {
-        move |r: &HostResult| matches!(r, HostResult::Done(rep) if rep.outcome == o)
-    };
+    let outcome = |o: RollbackOutcome| move |r: &HostResult| matches!(r, HostResult::Done(rep) if rep.outcome == o);
     if any(&|r| matches!(r, HostResult::Interrupted)) {
         ExitStatus::Interrupted
     } else if any(&|r| matches!(r, HostResult::Failed { .. }))
@@ -197,9 +193,9 @@ fn host_text(out: &mut String, host: &str, report: &RollbackReport) {
         }
     }
     match report.outcome {
-        RollbackOutcome::Predicted => {
-            out.push_str(&format!("{host}: rollback predicted; nothing was changed\n"))
-        }
+        RollbackOutcome::Predicted => out.push_str(&format!(
+            "{host}: rollback predicted; nothing was changed\n"
+        )),
         RollbackOutcome::RolledBack => out.push_str(&format!("{host}: rolled back\n")),
         RollbackOutcome::Failed => out.push_str(&format!("{host}: rolled back with errors\n")),
         _ => {}

@@ -40,7 +40,11 @@ fn kept_modes(store: &Path) -> Vec<(PathBuf, u32)> {
 /// journal and the fingerprints 0600.
 fn assert_private(store: &Path) {
     let modes = kept_modes(store);
-    assert!(modes.len() > 3, "no kept record in {}: {modes:?}", store.display());
+    assert!(
+        modes.len() > 3,
+        "no kept record in {}: {modes:?}",
+        store.display()
+    );
     let mut journals = 0;
     for (path, mode) in modes {
         let meta = std::fs::symlink_metadata(&path).unwrap();
@@ -116,10 +120,16 @@ fn a_file_edited_since_refuses_the_rollback_and_force_overrides() {
     p.run(&["rollback", "local"])
         .code(8)
         .stdout_contains("localhost: refused: 1 files changed since the last deploy")
-        .stderr_contains("files changed since the last deploy; nothing was rolled back (--force overrides)")
+        .stderr_contains(
+            "files changed since the last deploy; nothing was rolled back (--force overrides)",
+        )
         .stderr_contains("/work/transact/files/f07.txt: content changed")
         .stderr_lacks("panicked");
-    assert_eq!(snapshot(&p, "work/transact"), edited, "refused: nothing changed");
+    assert_eq!(
+        snapshot(&p, "work/transact"),
+        edited,
+        "refused: nothing changed"
+    );
 
     p.run(&["rollback", "--force", "local"])
         .success()
@@ -134,7 +144,10 @@ fn a_file_edited_since_refuses_the_rollback_and_force_overrides() {
     now.remove(&f07);
     want.remove(&f07);
     assert_eq!(now, want);
-    assert_eq!(history_outcomes(&p, "local", "localhost"), ["ok", "ok", "rolled-back"]);
+    assert_eq!(
+        history_outcomes(&p, "local", "localhost"),
+        ["ok", "ok", "rolled-back"]
+    );
 }
 
 #[test]
@@ -194,6 +207,9 @@ fn rollback_restores_the_old_config_and_restarts_the_systemd_user_service() {
         .stdout_contains("revert handler ran: Service > SystemdUnit('bt-app.service'): restart with the old unit");
     assert_eq!(p.read("work/service/app.conf"), "version = 1\n");
     let third = m.main_pid("bt-app.service");
-    assert!(third > 0 && third != second, "restarted by the revert handler: {second} {third}");
+    assert!(
+        third > 0 && third != second,
+        "restarted by the revert handler: {second} {third}"
+    );
     assert!(m.is_active("bt-app.service"));
 }

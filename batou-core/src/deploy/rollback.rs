@@ -117,7 +117,9 @@ pub fn rollback_store(
     });
     report.drift = drift;
     for root in kept.roots.iter().rev() {
-        report.roots.push(one_root(root, host, model, options.predict)?);
+        report
+            .roots
+            .push(one_root(root, host, model, options.predict)?);
     }
     if options.predict {
         return Ok(report);

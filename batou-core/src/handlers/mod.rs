@@ -89,9 +89,7 @@ impl Cause {
     pub fn describe(&self) -> String {
         match self {
             Cause::BeforeUpdate { component } => component.clone(),
-            Cause::Changed { components } | Cause::Reverted { components } => {
-                components.join(", ")
-            }
+            Cause::Changed { components } | Cause::Reverted { components } => components.join(", "),
             Cause::Routed { key, from } => format!(
                 "{key} from {}",
                 from.iter()

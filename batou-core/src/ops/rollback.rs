@@ -74,10 +74,16 @@ pub enum HostResult {
     Done(RollbackReport),
     /// The host could not be reached, its agent not started or lost, or
     /// the model does not configure there.
-    Unreachable { error: String },
+    Unreachable {
+        error: String,
+    },
     /// Another deploy holds the host's lock.
-    Locked { error: String },
-    Failed { error: String },
+    Locked {
+        error: String,
+    },
+    Failed {
+        error: String,
+    },
     /// Ctrl-C.
     Interrupted,
 }
@@ -274,9 +280,8 @@ fn rollback_local(
         env: &model.env_info,
         mapper: &model.mapper,
     };
-    let result = crate::address::with_resolver(resolver, || {
-        rollback_store(&store, &host, &view, options)
-    });
+    let result =
+        crate::address::with_resolver(resolver, || rollback_store(&store, &host, &view, options));
     let result = match result {
         Ok(report) => HostResult::Done(report),
         Err(e) => HostResult::Failed {

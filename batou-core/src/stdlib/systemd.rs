@@ -281,9 +281,7 @@ impl SystemdUnit {
     /// file and its dependencies already back), the manager reloads and
     /// the service restarts with them; a unit the deploy created, now
     /// removed again, is stopped.
-    fn revert_handler(
-        &self,
-    ) -> impl FnMut(&mut Deploy<'_>, &Cause) -> Result<()> + Send + 'static {
+    fn revert_handler(&self) -> impl FnMut(&mut Deploy<'_>, &Cause) -> Result<()> + Send + 'static {
         let name = self.name.clone();
         let scope = self.scope.clone();
         let runtime_dir = self.runtime_dir.clone();

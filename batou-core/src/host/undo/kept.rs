@@ -276,9 +276,8 @@ fn read_roots(dir: &Path) -> std::io::Result<Vec<(PathBuf, Meta)>> {
     for name in names {
         let root = dir.join(&name);
         let text = fs::read(root.join(META))?;
-        let meta: Meta = serde_json::from_slice(&text).map_err(|e| {
-            std::io::Error::other(format!("{}: {e}", root.join(META).display()))
-        })?;
+        let meta: Meta = serde_json::from_slice(&text)
+            .map_err(|e| std::io::Error::other(format!("{}: {e}", root.join(META).display())))?;
         out.push((root, meta));
     }
     Ok(out)

@@ -107,7 +107,9 @@ impl std::fmt::Debug for UndoLog {
 
 mod kept;
 
-pub use kept::{Drift, Kept, KeptDeploy, KeptRoot, RootKey, discard_kept, finish_deploy, load_kept};
+pub use kept::{
+    Drift, Kept, KeptDeploy, KeptRoot, RootKey, discard_kept, finish_deploy, load_kept,
+};
 
 const JOURNAL: &str = "journal";
 /// Records of roots that succeeded, being removed.
