@@ -35,28 +35,24 @@ fn kept_modes(store: &Path) -> Vec<(PathBuf, u32)> {
     out
 }
 
-/// The kept record is private: every directory 0700 (what keeps others
-/// from the old files, which as hard links keep their own mode), the
-/// journal and the fingerprints 0600.
+/// The kept record is private: every directory 0700, every file only
+/// in the store (the journal, the fingerprints, old versions of files
+/// the deploy replaced) 0600.
 fn assert_private(store: &Path) {
+    use std::os::unix::fs::MetadataExt;
     let modes = kept_modes(store);
-    assert!(
-        modes.len() > 3,
-        "no kept record in {}: {modes:?}",
-        store.display()
-    );
-    let mut journals = 0;
+    assert!(modes.len() > 3, "no kept record in {}: {modes:?}", store.display());
+    let mut only_here = 0;
     for (path, mode) in modes {
         let meta = std::fs::symlink_metadata(&path).unwrap();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if meta.is_dir() {
             assert_eq!(mode, 0o700, "{}", path.display());
-        } else if name == "journal" || name == "meta.json" {
-            journals += 1;
+        } else if meta.file_type().is_file() && meta.nlink() == 1 {
+            only_here += 1;
             assert_eq!(mode, 0o600, "{}", path.display());
         }
     }
-    assert!(journals >= 2, "no journal and fingerprints kept");
+    assert!(only_here >= 3, "no journal, fingerprints and old files kept");
 }
 
 both_transports! {

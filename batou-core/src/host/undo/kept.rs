@@ -166,6 +166,21 @@ pub(super) fn stage(
         let state = print(host, &path)?;
         after.push((path, state));
     }
+    // A kept old file that is now only in the store (its path holds the
+    // new version) becomes 0600: it may be an old secret, kept until the
+    // next deploy. Its mode is in the record and put back with it.
+    for e in entries {
+        if let Entry::File { saved, .. } = e {
+            let kept = dir.join(saved);
+            if let Ok(m) = fs::symlink_metadata(&kept)
+                && m.file_type().is_file()
+                && m.nlink() == 1
+                && m.mode() & 0o7777 != 0o600
+            {
+                fs::set_permissions(&kept, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+            }
+        }
+    }
     let meta = Meta {
         key: key.clone(),
         bytes,
