@@ -29,6 +29,7 @@ mod platforms;
 mod predict_check;
 mod progress;
 mod refusal;
+mod releases;
 mod remote;
 mod remote_dns;
 mod remote_faults;

@@ -41,7 +41,11 @@ fn kept_modes(store: &Path) -> Vec<(PathBuf, u32)> {
 fn assert_private(store: &Path) {
     use std::os::unix::fs::MetadataExt;
     let modes = kept_modes(store);
-    assert!(modes.len() > 3, "no kept record in {}: {modes:?}", store.display());
+    assert!(
+        modes.len() > 3,
+        "no kept record in {}: {modes:?}",
+        store.display()
+    );
     let mut only_here = 0;
     for (path, mode) in modes {
         let meta = std::fs::symlink_metadata(&path).unwrap();
@@ -52,7 +56,10 @@ fn assert_private(store: &Path) {
             assert_eq!(mode, 0o600, "{}", path.display());
         }
     }
-    assert!(only_here >= 3, "no journal, fingerprints and old files kept");
+    assert!(
+        only_here >= 3,
+        "no journal, fingerprints and old files kept"
+    );
 }
 
 both_transports! {

@@ -47,7 +47,14 @@ enum Entry {
         gid: u32,
     },
     /// A directory tree was there; kept in the store as `saved`.
-    Tree { path: PathBuf, saved: String },
+    Tree {
+        path: PathBuf,
+        saved: String,
+        /// Files of the tree kept as 0600 copies (not hard links: another
+        /// file system), by path below it, with the mode to put back.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        modes: Vec<(PathBuf, u32)>,
+    },
     /// The mode of what `path` names (a last symlink followed) was this.
     Mode { path: PathBuf, mode: u32 },
     /// The owner of what is at `path` (not followed) was this.
@@ -304,10 +311,12 @@ impl UndoLog {
                 },
             },
             FileKind::Directory => {
-                inner.bytes += copy_tree(real, &self.dir.join(&saved), true)?;
+                let mut modes = Vec::new();
+                inner.bytes += copy_tree(real, &self.dir.join(&saved), Some(&mut modes))?;
                 Entry::Tree {
                     path: path_buf.clone(),
                     saved,
+                    modes,
                 }
             }
             FileKind::File | FileKind::Other => {
@@ -457,8 +466,24 @@ fn mtime_of(secs: i64, nanos: u32) -> SystemTime {
 /// Copies the tree `from` to `to`: files hard-linked when `link` and
 /// possible, else copied; directories and symlinks made anew with the
 /// same mode and owner.
-/// Returns the bytes of the files it kept.
-fn copy_tree(from: &Path, to: &Path, link: bool) -> std::io::Result<u64> {
+/// Returns the bytes of the files it kept. `keep` (recording): files are
+/// hard-linked where possible, else kept as 0600 copies, directories
+/// 0700; the modes of both (by path below `from`) are added to it.
+/// `None` (restoring): copies with their modes.
+fn copy_tree(
+    from: &Path,
+    to: &Path,
+    mut keep: Option<&mut Vec<(PathBuf, u32)>>,
+) -> std::io::Result<u64> {
+    copy_below(from, to, Path::new(""), &mut keep)
+}
+
+fn copy_below(
+    from: &Path,
+    to: &Path,
+    rel: &Path,
+    keep: &mut Option<&mut Vec<(PathBuf, u32)>>,
+) -> std::io::Result<u64> {
     let meta = fs::symlink_metadata(from)?;
     let ft = meta.file_type();
     let mut bytes = 0;
@@ -466,17 +491,26 @@ fn copy_tree(from: &Path, to: &Path, link: bool) -> std::io::Result<u64> {
         fs::DirBuilder::new().mode(0o700).create(to)?;
         for entry in fs::read_dir(from)? {
             let entry = entry?;
-            bytes += copy_tree(&entry.path(), &to.join(entry.file_name()), link)?;
+            let name = entry.file_name();
+            bytes += copy_below(&entry.path(), &to.join(&name), &rel.join(&name), keep)?;
         }
         let _ = std::os::unix::fs::lchown(to, Some(meta.uid()), Some(meta.gid()));
-        fs::set_permissions(to, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        match keep {
+            // Kept 0700 in the store (what is below may be secret); its
+            // mode comes back with the tree.
+            Some(modes) => modes.push((rel.to_path_buf(), meta.mode() & 0o7777)),
+            None => fs::set_permissions(to, fs::Permissions::from_mode(meta.mode() & 0o7777))?,
+        }
         let _ = fs::File::open(to)
             .and_then(|d| d.set_modified(mtime_of(meta.mtime(), meta.mtime_nsec() as u32)));
     } else if ft.is_symlink() {
         std::os::unix::fs::symlink(fs::read_link(from)?, to)?;
         let _ = std::os::unix::fs::lchown(to, Some(meta.uid()), Some(meta.gid()));
-    } else if link {
-        keep_file(from, to, &meta)?;
+    } else if let Some(modes) = keep {
+        if fs::hard_link(from, to).is_err() {
+            copy_file(from, to, &meta, true)?;
+            modes.push((rel.to_path_buf(), meta.mode() & 0o7777));
+        }
         bytes += meta.len();
     } else {
         copy_file(from, to, &meta, false)?;
@@ -580,14 +614,22 @@ fn undo(host: &Host, dir: &Path, entries: Vec<Entry>) -> Reverted {
                 });
                 (path, r)
             }
-            Entry::Tree { path, saved } => {
+            Entry::Tree { path, saved, modes } => {
                 let from = dir.join(&saved);
                 let r = host.entry(&path).and_then(|at| {
                     clear(&at.path)?;
                     match fs::rename(&from, &at.path) {
-                        Ok(()) => Ok(()),
-                        Err(_) => copy_tree(&from, &at.path, false).map(|_| ()),
+                        Ok(()) => {}
+                        Err(_) => {
+                            copy_tree(&from, &at.path, None)?;
+                        }
                     }
+                    // Copies kept 0600, directories kept 0700: their own
+                    // modes back.
+                    for (rel, mode) in &modes {
+                        fs::set_permissions(at.path.join(rel), fs::Permissions::from_mode(*mode))?;
+                    }
+                    Ok(())
                 });
                 (path, r)
             }
