@@ -477,3 +477,71 @@ fn difference(want: Option<&Print>, now: Option<&Print>) -> Option<String> {
         "content changed".into()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::UndoLog;
+    use super::*;
+
+    /// Writes `content` to `file` as root `app` of host `h`, in a record
+    /// of `store` that is then committed with `keep`.
+    fn deploy(store: &Path, file: &Path, content: &str) {
+        let log = Arc::new(UndoLog::begin(store, 0, "app").unwrap());
+        let plain = Host::local();
+        plain
+            .with_undo(log.clone())
+            .write(file, content.as_bytes(), Some(0o640))
+            .unwrap();
+        let key = RootKey {
+            host: "h".into(),
+            root: "app".into(),
+        };
+        log.commit(Some((&key, &plain))).unwrap();
+    }
+
+    #[test]
+    fn the_last_deploy_is_kept_checked_for_drift_restored_and_consumed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("undo");
+        let file = dir.path().join("app.conf");
+        std::fs::write(&file, "old\n").unwrap();
+        deploy(&store, &file, "new\n");
+        assert_eq!(
+            finish_deploy(&store, 1 << 20).unwrap(),
+            Kept::Kept { roots: 1, bytes: 4 }
+        );
+        // A deploy that changes nothing keeps the record.
+        assert_eq!(finish_deploy(&store, 1 << 20).unwrap(), Kept::Unchanged);
+        let kept = load_kept(&store).unwrap().expect("a kept record");
+        assert_eq!(kept.drift(&Host::local()), Vec::new());
+
+        std::fs::write(&file, "edited\n").unwrap();
+        let drift = kept.drift(&Host::local());
+        assert_eq!(drift.len(), 1, "{drift:?}");
+        assert_eq!(drift[0].path, file.display().to_string());
+
+        let reverted = kept.roots[0].restore(&Host::local()).unwrap();
+        assert_eq!(reverted.errors, Vec::<String>::new());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "old\n");
+        kept.consume().unwrap();
+        assert!(load_kept(&store).unwrap().is_none(), "consumed");
+    }
+
+    #[test]
+    fn a_record_over_the_limit_is_not_kept_and_drops_the_one_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("undo");
+        let file = dir.path().join("app.conf");
+        std::fs::write(&file, "old\n").unwrap();
+        deploy(&store, &file, "new\n");
+        finish_deploy(&store, 1 << 20).unwrap();
+        deploy(&store, &file, "newer and longer\n");
+        assert_eq!(
+            finish_deploy(&store, 3).unwrap(),
+            Kept::TooLarge { bytes: 4, limit: 3 }
+        );
+        assert!(load_kept(&store).unwrap().is_none());
+    }
+}
