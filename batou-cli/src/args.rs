@@ -50,6 +50,12 @@ pub enum Command {
     /// agent, no lock).
     #[command(after_help = crate::exit::TABLE)]
     History(HistoryArgs),
+    /// Undo the last deploy on the selected hosts: put back every file it
+    /// changed (newest first, across roots) from the undo record it kept,
+    /// then run the roots' revert handlers. Refused where a file changed
+    /// since (exit 8, --force overrides); recorded in the history.
+    #[command(after_help = crate::exit::TABLE)]
+    Rollback(RollbackArgs),
     /// Manage encrypted secrets (age, age-diffable, gpg).
     #[command(after_help = crate::exit::TABLE)]
     Secrets(SecretsArgs),
@@ -260,6 +266,34 @@ fn parse_serial(text: &str) -> Result<batou_core::rollout::Serial, String> {
 
 fn parse_max_fail(text: &str) -> Result<batou_core::rollout::Limit, String> {
     batou_core::rollout::Limit::parse(text, 0).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The environment (as for `deploy`).
+    pub environment: String,
+    /// The hosts to roll back: a host pattern (as for `exec`). Default:
+    /// every host.
+    #[arg(long, value_name = "PATTERN")]
+    pub hosts: Vec<String>,
+    /// Leave these hosts out (a host pattern).
+    #[arg(long, value_name = "PATTERN")]
+    pub skip_hosts: Vec<String>,
+    /// Show what would be restored and which revert handlers would run;
+    /// change nothing.
+    #[arg(short = 'P', long)]
+    pub predict_only: bool,
+    /// Roll back even where files changed since the deploy (their changes
+    /// are lost).
+    #[arg(long)]
+    pub force: bool,
+    /// Seconds to wait when connecting (default: the environment's
+    /// `connect_timeout`, else 10).
+    #[arg(long)]
+    pub connect_timeout: Option<u64>,
+    /// Print one JSON document: each host's result in full.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

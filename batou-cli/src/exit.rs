@@ -20,6 +20,9 @@ pub enum ExitStatus {
     /// 7: `exec`: the command failed (non-zero, killed or timed out) on
     /// at least one host; `run`: the registered command failed on one.
     CommandFailed,
+    /// 8: `rollback` refused: files changed since the deploy it would
+    /// undo (`--force` overrides).
+    Drift,
     /// 130: interrupted (SIGINT) during a deploy; the running components
     /// finished, the rest did not start.
     Interrupted,
@@ -40,6 +43,7 @@ impl ExitStatus {
             ExitStatus::Locked => 5,
             ExitStatus::ChangesPending => 6,
             ExitStatus::CommandFailed => 7,
+            ExitStatus::Drift => 8,
             ExitStatus::Interrupted => 130,
             ExitStatus::Internal => 70,
             ExitStatus::Code(c) => c,
@@ -57,6 +61,7 @@ impl ExitStatus {
             ExitStatus::Locked => "locked",
             ExitStatus::ChangesPending => "changes_pending",
             ExitStatus::CommandFailed => "command_failed",
+            ExitStatus::Drift => "drift",
             ExitStatus::Interrupted => "interrupted",
             ExitStatus::Internal => "internal",
             ExitStatus::Code(0) => "success",
@@ -81,6 +86,8 @@ Exit codes:
   6   changes pending (only with `deploy -P --exit-code`)
   7   exec: the command failed (non-zero, signal, timeout) on some host;
       run: the registered command failed on some host
+  8   rollback refused: files changed since the deploy it would undo
+      (named on stderr; --force overrides)
   70  internal error (a bug in batou)
   130 interrupted (Ctrl-C during a deploy: the running components
       finished, the rest did not start; Ctrl-C twice stops at once)";

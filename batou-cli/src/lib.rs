@@ -29,6 +29,7 @@ mod output;
 mod progress;
 mod prompt;
 mod remote;
+mod rollback;
 mod run;
 mod secrets;
 mod transcript;
@@ -105,6 +106,7 @@ pub fn run(registry: &Registry, argv: Vec<std::ffi::OsString>) -> ExitStatus {
         args::Command::Exec(opts) => exec::run(registry, &project_dir, &opts),
         args::Command::Run(opts) => command::run(registry, &project_dir, &opts),
         args::Command::History(opts) => history::run(registry, &project_dir, &opts),
+        args::Command::Rollback(opts) => rollback::run(registry, &project_dir, &opts),
         args::Command::Secrets(opts) => secrets::run(&project_dir, &opts),
         args::Command::Show(opts) => inspect::show(registry, &project_dir, &opts, color),
         args::Command::Graph(opts) => inspect::graph_cmd(registry, &project_dir, &opts, color),

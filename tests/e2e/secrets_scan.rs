@@ -304,6 +304,26 @@ fn leaks_in(dirs: &[PathBuf], needles: &[Vec<u8>], allowed: &[&Path]) -> Vec<Str
         .collect()
 }
 
+/// The undo store beside the deploy lock of `mode`'s target.
+fn undo_store(s: &Scan, mode: Mode) -> PathBuf {
+    match mode {
+        Mode::Local => s.p.path().join("home/.batou/undo"),
+        Mode::Remote(_) => s.p.path().join("remote/lock/undo"),
+    }
+}
+
+/// `path` (in the kept undo record) is 0600, and every directory from
+/// the store down to it 0700.
+fn assert_kept_privately(store: &Path, path: &Path) {
+    let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(path), 0o600, "{}", path.display());
+    let mut dir = path.parent();
+    while let Some(d) = dir.filter(|d| d.starts_with(store)) {
+        assert_eq!(mode(d), 0o700, "{}", d.display());
+        dir = d.parent();
+    }
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -383,15 +403,31 @@ fn scan(provider: Provider, mode: Mode, flag: &str) {
             }
         }
         let needles: Vec<Vec<u8>> = needles.into_iter().map(|(_, n)| n).collect();
-        leaks.extend(leaks_in(&s.places(), &needles, &[&s.deployed]));
-        // The scan does find the current secret where it is meant to be.
+        // The undo record the last deploy kept for `batou rollback` holds
+        // the old secret (the file it replaced): allowed there only 0600
+        // in 0700 directories.
+        let store = undo_store(&s, mode);
+        let (kept, found): (Vec<String>, Vec<String>) =
+            leaks_in(&s.places(), &needles, &[&s.deployed])
+                .into_iter()
+                .partition(|p| Path::new(p).starts_with(store.join("last")));
+        leaks.extend(found);
+        for path in &kept {
+            assert_kept_privately(&store, Path::new(path));
+        }
+        // The scan does find the current secret where it is meant to be,
+        // and the old one in the kept record.
         let expected = if secret == &second {
             vec![s.deployed.display().to_string()]
         } else {
             Vec::new()
         };
+        assert_eq!(kept.len(), usize::from(secret == &first), "{kept:?}");
         assert_eq!(
-            leaks_in(&s.places(), &needles, &[]),
+            leaks_in(&s.places(), &needles, &[])
+                .into_iter()
+                .filter(|p| !Path::new(p).starts_with(store.join("last")))
+                .collect::<Vec<_>>(),
             expected,
             "the scanner finds the deployed secret, and only that"
         );

@@ -16,12 +16,12 @@ use crate::remote_support::SshServer;
 
 /// The `transact` settings of version 2: every file, the link and the
 /// mode differ from version 1 (the defaults).
-const V2: &str = "version = v2\nlink = files/f07.txt\nmode = 0600\n";
+pub(super) const V2: &str = "version = v2\nlink = files/f07.txt\nmode = 0600\n";
 
 /// Every path under `dir` with what a restore can keep: kind, inode,
 /// mode, size, mtime, content (not the ctime, which only the kernel
 /// sets).
-fn snapshot(p: &Project, dir: &str) -> BTreeMap<PathBuf, FileState> {
+pub(super) fn snapshot(p: &Project, dir: &str) -> BTreeMap<PathBuf, FileState> {
     p.states_under(dir)
         .into_iter()
         .map(|(k, mut v)| {
@@ -39,15 +39,15 @@ fn undo_records(store: &Path) -> Vec<PathBuf> {
 }
 
 /// A remote project deploying `transact` to host `target`.
-struct Target {
+pub(super) struct Target {
     _server: SshServer,
-    p: Project,
+    pub(super) p: Project,
     method: String,
     dirs: String,
 }
 
 impl Target {
-    fn new(method: &str) -> Target {
+    pub(super) fn new(method: &str) -> Target {
         let server = SshServer::start();
         let p = ssh_project(&server.ssh_config(), "");
         let dirs = private_dirs(&p);
@@ -59,7 +59,7 @@ impl Target {
         }
     }
 
-    fn env(&self, component: &str) {
+    pub(super) fn env(&self, component: &str) {
         self.p.write(
             "environments/remote.cfg",
             &format!(
@@ -69,15 +69,15 @@ impl Target {
         );
     }
 
-    fn lock(&self) -> PathBuf {
+    pub(super) fn lock(&self) -> PathBuf {
         self.p.path().join("remote/lock/deploy.lock")
     }
 
-    fn store(&self) -> PathBuf {
+    pub(super) fn store(&self) -> PathBuf {
         self.p.path().join("remote/lock/undo")
     }
 
-    fn workdir(&self) -> &'static str {
+    pub(super) fn workdir(&self) -> &'static str {
         "remote/target/work/transact"
     }
 }
@@ -123,7 +123,7 @@ both_transports! {
 }
 
 /// The outcomes `batou history --json` reads from `host`'s journal.
-fn history_outcomes(p: &Project, env: &str, host: &str) -> Vec<String> {
+pub(super) fn history_outcomes(p: &Project, env: &str, host: &str) -> Vec<String> {
     let o = p.run(&["history", "--json", env]).success();
     let doc: serde_json::Value =
         serde_json::from_str(o.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", o.stdout));
@@ -195,7 +195,7 @@ both_transports! {
 
 /// A local environment deploying `transact` with `component` settings;
 /// the deploy lock (and so the undo store) under the project.
-fn local_env(p: &Project, component: &str, extra: &str) {
+pub(super) fn local_env(p: &Project, component: &str, extra: &str) {
     p.write(
         "environments/local.cfg",
         &format!(

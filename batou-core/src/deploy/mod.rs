@@ -240,14 +240,37 @@ pub(crate) fn deploy_root(
     };
     match result {
         Ok(outcome) => {
-            // Kept only while the root runs; a failure to remove it
-            // costs disk, nothing else.
-            let _ = log.commit();
+            // Kept for `batou rollback` (see `undo::finish_deploy`); a
+            // failure to keep it costs that, nothing else.
+            let key = crate::host::undo::RootKey {
+                host: root.host.clone(),
+                root: root.name.clone(),
+            };
+            let plain = ctx.host.without_undo();
+            if let Err(e) = log.commit(Some((&key, &plain))) {
+                ctx.sink.emit(Event::Warning {
+                    host: Some(root.host.clone()),
+                    component: Some(root.name.clone()),
+                    message: format!(
+                        "the undo record of {} could not be kept ({e}); batou rollback cannot undo this deploy",
+                        root.name
+                    ),
+                });
+            }
             Ok(outcome)
         }
         Err(e) => {
             let plain = ctx.host.without_undo();
-            let reverted = log.revert(&plain);
+            let mut reverted = log.revert(&plain);
+            let handlers = revert::run_revert_handlers(
+                root,
+                &plain,
+                (ctx.env, ctx.mapper),
+                ctx.sink,
+                &reverted.updated,
+                false,
+            );
+            reverted.errors.extend(handlers.errors);
             let _ = plain.sync();
             ctx.sink.emit(Event::RootReverted {
                 host: root.host.clone(),
@@ -471,6 +494,7 @@ impl Run<'_> {
                 .before_update(*id, breadcrumbs, &mut |h, c| self.env.call(h, c))?;
             if !self.env.predict {
                 let update_start = Instant::now();
+                self.env.host.note_update(breadcrumbs);
                 self.env.host.set_updating(true);
                 let result = component.update(&mut ctx);
                 self.env.host.set_updating(false);
@@ -512,5 +536,7 @@ impl Run<'_> {
     }
 }
 
+pub(crate) mod revert;
+pub mod rollback;
 #[cfg(test)]
 mod tests;

@@ -41,6 +41,11 @@ pub struct Settings {
     /// see docs/transactions.md).
     #[serde(default = "yes")]
     pub revert: bool,
+    /// `rollback_limit`: the most old content, in MiB, a deploy's undo
+    /// record may hold to be kept for `batou rollback` (default
+    /// [`DEFAULT_ROLLBACK_LIMIT`]; `0`: keep none).
+    #[serde(default = "default_rollback_limit")]
+    pub rollback_limit: u64,
     /// Where agent binaries are cached on the target (default
     /// `~/.cache/batou/agents`).
     pub agent_cache: Option<String>,
@@ -96,6 +101,7 @@ impl Default for Settings {
             require_v6: Requirement::Disabled,
             deploy_lock: None,
             revert: true,
+            rollback_limit: DEFAULT_ROLLBACK_LIMIT,
             agent_cache: None,
             agent_cache_keep: crate::remote::bootstrap::DEFAULT_KEEP,
             agent_binary: None,
@@ -113,6 +119,20 @@ impl Default for Settings {
 
 fn yes() -> bool {
     true
+}
+
+/// MiB of old content a deploy's undo record may hold to be kept.
+pub const DEFAULT_ROLLBACK_LIMIT: u64 = 256;
+
+fn default_rollback_limit() -> u64 {
+    DEFAULT_ROLLBACK_LIMIT
+}
+
+impl Settings {
+    /// [`Settings::rollback_limit`] in bytes.
+    pub fn rollback_limit_bytes(&self) -> u64 {
+        self.rollback_limit.saturating_mul(1 << 20)
+    }
 }
 
 impl Settings {
@@ -170,6 +190,12 @@ impl Settings {
             "revert" => {
                 self.revert = crate::convert::parse_bool(value)
                     .ok_or_else(|| invalid("a boolean (True/False/yes/no/1/0)"))?
+            }
+            "rollback_limit" => {
+                self.rollback_limit = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| invalid("a whole number of MiB (0: keep no undo record)"))?
             }
             "agent_cache" => self.agent_cache = text(),
             "agent_cache_keep" => {

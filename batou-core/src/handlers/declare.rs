@@ -141,6 +141,40 @@ impl Configure<'_> {
         });
     }
 
+    /// Runs `handler` when this root is undone — after its files were
+    /// put back, because it failed ([docs/transactions.md]) or by `batou
+    /// rollback` — if this component or one of its sub-components was
+    /// updated in the deploy undone. For what restoring files does not
+    /// finish by itself: restart a service with its old configuration,
+    /// install the old crontab.
+    ///
+    /// ```
+    /// use batou_core::prelude::*;
+    ///
+    /// #[derive(Default, Serialize, Deserialize)]
+    /// struct App;
+    ///
+    /// impl Component for App {
+    ///     fn configure(&mut self, ctx: &mut Configure<'_>) -> Result<()> {
+    ///         ctx.add(File::new("app.conf").content("x = 1\n"))?;
+    ///         ctx.on_revert("restart", |d, _cause| {
+    ///             d.cmd("true")?;
+    ///             Ok(())
+    ///         });
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn on_revert<F>(&mut self, name: &str, handler: F)
+    where
+        F: FnMut(&mut Deploy<'_>, &Cause) -> Result<()> + Send + 'static,
+    {
+        let owner = self.owner();
+        let mut declared = self.scope.events.borrow_mut();
+        let h = declared.handler(&owner, name, Box::new(handler));
+        declared.events.reverts.push(h);
+    }
+
     /// Publishes `key` to every subscriber, on any host, whenever this
     /// component changed (or, predicting, would) in a deploy.
     pub fn publish(&mut self, key: &str) -> Result<()> {

@@ -19,6 +19,11 @@
 //!   roots deploy after the publishers' (the edges are part of the
 //!   dependency graph); the controller routes between hosts.
 //!
+//! - **revert handlers** ([`Configure::on_revert`](crate::component::Configure::on_revert)):
+//!   run when the root is undone (a failed root, `batou rollback`), after
+//!   its files were put back, if the declaring component or one below it
+//!   was updated in what was undone.
+//!
 //! When predicting, handlers are not run; a `handler_triggered` event with
 //! `predicted: true` lists each one that would run.
 //!
@@ -64,6 +69,9 @@ pub enum Cause {
     Changed { components: Vec<String> },
     /// Roots published `key`.
     Routed { key: String, from: Vec<Publisher> },
+    /// The root was undone; these components (breadcrumbs) of the
+    /// handler's own were updated in what was undone.
+    Reverted { components: Vec<String> },
 }
 
 impl Cause {
@@ -73,6 +81,7 @@ impl Cause {
             Cause::BeforeUpdate { .. } => "before_update",
             Cause::Changed { .. } => "change",
             Cause::Routed { .. } => "routed",
+            Cause::Reverted { .. } => "revert",
         }
     }
 
@@ -80,7 +89,7 @@ impl Cause {
     pub fn describe(&self) -> String {
         match self {
             Cause::BeforeUpdate { component } => component.clone(),
-            Cause::Changed { components } => components.join(", "),
+            Cause::Changed { components } | Cause::Reverted { components } => components.join(", "),
             Cause::Routed { key, from } => format!(
                 "{key} from {}",
                 from.iter()
@@ -190,6 +199,8 @@ pub(crate) struct RootEvents {
     pub subscriptions: Vec<(String, usize)>,
     /// `(node id, key)`.
     pub publications: Vec<(usize, String)>,
+    /// Revert handlers, in declaration order.
+    pub reverts: Vec<usize>,
     /// Deploy-order position of each node id.
     pub position: Vec<usize>,
 }

@@ -20,6 +20,9 @@ pub enum Outcome {
     /// killed (its record then has no end time). A deploy still running
     /// shows this too, until it ends.
     Interrupted,
+    /// `batou rollback` put the host back to before its last deploy.
+    #[serde(rename = "rolled-back")]
+    RolledBack,
 }
 
 impl Outcome {
@@ -29,6 +32,7 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::Reverted => "reverted",
             Outcome::Interrupted => "interrupted",
+            Outcome::RolledBack => "rolled-back",
         }
     }
 }

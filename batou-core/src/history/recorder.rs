@@ -28,6 +28,7 @@ struct Armed {
     failed: bool,
     reverted: bool,
     finished: bool,
+    rolled_back: bool,
 }
 
 /// One deploy's record on this host; does nothing until armed.
@@ -55,6 +56,7 @@ impl Recorder {
             failed: false,
             reverted: false,
             finished: false,
+            rolled_back: false,
         });
     }
 
@@ -118,6 +120,11 @@ impl Recorder {
         self.with(|a| a.reverted |= a.open);
     }
 
+    /// `batou rollback` put the host back: the record says `rolled-back`.
+    pub fn rolled_back(&self) {
+        self.with(|a| a.rolled_back |= a.open);
+    }
+
     /// The agent ends: an open record gets its end time and outcome.
     pub fn close(&self) -> Result<(), JournalError> {
         let Some(mut armed) = self.state.lock().unwrap_or_else(|p| p.into_inner()).take() else {
@@ -128,7 +135,9 @@ impl Recorder {
         }
         armed.tally.fill(&mut armed.record);
         armed.record.ended = Some(now());
-        armed.record.outcome = if armed.reverted {
+        armed.record.outcome = if armed.rolled_back {
+            Outcome::RolledBack
+        } else if armed.reverted {
             Outcome::Reverted
         } else if armed.failed {
             Outcome::Failed

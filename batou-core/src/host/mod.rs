@@ -114,6 +114,14 @@ impl Host {
         }
     }
 
+    /// Notes that `component` (breadcrumbs) is about to be updated: if
+    /// its root is undone, its revert handlers run.
+    pub fn note_update(&self, component: &str) {
+        if let Some(log) = &self.undo {
+            log.updating_component(component);
+        }
+    }
+
     /// This host, recording nothing (to undo, or to act outside a root).
     pub fn without_undo(&self) -> Self {
         Host {

@@ -200,6 +200,7 @@ pub fn deploy(
     }
     let host = Host::local_batched().beneath(&model.env_info.base_dir);
     let undo = local_undo(&model, &host, observer, plan.mode.predicts())?;
+    let store = undo.clone();
     let options = DeployOptions {
         predict: plan.mode.predicts(),
         full_diff: plan.full_diff.clone(),
@@ -218,6 +219,9 @@ pub fn deploy(
     let journal = local_journal(&model.env.settings);
     let tally = Tally::new(&*observer);
     let result = deploy_local(&mut model, &host, &tally, options);
+    if let Some(store) = &store {
+        keep_local_record(store, model.env.settings.rollback_limit_bytes(), observer);
+    }
     let records = records_of(&meta, tally.into_hosts(), |host| {
         local_outcome(&result, host)
     });
@@ -297,6 +301,25 @@ fn local_undo(
         });
     }
     Ok(settings.revert.then_some(store))
+}
+
+/// The local deploy is over: its roots' undo records become the kept
+/// record for `batou rollback` (see [`crate::host::undo::finish_deploy`]).
+fn keep_local_record(store: &std::path::Path, limit: u64, observer: &dyn Observer) {
+    let warning = match crate::host::undo::finish_deploy(store, limit) {
+        Ok(kept) => kept.warning(),
+        Err(e) => Some(format!(
+            "the undo record of this deploy could not be kept in {} ({e}); batou rollback cannot undo it",
+            store.display()
+        )),
+    };
+    if let Some(message) = warning {
+        observer.emit(Event::Warning {
+            host: None,
+            component: None,
+            message,
+        });
+    }
 }
 
 /// Local runs connect nowhere; each host is still listed, as batou does.

@@ -10,6 +10,7 @@
 //! * [`exec()`]: one shell command on many hosts, per-host answers;
 //! * [`run()`]: a registered command on many hosts, per-host JSON answers;
 //! * [`history()`]: every selected host's deploy history;
+//! * [`rollback()`]: every selected host put back to before its last deploy;
 //! * [`list_hosts`]: the hosts a `--hosts` selection picks;
 //! * [`secrets`]: `secrets summary`, `add`, `remove`, `reencrypt`,
 //!   `decrypttostdout` and `edit`;
@@ -30,6 +31,7 @@ mod load;
 mod observe;
 mod plan;
 mod remote;
+mod rollback;
 mod run;
 pub mod secrets;
 #[cfg(test)]
@@ -45,4 +47,7 @@ pub use load::{Loaded, configure_loaded, load};
 pub use observe::{Observer, Quiet, Step};
 pub use plan::{Connect, EventDetail, Mode, Plan, PlanError, Reach, Settled};
 pub use remote::remote_options;
+pub use rollback::{
+    HostResult, HostRollback, RollbackFailure, RollbackPlan, RollbackSummary, rollback,
+};
 pub use run::{CommandOutcome, HostAnswer, RunFailure, RunPlan, RunReport, run};

@@ -159,6 +159,8 @@ pub fn run(
                                 command: &plan.command,
                                 args: &plan.args,
                                 lock: plan.lock,
+                                rollback: None,
+                                deploy: None,
                             };
                             let (outcome, user) = run_on_host(&call, &options, &quiet);
                             let answer = HostAnswer {

@@ -32,6 +32,11 @@
 //! `hello` until they arrived and were verified), and `configured` names
 //! the hash of the set the agent loaded. An older agent would configure
 //! without the templates, hence the new version.
+//! Version 7 added `rollback` (`batou rollback`): after a `configure`
+//! with the lock and the deploy's identity, the agent puts back the
+//! kept record of the host's last deploy and answers `ran` with a
+//! [`crate::deploy::rollback::RollbackReport`]. An older agent would end
+//! on the unknown request.
 
 use std::io::{BufRead, Write};
 
@@ -42,7 +47,7 @@ use crate::error::{ConfigError, DeployError, Origin};
 use crate::event::Event;
 
 /// Bumped on every incompatible change.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// Who holds a target's deploy lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,6 +218,16 @@ pub enum Request {
         /// Show the root's long diffs whole (`--full-diff`).
         #[serde(default)]
         full_diff: bool,
+    },
+    /// Put back the kept record of the host's last deploy (`batou
+    /// rollback`), after a `configure` that took the lock; answered by
+    /// `ran` (a `RollbackReport`) or `failed` under `id`.
+    Rollback {
+        id: u64,
+        /// `-P`: say what would be restored, change nothing.
+        predict: bool,
+        /// Go on even though paths changed since the deploy.
+        force: bool,
     },
     /// Every root is done: remove the externals that left the environment
     /// (or, predicting, say which would be removed). Answered with events

@@ -234,6 +234,32 @@ impl CronTab {
         CommandSpec::argv(argv)
     }
 
+    /// The revert step: when its root is undone (the old `crontab` file
+    /// in the workdir already back), that file is installed again; with
+    /// no old file (the deploy was the first), the crontab is removed.
+    fn revert_handler(
+        &self,
+    ) -> impl FnMut(&mut Deploy<'_>, &crate::handlers::Cause) -> Result<()> + Send + 'static {
+        let tab = CronTab {
+            content: String::new(),
+            env: indexmap::IndexMap::new(),
+            mailto: None,
+            purge: false,
+            user: self.user.clone(),
+        };
+        move |ctx, _cause| {
+            let file = ctx.map("crontab");
+            if ctx.host().stat(&file)?.is_some() {
+                ctx.run(&tab.crontab(&[&file.display().to_string()]))?;
+                ctx.log("installed the old crontab");
+            } else if !tab.installed(ctx)?.is_empty() {
+                ctx.run(&tab.crontab(&["-r"]))?;
+                ctx.log("removed the crontab (it had none before)");
+            }
+            Ok(())
+        }
+    }
+
     /// The installed crontab; empty when the user has none.
     fn installed(&self, ctx: &Deploy<'_>) -> Result<String> {
         match ctx.run(&self.crontab(&["-l"])) {
@@ -301,6 +327,7 @@ impl Component for CronTab {
         }
         self.content = text.clone();
         ctx.add(File::new("crontab").content(text))?;
+        ctx.on_revert("install the old crontab", self.revert_handler());
         Ok(())
     }
 

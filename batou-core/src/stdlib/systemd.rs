@@ -277,6 +277,36 @@ impl SystemdUnit {
         }
     }
 
+    /// The unit's revert step: when its root is undone (the old unit
+    /// file and its dependencies already back), the manager reloads and
+    /// the service restarts with them; a unit the deploy created, now
+    /// removed again, is stopped.
+    fn revert_handler(&self) -> impl FnMut(&mut Deploy<'_>, &Cause) -> Result<()> + Send + 'static {
+        let name = self.name.clone();
+        let scope = self.scope.clone();
+        let runtime_dir = self.runtime_dir.clone();
+        let unit_dir = self.unit_dir.clone();
+        let running = self.running;
+        move |ctx, _cause| {
+            let Some(found) = locate(&name, &scope, runtime_dir.as_deref(), ctx)? else {
+                return Ok(());
+            };
+            let path = unit_dir.clone().unwrap_or(found.unit_dir).join(&name);
+            let sc = &found.systemctl;
+            sc.run(ctx, &["daemon-reload"])?;
+            if ctx.host().stat(&path)?.is_none() {
+                if sc.status(ctx, &name)?.is_running() {
+                    sc.run(ctx, &["stop", "--", &name])?;
+                    ctx.log(format!("stopped {name} (its unit was removed)"));
+                }
+            } else if running {
+                sc.run(ctx, &["restart", "--", &name])?;
+                ctx.log(format!("restarted {name} with its old unit"));
+            }
+            Ok(())
+        }
+    }
+
     /// Creates the missing directories above the unit file, owned by the
     /// unit's user, so that user's manager can add `*.wants` links there.
     fn make_dirs(&self, ctx: &Deploy<'_>, path: &Path, owner: Option<(u32, u32)>) -> Result<()> {
@@ -342,6 +372,7 @@ impl Component for SystemdUnit {
         for dep in std::mem::take(&mut self.deps) {
             ctx.add_boxed(dep)?;
         }
+        ctx.on_revert("restart with the old unit", self.revert_handler());
         Ok(())
     }
 

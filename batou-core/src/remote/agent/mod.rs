@@ -149,6 +149,11 @@ pub fn serve_with_silence(
         }
     };
     state.join_workers();
+    // A deploy that ended without `finish` (a root failed): what its
+    // succeeded roots changed is what a rollback undoes. Heard by nobody
+    // if over the bound; the next deploy's output says nothing either,
+    // and `batou rollback` then finds nothing to undo.
+    state.keep_undo_record(&Discard);
     // Every root is done: the deploy's record gets its outcome (while the
     // deploy lock is still held).
     if let Err(e) = replies.recorder.close() {
@@ -170,6 +175,13 @@ pub fn serve_with_silence(
         let _ = writer.join();
     }
     code
+}
+
+/// Events nobody hears (the controller may be gone).
+struct Discard;
+
+impl crate::event::EventSink for Discard {
+    fn emit(&self, _event: crate::event::Event) {}
 }
 
 /// What the agent's main loop hears.

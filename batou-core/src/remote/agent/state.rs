@@ -28,6 +28,11 @@ struct Configured {
     hosts: Vec<crate::component::HostInfo>,
     /// The undo store (`None`: revert is off).
     undo: Option<std::path::PathBuf>,
+    /// The undo store whatever `revert` says (`None`: not a real
+    /// deploy), for `rollback`.
+    store: Option<std::path::PathBuf>,
+    /// `rollback_limit` in bytes.
+    rollback_limit: u64,
 }
 
 /// Whether the agent goes on after a request.
@@ -205,6 +210,7 @@ impl<'r> State<'r> {
                 full_diff,
             } => self.deploy(id, root, &name, (predict, full_diff), inputs, quiet),
             Request::Finish { id, predict } => self.finish(id, predict),
+            Request::Rollback { id, predict, force } => self.rollback(id, predict, force),
             Request::Shutdown => Flow::Exit(0),
             Request::Alive => Flow::Continue,
         }
@@ -271,6 +277,9 @@ impl<'r> State<'r> {
         // A deploy killed mid-root left its undo record: put the root
         // back before anything else touches the host. Only a deploy does
         // (a prediction or `batou run` writes nothing).
+        // `rollback -P` records nothing but reads the kept record.
+        let store = lock.then(|| crate::host::undo::store_for_lock(&lock_path));
+        let rollback_limit = env.settings.rollback_limit_bytes();
         let undo = if lock && deploy.is_some() {
             let store = crate::host::undo::store_for_lock(&lock_path);
             let plain = Host::local().beneath(&env.project_dir);
@@ -321,6 +330,8 @@ impl<'r> State<'r> {
                     mapper: model.mapper,
                     resolver,
                     undo,
+                    store,
+                    rollback_limit,
                     roots: model
                         .roots
                         .into_iter()
@@ -524,6 +535,9 @@ impl State<'_> {
             predict,
             &sink,
         );
+        if !predict {
+            self.keep_undo_record(&sink);
+        }
         self.replies.send(&match result {
             Ok(changed) => Reply::Deployed {
                 id,
@@ -541,6 +555,80 @@ impl State<'_> {
 }
 
 impl State<'_> {
+    /// The deploy is over (its `finish`, or the agent's end): the roots'
+    /// records become the host's kept record, or the operator hears why
+    /// none is kept.
+    pub(super) fn keep_undo_record(&self, sink: &dyn crate::event::EventSink) {
+        let Some(model) = &self.model else { return };
+        let Some(store) = &model.undo else { return };
+        let warning = match crate::host::undo::finish_deploy(store, model.rollback_limit) {
+            Ok(kept) => kept.warning(),
+            Err(e) => Some(format!(
+                "the undo record of this deploy could not be kept in {} ({e}); batou rollback cannot undo it",
+                store.display()
+            )),
+        };
+        if let Some(message) = warning {
+            sink.emit(crate::event::Event::Warning {
+                host: Some(model.host.clone()),
+                component: None,
+                message,
+            });
+        }
+    }
+
+    /// `batou rollback`: the kept record of the host's last deploy put
+    /// back (see [`crate::deploy::rollback`]), answered `ran` with the
+    /// report. Recorded in the host's history unless predicting.
+    fn rollback(&mut self, id: u64, predict: bool, force: bool) -> Flow {
+        let Some(model) = &self.model else {
+            return self.fatal("rollback before a successful configure".into());
+        };
+        let Some(store) = model.store.clone() else {
+            return self.fatal("rollback without the deploy lock".into());
+        };
+        let started = Instant::now();
+        let host = Host::local().beneath(&model.env_info.base_dir);
+        let view = crate::deploy::rollback::RollbackModel {
+            roots: &model.roots,
+            env: &model.env_info,
+            mapper: &model.mapper,
+        };
+        let options = crate::deploy::rollback::RollbackOptions { predict, force };
+        let result = crate::address::with_resolver(model.resolver.clone(), || {
+            crate::deploy::rollback::rollback_store(&store, &host, &view, options)
+        });
+        let reply = match result {
+            Ok(report) => {
+                use crate::deploy::rollback::RollbackOutcome as O;
+                if matches!(report.outcome, O::RolledBack | O::Failed) {
+                    for root in &report.roots {
+                        let _ = self.replies.recorder.deploying(Some(&root.root));
+                    }
+                    self.replies.recorder.rolled_back();
+                }
+                Reply::Ran {
+                    id,
+                    value: serde_json::to_value(&report).unwrap_or_default(),
+                    seconds: started.elapsed().as_secs_f64(),
+                }
+            }
+            Err(e) => Reply::Failed {
+                id,
+                error: WireError {
+                    message: format!("cannot read the undo record in {}: {e}", store.display()),
+                    origin: None,
+                    host: Some(model.host.clone()),
+                    component: None,
+                    hint: None,
+                    panicked: false,
+                },
+            },
+        };
+        self.replies.send(&reply);
+        Flow::Continue
+    }
+
     /// A deploy history that cannot be written does not stop the deploy;
     /// the operator hears why.
     fn history_warning(

@@ -61,6 +61,12 @@ pub struct CommandCall<'a> {
     pub args: &'a [String],
     /// Take the host's deploy lock while the command runs.
     pub lock: bool,
+    /// Not a registered command: `batou rollback` with these options
+    /// (the lock is taken, `command` and `args` are not used).
+    pub rollback: Option<crate::deploy::rollback::RollbackOptions>,
+    /// The deploy (here: rollback) the agent records in the host's
+    /// history.
+    pub deploy: Option<crate::history::DeployMeta>,
 }
 
 /// Runs `call` on its host through `options`' transport; returns how it
@@ -110,13 +116,20 @@ pub fn run_on_host(
             host: name.clone(),
             platform: options.platform.clone(),
             secrets: call.env.secrets.to_wire(),
-            lock: call.lock,
-            deploy: None,
+            lock: call.lock || call.rollback.is_some(),
+            deploy: call.deploy.clone().map(Box::new),
         },
-        Request::Run {
-            id: 1,
-            command: call.command.to_string(),
-            args: call.args.to_vec(),
+        match call.rollback {
+            Some(o) => Request::Rollback {
+                id: 1,
+                predict: o.predict,
+                force: o.force,
+            },
+            None => Request::Run {
+                id: 1,
+                command: call.command.to_string(),
+                args: call.args.to_vec(),
+            },
         },
     ];
     for request in &requests {

@@ -47,7 +47,14 @@ enum Entry {
         gid: u32,
     },
     /// A directory tree was there; kept in the store as `saved`.
-    Tree { path: PathBuf, saved: String },
+    Tree {
+        path: PathBuf,
+        saved: String,
+        /// Files of the tree kept as 0600 copies (not hard links: another
+        /// file system), by path below it, with the mode to put back.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        modes: Vec<(PathBuf, u32)>,
+    },
     /// The mode of what `path` names (a last symlink followed) was this.
     Mode { path: PathBuf, mode: u32 },
     /// The owner of what is at `path` (not followed) was this.
@@ -56,6 +63,9 @@ enum Entry {
     DirTime { path: PathBuf, mtime: (i64, u32) },
     /// Something that cannot be undone happened (a command ran).
     NotReverted { what: String },
+    /// This component (breadcrumbs) was updated: its revert handlers
+    /// run when the root is undone.
+    Updated { component: String },
 }
 
 /// What undoing a log did.
@@ -67,6 +77,9 @@ pub struct Reverted {
     pub not_reverted: Vec<String>,
     /// Restores that failed, each naming its path.
     pub errors: Vec<String>,
+    /// Components (breadcrumbs) that were updated, in order: whose
+    /// revert handlers run.
+    pub updated: Vec<String>,
 }
 
 struct Inner {
@@ -83,6 +96,8 @@ struct Inner {
     updating: bool,
     /// The first failure to record; the change it was for is refused.
     broken: bool,
+    /// Bytes of old content kept (what a kept record costs on disk).
+    bytes: u64,
 }
 
 /// The undo record of one root, kept while it deploys.
@@ -96,6 +111,12 @@ impl std::fmt::Debug for UndoLog {
         f.debug_struct("UndoLog").field("dir", &self.dir).finish()
     }
 }
+
+mod kept;
+
+pub use kept::{
+    Drift, Kept, KeptDeploy, KeptRoot, RootKey, discard_kept, finish_deploy, load_kept,
+};
 
 const JOURNAL: &str = "journal";
 /// Records of roots that succeeded, being removed.
@@ -143,6 +164,7 @@ impl UndoLog {
                 seq: 0,
                 updating: false,
                 broken: false,
+                bytes: 0,
             }),
         })
     }
@@ -289,15 +311,18 @@ impl UndoLog {
                 },
             },
             FileKind::Directory => {
-                copy_tree(real, &self.dir.join(&saved), true)?;
+                let mut modes = Vec::new();
+                inner.bytes += copy_tree(real, &self.dir.join(&saved), Some(&mut modes))?;
                 Entry::Tree {
                     path: path_buf.clone(),
                     saved,
+                    modes,
                 }
             }
             FileKind::File | FileKind::Other => {
                 let meta = fs::symlink_metadata(real)?;
                 keep_file(real, &self.dir.join(&saved), &meta)?;
+                inner.bytes += meta.len();
                 Entry::File {
                     path: path_buf.clone(),
                     saved,
@@ -322,18 +347,51 @@ impl UndoLog {
         }
     }
 
-    /// Whether anything was recorded.
-    pub fn is_empty(&self) -> bool {
-        self.lock().entries.is_empty()
+    /// Notes that `component` (breadcrumbs) is about to be updated, so
+    /// its revert handlers run if the root is undone (best effort: a
+    /// lost line only leaves a handler out).
+    pub(super) fn updating_component(&self, component: &str) {
+        let mut inner = self.lock();
+        let _ = self.push(
+            &mut inner,
+            Entry::Updated {
+                component: component.to_string(),
+            },
+        );
     }
 
-    /// The root succeeded: its record is dropped. It is moved out of
-    /// `active/` at once (so no later deploy restores it), and removed on
-    /// a thread of its own: removing the old files' last links frees
-    /// their blocks, which the deploy need not wait for. What an exit
-    /// cuts short there, the next deploy removes.
-    pub fn commit(&self) -> std::io::Result<()> {
-        self.lock().journal = None;
+    /// Whether anything was recorded that changed the host (a record of
+    /// components updated without a change to undo is nothing).
+    pub fn is_empty(&self) -> bool {
+        self.lock()
+            .entries
+            .iter()
+            .all(|e| matches!(e, Entry::Updated { .. } | Entry::NotReverted { .. }))
+    }
+
+    /// The root succeeded. With `keep` (host `host`, root `root`, reached
+    /// through `through`), a record that changed something is moved to
+    /// this deploy's pending records (see [`finish_deploy`]) with what
+    /// each path looks like now, for `batou rollback`. Otherwise it is
+    /// dropped: moved out of `active/` at once (so no later deploy
+    /// restores it), and removed on a thread of its own: removing the old
+    /// files' last links frees their blocks, which the deploy need not
+    /// wait for. What an exit cuts short there, the next deploy removes.
+    pub fn commit(&self, keep: Option<(&RootKey, &Host)>) -> std::io::Result<()> {
+        let (entries, bytes) = {
+            let mut inner = self.lock();
+            inner.journal = None;
+            (std::mem::take(&mut inner.entries), inner.bytes)
+        };
+        let changed = entries
+            .iter()
+            .any(|e| !matches!(e, Entry::Updated { .. } | Entry::NotReverted { .. }));
+        if let Some((key, through)) = keep
+            && changed
+            && let Some(store) = self.dir.parent().and_then(Path::parent)
+        {
+            return kept::stage(&self.dir, store, key, &entries, bytes, through);
+        }
         let Some(store) = self.dir.parent().and_then(Path::parent) else {
             return fs::remove_dir_all(&self.dir);
         };
@@ -408,28 +466,57 @@ fn mtime_of(secs: i64, nanos: u32) -> SystemTime {
 /// Copies the tree `from` to `to`: files hard-linked when `link` and
 /// possible, else copied; directories and symlinks made anew with the
 /// same mode and owner.
-fn copy_tree(from: &Path, to: &Path, link: bool) -> std::io::Result<()> {
+/// Returns the bytes of the files it kept. `keep` (recording): files are
+/// hard-linked where possible, else kept as 0600 copies, directories
+/// 0700; the modes of both (by path below `from`) are added to it.
+/// `None` (restoring): copies with their modes.
+fn copy_tree(
+    from: &Path,
+    to: &Path,
+    mut keep: Option<&mut Vec<(PathBuf, u32)>>,
+) -> std::io::Result<u64> {
+    copy_below(from, to, Path::new(""), &mut keep)
+}
+
+fn copy_below(
+    from: &Path,
+    to: &Path,
+    rel: &Path,
+    keep: &mut Option<&mut Vec<(PathBuf, u32)>>,
+) -> std::io::Result<u64> {
     let meta = fs::symlink_metadata(from)?;
     let ft = meta.file_type();
+    let mut bytes = 0;
     if ft.is_dir() {
         fs::DirBuilder::new().mode(0o700).create(to)?;
         for entry in fs::read_dir(from)? {
             let entry = entry?;
-            copy_tree(&entry.path(), &to.join(entry.file_name()), link)?;
+            let name = entry.file_name();
+            bytes += copy_below(&entry.path(), &to.join(&name), &rel.join(&name), keep)?;
         }
         let _ = std::os::unix::fs::lchown(to, Some(meta.uid()), Some(meta.gid()));
-        fs::set_permissions(to, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        match keep {
+            // Kept 0700 in the store (what is below may be secret); its
+            // mode comes back with the tree.
+            Some(modes) => modes.push((rel.to_path_buf(), meta.mode() & 0o7777)),
+            None => fs::set_permissions(to, fs::Permissions::from_mode(meta.mode() & 0o7777))?,
+        }
         let _ = fs::File::open(to)
             .and_then(|d| d.set_modified(mtime_of(meta.mtime(), meta.mtime_nsec() as u32)));
     } else if ft.is_symlink() {
         std::os::unix::fs::symlink(fs::read_link(from)?, to)?;
         let _ = std::os::unix::fs::lchown(to, Some(meta.uid()), Some(meta.gid()));
-    } else if link {
-        keep_file(from, to, &meta)?;
+    } else if let Some(modes) = keep {
+        if fs::hard_link(from, to).is_err() {
+            copy_file(from, to, &meta, true)?;
+            modes.push((rel.to_path_buf(), meta.mode() & 0o7777));
+        }
+        bytes += meta.len();
     } else {
         copy_file(from, to, &meta, false)?;
+        bytes += meta.len();
     }
-    Ok(())
+    Ok(bytes)
 }
 
 /// Removes whatever is at `real`; nothing there is fine.
@@ -453,6 +540,10 @@ fn undo(host: &Host, dir: &Path, entries: Vec<Entry>) -> Reverted {
         let (path, result) = match entry {
             Entry::NotReverted { what } => {
                 out.not_reverted.insert(0, what);
+                continue;
+            }
+            Entry::Updated { component } => {
+                out.updated.insert(0, component);
                 continue;
             }
             Entry::Absent { path } => {
@@ -523,14 +614,22 @@ fn undo(host: &Host, dir: &Path, entries: Vec<Entry>) -> Reverted {
                 });
                 (path, r)
             }
-            Entry::Tree { path, saved } => {
+            Entry::Tree { path, saved, modes } => {
                 let from = dir.join(&saved);
                 let r = host.entry(&path).and_then(|at| {
                     clear(&at.path)?;
                     match fs::rename(&from, &at.path) {
-                        Ok(()) => Ok(()),
-                        Err(_) => copy_tree(&from, &at.path, false),
+                        Ok(()) => {}
+                        Err(_) => {
+                            copy_tree(&from, &at.path, None)?;
+                        }
                     }
+                    // Copies kept 0600, directories kept 0700: their own
+                    // modes back.
+                    for (rel, mode) in &modes {
+                        fs::set_permissions(at.path.join(rel), fs::Permissions::from_mode(*mode))?;
+                    }
+                    Ok(())
                 });
                 (path, r)
             }
@@ -589,6 +688,7 @@ pub fn recover(store: &Path, host: &Host, locked: bool) -> std::io::Result<Vec<R
     // root). Only finished records are there: removing one that another
     // run is removing too is harmless.
     let _ = fs::remove_dir_all(store.join(TRASH));
+    kept::drop_stale_pending(store, locked)?;
     let active = active(store);
     let names = match fs::read_dir(&active) {
         Ok(entries) => entries
