@@ -47,6 +47,7 @@
 //! | [`NrpeHost`] | collects the host's NRPE checks as `command[NAME]=…`; `path` (default `/etc/nagios/nrpe/local/<service_user>.cfg`), `reload` | `NrpeHost::new()` |
 //! | [`HealthCheck`] | `http` (`status`, `body_contains`), `tcp` or `command`; `interval`, `retries`, `timeout`, `start_delay`; add it last in a root: a gate for rolling deploys (docs/rollouts.md) | `HealthCheck::http("http://127.0.0.1:8080/health").retries(10)` |
 //! | [`Build`] | URL, `checksum` (required, as `Download`), `prefix` (default: the workdir), `configure_args`, `without_configure`, `make_args`, `env` (e.g. `CFLAGS`), `creates`, `source_dir`, `timeout`; download, extract (strip 1), `./configure --prefix`, `make`, `make install`, again only when these inputs changed | `Build::new("https://example.org/tool-1.2.tar.gz").checksum("sha256:9f86…").configure_args(["--disable-docs"])` |
+//! | [`Buildout`] | zc.buildout version, `setuptools` (required), `wheel`, `python` (default `3`), `executable`, `dir` (default: the workdir), `config` (a `File`; default `buildout.cfg` from the template), `watch`, `find_links`, `index_url`, `no_index`, `env`, `timeout`; a venv with the pins, then `bin/buildout -c`, again only when the config as written, pins, env or watched files changed | `Buildout::new("3.3").setuptools("69.5.1").config(File::new("buildout.cfg").content("[buildout]\nparts =\n"))` |
 //! | [`External`] | `data` (inline or `include_bytes!`), `data_script` (output of a command on the target), `ignore_failure`, `timeout`; environment key `externals` | `External::new("user", "alice").data("uid=1200\n")` |
 //!
 //! Helpers for custom components live on [`crate::component::Deploy`]:
@@ -109,6 +110,7 @@
 mod account;
 mod archive;
 mod build;
+mod buildout;
 mod checksum;
 mod command;
 mod content;
@@ -142,6 +144,7 @@ mod yaml;
 pub use account::{UnixGroup, User};
 pub use archive::Format as ArchiveFormat;
 pub use build::Build;
+pub use buildout::Buildout;
 pub use checksum::Checksum;
 pub use command::Command;
 pub use content::{Content, Presence};
