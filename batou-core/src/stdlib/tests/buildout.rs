@@ -271,3 +271,29 @@ fn bad_arguments_are_configuration_errors() {
         ),
     ]);
 }
+
+fn templated(s: &Scene, ctx: &mut Configure<'_>) -> Result<()> {
+    ctx.add(
+        Buildout::new("3.3")
+            .setuptools("69.5.1")
+            .wheel("0.43.0")
+            .executable(PYTHON)
+            .find_links(param(s, 0))
+            .no_index()
+            .config(File::new("buildout.cfg").template(("buildout.cfg", param(s, 1)))),
+    )?;
+    Ok(())
+}
+
+#[test]
+fn the_configuration_comes_from_a_template_rendered_with_the_root() {
+    let r = Recipe::new();
+    let s = Stage::new(templated);
+    let template = r.config("{{ component.greeting }}-{{ component.port }}");
+    set_params(s.case, &[wheelhouse(), &template]);
+    s.deploy();
+    assert_eq!(s.read("greeting"), "hello-8080\n");
+    assert_eq!(r.log(), "run hello-8080\n");
+    assert_eq!(s.deploy().0.changed, 0);
+    assert_eq!(r.log().lines().count(), 1);
+}
