@@ -34,7 +34,8 @@ const SETUP: &str = "from setuptools import setup\n\
     setup(name='greeter', version='1.0', py_modules=['greeter'],\n\
     \x20     entry_points={'zc.buildout': ['default = greeter:Recipe']})\n";
 
-/// A recipe: logs each run, writes `text` to `path`, fails when asked.
+/// A recipe: logs each run, writes `text` to `path`, fails or hangs when
+/// asked.
 const RECIPE: &str = "class Recipe:\n\
     \x20   def __init__(self, buildout, name, options):\n\
     \x20       self.options = options\n\
@@ -42,6 +43,8 @@ const RECIPE: &str = "class Recipe:\n\
     \x20       o = self.options\n\
     \x20       with open(o['log'], 'a') as f:\n\
     \x20           f.write('run ' + o['text'] + '\\n')\n\
+    \x20       if o['text'] == 'hang':\n\
+    \x20           import time; time.sleep(600)\n\
     \x20       if o['text'] == 'fail':\n\
     \x20           raise SystemExit('greeter: asked to fail')\n\
     \x20       with open(o['path'], 'w') as f:\n\
@@ -296,4 +299,31 @@ fn the_configuration_comes_from_a_template_rendered_with_the_root() {
     assert_eq!(r.log(), "run hello-8080\n");
     assert_eq!(s.deploy().0.changed, 0);
     assert_eq!(r.log().lines().count(), 1);
+}
+
+fn limited(s: &Scene, ctx: &mut Configure<'_>) -> Result<()> {
+    ctx.add(
+        Buildout::new("3.3")
+            .setuptools("69.5.1")
+            .wheel("0.43.0")
+            .executable(PYTHON)
+            .find_links(param(s, 0))
+            .no_index()
+            .config(File::new("buildout.cfg").content(param(s, 1)))
+            .timeout(std::time::Duration::from_secs(2)),
+    )?;
+    Ok(())
+}
+
+#[test]
+fn a_run_over_its_timeout_is_stopped_and_leaves_no_stamp() {
+    let r = Recipe::new();
+    let s = Stage::new(limited);
+    set_params(s.case, &[wheelhouse(), &r.config("hang")]);
+    let (result, _) = s.run(false);
+    let error = result.expect_err("the run hangs").to_string();
+    assert!(error.contains("timed out"), "{error}");
+    assert_eq!(r.log(), "run hang\n");
+    assert!(!s.path(".batou-buildout").exists());
+    assert!(!s.path("greeting").exists());
 }
