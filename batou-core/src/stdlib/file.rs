@@ -25,7 +25,7 @@
 //! [`File::empty`] (or `.content("")`); a file that only has to exist,
 //! whatever its content, is [`super::Presence`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use minijinja::Value;
 use serde::Serialize;
@@ -339,6 +339,12 @@ impl File {
             ctx.add(Group::new(self.path.clone(), group.clone()))?;
         }
         Ok(())
+    }
+
+    /// The path as given (unmapped): for a component that runs a program
+    /// on the file it added (Buildout's `-c`).
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
     }
 
     fn refuse_content(&self, what: &str) -> Result<()> {

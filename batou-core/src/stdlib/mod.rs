@@ -56,6 +56,7 @@
 //! | [`Container`] | name, `image` (required), `tag` (`latest`), `port`, `volume` / `volume_with`, `env` (0600 env file, never in argv), `entrypoint`, `command`, `network`, `restart` (`always`), `run_option`, `health_cmd` (a [`HealthCheck`] gate) + `health_retries` / `health_interval`, `stop_timeout`, `timeout`, `docker`, `executable`, `engine_option`; replaced only when its definition hash (label) or the tag's image changed | `Container::new("redis").image("docker.io/library/redis").tag("7.2").port("127.0.0.1:6379", "6379").health_cmd("redis-cli ping")` |
 //! | [`ScanHost`] | host name, `port` (22), `known_hosts` (`~/.ssh/known_hosts`), `key_types`, `timeout`, `keyscan`; scanned every deploy, a changed key replaced, no duplicates, other lines kept | `ScanHost::new("git.example.com").port(2222)` |
 //! | [`Certificate`] | name, `dir`, `cert` / `cert_secret` (required), `chain` / `chain_secret`, `key` / `key_secret` (required; written 0600, never shown), `ca`; checked at configure: the key is the certificate's, the certificate verifies through the chain | `Certificate::new("www").dir("/etc/nginx/ssl").cert_secret("www.crt").chain_secret("www.chain.crt").key_secret("www.key")` |
+//! | [`Buildout`] | zc.buildout version, `setuptools` (required), `wheel`, `python` (default `3`), `executable`, `dir` (default: the workdir), `config` (a `File`; default `buildout.cfg` from the template), `watch`, `find_links`, `index_url`, `no_index`, `env`, `timeout`; a venv with the pins, then `bin/buildout -c`, again only when the config as written, pins, env or watched files changed | `Buildout::new("3.3").setuptools("69.5.1").config(File::new("buildout.cfg").content("[buildout]\nparts =\n"))` |
 //! | [`External`] | `data` (inline or `include_bytes!`), `data_script` (output of a command on the target), `ignore_failure`, `timeout`; environment key `externals` | `External::new("user", "alice").data("uid=1200\n")` |
 //!
 //! Helpers for custom components live on [`crate::component::Deploy`]:
@@ -118,6 +119,7 @@
 mod account;
 mod archive;
 mod build;
+mod buildout;
 mod checksum;
 mod command;
 pub mod container;
@@ -156,6 +158,7 @@ mod yaml;
 pub use account::{UnixGroup, User};
 pub use archive::Format as ArchiveFormat;
 pub use build::Build;
+pub use buildout::Buildout;
 pub use checksum::Checksum;
 pub use command::Command;
 pub use container::Container;

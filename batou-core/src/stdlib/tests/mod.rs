@@ -6,6 +6,7 @@ mod account;
 mod accounts;
 mod appenv;
 mod build;
+mod buildout;
 mod command;
 mod container;
 mod cron;
