@@ -27,7 +27,7 @@ fn batou_script(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
         .env("CARGO_TARGET_DIR", scaffold_target_dir())
         // Tests check that the project builds and deploys, not how fast
         // its binary is: an unoptimised release build compiles far faster.
-        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0")
+        .env("CARGO_PROFILE_DEPLOY_OPT_LEVEL", "0")
         .env("NO_COLOR", "1")
         .env("COLUMNS", "80")
         .env_remove("BATOU_PROJECT_DIR")
