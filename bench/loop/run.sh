@@ -24,8 +24,7 @@
 #
 # Each sample records the 1-minute load average before it ran: other
 # builds on a shared machine make these numbers noisy; compare medians
-# taken at low load. Needs: cargo (the toolchain of the checkout), GNU time
-# is not needed (bash's own clock is used).
+# taken at low load. Needs: cargo (the toolchain of the checkout), bc, tar.
 set -euo pipefail
 export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
@@ -66,22 +65,24 @@ copy_sources() {
 
 load() { cut -d' ' -f1 /proc/loadavg; }
 
-# sample CASE: runs `./batou deploy -P local` in the project, appends
-# "case seconds load exit" to the samples.
+# sample CASE: runs `./batou deploy -P local` in the project and appends
+# "case wall-seconds cpu-seconds load" to the samples. cpu is the user +
+# system time of everything it ran (cargo, rustc, the linker, batou):
+# unlike wall time it hardly grows when other builds share the machine.
 sample() {
-  local case=$1 l start end status
+  local case=$1 l status times
   l=$(load)
-  start=$(date +%s.%N)
   set +e
-  (cd "$proj" && CARGO_TARGET_DIR="$target" ./batou deploy -P local) >"$scratch/last.out" 2>"$scratch/last.err"
+  times=$( { TIMEFORMAT='%R %U %S'; time (cd "$proj" && CARGO_TARGET_DIR="$target" ./batou deploy -P local \
+    >"$scratch/last.out" 2>"$scratch/last.err"); } 2>&1 )
   status=$?
   set -e
-  end=$(date +%s.%N)
   if [ "$status" != 0 ]; then
     cat "$scratch/last.out" "$scratch/last.err" >&2
     die "$case: ./batou deploy -P local failed ($status)"
   fi
-  printf '%s\t%.3f\t%s\t%s\n' "$case" "$(echo "$end - $start" | bc -l)" "$l" "$status" | tee -a "$out" >&2
+  set -- $times
+  printf '%s\t%s\t%.2f\t%s\n' "$case" "$1" "$(echo "$2 + $3" | bc -l)" "$l" | tee -a "$out" >&2
 }
 
 # flip FILE A B: replaces A with B in FILE, or B with A if A is not there.
@@ -95,6 +96,7 @@ flip() {
 }
 
 command -v bc >/dev/null || die "bc is missing (apt-get install bc)"
+say "load average: $(cat /proc/loadavg)"
 : >"$out"
 say "source $source ($(git -C "$source" rev-parse --short HEAD 2>/dev/null || echo '?')), scratch $scratch"
 say "cpus $(nproc), $(cargo --version)"
@@ -122,9 +124,13 @@ while [ "$i" -lt "$runs" ]; do
 done
 
 # Medians per case.
-say "median per case (seconds; load = 1-minute load average before the sample)"
-awk -F'\t' '{ t[$1] = t[$1] " " $2; l[$1] = l[$1] " " $3 }
-  END { for (c in t) print c "\t" t[c] "\t" l[c] }' "$out" | while IFS=$'\t' read -r case times loads; do
-  median=$(printf '%s\n' $times | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }')
-  printf '%-9s median %6ss  samples:%s  load:%s\n' "$case" "$median" "$times" "$loads"
+say "median per case (wall and cpu seconds; load = 1-minute load average before each sample)"
+median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+for case in cold warmup rust template none; do
+  grep -q "^$case	" "$out" || continue
+  wall=$(awk -F'\t' -v c="$case" '$1 == c { print $2 }' "$out" | median)
+  cpu=$(awk -F'\t' -v c="$case" '$1 == c { print $3 }' "$out" | median)
+  loads=$(awk -F'\t' -v c="$case" '$1 == c { printf " %s", $4 }' "$out")
+  printf '%-9s wall %7ss  cpu %7ss  (n = %s, load:%s)\n' "$case" "$wall" "$cpu" \
+    "$(grep -c "^$case	" "$out")" "$loads"
 done
