@@ -19,12 +19,13 @@
 #   BENCH_COLD=1       cold builds (each a whole dependency tree; 0: skip)
 #   BENCH_SCRATCH=DIR  where to copy and build (default: a new directory
 #                      from mktemp -d; removed at the end unless BENCH_KEEP=1)
-#   BENCH_OUT=FILE     the samples as TSV (default: SCRATCH/samples.tsv,
-#                      printed at the end either way)
+#   BENCH_OUT=FILE     the samples as TSV (default: SCRATCH/samples.tsv;
+#                      each is also printed on stderr as it is taken)
 #
 # Each sample records the 1-minute load average before it ran: other
 # builds on a shared machine make these numbers noisy; compare medians
-# taken at low load. Needs: cargo (the toolchain of the checkout), bc, tar.
+# taken at low load. Needs: cargo (the toolchain of the checkout), bc, tar,
+# about 3 GB of disk in the scratch directory (a whole optimised build).
 set -euo pipefail
 export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
