@@ -27,7 +27,7 @@ fn batou_script(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
         .env("CARGO_TARGET_DIR", scaffold_target_dir())
         // Tests check that the project builds and deploys, not how fast
         // its binary is: an unoptimised release build compiles far faster.
-        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0")
+        .env("CARGO_PROFILE_DEPLOY_OPT_LEVEL", "0")
         .env("NO_COLOR", "1")
         .env("COLUMNS", "80")
         .env_remove("BATOU_PROJECT_DIR")
@@ -87,6 +87,22 @@ fn init_scaffolds_a_project_that_deploys_locally() {
         "--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
     );
     assert!(stdout.contains("DEPLOYMENT FINISHED"), "{stdout}");
+    // The build shows cargo's progress, with the scaffold's `deploy`
+    // profile (its components crate unoptimised for a quick edit loop).
+    assert!(
+        stderr.contains("Compiling components v0.1.0"),
+        "cargo's progress on stderr: {stderr}"
+    );
+    assert!(
+        scaffold_target_dir()
+            .join("deploy/batou-deployment")
+            .is_file(),
+        "built with --profile deploy"
+    );
+    assert!(
+        manifest.contains("[profile.deploy.package.components]\nopt-level = 0"),
+        "{manifest}"
+    );
     assert_eq!(
         p.read("site/work/hello/hello.txt"),
         "Hello, batou from localhost (local).\n"
@@ -94,6 +110,10 @@ fn init_scaffolds_a_project_that_deploys_locally() {
     let (code, stdout, stderr) = batou_script(&dir, &["deploy", "local"]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("Nothing changed."), "{stdout}");
+    assert!(
+        !stderr.contains("Compiling"),
+        "nothing to rebuild: {stderr}"
+    );
 }
 
 #[test]

@@ -48,8 +48,13 @@ fn target_dir() -> PathBuf {
 }
 
 fn batou(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    batou_with(dir, args, &[])
+}
+
+fn batou_with(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> (i32, String, String) {
     let output = Command::new(dir.join("batou"))
         .args(args)
+        .envs(vars.iter().copied())
         .current_dir(dir)
         .env("CARGO_TARGET_DIR", target_dir())
         .env("NO_COLOR", "1")
@@ -83,6 +88,17 @@ fn batou_script_deploys_the_example() {
         "--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
     );
     assert!(stdout.contains("DEPLOYMENT FINISHED"), "{stdout}");
+    // A build is not silent: cargo's progress is on stderr (the copy's
+    // components crate is new to the shared target directory), and it is
+    // the `deploy` profile's binary that ran.
+    assert!(
+        stderr.contains("Compiling components v0.1.0"),
+        "cargo's progress on stderr: {stderr}"
+    );
+    assert!(
+        target_dir().join("deploy/batou-deploy").is_file(),
+        "./batou builds with --profile deploy"
+    );
     // The files land in the copy's work/, not in the workspace's.
     let read = |p: &str| {
         std::fs::read_to_string(dir.join(p)).unwrap_or_else(|e| panic!("{p}: {e}\n{stdout}"))
@@ -105,6 +121,40 @@ fn batou_script_deploys_the_example() {
         "--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
     );
     assert!(stdout.contains("Nothing changed."), "{stdout}");
+    assert!(
+        !stderr.contains("Compiling"),
+        "nothing to rebuild: {stderr}"
+    );
+
+    // A one-line change to a component rebuilds only the components crate
+    // (batou and its dependencies stay as built); BATOU_QUIET_BUILD=1
+    // silences cargo.
+    let backend = dir.join("components/src/backend.rs");
+    let source = std::fs::read_to_string(&backend).expect("read backend.rs");
+    assert!(source.contains("#[attr(default = 4)]"), "{source}");
+    std::fs::write(
+        &backend,
+        source.replace("#[attr(default = 4)]", "#[attr(default = 5)]"),
+    )
+    .expect("edit backend.rs");
+    let (code, stdout, stderr) = batou(dir, &["deploy", "-P", "local"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let compiled: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.trim_start().starts_with("Compiling"))
+        .collect();
+    let expected = format!(
+        "   Compiling components v0.1.0 ({})",
+        dir.join("components").display()
+    );
+    assert_eq!(compiled, [expected.as_str()], "{stderr}");
+    let (code, stdout, stderr) = batou_with(
+        dir,
+        &["deploy", "-P", "local"],
+        &[("BATOU_QUIET_BUILD", "1")],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(stderr, "", "a quiet build prints nothing");
 
     // Exit codes pass through the script.
     let (code, _, stderr) = batou(dir, &["deploy", "nope"]);
