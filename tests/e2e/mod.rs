@@ -9,6 +9,7 @@ mod catalogue_hostile;
 mod cli;
 mod conversions;
 mod cron_revert;
+mod ctrlc_revert;
 mod deploy;
 mod events;
 mod flags;
