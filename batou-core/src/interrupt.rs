@@ -7,13 +7,19 @@
 //! With [`install`], the first SIGINT only sets a flag: the orchestrator
 //! (or the local deploy) starts nothing new, waits for the components
 //! already running, shuts the agents down (releasing their deploy locks)
-//! and reports what was not deployed. A second SIGINT kills the commands
+//! and reports what was not deployed. With revert on ([`install_reverting`]),
+//! a running root stops too, before its next component, and is reverted
+//! like any failed root (see `deploy::Run::node`; remote agents are told
+//! by a `interrupt` request). A second SIGINT kills the commands
 //! this process runs (their whole process groups) and ends the process at
 //! once, as SIGINT normally does.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the first SIGINT reverts the running roots (what it says).
+static REVERTS: AtomicBool = AtomicBool::new(false);
 
 /// Process groups of the commands running now (0: a free slot). A fixed
 /// array, because the signal handler may not allocate or lock.
@@ -74,11 +80,22 @@ extern "C" fn on_sigint(_: libc::c_int) {
         }
         return;
     }
-    let note = b"\nInterrupted: finishing the running components (Ctrl-C again to stop at once)\n";
+    let note: &[u8] = if REVERTS.load(Ordering::SeqCst) {
+        b"\nInterrupted: stopping the running roots at their next component and reverting them (Ctrl-C again to stop at once)\n"
+    } else {
+        b"\nInterrupted: finishing the running components (Ctrl-C again to stop at once)\n"
+    };
     // SAFETY: write(2) to stderr is async-signal-safe; the buffer is static.
     unsafe {
         libc::write(2, note.as_ptr().cast(), note.len());
     }
+}
+
+/// Like [`install`]; `reverts`: the running roots are stopped and
+/// reverted (revert is on), which the first SIGINT's note says.
+pub fn install_reverting(reverts: bool) {
+    REVERTS.store(reverts, Ordering::SeqCst);
+    install();
 }
 
 /// Makes SIGINT request a graceful stop (see the module docs).

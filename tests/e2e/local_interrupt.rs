@@ -2,7 +2,9 @@
 //! lets the running command finish, starts nothing new and exits 130
 //! naming what was not deployed, with the transcript's verdict (and with
 //! `--json` an `interrupted` summary); the second stops at once and takes
-//! the running command (its own process group) with it.
+//! the running command (its own process group) with it. With revert on
+//! (the default) the running root is also put back (#22; see
+//! `ctrlc_revert.rs`); `--no-revert` lets it finish.
 
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Stdio};
@@ -59,9 +61,9 @@ fn gone(pid: i32) -> bool {
 }
 
 #[test]
-fn ctrl_c_lets_the_running_command_finish_and_names_the_rest() {
+fn with_no_revert_ctrl_c_lets_the_running_command_finish_and_names_the_rest() {
     let p = project("touch started; sleep 2; touch finished");
-    let mut job = job(&p, &["deploy", "slow"]);
+    let mut job = job(&p, &["deploy", "--no-revert", "slow"]);
     wait_for(&p, "work/shell/started", &mut job);
     ctrl_c(&job);
     let out = job.wait_with_output().unwrap();
@@ -101,8 +103,16 @@ fn ctrl_c_under_json_ends_with_an_interrupted_summary() {
     let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(last["event"], "summary", "{stdout}");
     assert_eq!(last["status"], "interrupted", "{stdout}");
+    // The running root was stopped and put back: it is not deployed
+    // either.
     assert!(
-        stdout.contains("\"event\":\"error\"") && stdout.contains("not deployed: localhost: hello"),
+        stdout.contains("\"event\":\"error\"")
+            && stdout.contains("not deployed: localhost: shell, localhost: hello"),
+        "{stdout}"
+    );
+    assert_eq!(last["reverted"], 1, "{stdout}");
+    assert!(
+        stdout.contains("\"event\":\"root_reverted\",\"host\":\"localhost\",\"root\":\"shell\""),
         "{stdout}"
     );
 }

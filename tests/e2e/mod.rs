@@ -8,6 +8,8 @@ mod catalogue;
 mod catalogue_hostile;
 mod cli;
 mod conversions;
+mod cron_revert;
+mod ctrlc_revert;
 mod deploy;
 mod events;
 mod flags;

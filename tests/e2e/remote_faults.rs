@@ -395,10 +395,10 @@ impl Faulty {
 
     /// The deploy in its own process group, as a shell runs a foreground
     /// job: a terminal's Ctrl-C goes to the whole group.
-    fn background_job(&self) -> Background {
+    fn background_job(&self, args: &[&str]) -> Background {
         let child = self
             .p
-            .command(&["deploy", "remote"], &[])
+            .command(args, &[])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
@@ -421,14 +421,16 @@ fn ctrl_c(job: &Background) {
 }
 
 both_transports! {
-    /// Ctrl-C while a component runs: the controller lets it finish,
-    /// starts nothing new, shuts the agent down (releasing the lock) and
-    /// names what was not deployed (exit 130); the next deploy converges.
+    /// Ctrl-C while a component runs, with `--no-revert` (with revert
+    /// the root is put back, see `ctrlc_revert.rs`): the controller lets
+    /// it finish, starts nothing new, shuts the agent down (releasing the
+    /// lock) and names what was not deployed (exit 130); the next deploy
+    /// converges.
     fn ctrl_c_finishes_the_running_component_and_names_the_rest(method: &str) {
         let f = Faulty::new(method);
         f.deploy_version("old", 1);
         f.sleeper_then_payload(3, "new");
-        let mut job = f.background_job();
+        let mut job = f.background_job(&["deploy", "--no-revert", "remote"]);
         job.wait_for(&f.sleeper_file("started"));
         ctrl_c(&job);
         let (code, stdout, stderr) = job.finish();
@@ -461,7 +463,7 @@ both_transports! {
         let f = Faulty::new(method);
         f.deploy_version("old", 1);
         f.sleeper_then_payload(3, "new");
-        let mut job = f.background_job();
+        let mut job = f.background_job(&["deploy", "remote"]);
         job.wait_for(&f.sleeper_file("started"));
         ctrl_c(&job);
         std::thread::sleep(Duration::from_millis(200));

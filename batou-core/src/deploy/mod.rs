@@ -319,9 +319,12 @@ fn deploy_tree(
             root: &root.name,
         },
         dispatch: RefCell::new(Dispatch::new(&mut root.events, ctx.inputs)),
+        // Only a root that can be put back stops halfway; without revert
+        // it finishes, as it always did.
+        stop_on_interrupt: ctx.undo.is_some() && !ctx.predict,
     };
     let finished = run.node(tree, false).and_then(|changed| {
-        let Run { env, dispatch } = run;
+        let Run { env, dispatch, .. } = run;
         let (published, dispatch) = dispatch
             .into_inner()
             .root_finished(ctx.inputs, &mut |h, c| env.call(h, c))?;
@@ -410,13 +413,37 @@ impl HandlerEnv<'_> {
 struct Run<'a> {
     env: HandlerEnv<'a>,
     dispatch: RefCell<Dispatch<'a>>,
+    /// Ctrl-C stops the root before its next component (which fails it,
+    /// so it is reverted like any failed root).
+    stop_on_interrupt: bool,
 }
 
 impl Run<'_> {
+    /// At a component boundary (before a component, and before a parent
+    /// whose sub-components are done): after Ctrl-C, fails the root so
+    /// that it is reverted. Nothing is half-written here. A command that
+    /// runs when Ctrl-C comes is let finish, not signalled: what it did
+    /// cannot be undone anyway, and cut off it would leave its own work
+    /// half-done; a second Ctrl-C kills it.
+    fn stop_if_interrupted(&self, node: &Node) -> Result<(), DeployError> {
+        if self.stop_on_interrupt && crate::interrupt::requested() {
+            return Err(DeployError {
+                host: self.env.info.name.clone(),
+                component: node.breadcrumbs.clone(),
+                source: Error::Interrupted {
+                    // This root (a local deploy names the rest too).
+                    not_deployed: vec![format!("{}: {}", self.env.info.name, self.env.root)],
+                },
+            });
+        }
+        Ok(())
+    }
+
     /// Deploys `node` and its sub-components; returns how many components
     /// needed an update. `earlier_changed`: whether a sub-component of the
     /// same parent deployed before it changed.
     fn node(&self, node: &mut Node, earlier_changed: bool) -> Result<usize, DeployError> {
+        self.stop_if_interrupted(node)?;
         let start = Instant::now();
         let mut updated = 0;
         // `changed` describes this run only; a model deployed again (or
@@ -426,6 +453,9 @@ impl Run<'_> {
         for child in node.children.iter_mut() {
             updated += self.node(child, earlier)?;
             earlier |= child.changed;
+        }
+        if !node.children.is_empty() {
+            self.stop_if_interrupted(node)?;
         }
         let sub = (!node.children.is_empty()).then(|| start.elapsed().as_secs_f64());
         if node.children.iter().any(|c| c.changed) {

@@ -172,8 +172,9 @@ pub fn deploy(
         for binary in options.agents.ready() {
             observer.step(Step::Agent(&binary));
         }
-        // Ctrl-C from here on winds the deploy down.
-        crate::interrupt::install();
+        // Ctrl-C from here on winds the deploy down (and reverts the
+        // running roots, which the agents are told).
+        crate::interrupt::install_reverting(model.env.settings.revert && !plan.mode.predicts());
         let sink: &dyn EventSink = observer;
         let tally = Tally::new(sink);
         let result = deploy_remote(&model, &options, early, &tally);
@@ -206,8 +207,9 @@ pub fn deploy(
         full_diff: plan.full_diff.clone(),
         undo,
     };
-    // Ctrl-C from here on winds the deploy down.
-    crate::interrupt::install();
+    // Ctrl-C from here on winds the deploy down (and reverts the running
+    // root when revert is on).
+    crate::interrupt::install_reverting(options.undo.is_some());
     if options.predict {
         return deploy_local(&mut model, &host, observer, options)
             .map(Report::Local)

@@ -184,7 +184,9 @@ pub(super) fn records_of(
             tally.fill(&mut record);
             record.ended = Some(ended);
             record.outcome = match outcome(&host) {
-                Outcome::Failed if tally.reverted => Outcome::Reverted,
+                // A root Ctrl-C stopped and put back counts as reverted,
+                // as the agent's own journal says.
+                Outcome::Failed | Outcome::Interrupted if tally.reverted => Outcome::Reverted,
                 other => other,
             };
             record

@@ -47,7 +47,7 @@ use crate::error::{ConfigError, DeployError, Origin};
 use crate::event::Event;
 
 /// Bumped on every incompatible change.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// Who holds a target's deploy lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,6 +237,10 @@ pub enum Request {
         predict: bool,
     },
     Shutdown,
+    /// The operator pressed Ctrl-C: the running roots stop before their
+    /// next component and are reverted (with revert off, they finish).
+    /// No answer beyond the roots' own.
+    Interrupt,
     /// The controller is still there; sent every [`super::agent::HEARTBEAT`]
     /// (see [`super::agent::CONTROLLER_SILENCE`]). No answer.
     Alive,

@@ -114,7 +114,7 @@ impl<'r> State<'r> {
         if self.receiving.is_some()
             && !matches!(
                 request,
-                Request::Assets { .. } | Request::Alive | Request::Shutdown
+                Request::Assets { .. } | Request::Alive | Request::Shutdown | Request::Interrupt
             )
         {
             self.held.push_back(request);
@@ -213,6 +213,12 @@ impl<'r> State<'r> {
             Request::Rollback { id, predict, force } => self.rollback(id, predict, force),
             Request::Shutdown => Flow::Exit(0),
             Request::Alive => Flow::Continue,
+            Request::Interrupt => {
+                // The roots running on threads see it at their next
+                // component (`deploy::Run::node`).
+                crate::interrupt::request();
+                Flow::Continue
+            }
         }
     }
 

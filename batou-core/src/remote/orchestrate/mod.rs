@@ -122,7 +122,8 @@ pub fn deploy_remote(
         })
         .collect();
     drop(sessions);
-    if crate::interrupt::requested() && !undone.is_empty() {
+    // A root Ctrl-C stopped (and its agent reverted) failed of it.
+    if crate::interrupt::requested() && (!undone.is_empty() || !failed.is_empty()) {
         return Err(RemoteFailure::Interrupted {
             undone,
             roots: failed,

@@ -370,14 +370,33 @@ impl Phase for Schedule<'_> {
         if !self.interrupted && crate::interrupt::requested() {
             self.interrupted = true;
             if !self.running.is_empty() {
+                let reverts = self.model.env.settings.revert && !self.options.predict;
                 self.sink.emit(Event::Warning {
                     host: None,
                     component: None,
-                    message: format!(
-                        "interrupted: starting nothing new, waiting for {} running component(s) to finish",
-                        self.running.len()
-                    ),
+                    message: if reverts {
+                        format!(
+                            "interrupted: starting nothing new, stopping {} running root(s) at their next component and reverting them",
+                            self.running.len()
+                        )
+                    } else {
+                        format!(
+                            "interrupted: starting nothing new, waiting for {} running component(s) to finish",
+                            self.running.len()
+                        )
+                    },
                 });
+                // The agents decide by their own `revert` setting (the
+                // controller's, sent with `configure`).
+                let busy: Vec<usize> = pump
+                    .sessions
+                    .all()
+                    .map(|s| s.index)
+                    .filter(|&i| self.awaiting(pump.sessions, i))
+                    .collect();
+                for i in busy {
+                    pump.send(i, &Request::Interrupt);
+                }
             }
         }
         if !self.announced {
