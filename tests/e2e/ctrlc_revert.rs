@@ -269,6 +269,9 @@ both_transports! {
         job.wait_for_file(&started);
         job.ctrl_c();
         job.wait_for_text("stopping 1 running root(s) at their next component and reverting them");
+        // The agent's answer: from here on its root cannot pass the gate
+        // without seeing the interrupt.
+        job.wait_for_text("interrupt received: the running root stops at its next component");
         std::fs::write(&go, "").unwrap();
         let (code, stdout, stderr) = job.finish();
         assert_eq!(code, Some(130), "{stdout}\n{stderr}");

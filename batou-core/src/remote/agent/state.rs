@@ -49,7 +49,8 @@ pub(super) struct State<'r> {
     break_lock: bool,
     lock: Option<TargetLock>,
     model: Option<Configured>,
-    workers: Vec<std::thread::JoinHandle<()>>,
+    /// The roots deploying on threads, by request id.
+    workers: Vec<(u64, std::thread::JoinHandle<()>)>,
     warnings: Vec<String>,
     /// The environment's secrets, to mask what a panic says.
     masker: Masker,
@@ -89,7 +90,7 @@ impl<'r> State<'r> {
 
     /// Waits for the roots still running.
     pub(super) fn join_workers(&mut self) {
-        for worker in self.workers.drain(..) {
+        for (_, worker) in self.workers.drain(..) {
             let _ = worker.join();
         }
     }
@@ -217,8 +218,29 @@ impl<'r> State<'r> {
                 // The roots running on threads see it at their next
                 // component (`deploy::Run::node`).
                 crate::interrupt::request();
+                self.interrupt_heard();
                 Flow::Continue
             }
+        }
+    }
+
+    /// Tells the operator that the target heard the interrupt: until this
+    /// line arrives a root may still pass its next component unstopped
+    /// (the request was on its way).
+    fn interrupt_heard(&self) {
+        let Some(model) = &self.model else { return };
+        if model.undo.is_none() {
+            return;
+        }
+        for (id, _) in self.workers.iter().filter(|(_, w)| !w.is_finished()) {
+            self.replies.send(&Reply::Event {
+                id: *id,
+                event: crate::event::Event::Warning {
+                    host: Some(model.host.clone()),
+                    component: None,
+                    message: "interrupt received: the running root stops at its next component and is reverted".into(),
+                },
+            });
         }
     }
 
@@ -447,7 +469,7 @@ impl<'r> State<'r> {
             masker: self.masker.clone(),
             undo: model.undo.clone(),
         };
-        self.workers.push(job.spawn(root));
+        self.workers.push((id, job.spawn(root)));
         Flow::Continue
     }
 }
