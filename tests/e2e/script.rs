@@ -17,6 +17,10 @@ const SOURCES: &[&str] = &[
     "batou-cli",
     "components",
     "tests",
+    // A workspace member (the book's doc tests); cargo reads every
+    // member's manifest before building `components`.
+    "book",
+    "docs",
     "environments",
 ];
 
