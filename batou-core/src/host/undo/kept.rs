@@ -170,7 +170,10 @@ pub(super) fn stage(
     // new version) becomes 0600: it may be an old secret, kept until the
     // next deploy. Its mode is in the record and put back with it.
     for e in entries {
-        if let Entry::File { saved, .. } = e {
+        // Kept with no access for others already: nothing to look at.
+        if let Entry::File { saved, mode, .. } = e
+            && mode & 0o077 != 0
+        {
             let kept = dir.join(saved);
             if let Ok(m) = fs::symlink_metadata(&kept)
                 && m.file_type().is_file()

@@ -18,7 +18,6 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -84,6 +83,10 @@ pub struct Reverted {
 
 struct Inner {
     journal: Option<fs::File>,
+    /// Journal lines not written yet: notes that undo nothing by
+    /// themselves (a component being updated) go out with the next
+    /// change's line, in the same write.
+    unwritten: Vec<u8>,
     entries: Vec<Entry>,
     /// Paths whose state before the root is fully recorded: later
     /// changes need no record of their own.
@@ -112,7 +115,13 @@ impl std::fmt::Debug for UndoLog {
     }
 }
 
+mod copy;
 mod kept;
+mod restore;
+
+use copy::{copy_tree, keep_file, mtime_parts};
+use restore::undo;
+pub use restore::{describe_recovered, recover};
 
 pub use kept::{
     Drift, Kept, KeptDeploy, KeptRoot, RootKey, discard_kept, finish_deploy, load_kept,
@@ -158,6 +167,7 @@ impl UndoLog {
             dir,
             inner: Mutex::new(Inner {
                 journal: Some(journal),
+                unwritten: Vec::new(),
                 entries: Vec::new(),
                 captured: HashSet::new(),
                 dirs: HashSet::new(),
@@ -180,11 +190,18 @@ impl UndoLog {
 
     /// Notes `entry`: in the journal first, then in memory.
     fn push(&self, inner: &mut Inner, entry: Entry) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
-        line.push(b'\n');
-        if let Some(journal) = inner.journal.as_mut() {
-            // One write: a kill leaves the line whole or absent.
-            journal.write_all(&line)?;
+        // Only what changes the host must be on disk before the change:
+        // a kill right after an `Updated` note loses nothing to undo.
+        let urgent = !matches!(entry, Entry::Updated { .. });
+        serde_json::to_writer(&mut inner.unwritten, &entry).map_err(std::io::Error::other)?;
+        inner.unwritten.push(b'\n');
+        if urgent {
+            if let Some(journal) = inner.journal.as_mut() {
+                // One write: a kill leaves its lines whole or absent (a
+                // line cut short is dropped when read).
+                journal.write_all(&inner.unwritten)?;
+            }
+            inner.unwritten.clear();
         }
         inner.entries.push(entry);
         Ok(())
@@ -292,17 +309,14 @@ impl UndoLog {
             // The link itself kept as a hard link (the same inode comes
             // back); where that cannot be, its target.
             FileKind::Symlink => match fs::hard_link(real, self.dir.join(&saved)) {
-                Ok(()) => {
-                    let meta = fs::symlink_metadata(real)?;
-                    Entry::File {
-                        path: path_buf.clone(),
-                        saved,
-                        mode: seen.mode,
-                        uid: seen.uid,
-                        gid: seen.gid,
-                        mtime: (meta.mtime(), meta.mtime_nsec() as u32),
-                    }
-                }
+                Ok(()) => Entry::File {
+                    path: path_buf.clone(),
+                    saved,
+                    mode: seen.mode,
+                    uid: seen.uid,
+                    gid: seen.gid,
+                    mtime: mtime_parts(seen.modified),
+                },
                 Err(_) => Entry::Symlink {
                     path: path_buf.clone(),
                     target: fs::read_link(real)?,
@@ -320,16 +334,17 @@ impl UndoLog {
                 }
             }
             FileKind::File | FileKind::Other => {
-                let meta = fs::symlink_metadata(real)?;
-                keep_file(real, &self.dir.join(&saved), &meta)?;
-                inner.bytes += meta.len();
+                // `seen` is the caller's lstat of this very path: no
+                // second look on the common (hard link) way.
+                keep_file(real, &self.dir.join(&saved))?;
+                inner.bytes += seen.size;
                 Entry::File {
                     path: path_buf.clone(),
                     saved,
                     mode: seen.mode,
                     uid: seen.uid,
                     gid: seen.gid,
-                    mtime: (meta.mtime(), meta.mtime_nsec() as u32),
+                    mtime: mtime_parts(seen.modified),
                 }
             }
         };
@@ -425,332 +440,6 @@ impl UndoLog {
         }
         reverted
     }
-}
-
-/// Keeps the file at `real` as `to`: a hard link, else a copy with the
-/// same mode, owner and mtime.
-fn keep_file(real: &Path, to: &Path, meta: &fs::Metadata) -> std::io::Result<()> {
-    match fs::hard_link(real, to) {
-        Ok(()) => Ok(()),
-        Err(_) => copy_file(real, to, meta, true),
-    }
-}
-
-fn copy_file(from: &Path, to: &Path, meta: &fs::Metadata, keep: bool) -> std::io::Result<()> {
-    let mut src = fs::File::open(from)?;
-    let mut dst = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(to)?;
-    std::io::copy(&mut src, &mut dst)?;
-    let _ = std::os::unix::fs::fchown(&dst, Some(meta.uid()), Some(meta.gid()));
-    // A kept file stays 0600 (it may be a secret); its mode is in the
-    // record and put back with it. Copies back into place take theirs.
-    if !keep {
-        dst.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))?;
-    }
-    let _ = dst.set_modified(mtime_of(meta.mtime(), meta.mtime_nsec() as u32));
-    Ok(())
-}
-
-fn mtime_of(secs: i64, nanos: u32) -> SystemTime {
-    if secs >= 0 {
-        SystemTime::UNIX_EPOCH + Duration::new(secs as u64, nanos)
-    } else {
-        SystemTime::UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
-    }
-}
-
-/// Copies the tree `from` to `to`: files hard-linked when `link` and
-/// possible, else copied; directories and symlinks made anew with the
-/// same mode and owner.
-/// Returns the bytes of the files it kept. `keep` (recording): files are
-/// hard-linked where possible, else kept as 0600 copies, directories
-/// 0700; the modes of both (by path below `from`) are added to it.
-/// `None` (restoring): copies with their modes.
-fn copy_tree(
-    from: &Path,
-    to: &Path,
-    mut keep: Option<&mut Vec<(PathBuf, u32)>>,
-) -> std::io::Result<u64> {
-    copy_below(from, to, Path::new(""), &mut keep)
-}
-
-fn copy_below(
-    from: &Path,
-    to: &Path,
-    rel: &Path,
-    keep: &mut Option<&mut Vec<(PathBuf, u32)>>,
-) -> std::io::Result<u64> {
-    let meta = fs::symlink_metadata(from)?;
-    let ft = meta.file_type();
-    let mut bytes = 0;
-    if ft.is_dir() {
-        fs::DirBuilder::new().mode(0o700).create(to)?;
-        for entry in fs::read_dir(from)? {
-            let entry = entry?;
-            let name = entry.file_name();
-            bytes += copy_below(&entry.path(), &to.join(&name), &rel.join(&name), keep)?;
-        }
-        let _ = std::os::unix::fs::lchown(to, Some(meta.uid()), Some(meta.gid()));
-        match keep {
-            // Kept 0700 in the store (what is below may be secret); its
-            // mode comes back with the tree.
-            Some(modes) => modes.push((rel.to_path_buf(), meta.mode() & 0o7777)),
-            None => fs::set_permissions(to, fs::Permissions::from_mode(meta.mode() & 0o7777))?,
-        }
-        let _ = fs::File::open(to)
-            .and_then(|d| d.set_modified(mtime_of(meta.mtime(), meta.mtime_nsec() as u32)));
-    } else if ft.is_symlink() {
-        std::os::unix::fs::symlink(fs::read_link(from)?, to)?;
-        let _ = std::os::unix::fs::lchown(to, Some(meta.uid()), Some(meta.gid()));
-    } else if let Some(modes) = keep {
-        if fs::hard_link(from, to).is_err() {
-            copy_file(from, to, &meta, true)?;
-            modes.push((rel.to_path_buf(), meta.mode() & 0o7777));
-        }
-        bytes += meta.len();
-    } else {
-        copy_file(from, to, &meta, false)?;
-        bytes += meta.len();
-    }
-    Ok(bytes)
-}
-
-/// Removes whatever is at `real`; nothing there is fine.
-fn clear(real: &Path) -> std::io::Result<()> {
-    match fs::symlink_metadata(real) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-        Ok(m) if m.is_dir() => fs::remove_dir_all(real),
-        Ok(_) => fs::remove_file(real),
-    }
-}
-
-/// Undoes `entries` (newest last) of the record in `dir`.
-fn undo(host: &Host, dir: &Path, entries: Vec<Entry>) -> Reverted {
-    let mut out = Reverted::default();
-    let mut restored = HashSet::new();
-    for entry in entries.into_iter().rev() {
-        // Directories removed by the step before must not be reached
-        // through what the host still holds open.
-        host.forget();
-        let (path, result) = match entry {
-            Entry::NotReverted { what } => {
-                out.not_reverted.insert(0, what);
-                continue;
-            }
-            Entry::Updated { component } => {
-                out.updated.insert(0, component);
-                continue;
-            }
-            Entry::Absent { path } => {
-                let r = match host.entry(&path) {
-                    Ok(at) => clear(&at.path),
-                    // Its directory is gone already: so is it.
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                    Err(e) => Err(e),
-                };
-                (path, r)
-            }
-            Entry::DirTime { path, mtime } => {
-                // Best effort, and not worth a line of its own.
-                if let Ok(d) = host.target(&path).and_then(|at| fs::File::open(&at.path)) {
-                    let _ = d.set_modified(mtime_of(mtime.0, mtime.1));
-                }
-                continue;
-            }
-            Entry::Mode { path, mode } => {
-                let r = host
-                    .target(&path)
-                    .and_then(|at| fs::set_permissions(&at.path, fs::Permissions::from_mode(mode)));
-                (path, r)
-            }
-            Entry::Owner { path, uid, gid } => {
-                let r = host
-                    .entry(&path)
-                    .and_then(|at| std::os::unix::fs::lchown(&at.path, Some(uid), Some(gid)));
-                (path, r)
-            }
-            Entry::Symlink {
-                path,
-                target,
-                uid,
-                gid,
-            } => {
-                let r = host.entry(&path).and_then(|at| {
-                    let tmp = at
-                        .dir
-                        .join(format!("{}undo-link", super::leftovers::own_prefix()));
-                    let _ = fs::remove_file(&tmp);
-                    std::os::unix::fs::symlink(&target, &tmp)?;
-                    let _ = std::os::unix::fs::lchown(&tmp, Some(uid), Some(gid));
-                    replace_with(&tmp, &at.path)
-                });
-                (path, r)
-            }
-            Entry::File {
-                path,
-                saved,
-                mode,
-                uid,
-                gid,
-                mtime,
-            } => {
-                let from = dir.join(&saved);
-                let r = host.entry(&path).and_then(|at| {
-                    put_back(&from, &at.path, &at.dir)?;
-                    std::os::unix::fs::lchown(&at.path, Some(uid), Some(gid))?;
-                    if fs::symlink_metadata(&at.path)?.file_type().is_symlink() {
-                        // A kept link is the old inode: nothing else to set.
-                        return Ok(());
-                    }
-                    fs::set_permissions(&at.path, fs::Permissions::from_mode(mode))?;
-                    let _ = fs::File::open(&at.path)
-                        .and_then(|f| f.set_modified(mtime_of(mtime.0, mtime.1)));
-                    Ok(())
-                });
-                (path, r)
-            }
-            Entry::Tree { path, saved, modes } => {
-                let from = dir.join(&saved);
-                let r = host.entry(&path).and_then(|at| {
-                    clear(&at.path)?;
-                    match fs::rename(&from, &at.path) {
-                        Ok(()) => {}
-                        Err(_) => {
-                            copy_tree(&from, &at.path, None)?;
-                        }
-                    }
-                    // Copies kept 0600, directories kept 0700: their own
-                    // modes back.
-                    for (rel, mode) in &modes {
-                        fs::set_permissions(at.path.join(rel), fs::Permissions::from_mode(*mode))?;
-                    }
-                    Ok(())
-                });
-                (path, r)
-            }
-        };
-        match result {
-            Ok(()) => {
-                if restored.insert(path.clone()) {
-                    out.restored.push(path.display().to_string());
-                }
-            }
-            Err(e) => out
-                .errors
-                .push(format!("cannot restore {}: {e}", path.display())),
-        }
-    }
-    out
-}
-
-/// Moves `tmp` over `real`, whatever `real` is now (a directory there is
-/// removed first: rename cannot replace one with a file).
-fn replace_with(tmp: &Path, real: &Path) -> std::io::Result<()> {
-    if fs::symlink_metadata(real).is_ok_and(|m| m.is_dir()) {
-        fs::remove_dir_all(real)?;
-    }
-    fs::rename(tmp, real).inspect_err(|_| {
-        let _ = fs::remove_file(tmp);
-    })
-}
-
-/// Puts the kept file `from` back at `real` (in directory `dir`): renamed
-/// when on the same file system, else copied beside it and renamed.
-fn put_back(from: &Path, real: &Path, dir: &Path) -> std::io::Result<()> {
-    if fs::symlink_metadata(real).is_ok_and(|m| m.is_dir()) {
-        fs::remove_dir_all(real)?;
-    }
-    match fs::rename(from, real) {
-        Ok(()) => Ok(()),
-        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
-            let tmp = dir.join(format!("{}undo-file", super::leftovers::own_prefix()));
-            let _ = fs::remove_file(&tmp);
-            copy_file(from, &tmp, &fs::metadata(from)?, false)?;
-            replace_with(&tmp, real)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// Restores the records left in `store` by deploys that were killed
-/// before their roots ended (an agent SIGKILLed, a crash), then drops
-/// them. A record of a process still running is left alone (a local
-/// deploy takes no lock). One [`Reverted`] per record restored.
-/// `locked`: the caller holds the deploy lock, so no record is in use.
-pub fn recover(store: &Path, host: &Host, locked: bool) -> std::io::Result<Vec<Reverted>> {
-    // Records of roots that succeeded, left by an exit that came before
-    // their removal finished (a local deploy ends right after its last
-    // root). Only finished records are there: removing one that another
-    // run is removing too is harmless.
-    let _ = fs::remove_dir_all(store.join(TRASH));
-    kept::drop_stale_pending(store, locked)?;
-    let active = active(store);
-    let names = match fs::read_dir(&active) {
-        Ok(entries) => entries
-            .map(|e| e.map(|e| e.file_name()))
-            .collect::<Result<Vec<_>, _>>()?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut names: Vec<_> = names
-        .into_iter()
-        .filter_map(|n| n.into_string().ok())
-        .collect();
-    // Newest root last in the name order does not hold across pids; a
-    // killed agent ran roots of one host, each on its own paths.
-    names.sort();
-    let mut out = Vec::new();
-    for name in names.into_iter().rev() {
-        let pid: Option<i32> = name.split('-').next().and_then(|p| p.parse().ok());
-        if !locked
-            && let Some(pid) = pid
-            && pid as u32 != std::process::id()
-            && alive(pid)
-        {
-            continue;
-        }
-        let dir = active.join(&name);
-        let text = fs::read_to_string(dir.join(JOURNAL)).unwrap_or_default();
-        // A line cut short by the kill is the last one, for a change
-        // that did not happen yet.
-        let entries: Vec<Entry> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        let reverted = undo(host, &dir, entries);
-        // Tried twice now (the failed root's own revert, this one): what
-        // still fails is reported, and the record goes.
-        fs::remove_dir_all(&dir)?;
-        out.push(reverted);
-    }
-    Ok(out)
-}
-
-/// The warning that says what [`recover`] restored.
-pub fn describe_recovered(r: &Reverted) -> String {
-    let mut text = format!(
-        "the previous deploy was killed while deploying a root; reverted it first ({} paths restored",
-        r.restored.len()
-    );
-    if !r.restored.is_empty() {
-        text.push_str(": ");
-        text.push_str(&r.restored.join(", "));
-    }
-    text.push(')');
-    if !r.not_reverted.is_empty() {
-        text.push_str("; not reverted: ");
-        text.push_str(&r.not_reverted.join(", "));
-    }
-    if !r.errors.is_empty() {
-        text.push_str("; ");
-        text.push_str(&r.errors.join("; "));
-    }
-    text
 }
 
 fn alive(pid: i32) -> bool {
