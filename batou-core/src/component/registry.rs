@@ -88,8 +88,15 @@ impl Registry {
             commands: crate::command::Commands::stdlib(),
         };
         registry.transport("ssh", crate::transport::SshTransport::new());
-        #[cfg(not(target_env = "musl"))]
+        #[cfg(all(feature = "ssh2", not(target_env = "musl")))]
         registry.transport("ssh2", crate::transport::Ssh2Transport::new());
+        #[cfg(all(not(feature = "ssh2"), not(target_env = "musl")))]
+        registry.transport(
+            "ssh2",
+            crate::transport::Unavailable::new(
+                "this deployment was built without the ssh2 transport: turn it on with `batou-cli = { workspace = true, features = [\"ssh2\"] }` in components/Cargo.toml, or use connect_method = ssh",
+            ),
+        );
         #[cfg(target_env = "musl")]
         registry.transport(
             "ssh2",

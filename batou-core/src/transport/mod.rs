@@ -21,7 +21,7 @@
 
 mod channel;
 mod ssh;
-#[cfg(not(target_env = "musl"))]
+#[cfg(all(feature = "ssh2", not(target_env = "musl")))]
 mod ssh2;
 mod unavailable;
 
@@ -30,7 +30,7 @@ use std::time::Duration;
 
 pub use channel::{Channel, ChannelControl, quote};
 pub use ssh::{SshTransport, classify_failure, ssh_config_for};
-#[cfg(not(target_env = "musl"))]
+#[cfg(all(feature = "ssh2", not(target_env = "musl")))]
 pub use ssh2::Ssh2Transport;
 pub use unavailable::Unavailable;
 

@@ -1,6 +1,8 @@
-//! A transport name this build knows but cannot serve: the static (musl)
-//! build — the agent that runs on targets — carries no libssh2, so its
-//! `ssh2` says so instead of being an unknown `connect_method`.
+//! A transport name this build knows but cannot serve: `ssh2` in a
+//! deployment built without the `ssh2` feature, or in the static (musl)
+//! build — the agent that runs on targets — which carries no libssh2. It
+//! says so and how to get it, instead of being an unknown
+//! `connect_method`.
 
 use super::{Channel, Target, Transport, TransportError};
 
