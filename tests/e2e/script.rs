@@ -164,4 +164,25 @@ fn batou_script_deploys_the_example() {
     let (code, _, stderr) = batou(dir, &["deploy", "nope"]);
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains("missing environment `nope`"), "{stderr}");
+
+    // The example is built without the `ssh2` feature: an environment
+    // that asks for it is told which feature to turn on, before any
+    // host is reached or any agent built.
+    std::fs::write(
+        dir.join("environments/viassh2.cfg"),
+        "[environment]\nconnect_method = ssh2\nconnect_timeout = 2\n\n\
+         [hosts]\nweb1.invalid = backend\n\n\
+         [component:backend]\naddress = 127.0.0.1:8080\n",
+    )
+    .expect("write viassh2.cfg");
+    let (code, stdout, stderr) = batou(dir, &["deploy", "viassh2"]);
+    let all = format!("{stdout}\n{stderr}");
+    assert_eq!(code, 4, "{all}");
+    assert!(
+        all.contains("web1.invalid")
+            && all.contains("built without the ssh2 transport")
+            && all.contains("features = [\"ssh2\"]"),
+        "{all}"
+    );
+    assert!(!all.contains("Building the agent"), "{all}");
 }
