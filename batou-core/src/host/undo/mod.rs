@@ -305,18 +305,21 @@ impl UndoLog {
         };
         inner.seq += 1;
         let saved = format!("{:06}", inner.seq);
+        // `seen` is the caller's lstat of this very path: what is kept
+        // needs no second look.
+        let kept = |saved: String| Entry::File {
+            path: path_buf.clone(),
+            saved,
+            mode: seen.mode,
+            uid: seen.uid,
+            gid: seen.gid,
+            mtime: mtime_parts(seen.modified),
+        };
         let entry = match seen.kind {
             // The link itself kept as a hard link (the same inode comes
             // back); where that cannot be, its target.
             FileKind::Symlink => match fs::hard_link(real, self.dir.join(&saved)) {
-                Ok(()) => Entry::File {
-                    path: path_buf.clone(),
-                    saved,
-                    mode: seen.mode,
-                    uid: seen.uid,
-                    gid: seen.gid,
-                    mtime: mtime_parts(seen.modified),
-                },
+                Ok(()) => kept(saved),
                 Err(_) => Entry::Symlink {
                     path: path_buf.clone(),
                     target: fs::read_link(real)?,
@@ -334,18 +337,9 @@ impl UndoLog {
                 }
             }
             FileKind::File | FileKind::Other => {
-                // `seen` is the caller's lstat of this very path: no
-                // second look on the common (hard link) way.
                 keep_file(real, &self.dir.join(&saved))?;
                 inner.bytes += seen.size;
-                Entry::File {
-                    path: path_buf.clone(),
-                    saved,
-                    mode: seen.mode,
-                    uid: seen.uid,
-                    gid: seen.gid,
-                    mtime: mtime_parts(seen.modified),
-                }
+                kept(saved)
             }
         };
         self.push(inner, entry)?;
