@@ -168,11 +168,13 @@ fn batou_script_deploys_the_example() {
     // The example is built without the `ssh2` feature: an environment
     // that asks for it is told which feature to turn on, before any
     // host is reached or any agent built.
+    let local = std::fs::read_to_string(dir.join("environments/local.cfg")).expect("local.cfg");
+    assert!(local.contains("connect_method = local") && local.contains("[host:localhost]"));
     std::fs::write(
         dir.join("environments/viassh2.cfg"),
-        "[environment]\nconnect_method = ssh2\nconnect_timeout = 2\n\n\
-         [hosts]\nweb1.invalid = backend\n\n\
-         [component:backend]\naddress = 127.0.0.1:8080\n",
+        local
+            .replace("connect_method = local", "connect_method = ssh2")
+            .replace("[host:localhost]", "[host:web1.invalid]"),
     )
     .expect("write viassh2.cfg");
     let (code, stdout, stderr) = batou(dir, &["deploy", "viassh2"]);
