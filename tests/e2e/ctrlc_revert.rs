@@ -250,20 +250,28 @@ fn remote_env(p: &Project, method: &str, dirs: &str, component: &str) {
     );
 }
 
+/// A remote project deployed once over `method` (then without `hello`'s
+/// work directory), set up so that its next deploy of `transact` stops
+/// at the gate: the server (keep it alive), the project, the markers.
+fn gated_remote(method: &str) -> (SshServer, Project, PathBuf, PathBuf) {
+    let server = SshServer::start();
+    let p = ssh_project(&server.ssh_config(), "");
+    let dirs = private_dirs(&p);
+    remote_env(&p, method, &dirs, "");
+    p.run(&["deploy", "remote"]).success();
+    std::fs::remove_dir_all(p.path().join("remote/target/work/hello")).unwrap();
+    let (started, go) = markers(&p);
+    remote_env(&p, method, &dirs, &gated(&started, &go));
+    (server, p, started, go)
+}
+
 both_transports! {
     /// Over ssh the controller tells the agent: the running root stops at
     /// its next component and is reverted on the target, stat for stat;
     /// `hello` is not deployed; exit 130; the agent ends, the lock free.
     fn ctrl_c_reverts_the_running_remote_root(method: &str) {
-        let server = SshServer::start();
-        let p = ssh_project(&server.ssh_config(), "");
-        let dirs = private_dirs(&p);
-        remote_env(&p, method, &dirs, "");
-        p.run(&["deploy", "remote"]).success();
-        std::fs::remove_dir_all(p.path().join("remote/target/work/hello")).unwrap();
+        let (_server, p, started, go) = gated_remote(method);
         let before = snapshot(&p, "remote/target/work/transact");
-        let (started, go) = markers(&p);
-        remote_env(&p, method, &dirs, &gated(&started, &go));
 
         let mut job = Job::start(&p, &["deploy", "remote"]);
         job.wait_for_file(&started);
@@ -297,14 +305,7 @@ both_transports! {
 both_transports! {
     /// `--no-revert` over ssh: the agent lets the root finish, as before.
     fn with_no_revert_ctrl_c_lets_the_remote_root_finish(method: &str) {
-        let server = SshServer::start();
-        let p = ssh_project(&server.ssh_config(), "");
-        let dirs = private_dirs(&p);
-        remote_env(&p, method, &dirs, "");
-        p.run(&["deploy", "remote"]).success();
-        std::fs::remove_dir_all(p.path().join("remote/target/work/hello")).unwrap();
-        let (started, go) = markers(&p);
-        remote_env(&p, method, &dirs, &gated(&started, &go));
+        let (_server, p, started, go) = gated_remote(method);
 
         let mut job = Job::start(&p, &["deploy", "--no-revert", "remote"]);
         job.wait_for_file(&started);

@@ -278,20 +278,8 @@ pub fn finish_deploy(store: &Path, limit: u64) -> std::io::Result<Kept> {
 
 /// The root records in `dir`, in the order they finished.
 fn read_roots(dir: &Path) -> std::io::Result<Vec<(PathBuf, Meta)>> {
-    let names = match fs::read_dir(dir) {
-        Ok(entries) => entries
-            .map(|e| e.map(|e| e.file_name()))
-            .collect::<Result<Vec<_>, _>>()?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut names: Vec<String> = names
-        .into_iter()
-        .filter_map(|n| n.into_string().ok())
-        .collect();
-    names.sort();
     let mut out = Vec::new();
-    for name in names {
+    for name in super::sorted_names(dir)? {
         let root = dir.join(&name);
         let text = fs::read(root.join(META))?;
         let meta: Meta = serde_json::from_slice(&text)

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use super::copy::{copy_file, copy_tree, mtime_of};
-use super::{Entry, Host, JOURNAL, Reverted, TRASH, active, alive, kept};
+use super::{Entry, Host, JOURNAL, Reverted, TRASH, active, alive, kept, sorted_names};
 
 /// Removes whatever is at `real`; nothing there is fine.
 fn clear(real: &Path) -> std::io::Result<()> {
@@ -184,20 +184,9 @@ pub fn recover(store: &Path, host: &Host, locked: bool) -> std::io::Result<Vec<R
     let _ = fs::remove_dir_all(store.join(TRASH));
     kept::drop_stale_pending(store, locked)?;
     let active = active(store);
-    let names = match fs::read_dir(&active) {
-        Ok(entries) => entries
-            .map(|e| e.map(|e| e.file_name()))
-            .collect::<Result<Vec<_>, _>>()?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut names: Vec<_> = names
-        .into_iter()
-        .filter_map(|n| n.into_string().ok())
-        .collect();
     // Newest root last in the name order does not hold across pids; a
     // killed agent ran roots of one host, each on its own paths.
-    names.sort();
+    let names = sorted_names(&active)?;
     let mut out = Vec::new();
     for name in names.into_iter().rev() {
         let pid: Option<i32> = name.split('-').next().and_then(|p| p.parse().ok());
