@@ -274,6 +274,11 @@ fn batou_environment() -> Environment<'static> {
         .expect("the @@ line statement prefix is a valid syntax config");
     env.set_syntax(syntax);
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // minijinja names the expression behind an undefined value
+    // (`` `host.data.role` is undefined ``) only in debug mode, which it
+    // turns on just for debug builds: a deployment runs optimised. The
+    // tracking costs nothing until a value is undefined.
+    env.set_debug(true);
     env.add_function(
         "expand",
         |state: &minijinja::State<'_, '_>, text: String| expand(state, &text),

@@ -187,4 +187,21 @@ fn batou_script_deploys_the_example() {
         "{all}"
     );
     assert!(!all.contains("Building the agent"), "{all}");
+
+    // An undefined name in a template is named in the optimised build a
+    // deployment runs (minijinja tracks it only in debug mode, which it
+    // turns on by itself only for debug builds).
+    let no_data: String = local
+        .lines()
+        .filter(|l| !l.starts_with("data-"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.join("environments/nodata.cfg"), no_data).expect("write nodata.cfg");
+    let (code, stdout, stderr) = batou(dir, &["deploy", "-P", "nodata"]);
+    let all = format!("{stdout}\n{stderr}");
+    assert_eq!(code, 3, "{all}");
+    assert!(
+        all.contains("templates/backend.conf (line 10)") && all.contains("`host.data.role`"),
+        "{all}"
+    );
 }
