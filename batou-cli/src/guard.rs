@@ -103,11 +103,7 @@ pub fn screen_event(event: Event) -> Event {
             _ => {}
         }
     }
-    let Ok(mut value) = serde_json::to_value(&event) else {
-        return event;
-    };
-    walk(&mut value);
-    serde_json::from_value(value).unwrap_or(event)
+    event.edit_json(&mut walk)
 }
 
 /// Prints `text` (plus a newline) on stdout, through [`text`].

@@ -231,6 +231,23 @@ impl<F: Fn(Event) + Sync> EventSink for F {
     }
 }
 
+impl Event {
+    /// The event after `edit` changed its JSON form: how the secret mask
+    /// and the terminal's screening reach every string field, including
+    /// ones added to `Event` later. Unchanged if the edit leaves something
+    /// that is no longer an event.
+    ///
+    /// One non-generic place for the round trip: each crate that did it
+    /// itself compiled its own copy of `Event`'s deserializer.
+    pub fn edit_json(self, edit: &mut dyn FnMut(&mut serde_json::Value)) -> Event {
+        let Ok(mut value) = serde_json::to_value(&self) else {
+            return self;
+        };
+        edit(&mut value);
+        serde_json::from_value(value).unwrap_or(self)
+    }
+}
+
 /// Keeps every event, for tests and for callers that render afterwards.
 #[derive(Debug, Default)]
 pub struct Collected(Mutex<Vec<Event>>);

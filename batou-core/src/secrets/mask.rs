@@ -173,13 +173,7 @@ impl Masker {
         if self.folded.is_empty() {
             return event;
         }
-        // Events are plain data: walking their JSON form reaches every
-        // string field, including ones added to `Event` later.
-        let Ok(mut value) = serde_json::to_value(&event) else {
-            return event;
-        };
-        self.redact_json(&mut value);
-        serde_json::from_value(value).unwrap_or(event)
+        event.edit_json(&mut |value| self.redact_json(value))
     }
 
     /// Redacts every string in `value`, keys of objects included.
