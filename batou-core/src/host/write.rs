@@ -96,9 +96,12 @@ impl Host {
         if self.batch.is_none() {
             tmp.as_file().sync_all().map_err(fail("sync", path))?;
         }
+        // Recording undo keeps the old file alive in the store: the rename
+        // frees nothing, and holding it would only cost an open and a close.
         let held = self
             .batch
             .as_ref()
+            .filter(|_| self.undo.is_none())
             .and_then(|_| seen.filter(|s| s.kind == FileKind::File))
             .and_then(|_| batch::Batch::hold(&at.path));
         let written = tmp
