@@ -66,13 +66,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-mkdir -p /run/sshd "$W/sshd" "$W/homes" "$W/agents" "$W/out"
-chmod 755 "$W" "$W/sshd"
-ssh-keygen -q -t ed25519 -N '' -C bench -f "$W/sshd/host_ed25519"
-ssh-keygen -q -t ed25519 -N '' -C bench -f "$W/sshd/client_ed25519"
-cp "$W/sshd/client_ed25519.pub" "$W/sshd/authorized_keys"
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-host_key=$(cut -d' ' -f1,2 "$W/sshd/host_ed25519.pub")
+mkdir -p "$W/homes" "$W/agents" "$W/out"
+sshd_keys
 log=$W/commands.log
 samples=$here/samples.tsv
 extras=$here/extras.tsv

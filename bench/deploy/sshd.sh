@@ -3,6 +3,18 @@
 # globals: W (scratch dir, with W/sshd holding the keys), port, host_key,
 # sshd (the binary), pids (started processes), cg (a cgroup, or empty).
 
+# sshd_keys: W/sshd with a host key and a client key the sshds accept, and
+# the globals `port` (a free one on 127.0.0.1) and `host_key`.
+sshd_keys() {
+  mkdir -p /run/sshd "$W/sshd"
+  chmod 755 "$W" "$W/sshd"
+  ssh-keygen -q -t ed25519 -N '' -C bench -f "$W/sshd/host_ed25519"
+  ssh-keygen -q -t ed25519 -N '' -C bench -f "$W/sshd/client_ed25519"
+  cp "$W/sshd/client_ed25519.pub" "$W/sshd/authorized_keys"
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  host_key=$(cut -d' ' -f1,2 "$W/sshd/host_ed25519.pub")
+}
+
 # start_sshd IP [HOME]: an sshd on IP:$port. `SetEnv SHLVL=1` keeps root's
 # bash start-up files from running (as in the reference measurements);
 # HOME gives a "host" a home of its own (lock, agent cache, target dir).

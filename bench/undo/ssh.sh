@@ -45,13 +45,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-mkdir -p /run/sshd "$W/sshd"
-chmod 755 "$W" "$W/sshd"
-ssh-keygen -q -t ed25519 -N '' -C bench -f "$W/sshd/host_ed25519"
-ssh-keygen -q -t ed25519 -N '' -C bench -f "$W/sshd/client_ed25519"
-cp "$W/sshd/client_ed25519.pub" "$W/sshd/authorized_keys"
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-host_key=$(cut -d' ' -f1,2 "$W/sshd/host_ed25519.pub")
+sshd_keys
 for base in /sys/fs/cgroup/unified /sys/fs/cgroup; do
   [ -f "$base/cgroup.procs" ] || continue
   if mkdir -p "$base/batou-undo-$$" 2>/dev/null && echo $$ >"$base/batou-undo-$$/cgroup.procs" 2>/dev/null; then

