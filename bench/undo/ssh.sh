@@ -79,6 +79,7 @@ flip() { if [ "$(get_attr "$1" revision)" = A ]; then set_attr "$1" revision B; 
 
 # Warm-up: the agent is built and cached on the target, untimed.
 deploy on; deploy off
+{
 printf 'case\tsetting\trun\twall\tcpu\n'
 for r in $(seq "$runs"); do
   for s in on off; do
@@ -89,7 +90,8 @@ for r in $(seq "$runs"); do
     timed change "$s" "$r"
     for _ in $(seq "$again"); do flip "$W/$s"; timed again "$s" "$r"; done
   done
-done | tee "$W/samples.tsv"
+done
+} | tee "$W/samples.tsv"
 python3 - "$W/samples.tsv" <<'P'
 import statistics, sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()[1:]]
