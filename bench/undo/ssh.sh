@@ -82,7 +82,10 @@ deploy on; deploy off
 {
 printf 'case\tsetting\trun\twall\tcpu\n'
 for r in $(seq "$runs"); do
-  for s in on off; do
+  # Which setting goes first alternates too: the machine's speed drifts
+  # within a sitting, and a fixed order would lend the drift to one side.
+  order="on off"; [ $((r % 2)) = 1 ] || order="off on"
+  for s in $order; do
     aside "$W/ext4/out-$s"
     set_attr "$W/$s" revision A
     timed first "$s" "$r"
