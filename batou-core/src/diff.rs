@@ -29,11 +29,6 @@ pub fn unified(old: &str, new: &str) -> Vec<String> {
     let text = similar::udiff::unified_diff(Algorithm::Myers, old, new, 3, Some(("", "")));
     text.lines()
         .map(|l| l.trim_end_matches(['\r', ' ']).to_string())
-        .map(|l| match l.as_str() {
-            "---" | "+++" => l,
-            _ if l.starts_with("\\ No newline") => l,
-            _ => l,
-        })
         .filter(|l| !l.is_empty())
         .collect()
 }

@@ -96,8 +96,10 @@ impl Host {
         if self.batch.is_none() {
             tmp.as_file().sync_all().map_err(fail("sync", path))?;
         }
-        // Recording undo keeps the old file alive in the store: the rename
-        // frees nothing, and holding it would only cost an open and a close.
+        // Recording undo keeps the old file in the store (a hard link on
+        // the same file system): the rename frees nothing, and holding it
+        // would only cost an open and a close. (Kept as a copy, on another
+        // file system, it is freed in the rename: rare, and still correct.)
         let held = self
             .batch
             .as_ref()
