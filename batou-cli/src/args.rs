@@ -164,6 +164,20 @@ pub enum SecretsCommand {
     Decrypttostdout { file: std::path::PathBuf },
 }
 
+/// The hosts a command acts on, as every command that reaches hosts
+/// selects them.
+#[derive(Debug, Args)]
+pub struct HostSelection {
+    /// Only these hosts: a host pattern (names, globs `web*`, tags
+    /// `@web`, negations `!db1`, comma-separated). Default: every host.
+    /// `deploy` still configures the whole model.
+    #[arg(long, value_name = "PATTERN")]
+    pub hosts: Vec<String>,
+    /// Leave these hosts out (a host pattern, as for --hosts).
+    #[arg(long, value_name = "PATTERN")]
+    pub skip_hosts: Vec<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct DeployArgs {
     /// The environment: `environments/NAME.cfg`, `environments/NAME/environment.cfg` or `.toml`.
@@ -216,14 +230,8 @@ pub struct DeployArgs {
     /// environment's `command_timeout`, else no limit).
     #[arg(long)]
     pub command_timeout: Option<u64>,
-    /// Deploy only the roots on these hosts: a host pattern (names, globs
-    /// `web*`, tags `@web`, negations `!db1`, comma-separated); the model
-    /// is still configured whole.
-    #[arg(long, value_name = "PATTERN")]
-    pub hosts: Vec<String>,
-    /// Deploy nothing on these hosts (a host pattern, as for --hosts).
-    #[arg(long, value_name = "PATTERN")]
-    pub skip_hosts: Vec<String>,
+    #[command(flatten)]
+    pub select: HostSelection,
     /// Print the hosts --hosts/--skip-hosts select and exit; connects
     /// nowhere.
     #[arg(long)]
@@ -272,13 +280,8 @@ fn parse_max_fail(text: &str) -> Result<batou_core::rollout::Limit, String> {
 pub struct RollbackArgs {
     /// The environment (as for `deploy`).
     pub environment: String,
-    /// The hosts to roll back: a host pattern (as for `exec`). Default:
-    /// every host.
-    #[arg(long, value_name = "PATTERN")]
-    pub hosts: Vec<String>,
-    /// Leave these hosts out (a host pattern).
-    #[arg(long, value_name = "PATTERN")]
-    pub skip_hosts: Vec<String>,
+    #[command(flatten)]
+    pub select: HostSelection,
     /// Show what would be restored and which revert handlers would run;
     /// change nothing.
     #[arg(short = 'P', long)]
@@ -300,13 +303,8 @@ pub struct RollbackArgs {
 pub struct HistoryArgs {
     /// The environment (as for `deploy`).
     pub environment: String,
-    /// The hosts to read: a host pattern (as for `exec`). Default: every
-    /// host.
-    #[arg(long, value_name = "PATTERN")]
-    pub hosts: Vec<String>,
-    /// Leave these hosts out (a host pattern).
-    #[arg(long, value_name = "PATTERN")]
-    pub skip_hosts: Vec<String>,
+    #[command(flatten)]
+    pub select: HostSelection,
     /// Seconds to wait when connecting (default: the environment's
     /// `connect_timeout`, else 10).
     #[arg(long)]
@@ -321,13 +319,8 @@ pub struct HistoryArgs {
 pub struct ExecArgs {
     /// The environment (as for `deploy`).
     pub environment: String,
-    /// The hosts to run on: a host pattern (names, globs `web*`, tags
-    /// `@web`, negations `!db1`, comma-separated). Default: every host.
-    #[arg(long, value_name = "PATTERN")]
-    pub hosts: Vec<String>,
-    /// Leave these hosts out (a host pattern).
-    #[arg(long, value_name = "PATTERN")]
-    pub skip_hosts: Vec<String>,
+    #[command(flatten)]
+    pub select: HostSelection,
     /// Print the selected hosts and exit; connects nowhere.
     #[arg(long)]
     pub list_hosts: bool,
@@ -376,13 +369,8 @@ pub struct RunArgs {
     /// The command's arguments (after `--` when one starts with `-`).
     #[arg(trailing_var_arg = true, allow_hyphen_values = false)]
     pub args: Vec<String>,
-    /// The hosts to run on: a host pattern (names, globs `web*`, tags
-    /// `@web`, negations `!db1`, comma-separated). Default: every host.
-    #[arg(long, value_name = "PATTERN")]
-    pub hosts: Vec<String>,
-    /// Leave these hosts out (a host pattern).
-    #[arg(long, value_name = "PATTERN")]
-    pub skip_hosts: Vec<String>,
+    #[command(flatten)]
+    pub select: HostSelection,
     /// Print the selected hosts and exit; connects nowhere.
     #[arg(long)]
     pub list_hosts: bool,

@@ -26,8 +26,8 @@ pub fn run(registry: &Registry, project_dir: &Path, opts: &RunArgs) -> ExitStatu
         return crate::exec::list_hosts(
             project_dir,
             &opts.environment,
-            &opts.hosts,
-            &opts.skip_hosts,
+            &opts.select.hosts,
+            &opts.select.skip_hosts,
             false,
         );
     }
@@ -38,8 +38,8 @@ pub fn run(registry: &Registry, project_dir: &Path, opts: &RunArgs) -> ExitStatu
     let plan = RunPlan {
         project_dir: project_dir.to_path_buf(),
         environment: batou_core::environment::environment_name(&opts.environment),
-        hosts: opts.hosts.clone(),
-        skip_hosts: opts.skip_hosts.clone(),
+        hosts: opts.select.hosts.clone(),
+        skip_hosts: opts.select.skip_hosts.clone(),
         command: name,
         args: opts.args.clone(),
         jobs: opts.jobs.map(|j| j as usize),

@@ -33,8 +33,8 @@ pub fn run(
         return crate::exec::list_hosts(
             project_dir,
             &opts.environment,
-            &opts.hosts,
-            &opts.skip_hosts,
+            &opts.select.hosts,
+            &opts.select.skip_hosts,
             color,
         );
     }
@@ -105,8 +105,8 @@ fn plan(project_dir: &Path, opts: &DeployArgs, mode: Mode) -> Plan {
     Plan {
         platform: opts.platform.clone(),
         selection: Selection {
-            hosts: opts.hosts.clone(),
-            skip_hosts: opts.skip_hosts.clone(),
+            hosts: opts.select.hosts.clone(),
+            skip_hosts: opts.select.skip_hosts.clone(),
             components: opts.components.clone(),
             skip_components: opts.skip_components.clone(),
         },

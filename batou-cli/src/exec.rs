@@ -25,16 +25,16 @@ pub fn run(registry: &Registry, project_dir: &Path, opts: &ExecArgs) -> ExitStat
         return list_hosts(
             project_dir,
             &opts.environment,
-            &opts.hosts,
-            &opts.skip_hosts,
+            &opts.select.hosts,
+            &opts.select.skip_hosts,
             false,
         );
     }
     let plan = ExecPlan {
         project_dir: project_dir.to_path_buf(),
         environment: batou_core::environment::environment_name(&opts.environment),
-        hosts: opts.hosts.clone(),
-        skip_hosts: opts.skip_hosts.clone(),
+        hosts: opts.select.hosts.clone(),
+        skip_hosts: opts.select.skip_hosts.clone(),
         command: opts.command.clone(),
         jobs: opts.jobs.map(|j| j as usize),
         connect_timeout: opts.connect_timeout,

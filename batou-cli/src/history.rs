@@ -21,8 +21,8 @@ pub fn run(registry: &Registry, project_dir: &Path, opts: &HistoryArgs) -> ExitS
     let plan = HistoryPlan {
         project_dir: project_dir.to_path_buf(),
         environment: batou_core::environment::environment_name(&opts.environment),
-        hosts: opts.hosts.clone(),
-        skip_hosts: opts.skip_hosts.clone(),
+        hosts: opts.select.hosts.clone(),
+        skip_hosts: opts.select.skip_hosts.clone(),
         connect_timeout: opts.connect_timeout,
     };
     let mut loading = Loading {

@@ -19,8 +19,8 @@ pub fn run(registry: &Registry, project_dir: &Path, opts: &RollbackArgs) -> Exit
     let plan = RollbackPlan {
         project_dir: project_dir.to_path_buf(),
         environment: batou_core::environment::environment_name(&opts.environment),
-        hosts: opts.hosts.clone(),
-        skip_hosts: opts.skip_hosts.clone(),
+        hosts: opts.select.hosts.clone(),
+        skip_hosts: opts.select.skip_hosts.clone(),
         predict: opts.predict_only,
         force: opts.force,
         connect_timeout: opts.connect_timeout,

@@ -10,8 +10,6 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -25,7 +23,7 @@ use crate::transport::{
 };
 
 use super::exec_script::{LOCKED, NO_FLOCK, STARTED, SUDO_REFUSED, Wrap, wrapper};
-use super::hosts::select_hosts;
+use super::hosts::{on_each_host, select_hosts};
 use super::load::load;
 use super::observe::Observer;
 use super::plan::Connect;
@@ -185,65 +183,40 @@ pub fn exec(
     let ssh_config = ssh_config_for(&plan.project_dir, &env.name);
     let (ignored, active): (Vec<SelectedHost>, Vec<SelectedHost>) =
         selected.into_iter().partition(|h| h.ignored);
-    let jobs = plan
-        .jobs
-        .unwrap_or(MAX_PARALLEL)
-        .max(1)
-        .min(active.len().max(1));
     crate::interrupt::install();
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, HostRun)>> = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(host) = active.get(i) else { break };
-                    if crate::interrupt::requested() {
-                        let run = HostRun {
-                            host: host.name.clone(),
-                            user: None,
-                            outcome: Outcome::Interrupted,
-                            stdout: String::new(),
-                            stderr: String::new(),
-                            seconds: 0.0,
-                        };
-                        sink.done(&run);
-                        results
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push((i, run));
-                        continue;
-                    }
-                    let target = Target {
-                        host: host.name.clone(),
-                        address: host.address.clone(),
-                        ssh_config: ssh_config.clone(),
-                        connect_timeout,
-                    };
-                    let script = wrapper(&Wrap {
-                        env: &env,
-                        host: &host.name,
-                        command: &command,
-                        remote: transport.is_some(),
-                        timeout,
-                        lock: plan.lock,
-                    });
-                    let run = run_one(transport.as_deref(), &target, &script, timeout, sink);
-                    sink.done(&run);
-                    results
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push((i, run));
-                }
+    let hosts = on_each_host(&active, plan.jobs.unwrap_or(MAX_PARALLEL), |host| {
+        let run = if crate::interrupt::requested() {
+            HostRun {
+                host: host.name.clone(),
+                user: None,
+                outcome: Outcome::Interrupted,
+                stdout: String::new(),
+                stderr: String::new(),
+                seconds: 0.0,
+            }
+        } else {
+            let target = Target {
+                host: host.name.clone(),
+                address: host.address.clone(),
+                ssh_config: ssh_config.clone(),
+                connect_timeout,
+            };
+            let script = wrapper(&Wrap {
+                env: &env,
+                host: &host.name,
+                command: &command,
+                remote: transport.is_some(),
+                timeout,
+                lock: plan.lock,
             });
-        }
+            run_one(transport.as_deref(), &target, &script, timeout, sink)
+        };
+        sink.done(&run);
+        Some(run)
     });
-    let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
-    results.sort_by_key(|(i, _)| *i);
     Ok(ExecReport {
         command,
-        hosts: results.into_iter().map(|(_, r)| r).collect(),
+        hosts,
         ignored: ignored.into_iter().map(|h| h.name).collect(),
     })
 }

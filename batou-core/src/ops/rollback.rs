@@ -11,7 +11,6 @@
 //! machine holds every host's roots.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -27,7 +26,7 @@ use crate::remote::orchestrate::command::{CommandCall, CommandOutcome, run_on_ho
 use crate::secrets::Keys;
 
 use super::history::{history_warning, keep_controller_copy, local_journal};
-use super::hosts::select_hosts;
+use super::hosts::{on_each_host, select_hosts};
 use super::load::{configure_loaded, load};
 use super::observe::Observer;
 use super::plan::{Connect, Mode, Plan};
@@ -154,44 +153,24 @@ pub fn rollback(
         Connect::Remote(method) => {
             let remote = remote_options(registry, &settle, &settled, method, &loaded.env.name)?;
             let env = loaded.env;
-            let jobs = MAX_PARALLEL.min(active.len().max(1));
-            let next = AtomicUsize::new(0);
-            let results: Mutex<Vec<(usize, HostRollback)>> = Mutex::new(Vec::new());
             let quiet = |_: crate::event::Event| {};
-            std::thread::scope(|scope| {
-                for _ in 0..jobs {
-                    scope.spawn(|| {
-                        loop {
-                            let i = next.fetch_add(1, Ordering::SeqCst);
-                            let Some(selected) = active.get(i) else { break };
-                            let Some(host) = env.hosts.get(&selected.name) else {
-                                continue;
-                            };
-                            let call = CommandCall {
-                                env: &env,
-                                host,
-                                command: "rollback",
-                                args: &[],
-                                lock: true,
-                                rollback: Some(options),
-                                deploy: meta.clone(),
-                            };
-                            let (outcome, _user) = run_on_host(&call, &remote, &quiet);
-                            let answer = HostRollback {
-                                host: selected.name.clone(),
-                                result: host_result(outcome),
-                            };
-                            results
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .push((i, answer));
-                        }
-                    });
-                }
-            });
-            let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
-            results.sort_by_key(|(i, _)| *i);
-            results.into_iter().map(|(_, a)| a).collect()
+            on_each_host(&active, MAX_PARALLEL, |selected| {
+                let host = env.hosts.get(&selected.name)?;
+                let call = CommandCall {
+                    env: &env,
+                    host,
+                    command: "rollback",
+                    args: &[],
+                    lock: true,
+                    rollback: Some(options),
+                    deploy: meta.clone(),
+                };
+                let (outcome, _user) = run_on_host(&call, &remote, &quiet);
+                Some(HostRollback {
+                    host: selected.name.clone(),
+                    result: host_result(outcome),
+                })
+            })
         }
     };
     if let Some(meta) = &meta {

@@ -9,8 +9,6 @@
 //! model the controller configured.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Instant;
 
@@ -28,7 +26,7 @@ use crate::secrets::Keys;
 
 pub use crate::remote::orchestrate::command::CommandOutcome;
 
-use super::hosts::select_hosts;
+use super::hosts::{on_each_host, select_hosts};
 use super::load::{configure_loaded, load};
 use super::observe::Observer;
 use super::plan::{Connect, Mode, Plan};
@@ -133,54 +131,32 @@ pub fn run(
         Connect::Remote(method) => {
             let options = remote_options(registry, &settle, &settled, method, &loaded.env.name)?;
             let env = loaded.env;
-            let jobs = plan
-                .jobs
-                .unwrap_or(MAX_PARALLEL)
-                .max(1)
-                .min(active.len().max(1));
-            let next = AtomicUsize::new(0);
-            let results: Mutex<Vec<(usize, HostAnswer)>> = Mutex::new(Vec::new());
+            let jobs = plan.jobs.unwrap_or(MAX_PARALLEL);
             // Agent builds announce themselves as events; `run` shows
             // only its answers.
             let quiet = |_: Event| {};
-            std::thread::scope(|scope| {
-                for _ in 0..jobs {
-                    scope.spawn(|| {
-                        loop {
-                            let i = next.fetch_add(1, Ordering::SeqCst);
-                            let Some(selected) = active.get(i) else { break };
-                            let Some(host) = env.hosts.get(&selected.name) else {
-                                continue;
-                            };
-                            let started = Instant::now();
-                            let call = CommandCall {
-                                env: &env,
-                                host,
-                                command: &plan.command,
-                                args: &plan.args,
-                                lock: plan.lock,
-                                rollback: None,
-                                deploy: None,
-                            };
-                            let (outcome, user) = run_on_host(&call, &options, &quiet);
-                            let answer = HostAnswer {
-                                host: selected.name.clone(),
-                                user,
-                                outcome,
-                                seconds: started.elapsed().as_secs_f64(),
-                            };
-                            done(&answer);
-                            results
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .push((i, answer));
-                        }
-                    });
-                }
-            });
-            let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
-            results.sort_by_key(|(i, _)| *i);
-            results.into_iter().map(|(_, a)| a).collect()
+            on_each_host(&active, jobs, |selected| {
+                let host = env.hosts.get(&selected.name)?;
+                let started = Instant::now();
+                let call = CommandCall {
+                    env: &env,
+                    host,
+                    command: &plan.command,
+                    args: &plan.args,
+                    lock: plan.lock,
+                    rollback: None,
+                    deploy: None,
+                };
+                let (outcome, user) = run_on_host(&call, &options, &quiet);
+                let answer = HostAnswer {
+                    host: selected.name.clone(),
+                    user,
+                    outcome,
+                    seconds: started.elapsed().as_secs_f64(),
+                };
+                done(&answer);
+                Some(answer)
+            })
         }
     };
     Ok(RunReport {
