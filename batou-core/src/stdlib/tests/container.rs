@@ -30,7 +30,18 @@ struct Podman {
     options: Vec<String>,
     /// The network namespace to delete on drop.
     netns: Option<String>,
+    /// libcni's result cache directories (`/var/lib/cni/results`, which
+    /// podman has no option to move) that did not exist before this
+    /// podman: removed on drop when empty again, so that the test leaves
+    /// nothing outside its directory behind.
+    cni_cache_made: Vec<&'static str>,
+    /// `--runroot`; removed after the containers (fields drop after
+    /// `Drop::drop`).
+    _runroot: tempfile::TempDir,
 }
+
+/// Where libcni keeps its results, innermost first.
+const CNI_CACHE: [&str; 2] = ["/var/lib/cni/results", "/var/lib/cni"];
 
 static NETNS: AtomicUsize = AtomicUsize::new(0);
 
@@ -60,6 +71,10 @@ impl Podman {
         }
         let mut podman = Self::new(dir);
         podman.netns = Some(ns.clone());
+        podman.cni_cache_made = CNI_CACHE
+            .into_iter()
+            .filter(|p| !Path::new(p).exists())
+            .collect();
         let cni = dir.join("podman/cni");
         std::fs::create_dir_all(&cni).unwrap();
         std::fs::write(
@@ -111,9 +126,16 @@ impl Podman {
         );
         let d = dir.join("podman");
         std::fs::create_dir_all(&d).unwrap();
+        // podman refuses a run root longer than 50 bytes, which a test
+        // directory below a run's own TMPDIR easily is: a short one in
+        // /run (tmpfs, as podman's own default), removed with the podman.
+        let runroot = tempfile::Builder::new()
+            .prefix("batou-podman-")
+            .tempdir_in("/run")
+            .expect("a run root in /run");
         let options = vec![
             format!("--root={}", d.join("storage").display()),
-            format!("--runroot={}", d.join("run").display()),
+            format!("--runroot={}", runroot.path().display()),
             format!("--tmpdir={}", d.join("tmp").display()),
             "--storage-driver=vfs".into(),
             "--runtime=runc".into(),
@@ -124,6 +146,8 @@ impl Podman {
             program: "podman".into(),
             options,
             netns: None,
+            cni_cache_made: Vec::new(),
+            _runroot: runroot,
         }
     }
 
@@ -230,6 +254,11 @@ impl Drop for Podman {
         if let Some(ns) = &self.netns {
             let _ = Proc::new("ip").args(["netns", "delete", ns]).status();
         }
+        for made in &self.cni_cache_made {
+            // Only an empty directory goes: a result another podman
+            // wrote meanwhile stays, and so does its directory.
+            let _ = std::fs::remove_dir(made);
+        }
     }
 }
 
@@ -277,6 +306,7 @@ fn a_container_runs_survives_a_no_op_deploy_and_is_replaced_only_when_it_changed
         ctx.add(File::new("data").ensure_directory())?;
         ctx.add(
             container(scene, "web")
+                .network("none")
                 .volume("data", "/data")
                 .env(
                     "GREETING",

@@ -210,9 +210,13 @@ impl Mariadb {
         let account = Account::user_and_group("myt");
         let (tmp, dir) = server_dir(&account);
         let data = dir.join("data");
+        // The server's temporary files go where its account may write:
+        // the run's TMPDIR need not be writable by others, as /tmp is.
+        let server_tmp = dir.as_path();
         ok(
             "mariadb-install-db",
             as_user(&account.name, "mariadb-install-db")
+                .env("TMPDIR", server_tmp)
                 .arg("--no-defaults")
                 .arg(format!("--datadir={}", data.display()))
                 .args(["--auth-root-authentication-method=socket", "--skip-test-db"])
@@ -224,6 +228,7 @@ impl Mariadb {
         let general_log = dir.join("general.log");
         let server = "/usr/sbin/mariadbd";
         let child = as_user(&account.name, server)
+            .env("TMPDIR", server_tmp)
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
             .arg(format!("--socket={}", sock.display()))
