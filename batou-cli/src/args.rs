@@ -20,6 +20,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Deploy an environment (or check or predict it).
+    ///
+    /// With --hosts/--skip-hosts, only the roots on the selected hosts are
+    /// deployed; the model is still configured whole.
     #[command(after_help = crate::exit::TABLE)]
     Deploy(DeployArgs),
     /// Serve a controller on stdin/stdout (started by batou on targets).
@@ -170,7 +173,6 @@ pub enum SecretsCommand {
 pub struct HostSelection {
     /// Only these hosts: a host pattern (names, globs `web*`, tags
     /// `@web`, negations `!db1`, comma-separated). Default: every host.
-    /// `deploy` still configures the whole model.
     #[arg(long, value_name = "PATTERN")]
     pub hosts: Vec<String>,
     /// Leave these hosts out (a host pattern, as for --hosts).
