@@ -3,70 +3,36 @@
 //! when it had none); `batou rollback` after a good deploy does the same.
 //! Real `crontab(1)` for a throwaway user, deployed locally as root.
 
-use std::process::Command;
-
 use super::support::{LOCAL, Project};
 use super::transactions::history_outcomes;
-use crate::remote_support::{run, run_quiet, unique};
+use crate::remote_support::users::User;
 
-/// A user made for the test, removed (its crontab with it) also when the
-/// test fails half-way.
-struct ThrowawayUser(String);
-
-impl ThrowawayUser {
-    fn create() -> ThrowawayUser {
-        let user = ThrowawayUser(unique("bt-cron"));
-        run(
-            "useradd",
-            &["--no-create-home", "--shell", "/bin/sh", &user.0],
-        );
-        user
-    }
-
-    /// The user's installed crontab; empty when it has none.
-    fn crontab(&self) -> String {
-        let out = Command::new("crontab")
-            .args(["-u", &self.0, "-l"])
-            .output()
-            .expect("crontab(1) runs");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// The jobs of the crontab (comments and blank lines left out).
-    fn jobs(&self) -> Vec<String> {
-        self.crontab()
-            .lines()
-            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-impl Drop for ThrowawayUser {
-    fn drop(&mut self) {
-        run_quiet("crontab", &["-u", &self.0, "-r"]);
-        run_quiet("userdel", &["-f", &self.0]);
-        run_quiet("groupdel", &[&self.0]);
-    }
+/// The jobs of `user`'s crontab (comments and blank lines left out).
+fn jobs(user: &User) -> Vec<String> {
+    user.crontab()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// A local environment whose one root installs `job` as `user`'s crontab
 /// (then fails if `fail`); the undo store under the project.
-fn env(p: &Project, user: &ThrowawayUser, job: &str, fail: bool) {
+fn env(p: &Project, user: &User, job: &str, fail: bool) {
     p.write(
         "environments/local.cfg",
         &format!(
             "{LOCAL}deploy_lock = {}/lock/deploy.lock\n[hosts]\nlocalhost = crontabbed\n\
              [component:crontabbed]\nuser = {}\njob = {job}\nfail = {fail}\n",
             p.path().display(),
-            user.0
+            user.name
         ),
     );
 }
 
 #[test]
 fn a_failed_root_gets_its_old_crontab_back() {
-    let user = ThrowawayUser::create();
+    let user = User::create("bt-cron");
     let p = Project::new();
 
     // The first deploy fails: the crontab it installed is removed again.
@@ -76,12 +42,12 @@ fn a_failed_root_gets_its_old_crontab_back() {
         .stderr_contains("ERROR: boom after the files")
         .stdout_contains("↩️ localhost: Reverted component crontabbed")
         .stdout_contains("removed the crontab (it had none before)");
-    assert_eq!(user.crontab(), "", "the crontab of {} is left", user.0);
+    assert_eq!(user.crontab(), "", "the crontab of {} is left", user.name);
 
     env(&p, &user, "/usr/bin/true old", false);
     p.run(&["deploy", "local"]).success();
     let old = user.crontab();
-    assert_eq!(user.jobs(), ["@daily /usr/bin/true old"], "{old}");
+    assert_eq!(jobs(&user), ["@daily /usr/bin/true old"], "{old}");
 
     // A change whose root fails afterwards: the old crontab is back.
     env(&p, &user, "/usr/bin/true new", true);
@@ -98,20 +64,20 @@ fn a_failed_root_gets_its_old_crontab_back() {
 
 #[test]
 fn rollback_puts_the_old_crontab_back() {
-    let user = ThrowawayUser::create();
+    let user = User::create("bt-cron");
     let p = Project::new();
     env(&p, &user, "/usr/bin/true old", false);
     p.run(&["deploy", "local"]).success();
     let old = user.crontab();
     env(&p, &user, "/usr/bin/true new", false);
     p.run(&["deploy", "local"]).success();
-    assert_eq!(user.jobs(), ["@daily /usr/bin/true new"]);
+    assert_eq!(jobs(&user), ["@daily /usr/bin/true new"]);
 
     p.run(&["rollback", "local"])
         .success()
         .stdout_contains("revert handler ran: Crontabbed > CronTab: install the old crontab");
     assert_eq!(user.crontab(), old);
-    assert_eq!(user.jobs(), ["@daily /usr/bin/true old"]);
+    assert_eq!(jobs(&user), ["@daily /usr/bin/true old"]);
     assert_eq!(
         history_outcomes(&p, "local", "localhost"),
         ["ok", "ok", "rolled-back"]

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::secrets::{encrypt, identity};
 use super::support::{Project, workspace_root};
+use crate::remote_support::users::User;
 
 const ENV: &str = "[environment]\nconnect_method = local\n\n[hosts]\nlocalhost = pyapp_supervisor, pyapp\n\n\
                    [component:pyapp]\nwheels = {wheels}\ndb_host = {sock}\ndb_admin = postgres\ndb_run_as =\n";
@@ -75,12 +76,31 @@ with zipfile.ZipFile(f"{d}/pyapp-{version}-py3-none-any.whl", "w") as z:
     );
 }
 
-/// A PostgreSQL cluster run by Debian's `postgres` user in a temp dir of
-/// the test, on a unix socket only, every statement logged.
+/// A PostgreSQL cluster in a temp dir of the test, run by an account made
+/// for it (not Debian's `postgres`: the test touches only what it made),
+/// on a unix socket only, every statement logged. Its superuser role is
+/// still called `postgres`, as the example's `db_admin` expects.
 struct Cluster {
     tmp: tempfile::TempDir,
     data: PathBuf,
     bin: PathBuf,
+    /// Dropped last: the server is stopped and its files gone by then.
+    account: User,
+}
+
+/// `program` run as `account` (user and its group), nothing else kept.
+fn as_account(account: &User, program: &Path) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args([
+        "--reuid",
+        &account.name,
+        "--regid",
+        &account.name,
+        "--clear-groups",
+        "--",
+    ])
+    .arg(program);
+    c
 }
 
 impl Cluster {
@@ -100,27 +120,18 @@ impl Cluster {
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let dir = tmp.path().join("pg");
         std::fs::create_dir(&dir).unwrap();
+        let account = User::create("bt-pg");
         run(
             "chown",
-            Command::new("chown").args(["postgres:postgres"]).arg(&dir),
+            Command::new("chown")
+                .arg(format!("{0}:{0}", account.name))
+                .arg(&dir),
         );
         let data = dir.join("data");
-        let as_postgres = |program: &Path| {
-            let mut c = Command::new("setpriv");
-            c.args([
-                "--reuid",
-                "postgres",
-                "--regid",
-                "postgres",
-                "--clear-groups",
-                "--",
-            ])
-            .arg(program);
-            c
-        };
+        let as_owner = |program: &Path| as_account(&account, program);
         run(
             "initdb",
-            as_postgres(&bin.join("initdb")).arg("-D").arg(&data).args([
+            as_owner(&bin.join("initdb")).arg("-D").arg(&data).args([
                 "-U",
                 "postgres",
                 "-E",
@@ -144,14 +155,19 @@ impl Cluster {
         .unwrap();
         run(
             "pg_ctl start",
-            as_postgres(&bin.join("pg_ctl"))
+            as_owner(&bin.join("pg_ctl"))
                 .arg("-D")
                 .arg(&data)
                 .arg("-l")
                 .arg(dir.join("server.log"))
                 .args(["-w", "-t", "120", "start"]),
         );
-        Cluster { tmp, data, bin }
+        Cluster {
+            tmp,
+            data,
+            bin,
+            account,
+        }
     }
 
     fn sock(&self) -> PathBuf {
@@ -175,16 +191,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let _ = Command::new("setpriv")
-            .args([
-                "--reuid",
-                "postgres",
-                "--regid",
-                "postgres",
-                "--clear-groups",
-                "--",
-            ])
-            .arg(self.bin.join("pg_ctl"))
+        let _ = as_account(&self.account, &self.bin.join("pg_ctl"))
             .arg("-D")
             .arg(&self.data)
             .args(["-m", "immediate", "-w", "stop"])

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use sha2::{Digest, Sha256};
 
 use super::support::*;
+use crate::remote_support::users::User;
 
 /// The application in the release archive: an HTTP server whose page
 /// shows the configured title, with an access log, and a purge mode for
@@ -104,35 +105,6 @@ fn sh(command: &str) -> std::process::Output {
         .args(["-c", command])
         .output()
         .unwrap_or_else(|e| panic!("cannot run `{command}`: {e}"))
-}
-
-/// The throwaway user whose crontab the deploy writes; removed with it.
-struct CronUser(String);
-
-impl CronUser {
-    fn new() -> Self {
-        let name = format!("bpad{}", std::process::id());
-        let out = sh(&format!("useradd -M -s /usr/sbin/nologin {name}"));
-        assert!(
-            out.status.success(),
-            "useradd {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        CronUser(name)
-    }
-
-    fn crontab(&self) -> String {
-        String::from_utf8_lossy(&sh(&format!("crontab -l -u {}", self.0)).stdout).into_owned()
-    }
-}
-
-impl Drop for CronUser {
-    fn drop(&mut self) {
-        sh(&format!(
-            "crontab -r -u {0} 2>/dev/null; userdel {0}",
-            self.0
-        ));
-    }
 }
 
 /// Shuts down the supervisord the deploy started (and with it the app and
@@ -232,11 +204,11 @@ fn the_etherpad_style_stack_deploys_redeploys_as_a_no_op_and_restarts_only_what_
         .collect();
     let (archive_port, downloads) = serve(bytes);
 
-    let user = CronUser::new();
+    let user = User::create("bpad");
     let (pad, proxy) = (free_port(), free_port());
     let p = Project::new().env(
         "local",
-        &environment(archive_port, &checksum, pad, proxy, &user.0, "Team pad"),
+        &environment(archive_port, &checksum, pad, proxy, &user.name, "Team pad"),
     );
     let daemon = Supervisord {
         conf: p.path().join("work/supervisor/etc/supervisord.conf"),
@@ -303,7 +275,7 @@ fn the_etherpad_style_stack_deploys_redeploys_as_a_no_op_and_restarts_only_what_
     // A new title: the app's settings change, so the app (alone) restarts.
     p.write(
         "environments/local.cfg",
-        &environment(archive_port, &checksum, pad, proxy, &user.0, "Night pad"),
+        &environment(archive_port, &checksum, pad, proxy, &user.name, "Night pad"),
     );
     p.run(&["deploy", "local"]).success();
     assert_ne!(

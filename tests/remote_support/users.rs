@@ -85,6 +85,16 @@ impl User {
         fs::rename(&tmp, &path).unwrap();
         self.sudoers.lock().unwrap().push(path);
     }
+
+    /// The user's installed crontab (`crontab -l -u`); empty when it has
+    /// none.
+    pub fn crontab(&self) -> String {
+        let out = std::process::Command::new("crontab")
+            .args(["-u", &self.name, "-l"])
+            .output()
+            .expect("crontab(1) runs (./test installs cron)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
 }
 
 impl Drop for User {
@@ -95,7 +105,11 @@ impl Drop for User {
         match &self.root {
             // Removed with its root file system.
             Some(_) => {}
-            None => run_quiet("userdel", &["-f", "-r", &self.name]),
+            None => {
+                // userdel leaves a crontab behind in the spool.
+                run_quiet("crontab", &["-u", &self.name, "-r"]);
+                run_quiet("userdel", &["-f", "-r", &self.name]);
+            }
         }
     }
 }
