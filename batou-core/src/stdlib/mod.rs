@@ -144,6 +144,7 @@ mod purge;
 mod python;
 mod releases;
 mod scanhost;
+mod sql_client;
 mod ssl;
 mod structured;
 pub mod supervisor;

@@ -27,9 +27,12 @@ pub use database::Database;
 pub use grant::Grant;
 pub use user::User;
 
+use super::sql_client;
+pub(crate) use super::sql_client::literal;
+use super::sql_client::shown;
 use crate::component::Deploy;
 use crate::error::{Error, Result};
-use crate::host::{CommandErrorKind, CommandSpec};
+use crate::host::CommandSpec;
 
 /// How the `mysql` client reaches the server. By default: `mysql` from
 /// the `PATH`, run as the deploying user, with the client's defaults
@@ -92,34 +95,26 @@ impl Connection {
     }
 
     fn check(&self, what: &str) -> Result<()> {
-        for (key, value) in [
-            ("client", &self.client),
-            ("defaults_file", &self.defaults_file),
-            ("socket", &self.socket),
-            ("host", &self.host),
-            ("user", &self.user),
-            ("run_as", &self.run_as),
-        ] {
-            if let Some(v) = value
-                && (v.is_empty() || v.chars().any(char::is_control) || v.starts_with('-'))
-            {
-                return Err(Error::usage(format!(
-                    "{what}: invalid connection {key} `{}`",
-                    shown(v)
-                )));
-            }
-        }
-        Ok(())
+        sql_client::check_settings(
+            what,
+            &[
+                ("client", &self.client),
+                ("defaults_file", &self.defaults_file),
+                ("socket", &self.socket),
+                ("host", &self.host),
+                ("user", &self.user),
+                ("run_as", &self.run_as),
+            ],
+        )
     }
 
     /// Runs `sql`; the rows, tab-separated. `masked` must not appear in
     /// an error (a password hash).
     fn run(&self, ctx: &Deploy<'_>, what: &str, sql: &str, masked: &[&str]) -> Result<String> {
-        let mut argv: Vec<String> = Vec::new();
-        if let Some(user) = &self.run_as {
-            argv.extend(["sudo", "-n", "-u", user, "--"].map(String::from));
-        }
-        argv.push(self.client.clone().unwrap_or_else(|| "mysql".into()));
+        let mut argv = sql_client::client_argv(
+            self.run_as.as_deref(),
+            self.client.as_deref().unwrap_or("mysql"),
+        );
         // --defaults-file must come first.
         if let Some(file) = &self.defaults_file {
             argv.push(format!("--defaults-file={file}"));
@@ -140,32 +135,8 @@ impl Connection {
         let spec = CommandSpec::argv(argv)
             .stdin(format!("{sql}\n").into_bytes())
             .cwd("/");
-        match ctx.run(&spec) {
-            Ok(out) => Ok(out.stdout),
-            Err(Error::Command(e)) => {
-                let detail = match &e.kind {
-                    CommandErrorKind::Failed { stderr, stdout, .. } => {
-                        let text = if stderr.trim().is_empty() {
-                            stdout
-                        } else {
-                            stderr
-                        };
-                        mask(text.trim(), masked)
-                    }
-                    other => mask(&other.to_string(), masked),
-                };
-                Err(Error::msg(format!("{what}: mysql failed: {detail}")))
-            }
-            Err(e) => Err(e),
-        }
+        sql_client::run_client(ctx, &spec, what, "mysql", masked)
     }
-}
-
-fn mask(text: &str, masked: &[&str]) -> String {
-    masked
-        .iter()
-        .filter(|m| !m.is_empty())
-        .fold(text.to_string(), |t, m| t.replace(m, "****"))
 }
 
 /// An identifier in backquotes.
@@ -173,19 +144,9 @@ pub(crate) fn ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
-/// A string literal. Values hold no backslash (refused in configure),
-/// so doubling the quote is right whatever `NO_BACKSLASH_ESCAPES` says.
-pub(crate) fn literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
-}
-
 /// `'user'@'host'`.
 fn account(user: &str, host: &str) -> String {
     format!("{}@{}", literal(user), literal(host))
-}
-
-fn shown(value: &str) -> String {
-    crate::stdlib::postgres::shown(value)
 }
 
 /// Refuses what cannot be written safely or would be cut short.

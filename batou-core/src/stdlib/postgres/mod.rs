@@ -32,9 +32,11 @@ pub use database::Database;
 pub use grant::Grant;
 pub use role::Role;
 
+use super::sql_client;
+pub(crate) use super::sql_client::{literal, shown};
 use crate::component::Deploy;
 use crate::error::{Error, Result};
-use crate::host::{CommandErrorKind, CommandSpec};
+use crate::host::CommandSpec;
 
 /// How `psql` reaches the cluster. By default: `psql` from the `PATH`,
 /// run as the deploying user, with libpq's defaults (`PGHOST`, the
@@ -86,22 +88,15 @@ impl Connection {
 
     /// Refuses settings that cannot be passed on safely.
     fn check(&self, what: &str) -> Result<()> {
-        for (key, value) in [
-            ("psql", &self.psql),
-            ("host", &self.host),
-            ("user", &self.user),
-            ("run_as", &self.run_as),
-        ] {
-            if let Some(v) = value
-                && (v.is_empty() || v.chars().any(char::is_control) || v.starts_with('-'))
-            {
-                return Err(Error::usage(format!(
-                    "{what}: invalid connection {key} `{}`",
-                    shown(v)
-                )));
-            }
-        }
-        Ok(())
+        sql_client::check_settings(
+            what,
+            &[
+                ("psql", &self.psql),
+                ("host", &self.host),
+                ("user", &self.user),
+                ("run_as", &self.run_as),
+            ],
+        )
     }
 
     /// Runs `sql` in database `db` and returns the rows `psql -At`
@@ -115,11 +110,10 @@ impl Connection {
         sql: &str,
         masked: &[&str],
     ) -> Result<String> {
-        let mut argv: Vec<String> = Vec::new();
-        if let Some(user) = &self.run_as {
-            argv.extend(["sudo", "-n", "-u", user, "--"].map(String::from));
-        }
-        argv.push(self.psql.clone().unwrap_or_else(|| "psql".into()));
+        let mut argv = sql_client::client_argv(
+            self.run_as.as_deref(),
+            self.psql.as_deref().unwrap_or("psql"),
+        );
         // -X: no ~/.psqlrc; -w: never prompt; -At: bare rows.
         argv.extend(["-X", "-w", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"].map(String::from));
         // A connection string, so that a database name holding `=` is a
@@ -143,32 +137,8 @@ impl Connection {
             .env("PGAPPNAME", "batou")
             .env("PGCONNECT_TIMEOUT", "10")
             .cwd("/");
-        match ctx.run(&spec) {
-            Ok(out) => Ok(out.stdout),
-            Err(Error::Command(e)) => {
-                let detail = match &e.kind {
-                    CommandErrorKind::Failed { stderr, stdout, .. } => {
-                        let text = if stderr.trim().is_empty() {
-                            stdout
-                        } else {
-                            stderr
-                        };
-                        mask(text.trim(), masked)
-                    }
-                    other => mask(&other.to_string(), masked),
-                };
-                Err(Error::msg(format!("{what}: psql failed: {detail}")))
-            }
-            Err(e) => Err(e),
-        }
+        sql_client::run_client(ctx, &spec, what, "psql", masked)
     }
-}
-
-fn mask(text: &str, masked: &[&str]) -> String {
-    masked
-        .iter()
-        .filter(|m| !m.is_empty())
-        .fold(text.to_string(), |t, m| t.replace(m, "****"))
 }
 
 /// A value in a libpq connection string.
@@ -179,26 +149,6 @@ fn conninfo_value(value: &str) -> String {
 /// An SQL identifier: always quoted (keeps case, allows any name).
 pub(super) fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// An SQL string literal (standard_conforming_strings is on).
-pub(crate) fn literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
-}
-
-/// A name or value for an error message: control characters escaped,
-/// quotes left as they are.
-pub(crate) fn shown(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 /// Refuses a name PostgreSQL would change (truncate) or that cannot be
@@ -273,10 +223,5 @@ mod tests {
         assert!(check_name("Role", "role", "").is_err());
         assert!(check_name("Role", "role", "a\nb").is_err());
         assert!(check_name("Role", "role", &"x".repeat(64)).is_err());
-    }
-
-    #[test]
-    fn errors_mask_what_they_must_not_show() {
-        assert_eq!(mask("bad SCRAM-x here", &["SCRAM-x"]), "bad **** here");
     }
 }
