@@ -13,6 +13,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::accounts::Account;
+use crate::deploy::DeployReport;
+use crate::event::Event;
 
 /// The newest server of Debian's `postgresql` (`/usr/lib/postgresql/N/bin`).
 fn pg_bin() -> PathBuf {
@@ -371,6 +373,26 @@ impl Watcher {
             "a secret in a process's argv or environment: {seen:#?}"
         );
     }
+}
+
+/// Deploys `s` (predicts, with `predict`) and fails the test if one of
+/// `secrets` shows up meanwhile in a process's argv or environment, in
+/// the events, or in the server's statement log `server_log`.
+pub(super) fn deploy_watched(
+    s: &super::Stage,
+    secrets: &[&str],
+    server_log: &Path,
+    predict: bool,
+) -> (DeployReport, Vec<Event>) {
+    let watcher = Watcher::start(secrets);
+    let (report, events) = if predict { s.predict() } else { s.deploy() };
+    watcher.finish();
+    let shown = format!("{events:?}");
+    for secret in secrets {
+        assert!(!shown.contains(secret), "a secret in the events: {shown}");
+        assert_not_in_file(server_log, secret);
+    }
+    (report, events)
 }
 
 /// Fails the test if `path`'s text holds `secret`.

@@ -4,7 +4,7 @@
 //! tests show the password is never there, nor in any process's argv or
 //! environment during the deploy, nor in the events.
 
-use super::db_servers::{Mariadb, Watcher, assert_not_in_file};
+use super::db_servers::{self, Mariadb};
 use super::fixture::{param, set_params};
 use super::*;
 use crate::stdlib::mysql::{Connection, Database, Grant, User};
@@ -17,16 +17,7 @@ fn conn(scene: &Scene) -> Connection {
 }
 
 fn deploy_watched(s: &Stage, db: &Mariadb, predict: bool) -> (DeployReport, Vec<Event>) {
-    let watcher = Watcher::start(&[FIRST, SECOND]);
-    let (report, events) = if predict { s.predict() } else { s.deploy() };
-    watcher.finish();
-    let shown = format!("{events:?}");
-    for secret in [FIRST, SECOND] {
-        assert!(!shown.contains(secret), "a secret in the events: {shown}");
-    }
-    assert_not_in_file(&db.general_log, FIRST);
-    assert_not_in_file(&db.general_log, SECOND);
-    (report, events)
+    db_servers::deploy_watched(s, &[FIRST, SECOND], &db.general_log, predict)
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! its log: the tests show the password is never there, nor in any
 //! process's argv or environment during the deploy, nor in the events.
 
-use super::db_servers::{Postgres, Watcher, assert_not_in_file};
+use super::db_servers::{self, Postgres};
 use super::fixture::{param, set_params};
 use super::*;
 use crate::stdlib::postgres::{Connection, Database, Grant, Role};
@@ -16,19 +16,8 @@ fn conn(scene: &Scene) -> Connection {
     Connection::new().host(param(scene, 0)).user("postgres")
 }
 
-/// Deploys and fails if a secret shows up in a process, the events or
-/// the server's log.
 fn deploy_watched(s: &Stage, pg: &Postgres, predict: bool) -> (DeployReport, Vec<Event>) {
-    let watcher = Watcher::start(&[FIRST, SECOND]);
-    let (report, events) = if predict { s.predict() } else { s.deploy() };
-    watcher.finish();
-    let shown = format!("{events:?}");
-    for secret in [FIRST, SECOND] {
-        assert!(!shown.contains(secret), "a secret in the events: {shown}");
-    }
-    assert_not_in_file(&pg.log, FIRST);
-    assert_not_in_file(&pg.log, SECOND);
-    (report, events)
+    db_servers::deploy_watched(s, &[FIRST, SECOND], &pg.log, predict)
 }
 
 #[test]
